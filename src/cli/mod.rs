@@ -1,0 +1,78 @@
+//! Command-line interface: argument definitions and one module per command.
+//!
+//! Every command reports user mistakes as rendered diagnostics on stderr and exits
+//! with code 1; it never panics on bad input.
+
+mod check;
+mod compile;
+mod graph;
+mod summary;
+
+use clap::{Parser, Subcommand};
+use netc::diag::{Diagnostics, Sources};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "netc",
+    version,
+    about = "netc — a declarative model-graph compiler for convolutional networks"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every command that reads a model.
+#[derive(clap::Args, Debug)]
+pub struct ModelArgs {
+    /// The `.net` model file.
+    pub file: PathBuf,
+    /// Override a model hyper-parameter, e.g. `--set c_hidden=[32,64,128] --set act=gelu`.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Parse, elaborate and shape-check a model; print diagnostics.
+    Check(check::Args),
+    /// Print a layer table: output shapes, parameters, MACs, and the training recipe.
+    Summary(summary::Args),
+    /// Write the model graph as Graphviz DOT, with blocks as clusters.
+    Graph(graph::Args),
+    /// Compile a model and print a stage of the pipeline.
+    Compile(compile::Args),
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    let mut sources = Sources::new();
+    let result = match cli.command {
+        Command::Check(a) => check::run(&mut sources, a),
+        Command::Summary(a) => summary::run(&mut sources, a),
+        Command::Graph(a) => graph::run(&mut sources, a),
+        Command::Compile(a) => compile::run(&mut sources, a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(diags) => {
+            report(&sources, &diags);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Print diagnostics to stderr, coloured when stderr is a terminal.
+pub fn report(sources: &Sources, diags: &Diagnostics) {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    eprint!("{}", sources.render(&diags.0, color));
+}
+
+/// Write `text` to `path`, or report why not.
+pub fn write_file(path: &std::path::Path, text: &str) -> Result<(), Diagnostics> {
+    std::fs::write(path, text).map_err(|e| {
+        netc::diag::Diagnostic::error(format!("cannot write `{}`: {e}", path.display())).into()
+    })
+}

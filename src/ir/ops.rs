@@ -1,0 +1,570 @@
+//! Every IR operation, with its semantics, operands, shape rule and cost — in one place.
+//!
+//! Each variant of [`Op`] documents:
+//! * **Semantics**, as the PyTorch call it is equivalent to (forward; netc's kernels and
+//!   the CPU reference implement exactly this);
+//! * **Operands**, in order (an edge's `operand` index selects the slot);
+//! * **Shape**, the rule [`Op::infer`] enforces.
+//!
+//! Layout is NCHW throughout; `N` (the batch) is symbolic in the IR (see [`TensorType`]).
+
+use super::types::{DType, TensorType};
+use serde::Serialize;
+use std::fmt;
+
+/// What a parameter node holds. Trainable roles are counted as parameters (like
+/// `model.parameters()` in PyTorch); buffers (running statistics) are not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum ParamRole {
+    /// Conv or linear weight.
+    Weight,
+    /// Conv or linear bias.
+    Bias,
+    /// Batch-norm scale (PyTorch's `bn.weight`).
+    Gamma,
+    /// Batch-norm shift (PyTorch's `bn.bias`).
+    Beta,
+    /// Batch-norm running mean (buffer).
+    RunningMean,
+    /// Batch-norm running variance (buffer).
+    RunningVar,
+}
+
+impl ParamRole {
+    /// The last component of the parameter's name, as PyTorch's state_dict spells it.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            ParamRole::Weight | ParamRole::Gamma => "weight",
+            ParamRole::Bias | ParamRole::Beta => "bias",
+            ParamRole::RunningMean => "running_mean",
+            ParamRole::RunningVar => "running_var",
+        }
+    }
+
+    /// Whether the optimizer updates it.
+    pub fn trainable(self) -> bool {
+        !matches!(self, ParamRole::RunningMean | ParamRole::RunningVar)
+    }
+}
+
+/// Pointwise activation functions (the `act` hyper-parameter of the seed's models).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Activation {
+    /// `torch.relu`: max(x, 0).
+    Relu,
+    /// `F.leaky_relu(x, 0.01)`: x if x >= 0 else 0.01 x.
+    LeakyRelu,
+    /// `torch.tanh`.
+    Tanh,
+    /// `F.gelu(x)` (exact form): x * 0.5 * (1 + erf(x / sqrt 2)).
+    Gelu,
+}
+
+impl Activation {
+    pub const ALL: [Activation; 4] = [
+        Activation::Relu,
+        Activation::LeakyRelu,
+        Activation::Tanh,
+        Activation::Gelu,
+    ];
+
+    /// The name used in `.net` files and by PyTorch's init gain (`nonlinearity=`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::LeakyRelu => "leaky_relu",
+            Activation::Tanh => "tanh",
+            Activation::Gelu => "gelu",
+        }
+    }
+
+    /// The negative slope of leaky ReLU (PyTorch's default).
+    pub const LEAKY_SLOPE: f32 = 0.01;
+}
+
+/// A 2-D window: kernel, stride and zero padding, each (height, width).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Window {
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+}
+
+impl Window {
+    /// Output size of one spatial dimension, PyTorch's floor formula; `None` if the
+    /// window does not fit even once.
+    pub fn out_dim(&self, axis: usize, input: usize) -> Option<usize> {
+        let padded = input + 2 * self.padding[axis];
+        if self.kernel[axis] == 0 || self.stride[axis] == 0 || padded < self.kernel[axis] {
+            return None;
+        }
+        Some((padded - self.kernel[axis]) / self.stride[axis] + 1)
+    }
+}
+
+impl fmt::Display for Window {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "k={}x{} s={}x{} p={}x{}",
+            self.kernel[0],
+            self.kernel[1],
+            self.stride[0],
+            self.stride[1],
+            self.padding[0],
+            self.padding[1]
+        )
+    }
+}
+
+/// The operations of netc's IR.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum Op {
+    /// A model input, one example per batch row (e.g. images `[N,3,32,32]`).
+    /// Operands: none. Shape: the declared one.
+    Input { name: String },
+
+    /// A parameter or state buffer, named hierarchically in the graph's node `path`
+    /// plus [`ParamRole::suffix`] (e.g. `res_block.3.conv1.weight`).
+    /// Operands: none. Shape: unbatched, fixed when the consumer was elaborated.
+    Param { role: ParamRole },
+
+    /// `F.conv2d(x, weight, bias, stride, padding, groups=groups)`.
+    /// Operands: `x [N,Cin,H,W]`, `weight [Cout, Cin/groups, kh, kw]`, optional `bias [Cout]`.
+    /// Shape: `[N, Cout, Ho, Wo]` with PyTorch's floor formula. Invariants: `groups`
+    /// divides `Cin` and `Cout`.
+    Conv2d {
+        out_channels: usize,
+        window: Window,
+        groups: usize,
+        bias: bool,
+    },
+
+    /// `F.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)`.
+    /// In training, normalises with the batch's biased variance and updates the running
+    /// statistics with the unbiased one; in eval, uses the running statistics.
+    /// Operands: `x [N,C,H,W]`, `gamma [C]`, `beta [C]`, `running_mean [C]`, `running_var [C]`.
+    /// Shape: same as `x`.
+    BatchNorm { eps: f32, momentum: f32 },
+
+    /// Pointwise activation. Operands: `x`. Shape: same as `x`.
+    Activation(Activation),
+
+    /// `F.max_pool2d(x, kernel, stride, padding)`; padding acts as -inf.
+    /// Operands: `x [N,C,H,W]`. Shape: `[N,C,Ho,Wo]`. Invariant: padding <= kernel/2.
+    MaxPool2d(Window),
+
+    /// `F.avg_pool2d(x, kernel, stride, padding)` with `count_include_pad=True`.
+    /// Operands: `x [N,C,H,W]`. Shape: `[N,C,Ho,Wo]`. Invariant: padding <= kernel/2.
+    AvgPool2d(Window),
+
+    /// `nn.AdaptiveAvgPool2d((1, 1))`: mean over H and W.
+    /// Operands: `x [N,C,H,W]`. Shape: `[N,C,1,1]`.
+    GlobalAvgPool,
+
+    /// `torch.flatten(x, 1)`. Operands: `x [N,...]`. Shape: `[N, prod(...)]`.
+    Flatten,
+
+    /// `F.linear(x, weight, bias)`: `x @ weight.T + bias`.
+    /// Operands: `x [N,in]`, `weight [out,in]`, optional `bias [out]`. Shape: `[N,out]`.
+    Linear { out_features: usize, bias: bool },
+
+    /// Elementwise `a + b`, no broadcasting. Operands: `a`, `b` of equal type. Shape: that type.
+    Add,
+
+    /// `torch.cat(xs, dim=1)`: channel concatenation, in operand order.
+    /// Operands: two or more `[N,Ci,H,W]` with equal H, W. Shape: `[N, sum Ci, H, W]`.
+    Concat,
+
+    /// `torch.softmax(x, dim=1)`. Operands: `x [N,K]`. Shape: `[N,K]`.
+    Softmax,
+
+    /// `F.cross_entropy(logits, labels)` (log-softmax + NLL, mean over the batch).
+    /// Operands: `logits [N,K]`, `labels [N] i32`. Shape: scalar `[]`.
+    SoftmaxCrossEntropy,
+
+    /// Marks a graph result. Operands: the value. Shape: same as the value.
+    Output { name: String },
+}
+
+/// Why an op rejected its operand types; the elaborator adds the source span.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShapeError {
+    pub message: String,
+    pub help: Option<String>,
+}
+
+fn err<T>(message: String) -> Result<T, ShapeError> {
+    Err(ShapeError {
+        message,
+        help: None,
+    })
+}
+
+fn err_help<T>(message: String, help: &str) -> Result<T, ShapeError> {
+    Err(ShapeError {
+        message,
+        help: Some(help.to_string()),
+    })
+}
+
+impl Op {
+    /// A short lower-case name, used in printed IR, DOT and summaries.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Input { .. } => "input",
+            Op::Param { .. } => "param",
+            Op::Conv2d { .. } => "conv2d",
+            Op::BatchNorm { .. } => "batch_norm",
+            Op::Activation(a) => a.name(),
+            Op::MaxPool2d(_) => "max_pool2d",
+            Op::AvgPool2d(_) => "avg_pool2d",
+            Op::GlobalAvgPool => "global_avg_pool",
+            Op::Flatten => "flatten",
+            Op::Linear { .. } => "linear",
+            Op::Add => "add",
+            Op::Concat => "concat",
+            Op::Softmax => "softmax",
+            Op::SoftmaxCrossEntropy => "softmax_cross_entropy",
+            Op::Output { .. } => "output",
+        }
+    }
+
+    /// Number of operands the op takes; `None` for variadic ops (concat: two or more).
+    pub fn arity(&self) -> Option<usize> {
+        Some(match self {
+            Op::Input { .. } | Op::Param { .. } => 0,
+            Op::Conv2d { bias, .. } | Op::Linear { bias, .. } => 2 + usize::from(*bias),
+            Op::BatchNorm { .. } => 5,
+            Op::Add | Op::SoftmaxCrossEntropy => 2,
+            Op::Concat => return None,
+            Op::Activation(_)
+            | Op::MaxPool2d(_)
+            | Op::AvgPool2d(_)
+            | Op::GlobalAvgPool
+            | Op::Flatten
+            | Op::Softmax
+            | Op::Output { .. } => 1,
+        })
+    }
+
+    /// The shape rule: the result type for these operand types, or why they don't fit.
+    ///
+    /// `Input` and `Param` have no rule (their type is declared); calling `infer` on them
+    /// is an error.
+    pub fn infer(&self, xs: &[&TensorType]) -> Result<TensorType, ShapeError> {
+        match self.arity() {
+            Some(n) if xs.len() != n => {
+                return err(format!(
+                    "{} takes {n} operand(s), got {}",
+                    self.name(),
+                    xs.len()
+                ));
+            }
+            None if xs.len() < 2 => {
+                return err(format!(
+                    "{} needs at least two inputs, got {}",
+                    self.name(),
+                    xs.len()
+                ));
+            }
+            _ => {}
+        }
+        match self {
+            Op::Input { .. } | Op::Param { .. } => {
+                err(format!("{} has a declared type, not a rule", self.name()))
+            }
+            Op::Conv2d {
+                out_channels,
+                window,
+                groups,
+                bias,
+            } => {
+                let (c, h, w) = image(self, xs[0])?;
+                if *groups == 0 || c % groups != 0 || out_channels % groups != 0 {
+                    return err(format!(
+                        "conv2d groups = {groups} must divide both the input channels ({c}) and the output channels ({out_channels})"
+                    ));
+                }
+                let want = TensorType::param(vec![
+                    *out_channels,
+                    c / groups,
+                    window.kernel[0],
+                    window.kernel[1],
+                ]);
+                expect_param(self, "weight", xs[1], &want)?;
+                if *bias {
+                    expect_param(self, "bias", xs[2], &TensorType::param(vec![*out_channels]))?;
+                }
+                let (ho, wo) = spatial(self, window, h, w)?;
+                Ok(TensorType::activation(vec![*out_channels, ho, wo]))
+            }
+            Op::BatchNorm { .. } => {
+                let (c, _, _) = image(self, xs[0])?;
+                for (x, what) in
+                    xs[1..]
+                        .iter()
+                        .zip(["weight", "bias", "running_mean", "running_var"])
+                {
+                    expect_param(self, what, x, &TensorType::param(vec![c]))?;
+                }
+                Ok(xs[0].clone())
+            }
+            Op::Activation(_) => {
+                float_batched(self, xs[0])?;
+                Ok(xs[0].clone())
+            }
+            Op::MaxPool2d(window) | Op::AvgPool2d(window) => {
+                let (c, h, w) = image(self, xs[0])?;
+                for axis in 0..2 {
+                    if window.padding[axis] * 2 > window.kernel[axis] {
+                        return err_help(
+                            format!(
+                                "{} padding {} is more than half the kernel {}",
+                                self.name(),
+                                window.padding[axis],
+                                window.kernel[axis]
+                            ),
+                            "PyTorch requires pad <= k / 2 for pooling",
+                        );
+                    }
+                }
+                let (ho, wo) = spatial(self, window, h, w)?;
+                Ok(TensorType::activation(vec![c, ho, wo]))
+            }
+            Op::GlobalAvgPool => {
+                let (c, _, _) = image(self, xs[0])?;
+                Ok(TensorType::activation(vec![c, 1, 1]))
+            }
+            Op::Flatten => {
+                float_batched(self, xs[0])?;
+                Ok(TensorType::activation(vec![xs[0].numel()]))
+            }
+            Op::Linear { out_features, bias } => {
+                float_batched(self, xs[0])?;
+                if xs[0].dims.len() != 1 {
+                    return err_help(
+                        format!("linear expects a flat input [N,features], got {}", xs[0]),
+                        "insert `flatten` (or `global_avg_pool |> flatten`) before `linear`",
+                    );
+                }
+                let fin = xs[0].dims[0];
+                expect_param(
+                    self,
+                    "weight",
+                    xs[1],
+                    &TensorType::param(vec![*out_features, fin]),
+                )?;
+                if *bias {
+                    expect_param(self, "bias", xs[2], &TensorType::param(vec![*out_features]))?;
+                }
+                Ok(TensorType::activation(vec![*out_features]))
+            }
+            Op::Add => {
+                if xs[0] != xs[1] {
+                    return err_help(
+                        format!("add of different shapes: {} + {}", xs[0], xs[1]),
+                        "a residual connection needs a projection (e.g. a 1x1 conv with stride) when the shapes differ",
+                    );
+                }
+                float_batched(self, xs[0])?;
+                Ok(xs[0].clone())
+            }
+            Op::Concat => {
+                let (_, h, w) = image(self, xs[0])?;
+                let mut channels = 0;
+                for (i, x) in xs.iter().enumerate() {
+                    let (c, hi, wi) = image(self, x)?;
+                    if (hi, wi) != (h, w) {
+                        return err_help(
+                            format!(
+                                "concat of different spatial sizes: input 0 is {}, input {i} is {}",
+                                xs[0], x
+                            ),
+                            "concat joins channels; every input needs the same height and width",
+                        );
+                    }
+                    channels += c;
+                }
+                Ok(TensorType::activation(vec![channels, h, w]))
+            }
+            Op::Softmax => {
+                float_batched(self, xs[0])?;
+                if xs[0].dims.len() != 1 {
+                    return err(format!("softmax expects [N,K], got {}", xs[0]));
+                }
+                Ok(xs[0].clone())
+            }
+            Op::SoftmaxCrossEntropy => {
+                if !xs[0].batched || xs[0].dims.len() != 1 || xs[0].dtype != DType::F32 {
+                    return err(format!("cross-entropy expects logits [N,K], got {}", xs[0]));
+                }
+                if !xs[1].batched || !xs[1].dims.is_empty() || xs[1].dtype != DType::I32 {
+                    return err(format!(
+                        "cross-entropy expects labels [N] i32, got {}",
+                        xs[1]
+                    ));
+                }
+                Ok(TensorType::scalar())
+            }
+            Op::Output { .. } => Ok(xs[0].clone()),
+        }
+    }
+
+    /// The parameters this op owns, as (role, shape), given its first operand's type:
+    /// the single place that knows which weights an op needs. Fails with the same
+    /// message [`Op::infer`] would give when `x` does not fit the op.
+    pub fn param_shapes(&self, x: &TensorType) -> Result<Vec<(ParamRole, Vec<usize>)>, ShapeError> {
+        Ok(match self {
+            Op::Conv2d {
+                out_channels,
+                window,
+                groups,
+                bias,
+            } => {
+                let (c, _, _) = image(self, x)?;
+                if *groups == 0 || c % groups != 0 || out_channels % groups != 0 {
+                    return err(format!(
+                        "conv2d groups = {groups} must divide both the input channels ({c}) and the output channels ({out_channels})"
+                    ));
+                }
+                let mut ps = vec![(
+                    ParamRole::Weight,
+                    vec![
+                        *out_channels,
+                        c / groups,
+                        window.kernel[0],
+                        window.kernel[1],
+                    ],
+                )];
+                if *bias {
+                    ps.push((ParamRole::Bias, vec![*out_channels]));
+                }
+                ps
+            }
+            Op::BatchNorm { .. } => {
+                let (c, _, _) = image(self, x)?;
+                [
+                    ParamRole::Gamma,
+                    ParamRole::Beta,
+                    ParamRole::RunningMean,
+                    ParamRole::RunningVar,
+                ]
+                .into_iter()
+                .map(|r| (r, vec![c]))
+                .collect()
+            }
+            Op::Linear { out_features, bias } => {
+                float_batched(self, x)?;
+                if x.dims.len() != 1 {
+                    return err_help(
+                        format!("linear expects a flat input [N,features], got {x}"),
+                        "insert `flatten` (or `global_avg_pool |> flatten`) before `linear`",
+                    );
+                }
+                let mut ps = vec![(ParamRole::Weight, vec![*out_features, x.dims[0]])];
+                if *bias {
+                    ps.push((ParamRole::Bias, vec![*out_features]));
+                }
+                ps
+            }
+            _ => Vec::new(),
+        })
+    }
+
+    /// Forward multiply-accumulates per example for an op with this output type and
+    /// these operand types (convs and linear layers only, as the seed's figures count).
+    pub fn macs(&self, xs: &[&TensorType], out: &TensorType) -> u64 {
+        match self {
+            Op::Conv2d { .. } => {
+                // Each output element reduces over weight[1..] = Cin/groups * kh * kw.
+                let per_output: usize = xs[1].dims[1..].iter().product();
+                (out.numel() * per_output) as u64
+            }
+            Op::Linear { out_features, .. } => (xs[0].numel() * out_features) as u64,
+            _ => 0,
+        }
+    }
+}
+
+fn float_batched(op: &Op, x: &TensorType) -> Result<(), ShapeError> {
+    if !x.batched || x.dtype != DType::F32 {
+        return err(format!(
+            "{} expects a batched f32 activation, got {x}",
+            op.name()
+        ));
+    }
+    Ok(())
+}
+
+fn image(op: &Op, x: &TensorType) -> Result<(usize, usize, usize), ShapeError> {
+    float_batched(op, x)?;
+    match x.chw() {
+        Some(chw) => Ok(chw),
+        None => err_help(
+            format!("{} expects an image tensor [N,C,H,W], got {x}", op.name()),
+            "image ops need 4-D input; did a `flatten` or `linear` come too early?",
+        ),
+    }
+}
+
+fn spatial(op: &Op, window: &Window, h: usize, w: usize) -> Result<(usize, usize), ShapeError> {
+    match (window.out_dim(0, h), window.out_dim(1, w)) {
+        (Some(ho), Some(wo)) => Ok((ho, wo)),
+        _ => err(format!(
+            "{} window ({window}) does not fit the {h}x{w} input",
+            op.name()
+        )),
+    }
+}
+
+fn expect_param(
+    op: &Op,
+    what: &str,
+    got: &TensorType,
+    want: &TensorType,
+) -> Result<(), ShapeError> {
+    if got != want {
+        return err(format!("{} {what} should be {want}, got {got}", op.name()));
+    }
+    Ok(())
+}
+
+impl fmt::Display for Op {
+    /// The op and its attributes, as in the printed IR (`conv2d[16 k=3x3 s=1x1 p=1x1]`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Input { name } => write!(f, "input \"{name}\""),
+            Op::Param { role } => write!(f, "param {}", role.suffix()),
+            Op::Conv2d {
+                out_channels,
+                window,
+                groups,
+                bias,
+            } => {
+                write!(f, "conv2d[{out_channels} {window}")?;
+                if *groups != 1 {
+                    write!(f, " groups={groups}")?;
+                }
+                if !bias {
+                    write!(f, " no_bias")?;
+                }
+                write!(f, "]")
+            }
+            Op::BatchNorm { eps, momentum } => {
+                write!(f, "batch_norm[eps={eps:e} momentum={momentum}]")
+            }
+            Op::MaxPool2d(w) => write!(f, "max_pool2d[{w}]"),
+            Op::AvgPool2d(w) => write!(f, "avg_pool2d[{w}]"),
+            Op::Linear { out_features, bias } => {
+                write!(f, "linear[{out_features}")?;
+                if !bias {
+                    write!(f, " no_bias")?;
+                }
+                write!(f, "]")
+            }
+            Op::Output { name } => write!(f, "output \"{name}\""),
+            other => f.write_str(other.name()),
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! netc — a declarative model-graph compiler for convolutional networks.
+//!
+//! The pipeline, one module per stage (see ARCHITECTURE.md):
+//! `syntax` (text → AST) → `elab` (AST → IR graph with shapes) → `ir` passes →
+//! code generation and runtime (later stages). [`pipeline`] strings the stages
+//! together; [`diag`] is the diagnostics every stage reports through.
+
+pub mod diag;
+pub mod elab;
+pub mod ir;
+pub mod passes;
+pub mod pipeline;
+pub mod summary;
+pub mod syntax;
