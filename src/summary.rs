@@ -192,7 +192,11 @@ fn layers(g: &Graph) -> Vec<Layer> {
                     row.params += n.ty.numel() as u64;
                 }
             }
-            _ => {
+            ref op => {
+                // A model-level layer's row is created by its first parameter; name it by the op.
+                if call.is_none() {
+                    row.kind = op.name().to_string();
+                }
                 row.output = n.ty.to_string();
                 row.macs += g.node_macs(id);
             }

@@ -114,7 +114,10 @@ pub fn elaborate(
                 slot.1,
                 eval::describe(&v)
             ))
-            .at(expr.span, format!("expected a {}", slot.1.type_name()))
+            .at(
+                expr.span,
+                format!("expected a value of type {}", slot.1.type_name()),
+            )
             .into());
         }
         slot.1 = v;

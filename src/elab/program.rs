@@ -153,8 +153,14 @@ fn normalise(p: &Path) -> PathBuf {
         match c {
             std::path::Component::CurDir => {}
             std::path::Component::ParentDir => {
-                if !out.pop() {
+                let at_root_or_up = matches!(
+                    out.components().next_back(),
+                    None | Some(std::path::Component::ParentDir)
+                );
+                if at_root_or_up {
                     out.push("..");
+                } else {
+                    out.pop();
                 }
             }
             other => out.push(other),
