@@ -1116,19 +1116,17 @@ pub fn describe(v: &Value) -> String {
 /// `ResBlock` → `res_block`, `DenseLayer` → `dense_layer`.
 pub fn snake_case(name: &str) -> String {
     let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
+    let mut prev: Option<char> = None;
+    for c in name.chars() {
         if c.is_ascii_uppercase() {
-            let prev_lower = name[..i]
-                .chars()
-                .last()
-                .is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit());
-            if i > 0 && prev_lower {
+            if prev.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit()) {
                 out.push('_');
             }
             out.push(c.to_ascii_lowercase());
         } else {
             out.push(c);
         }
+        prev = Some(c);
     }
     out
 }
