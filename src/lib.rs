@@ -12,7 +12,10 @@
 pub mod diag;
 pub mod elab;
 pub mod ir;
+pub mod params;
 pub mod passes;
 pub mod pipeline;
+pub mod reference;
 pub mod summary;
 pub mod syntax;
+pub mod tensor;

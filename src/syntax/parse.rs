@@ -362,6 +362,8 @@ fn syntax_error(err: pest::error::Error<Rule>, file: FileId) -> Diagnostic {
 fn describe(rule: Rule) -> &'static str {
     match rule {
         Rule::EOI => "end of file",
+        // pest reports the parent rule when many alternatives fail at one position.
+        Rule::file => "`use`, `block`, `model` or `train`",
         Rule::use_item => "`use`",
         Rule::block_def => "`block`",
         Rule::model_def => "`model`",

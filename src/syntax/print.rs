@@ -11,7 +11,8 @@ use std::fmt::Write;
 pub fn print_file(file: &File) -> String {
     let mut p = Printer::default();
     for u in &file.uses {
-        let _ = writeln!(p.out, "use {:?}", u.path);
+        // Verbatim: the grammar has no escapes, so `{:?}` would double backslashes.
+        let _ = writeln!(p.out, "use \"{}\"", u.path);
     }
     if !file.uses.is_empty() {
         p.out.push('\n');
@@ -240,8 +241,12 @@ fn write_expr(s: &mut String, e: &Expr, min: u8) {
 
 /// A float literal that reads back as the same float (and as a float, not an int).
 fn float_literal(v: f64) -> String {
+    if v == f64::INFINITY {
+        // A literal too large for f64 (`1e400`) parses as infinity; print one back.
+        return "1e999".to_string();
+    }
     if !v.is_finite() {
-        // Not expressible as a literal; the elaborator never produces these from source.
+        // Not expressible as a literal; the parser never produces these from source.
         return format!("{v}");
     }
     let s = format!("{v:?}");

@@ -1,0 +1,229 @@
+//! Parameters on the host: initialisation from the recipe, and safetensors files.
+//!
+//! Initialisation follows the seed (PyTorch): conv weights from the recipe's Kaiming
+//! initialiser (gain of the model's activation, `fan_in` or `fan_out`); batch norm
+//! weight 1, bias 0, running mean 0, running variance 1; conv biases and linear layers
+//! with PyTorch's defaults (uniform in ±1/sqrt(fan_in)). Everything is drawn from one
+//! ChaCha8 stream seeded by `--seed`, in graph order, so a seed fixes every value.
+//!
+//! Files are safetensors, f32, keyed by the IR's hierarchical names
+//! (`res_block.3.conv1.weight`), the same keys as a PyTorch state_dict of the seed's
+//! models up to module naming.
+
+use crate::elab::recipe::Init;
+use crate::ir::{Graph, Op, ParamRole};
+use crate::tensor::{Tensor, TensorMap};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal, Uniform};
+use std::path::Path;
+
+/// PyTorch's `nn.init.calculate_gain` for the model's activations. PyTorch has no
+/// gain for GELU; netc uses ReLU's, which GELU approximates for positive inputs.
+pub fn gain(nonlinearity: &str) -> f64 {
+    match nonlinearity {
+        "tanh" => 5.0 / 3.0,
+        "leaky_relu" => (2.0 / (1.0 + 0.01f64 * 0.01)).sqrt(),
+        "linear" | "identity" => 1.0,
+        _ => 2f64.sqrt(),
+    }
+}
+
+/// Fresh parameters and buffers for every `Param` node of `g`.
+pub fn init(g: &Graph, init: &Init, seed: u64) -> TensorMap {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out = TensorMap::new();
+    for id in g.node_ids() {
+        let node = g.node(id);
+        let Op::Param { role } = node.op else {
+            continue;
+        };
+        let name = g.param_name(id).expect("param node");
+        let dims = node.ty.dims.clone();
+        // The owning op: the param's single user.
+        let owner = g.users(id).first().map(|&u| g.node(u).op.clone());
+        let tensor = match (role, owner) {
+            (ParamRole::Gamma | ParamRole::RunningVar, _) => Tensor::filled(dims, 1.0),
+            (ParamRole::Beta | ParamRole::RunningMean, _) => Tensor::zeros(dims),
+            (ParamRole::Weight, Some(Op::Conv2d { .. })) => {
+                let receptive: usize = dims[2..].iter().product();
+                let fan = if init.mode == "fan_out" {
+                    dims[0] * receptive
+                } else {
+                    dims[1] * receptive
+                };
+                let gain = gain(&init.nonlinearity);
+                if init.name == "kaiming_uniform" {
+                    uniform(&mut rng, dims, gain * (3.0 / fan as f64).sqrt())
+                } else {
+                    normal(&mut rng, dims, gain / (fan as f64).sqrt())
+                }
+            }
+            (ParamRole::Weight, _) => {
+                // nn.Linear: kaiming_uniform_(a = sqrt 5), i.e. bound 1/sqrt(fan_in).
+                let fan_in: usize = dims[1..].iter().product();
+                uniform(&mut rng, dims, 1.0 / (fan_in as f64).sqrt())
+            }
+            (ParamRole::Bias, _) => {
+                let fan_in = bias_fan_in(g, id);
+                uniform(&mut rng, dims, 1.0 / (fan_in.max(1) as f64).sqrt())
+            }
+        };
+        out.insert(name, tensor);
+    }
+    out
+}
+
+/// The fan-in of the layer a bias belongs to: its sibling weight's elements per output.
+fn bias_fan_in(g: &Graph, bias: crate::ir::NodeId) -> usize {
+    let Some(&owner) = g.users(bias).first() else {
+        return 1;
+    };
+    let weight = g.inputs(owner)[1];
+    g.node(weight).ty.dims[1..].iter().product()
+}
+
+fn normal(rng: &mut ChaCha8Rng, dims: Vec<usize>, std: f64) -> Tensor {
+    let d = Normal::new(0.0, std).expect("std is finite and non-negative");
+    let n = dims.iter().product();
+    Tensor::new(dims, (0..n).map(|_| d.sample(rng) as f32).collect())
+}
+
+fn uniform(rng: &mut ChaCha8Rng, dims: Vec<usize>, bound: f64) -> Tensor {
+    let d = Uniform::new_inclusive(-bound, bound).expect("bound is finite");
+    let n = dims.iter().product();
+    Tensor::new(dims, (0..n).map(|_| d.sample(rng) as f32).collect())
+}
+
+/// Why a parameter file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ParamsError {
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot write `{path}`: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("`{path}` is not a valid safetensors file: {message}")]
+    Format { path: String, message: String },
+    #[error("`{path}`: tensor `{name}` is {dtype}, netc needs F32")]
+    Dtype {
+        path: String,
+        name: String,
+        dtype: String,
+    },
+    #[error("`{path}` has no tensor `{name}`, which the model needs")]
+    Missing { path: String, name: String },
+    #[error("`{path}`: tensor `{name}` has shape {got:?}, the model expects {want:?}")]
+    Shape {
+        path: String,
+        name: String,
+        got: Vec<usize>,
+        want: Vec<usize>,
+    },
+}
+
+/// Serialise tensors to safetensors bytes (f32, little-endian).
+pub fn to_bytes(tensors: &TensorMap) -> Result<Vec<u8>, safetensors::SafeTensorError> {
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
+        .iter()
+        .map(|(k, t)| {
+            (
+                k.clone(),
+                t.data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                t.dims.clone(),
+            )
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
+        .iter()
+        .map(|(k, b, dims)| {
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, dims.clone(), b)
+                    .expect("f32 bytes match their shape");
+            (k.clone(), view)
+        })
+        .collect();
+    safetensors::serialize(views, None)
+}
+
+/// Parse safetensors bytes; every tensor must be f32.
+pub fn from_bytes(bytes: &[u8], path: &str) -> Result<TensorMap, ParamsError> {
+    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| ParamsError::Format {
+        path: path.into(),
+        message: e.to_string(),
+    })?;
+    let mut out = TensorMap::new();
+    for (name, view) in st.tensors() {
+        if view.dtype() != safetensors::Dtype::F32 {
+            return Err(ParamsError::Dtype {
+                path: path.into(),
+                name,
+                dtype: format!("{:?}", view.dtype()),
+            });
+        }
+        let data = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        out.insert(name, Tensor::new(view.shape().to_vec(), data));
+    }
+    Ok(out)
+}
+
+/// Write tensors atomically: to a temporary file beside `path`, then rename.
+pub fn save(tensors: &TensorMap, path: &Path) -> Result<(), ParamsError> {
+    let shown = path.display().to_string();
+    let bytes = to_bytes(tensors).map_err(|e| ParamsError::Format {
+        path: shown.clone(),
+        message: e.to_string(),
+    })?;
+    let tmp = path.with_extension("safetensors.tmp");
+    std::fs::write(&tmp, bytes).map_err(|source| ParamsError::Write {
+        path: shown.clone(),
+        source,
+    })?;
+    std::fs::rename(&tmp, path).map_err(|source| ParamsError::Write {
+        path: shown,
+        source,
+    })
+}
+
+pub fn load(path: &Path) -> Result<TensorMap, ParamsError> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| ParamsError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    from_bytes(&bytes, &shown)
+}
+
+/// Check that `tensors` holds every parameter of `g` with the right shape.
+pub fn check_against(g: &Graph, tensors: &TensorMap, path: &str) -> Result<(), ParamsError> {
+    for (name, id) in g.params() {
+        let want = &g.node(id).ty.dims;
+        match tensors.get(&name) {
+            None => {
+                return Err(ParamsError::Missing {
+                    path: path.into(),
+                    name,
+                });
+            }
+            Some(t) if &t.dims != want => {
+                return Err(ParamsError::Shape {
+                    path: path.into(),
+                    name,
+                    got: t.dims.clone(),
+                    want: want.clone(),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}

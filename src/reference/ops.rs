@@ -1,0 +1,345 @@
+//! Forward semantics of each op on host tensors (see `ir::ops` for the definitions).
+
+use crate::ir::{Activation, Op, Window};
+use crate::tensor::Tensor;
+
+/// Evaluate one op. Operand shapes were checked by the verifier and by `run_all`.
+pub fn forward(op: &Op, xs: &[&Tensor]) -> Tensor {
+    match op {
+        Op::Conv2d {
+            out_channels,
+            window,
+            groups,
+            ..
+        } => conv2d(
+            xs[0],
+            xs[1],
+            xs.get(2).copied(),
+            *out_channels,
+            window,
+            *groups,
+        ),
+        Op::BatchNorm { eps, .. } => batch_norm_eval(xs[0], xs[1], xs[2], xs[3], xs[4], *eps),
+        Op::Activation(a) => map(xs[0], |v| activate(*a, v)),
+        Op::MaxPool2d(w) => pool(xs[0], w, true),
+        Op::AvgPool2d(w) => pool(xs[0], w, false),
+        Op::GlobalAvgPool => global_avg_pool(xs[0]),
+        Op::Flatten => {
+            let n = xs[0].dims[0];
+            Tensor::new(vec![n, xs[0].numel() / n.max(1)], xs[0].data.clone())
+        }
+        Op::Linear { out_features, .. } => linear(xs[0], xs[1], xs.get(2).copied(), *out_features),
+        Op::Add => Tensor::new(
+            xs[0].dims.clone(),
+            xs[0]
+                .data
+                .iter()
+                .zip(&xs[1].data)
+                .map(|(a, b)| a + b)
+                .collect(),
+        ),
+        Op::Concat => concat(xs),
+        Op::Softmax => softmax(xs[0]),
+        Op::SoftmaxCrossEntropy => cross_entropy(xs[0], xs[1]),
+        Op::Output { .. } => xs[0].clone(),
+        Op::Input { .. } | Op::Param { .. } => {
+            unreachable!("leaves are not evaluated by forward()")
+        }
+    }
+}
+
+/// One activation, in f64 for accuracy.
+pub fn activate(a: Activation, v: f32) -> f32 {
+    let x = v as f64;
+    let y = match a {
+        Activation::Relu => x.max(0.0),
+        Activation::LeakyRelu => {
+            if x >= 0.0 {
+                x
+            } else {
+                Activation::LEAKY_SLOPE as f64 * x
+            }
+        }
+        Activation::Tanh => x.tanh(),
+        Activation::Gelu => 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
+    };
+    y as f32
+}
+
+/// The error function to double precision: its Maclaurin series for |x| < 2, and
+/// 1 - erfc(x) with erfc's continued fraction beyond (both converge to ~1e-16 there).
+pub fn erf(x: f64) -> f64 {
+    let ax = x.abs();
+    let r = if ax < 2.0 {
+        // Maclaurin series: erf(x) = 2/sqrt(pi) * sum_n (-1)^n x^(2n+1) / (n! (2n+1)).
+        let mut term = ax;
+        let mut sum = ax;
+        let x2 = ax * ax;
+        let mut n = 0.0;
+        while term.abs() > 1e-17 * sum.abs() {
+            n += 1.0;
+            term *= -x2 / n;
+            sum += term / (2.0 * n + 1.0);
+        }
+        sum * std::f64::consts::FRAC_2_SQRT_PI
+    } else {
+        // erfc by its continued fraction (Lentz), converges fast for x >= 2.
+        let x2 = ax * ax;
+        let mut f = ax;
+        let mut c = ax;
+        let mut d = 0.0;
+        let tiny = 1e-300;
+        for k in 1..200 {
+            let a = k as f64 / 2.0;
+            d = ax + a * d;
+            d = if d.abs() < tiny { tiny } else { d };
+            c = ax + a / c;
+            c = if c.abs() < tiny { tiny } else { c };
+            d = 1.0 / d;
+            let delta = c * d;
+            f *= delta;
+            if (delta - 1.0).abs() < 1e-16 {
+                break;
+            }
+        }
+        1.0 - (-x2).exp() / (f * std::f64::consts::PI.sqrt())
+    };
+    if x < 0.0 { -r } else { r }
+}
+
+fn map(x: &Tensor, f: impl Fn(f32) -> f32) -> Tensor {
+    Tensor::new(x.dims.clone(), x.data.iter().map(|&v| f(v)).collect())
+}
+
+fn nchw(t: &Tensor) -> (usize, usize, usize, usize) {
+    (t.dims[0], t.dims[1], t.dims[2], t.dims[3])
+}
+
+fn conv2d(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    cout: usize,
+    win: &Window,
+    groups: usize,
+) -> Tensor {
+    let (n, cin, h, wd) = nchw(x);
+    let (kh, kw) = (win.kernel[0], win.kernel[1]);
+    let ho = win.out_dim(0, h).expect("verified window");
+    let wo = win.out_dim(1, wd).expect("verified window");
+    let cin_g = cin / groups;
+    let cout_g = cout / groups;
+    let mut out = Tensor::zeros(vec![n, cout, ho, wo]);
+    for ni in 0..n {
+        for co in 0..cout {
+            let g = co / cout_g;
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let mut acc = b.map_or(0.0, |b| b.data[co] as f64);
+                    for ci in 0..cin_g {
+                        let c = g * cin_g + ci;
+                        for ky in 0..kh {
+                            let iy = (oy * win.stride[0] + ky) as isize - win.padding[0] as isize;
+                            if iy < 0 || iy >= h as isize {
+                                continue;
+                            }
+                            for kx in 0..kw {
+                                let ix =
+                                    (ox * win.stride[1] + kx) as isize - win.padding[1] as isize;
+                                if ix < 0 || ix >= wd as isize {
+                                    continue;
+                                }
+                                let xv = x.data
+                                    [((ni * cin + c) * h + iy as usize) * wd + ix as usize]
+                                    as f64;
+                                let wv = w.data[((co * cin_g + ci) * kh + ky) * kw + kx] as f64;
+                                acc += xv * wv;
+                            }
+                        }
+                    }
+                    out.data[((ni * cout + co) * ho + oy) * wo + ox] = acc as f32;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn batch_norm_eval(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    mean: &Tensor,
+    var: &Tensor,
+    eps: f32,
+) -> Tensor {
+    let (n, c, h, w) = nchw(x);
+    let mut out = x.clone();
+    for ni in 0..n {
+        for ci in 0..c {
+            let scale = gamma.data[ci] as f64 / (var.data[ci] as f64 + eps as f64).sqrt();
+            let shift = beta.data[ci] as f64 - mean.data[ci] as f64 * scale;
+            let base = (ni * c + ci) * h * w;
+            for v in &mut out.data[base..base + h * w] {
+                *v = (*v as f64 * scale + shift) as f32;
+            }
+        }
+    }
+    out
+}
+
+fn pool(x: &Tensor, win: &Window, max: bool) -> Tensor {
+    let (n, c, h, w) = nchw(x);
+    let ho = win.out_dim(0, h).expect("verified window");
+    let wo = win.out_dim(1, w).expect("verified window");
+    let mut out = Tensor::zeros(vec![n, c, ho, wo]);
+    let area = (win.kernel[0] * win.kernel[1]) as f64;
+    for nc in 0..n * c {
+        for oy in 0..ho {
+            for ox in 0..wo {
+                let mut best = f64::NEG_INFINITY;
+                let mut sum = 0.0;
+                for ky in 0..win.kernel[0] {
+                    let iy = (oy * win.stride[0] + ky) as isize - win.padding[0] as isize;
+                    if iy < 0 || iy >= h as isize {
+                        continue;
+                    }
+                    for kx in 0..win.kernel[1] {
+                        let ix = (ox * win.stride[1] + kx) as isize - win.padding[1] as isize;
+                        if ix < 0 || ix >= w as isize {
+                            continue;
+                        }
+                        let v = x.data[(nc * h + iy as usize) * w + ix as usize] as f64;
+                        best = best.max(v);
+                        sum += v;
+                    }
+                }
+                // Average pooling counts the zero padding (PyTorch's count_include_pad=True).
+                out.data[(nc * ho + oy) * wo + ox] = if max { best } else { sum / area } as f32;
+            }
+        }
+    }
+    out
+}
+
+fn global_avg_pool(x: &Tensor) -> Tensor {
+    let (n, c, h, w) = nchw(x);
+    let data = x
+        .data
+        .chunks(h * w)
+        .map(|plane| (plane.iter().map(|&v| v as f64).sum::<f64>() / (h * w) as f64) as f32)
+        .collect();
+    Tensor::new(vec![n, c, 1, 1], data)
+}
+
+fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>, out_features: usize) -> Tensor {
+    let n = x.dims[0];
+    let fin = x.dims[1];
+    let mut out = Tensor::zeros(vec![n, out_features]);
+    for ni in 0..n {
+        for o in 0..out_features {
+            let mut acc = b.map_or(0.0, |b| b.data[o] as f64);
+            for i in 0..fin {
+                acc += x.data[ni * fin + i] as f64 * w.data[o * fin + i] as f64;
+            }
+            out.data[ni * out_features + o] = acc as f32;
+        }
+    }
+    out
+}
+
+fn concat(xs: &[&Tensor]) -> Tensor {
+    let (n, _, h, w) = nchw(xs[0]);
+    let c_total: usize = xs.iter().map(|x| x.dims[1]).sum();
+    let mut data = Vec::with_capacity(n * c_total * h * w);
+    for ni in 0..n {
+        for x in xs {
+            let plane = x.dims[1] * h * w;
+            data.extend_from_slice(&x.data[ni * plane..(ni + 1) * plane]);
+        }
+    }
+    Tensor::new(vec![n, c_total, h, w], data)
+}
+
+fn softmax(x: &Tensor) -> Tensor {
+    let k = x.dims[1];
+    let mut out = x.clone();
+    for row in out.data.chunks_mut(k) {
+        let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+        let z: f64 = row.iter().map(|&v| (v as f64 - m).exp()).sum();
+        for v in row.iter_mut() {
+            *v = ((*v as f64 - m).exp() / z) as f32;
+        }
+    }
+    out
+}
+
+/// Mean over the batch of `-log softmax(logits)[label]`; labels are stored as f32
+/// class indices on the host.
+fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Tensor {
+    let (n, k) = (logits.dims[0], logits.dims[1]);
+    let mut total = 0.0;
+    for (row, &label) in logits.data.chunks(k).zip(&labels.data) {
+        let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+        let lse = m + row.iter().map(|&v| (v as f64 - m).exp()).sum::<f64>().ln();
+        total += lse - row[label as usize] as f64;
+    }
+    Tensor::new(vec![], vec![(total / n.max(1) as f64) as f32])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn erf_matches_known_values() {
+        // Values from Abramowitz & Stegun table 7.1 / high-precision references.
+        for (x, want) in [
+            (0.0, 0.0),
+            (0.5, 0.5204998778130465),
+            (1.0, 0.8427007929497149),
+            (2.0, 0.9953222650189527),
+            (3.5, 0.9999992569016276),
+            (-1.0, -0.8427007929497149),
+        ] {
+            assert!(
+                (erf(x) - want).abs() < 1e-14,
+                "erf({x}) = {} want {want}",
+                erf(x)
+            );
+        }
+    }
+
+    #[test]
+    fn conv_of_ones_counts_window_overlap() {
+        let x = Tensor::filled(vec![1, 1, 3, 3], 1.0);
+        let w = Tensor::filled(vec![1, 1, 3, 3], 1.0);
+        let win = Window {
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+        };
+        let y = conv2d(&x, &w, None, 1, &win, 1);
+        assert_eq!(y.data, vec![4.0, 6.0, 4.0, 6.0, 9.0, 6.0, 4.0, 6.0, 4.0]);
+    }
+
+    #[test]
+    fn max_pool_ignores_padding_and_avg_pool_counts_it() {
+        let x = Tensor::new(vec![1, 1, 2, 2], vec![-1.0, -2.0, -3.0, -4.0]);
+        let win = Window {
+            kernel: [3, 3],
+            stride: [2, 2],
+            padding: [1, 1],
+        };
+        assert_eq!(pool(&x, &win, true).data, vec![-1.0]);
+        assert_eq!(pool(&x, &win, false).data, vec![-10.0 / 9.0]);
+    }
+
+    #[test]
+    fn cross_entropy_of_uniform_logits_is_log_k() {
+        let logits = Tensor::zeros(vec![2, 10]);
+        let labels = Tensor::new(vec![2], vec![3.0, 7.0]);
+        let l = cross_entropy(&logits, &labels);
+        assert!((l.data[0] - 10f32.ln()).abs() < 1e-6);
+    }
+}
