@@ -48,10 +48,10 @@ pub fn run_all(
                     .get(name)
                     .ok_or_else(|| RunError::MissingInput(name.clone()))?;
                 let n = *t.dims.first().unwrap_or(&0);
-                if let Some(b) = batch {
-                    if b != n {
-                        return Err(RunError::Batch(b, n));
-                    }
+                if let Some(b) = batch
+                    && b != n
+                {
+                    return Err(RunError::Batch(b, n));
                 }
                 batch = Some(n);
                 let want: Vec<usize> = std::iter::once(n)
