@@ -6,6 +6,7 @@
 mod check;
 mod compile;
 mod graph;
+mod init;
 mod summary;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +46,8 @@ pub enum Command {
     Graph(graph::Args),
     /// Compile a model and print a stage of the pipeline.
     Compile(compile::Args),
+    /// Write freshly initialised parameters to a safetensors file.
+    Init(init::Args),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -54,6 +57,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Summary(a) => summary::run(&mut sources, a),
         Command::Graph(a) => graph::run(&mut sources, a),
         Command::Compile(a) => compile::run(&mut sources, a),
+        Command::Init(a) => init::run(&mut sources, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -163,11 +163,17 @@ impl Builder {
         let rule = pair.as_rule();
         let mut it = children(pair);
         match rule {
-            Rule::input_stmt => Stmt::Input {
-                name: self.ident(it.next().expect("input name")),
-                shape: self.expr(it.next().expect("input shape")),
-                span,
-            },
+            // pest's pair for a statement that ends in an expression also covers the
+            // whitespace after it; end these spans at the expression instead.
+            Rule::input_stmt => {
+                let name = self.ident(it.next().expect("input name"));
+                let shape = self.expr(it.next().expect("input shape"));
+                Stmt::Input {
+                    span: Span::new(self.file, span.start, shape.span.end),
+                    name,
+                    shape,
+                }
+            }
             Rule::assign_stmt => Stmt::Assign {
                 name: self.ident(it.next().expect("assign name")),
                 value: self.expr(it.next().expect("assign value")),
@@ -193,10 +199,13 @@ impl Builder {
                     span,
                 }
             }
-            Rule::return_stmt => Stmt::Return {
-                value: self.expr(it.next().expect("return value")),
-                span,
-            },
+            Rule::return_stmt => {
+                let value = self.expr(it.next().expect("return value"));
+                Stmt::Return {
+                    span: Span::new(self.file, span.start, value.span.end),
+                    value,
+                }
+            }
             r => unreachable!("unexpected statement {r:?}"),
         }
     }
