@@ -9,6 +9,7 @@
 // cold path of a compiler, so boxing it everywhere would buy nothing measurable.
 #![allow(clippy::result_large_err)]
 
+pub mod codegen;
 pub mod data;
 pub mod diag;
 pub mod elab;
@@ -17,6 +18,7 @@ pub mod params;
 pub mod passes;
 pub mod pipeline;
 pub mod reference;
+pub mod runtime;
 pub mod summary;
 pub mod syntax;
 pub mod tensor;

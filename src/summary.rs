@@ -43,7 +43,7 @@ impl Summary {
                 .node_ids()
                 .filter(|&id| matches!(g.node(id).op, Op::Param { role } if !role.trainable()))
                 .map(|id| g.node(id).ty.numel() as u64)
-                .sum(),
+                .fold(0, u64::saturating_add),
             macs: g.macs(),
             layers: layers(g),
             hparams: e
@@ -189,7 +189,7 @@ fn layers(g: &Graph) -> Vec<Layer> {
         match n.op {
             Op::Param { role } => {
                 if role.trainable() {
-                    row.params += n.ty.numel() as u64;
+                    row.params = row.params.saturating_add(n.ty.numel() as u64);
                 }
             }
             ref op => {
@@ -198,7 +198,7 @@ fn layers(g: &Graph) -> Vec<Layer> {
                     row.kind = op.name().to_string();
                 }
                 row.output = n.ty.to_string();
-                row.macs += g.node_macs(id);
+                row.macs = row.macs.saturating_add(g.node_macs(id));
             }
         }
     }

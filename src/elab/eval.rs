@@ -335,6 +335,12 @@ impl<'p> Evaluator<'p> {
     }
 
     pub fn expr(&mut self, e: &Expr) -> R<Value> {
+        // Evaluation recurses once per level of nesting (`1 + 1 + ...`, `x |> f |> ...`,
+        // `[[...]]`, block calls); grow the stack on the heap rather than overflow it.
+        stacker::maybe_grow(64 * 1024, 4 * 1024 * 1024, || self.expr_inner(e))
+    }
+
+    fn expr_inner(&mut self, e: &Expr) -> R<Value> {
         self.tick(e.span)?;
         match &e.kind {
             ExprKind::Int(i) => Ok(Value::Int(*i)),

@@ -220,12 +220,14 @@ impl Graph {
         self.node_ids()
             .filter(|&id| matches!(self.node(id).op, Op::Param { role } if role.trainable()))
             .map(|id| self.node(id).ty.numel() as u64)
-            .sum()
+            .fold(0, u64::saturating_add)
     }
 
     /// Forward multiply-accumulates per example, summed over the graph.
     pub fn macs(&self) -> u64 {
-        self.node_ids().map(|id| self.node_macs(id)).sum()
+        self.node_ids()
+            .map(|id| self.node_macs(id))
+            .fold(0, u64::saturating_add)
     }
 
     /// Forward multiply-accumulates per example of one node.

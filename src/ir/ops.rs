@@ -94,7 +94,8 @@ impl Window {
     /// Output size of one spatial dimension, PyTorch's floor formula; `None` if the
     /// window does not fit even once.
     pub fn out_dim(&self, axis: usize, input: usize) -> Option<usize> {
-        let padded = input + 2 * self.padding[axis];
+        // Saturating: absurd user-written sizes must not overflow (and panic).
+        let padded = input.saturating_add(self.padding[axis].saturating_mul(2));
         if self.kernel[axis] == 0 || self.stride[axis] == 0 || padded < self.kernel[axis] {
             return None;
         }
@@ -317,7 +318,7 @@ impl Op {
             Op::MaxPool2d(window) | Op::AvgPool2d(window) => {
                 let (c, h, w) = image(self, xs[0])?;
                 for axis in 0..2 {
-                    if window.padding[axis] * 2 > window.kernel[axis] {
+                    if window.padding[axis].saturating_mul(2) > window.kernel[axis] {
                         return err_help(
                             format!(
                                 "{} padding {} is more than half the kernel {}",
@@ -384,7 +385,7 @@ impl Op {
                             "concat joins channels; every input needs the same height and width",
                         );
                     }
-                    channels += c;
+                    channels = c.saturating_add(channels);
                 }
                 Ok(TensorType::activation(vec![channels, h, w]))
             }
@@ -478,10 +479,10 @@ impl Op {
         match self {
             Op::Conv2d { .. } => {
                 // Each output element reduces over weight[1..] = Cin/groups * kh * kw.
-                let per_output: usize = xs[1].dims[1..].iter().product();
-                (out.numel() * per_output) as u64
+                let per_output = TensorType::param(xs[1].dims[1..].to_vec()).numel();
+                out.numel().saturating_mul(per_output) as u64
             }
-            Op::Linear { out_features, .. } => (xs[0].numel() * out_features) as u64,
+            Op::Linear { out_features, .. } => xs[0].numel().saturating_mul(*out_features) as u64,
             _ => 0,
         }
     }

@@ -55,9 +55,10 @@ impl TensorType {
         TensorType::param(Vec::new())
     }
 
-    /// Elements per example (batched) or in total (unbatched).
+    /// Elements per example (batched) or in total (unbatched); saturates at
+    /// `usize::MAX` rather than overflowing on absurd user-written sizes.
     pub fn numel(&self) -> usize {
-        self.dims.iter().product()
+        self.dims.iter().fold(1usize, |n, &d| n.saturating_mul(d))
     }
 
     /// Rank counting the batch dimension.

@@ -8,7 +8,7 @@
 //! later every gradient — is tested against it. Batch norm runs in eval mode here
 //! (running statistics).
 
-mod ops;
+pub mod ops;
 
 use crate::ir::{Graph, NodeId, Op};
 use crate::tensor::{Tensor, TensorMap};

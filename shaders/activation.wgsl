@@ -1,0 +1,19 @@
+//! Elementwise activation y = act(x) (netc: src/kernels/activation.rs). One element per invocation.
+
+const TOTAL: u32 = {{TOTAL}};
+const WG: u32 = {{WG}};
+const GRID_X: u32 = {{GRID_X}};
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+
+{{ACTIVATION_LIB}}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = (wid.x + wid.y * GRID_X) * WG + lid.x;
+    if i >= TOTAL {
+        return;
+    }
+    y[i] = activate(x[i]);
+}

@@ -1,0 +1,27 @@
+//! Channel-concat copy (netc: src/kernels/elementwise.rs): copies src [BATCH, SRC_CHANNELS, HW]
+//! into channels [DST_OFFSET, DST_OFFSET + SRC_CHANNELS) of dst [BATCH, DST_CHANNELS, HW].
+//! Used only when a producer cannot write into the concat buffer directly.
+
+const BATCH: u32 = {{BATCH}};
+const SRC_CHANNELS: u32 = {{SRC_CHANNELS}};
+const DST_CHANNELS: u32 = {{DST_CHANNELS}};
+const DST_OFFSET: u32 = {{DST_OFFSET}};
+const HW: u32 = {{HW}};
+const TOTAL: u32 = BATCH * SRC_CHANNELS * HW;
+const WG: u32 = {{WG}};
+const GRID_X: u32 = {{GRID_X}};
+
+@group(0) @binding(0) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = (wid.x + wid.y * GRID_X) * WG + lid.x;
+    if i >= TOTAL {
+        return;
+    }
+    let p = i % HW;
+    let c = (i / HW) % SRC_CHANNELS;
+    let n = i / (HW * SRC_CHANNELS);
+    dst[(n * DST_CHANNELS + DST_OFFSET + c) * HW + p] = src[i];
+}

@@ -1,0 +1,390 @@
+//! conv2d kernels: an implicit GEMM with per-invocation register tiles (`shaders/conv2d.wgsl`).
+//!
+//! Semantics are PyTorch's `nn.Conv2d` forward (dilation 1, zero padding), NCHW, weights
+//! `[Cout, Cin/groups, KH, KW]`, optional bias `[Cout]`, plus an optional fused activation.
+//! The output can be written at a channel offset into a wider tensor
+//! (`out_channel_offset`/`out_total_channels`), so a concat of conv outputs (GoogleNet's inception
+//! blocks, DenseNet's dense layers) needs no copy.
+//!
+//! GEMM mapping: M = N*HO*WO output pixels, N = Cout/groups channels per group (one dispatch
+//! z-slice per group), K = Cin/groups*KH*KW. The tile an invocation computes and the workgroup
+//! shape are a [`ConvTiling`], chosen per device.
+
+use super::template::{Vars, render};
+use super::{
+    Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS,
+    MAX_WORKGROUPS_PER_DIM, check_loops, ensure, fit_u32,
+};
+
+const TEMPLATE: &str = include_str!("../../../shaders/conv2d.wgsl");
+
+/// Shape and options of one conv2d layer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Conv2dParams {
+    /// Batch size N.
+    pub batch: u32,
+    /// Input channels Cin.
+    pub in_channels: u32,
+    /// Input height.
+    pub in_h: u32,
+    /// Input width.
+    pub in_w: u32,
+    /// Output channels Cout.
+    pub out_channels: u32,
+    /// Kernel height.
+    pub kernel_h: u32,
+    /// Kernel width.
+    pub kernel_w: u32,
+    /// Vertical stride.
+    pub stride_h: u32,
+    /// Horizontal stride.
+    pub stride_w: u32,
+    /// Zero padding on top and bottom.
+    pub pad_h: u32,
+    /// Zero padding on left and right.
+    pub pad_w: u32,
+    /// Groups; Cin and Cout must both be divisible by it.
+    pub groups: u32,
+    /// Whether a bias buffer is bound (binding 2).
+    pub bias: bool,
+    /// Activation applied after the bias.
+    pub activation: Activation,
+    /// First output channel written in the destination tensor.
+    pub out_channel_offset: u32,
+    /// Channel count of the destination tensor (`>= out_channel_offset + out_channels`).
+    pub out_total_channels: u32,
+}
+
+impl Conv2dParams {
+    /// A square-kernel conv with stride 1, no padding, one group, no bias, no activation, writing
+    /// a tensor of exactly `out_channels` channels. Adjust with the `with_*` methods.
+    pub fn new(
+        batch: u32,
+        in_channels: u32,
+        in_hw: (u32, u32),
+        out_channels: u32,
+        kernel: u32,
+    ) -> Self {
+        Self {
+            batch,
+            in_channels,
+            in_h: in_hw.0,
+            in_w: in_hw.1,
+            out_channels,
+            kernel_h: kernel,
+            kernel_w: kernel,
+            stride_h: 1,
+            stride_w: 1,
+            pad_h: 0,
+            pad_w: 0,
+            groups: 1,
+            bias: false,
+            activation: Activation::Identity,
+            out_channel_offset: 0,
+            out_total_channels: out_channels,
+        }
+    }
+
+    /// Sets both strides.
+    pub fn with_stride(mut self, stride: u32) -> Self {
+        self.stride_h = stride;
+        self.stride_w = stride;
+        self
+    }
+
+    /// Sets padding on all sides.
+    pub fn with_padding(mut self, pad: u32) -> Self {
+        self.pad_h = pad;
+        self.pad_w = pad;
+        self
+    }
+
+    /// Sets the group count.
+    pub fn with_groups(mut self, groups: u32) -> Self {
+        self.groups = groups;
+        self
+    }
+
+    /// Enables or disables the bias binding.
+    pub fn with_bias(mut self, bias: bool) -> Self {
+        self.bias = bias;
+        self
+    }
+
+    /// Sets the fused activation.
+    pub fn with_activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
+    }
+
+    /// Writes the output at channel `offset` of a tensor with `total` channels.
+    pub fn with_output_slice(mut self, offset: u32, total: u32) -> Self {
+        self.out_channel_offset = offset;
+        self.out_total_channels = total;
+        self
+    }
+
+    /// Output height, PyTorch's `floor((H + 2p - KH) / s) + 1`.
+    pub fn out_h(&self) -> u32 {
+        (self.in_h + 2 * self.pad_h - self.kernel_h) / self.stride_h + 1
+    }
+
+    /// Output width.
+    pub fn out_w(&self) -> u32 {
+        (self.in_w + 2 * self.pad_w - self.kernel_w) / self.stride_w + 1
+    }
+
+    /// Elements of the input tensor.
+    pub fn input_len(&self) -> u64 {
+        u64::from(self.batch)
+            * u64::from(self.in_channels)
+            * u64::from(self.in_h)
+            * u64::from(self.in_w)
+    }
+
+    /// Elements of the weight tensor.
+    pub fn weight_len(&self) -> u64 {
+        u64::from(self.out_channels)
+            * u64::from(self.in_channels / self.groups.max(1))
+            * u64::from(self.kernel_h)
+            * u64::from(self.kernel_w)
+    }
+
+    /// Elements of the destination tensor (all `out_total_channels` channels).
+    pub fn output_len(&self) -> u64 {
+        u64::from(self.batch)
+            * u64::from(self.out_total_channels)
+            * u64::from(self.out_h())
+            * u64::from(self.out_w())
+    }
+
+    /// Multiply-accumulates of the layer (2 FLOPs each).
+    pub fn macs(&self) -> u64 {
+        u64::from(self.batch)
+            * u64::from(self.out_h())
+            * u64::from(self.out_w())
+            * self.weight_len()
+    }
+
+    /// Checks the parameters describe a conv PyTorch would accept.
+    pub fn validate(&self) -> Result<(), KernelError> {
+        const OP: &str = "conv2d";
+        let p = self;
+        ensure(
+            OP,
+            p.batch > 0 && p.in_channels > 0 && p.out_channels > 0,
+            || format!("batch, in_channels and out_channels must be positive: {p:?}"),
+        )?;
+        ensure(
+            OP,
+            p.kernel_h > 0 && p.kernel_w > 0 && p.stride_h > 0 && p.stride_w > 0,
+            || "kernel and stride must be positive".into(),
+        )?;
+        ensure(
+            OP,
+            p.groups > 0
+                && p.in_channels.is_multiple_of(p.groups)
+                && p.out_channels.is_multiple_of(p.groups),
+            || {
+                format!(
+                    "groups = {} must divide in_channels = {} and out_channels = {}",
+                    p.groups, p.in_channels, p.out_channels
+                )
+            },
+        )?;
+        ensure(
+            OP,
+            p.in_h + 2 * p.pad_h >= p.kernel_h && p.in_w + 2 * p.pad_w >= p.kernel_w,
+            || {
+                format!(
+                    "kernel {}x{} larger than padded input {}x{}",
+                    p.kernel_h,
+                    p.kernel_w,
+                    p.in_h + 2 * p.pad_h,
+                    p.in_w + 2 * p.pad_w
+                )
+            },
+        )?;
+        ensure(
+            OP,
+            p.out_channel_offset + p.out_channels <= p.out_total_channels,
+            || {
+                format!(
+                    "output channels [{}, {}) do not fit in {} channels",
+                    p.out_channel_offset,
+                    p.out_channel_offset + p.out_channels,
+                    p.out_total_channels
+                )
+            },
+        )?;
+        Ok(())
+    }
+}
+
+/// How conv work is split: each invocation computes `tm` output pixels x `tn` output channels;
+/// a workgroup is `wg_m` x `wg_n` invocations.
+///
+/// On lavapipe large register tiles win (no shared memory is used at all); on a discrete GPU
+/// smaller tiles and bigger workgroups give more parallelism. `tm * tn` registers of accumulator
+/// per invocation is the main cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConvTiling {
+    /// Output pixels per invocation.
+    pub tm: u32,
+    /// Output channels per invocation.
+    pub tn: u32,
+    /// Invocations along the pixel dimension of a workgroup.
+    pub wg_m: u32,
+    /// Invocations along the channel dimension of a workgroup.
+    pub wg_n: u32,
+}
+
+impl Default for ConvTiling {
+    /// 4x4 outputs per invocation, 8x8 workgroups: a middle ground that is fast on lavapipe and
+    /// keeps 64 invocations per workgroup for GPUs.
+    fn default() -> Self {
+        Self {
+            tm: 4,
+            tn: 4,
+            wg_m: 8,
+            wg_n: 8,
+        }
+    }
+}
+
+impl ConvTiling {
+    /// Output pixels covered by one workgroup.
+    pub fn block_m(&self) -> u32 {
+        self.tm * self.wg_m
+    }
+
+    /// Output channels covered by one workgroup.
+    pub fn block_n(&self) -> u32 {
+        self.tn * self.wg_n
+    }
+
+    fn validate(&self) -> Result<(), KernelError> {
+        ensure(
+            "conv2d",
+            self.tm > 0 && self.tn > 0 && self.tm * self.tn <= 256,
+            || {
+                format!(
+                    "register tile {}x{} must be non-empty and at most 256 values",
+                    self.tm, self.tn
+                )
+            },
+        )?;
+        ensure(
+            "conv2d",
+            self.wg_m > 0 && self.wg_n > 0 && self.wg_m * self.wg_n <= 1024,
+            || {
+                format!(
+                    "workgroup {}x{} must be non-empty and at most 1024 invocations",
+                    self.wg_m, self.wg_n
+                )
+            },
+        )
+    }
+}
+
+/// Generates a conv2d kernel.
+///
+/// Bindings: `x` (read), `w` (read), `bias` (read, only if `params.bias`), `y` (read-write; only
+/// the channel slice `[out_channel_offset, out_channel_offset + out_channels)` is written).
+pub fn conv2d(params: &Conv2dParams, tiling: &ConvTiling) -> Result<KernelSource, KernelError> {
+    conv2d_named("conv2d", params, tiling)
+}
+
+/// [`conv2d`] with a caller-chosen op name (used by [`super::linear`]).
+pub(crate) fn conv2d_named(
+    op: &'static str,
+    p: &Conv2dParams,
+    tiling: &ConvTiling,
+) -> Result<KernelSource, KernelError> {
+    p.validate()?;
+    tiling.validate()?;
+    // i32 offsets are used for the input (padding makes them negative), so stay below 2^31.
+    fit_u32(op, "input elements", p.input_len(), MAX_ELEMENTS)?;
+    fit_u32(op, "weight elements", p.weight_len(), MAX_ELEMENTS)?;
+    fit_u32(op, "output elements", p.output_len(), MAX_ELEMENTS)?;
+    let cin_g = p.in_channels / p.groups;
+    let cout_g = p.out_channels / p.groups;
+    // The only runtime loop is over ci (the window and the tile are unrolled in the template).
+    check_loops(op, u64::from(cin_g))?;
+    let (ho, wo) = (p.out_h(), p.out_w());
+    let m = u64::from(p.batch) * u64::from(ho) * u64::from(wo);
+    let grid_x = m.div_ceil(u64::from(tiling.block_m()));
+    let grid_y = u64::from(cout_g).div_ceil(u64::from(tiling.block_n()));
+    let max = u64::from(MAX_WORKGROUPS_PER_DIM);
+    ensure(
+        op,
+        grid_x <= max && grid_y <= max && p.groups <= MAX_WORKGROUPS_PER_DIM,
+        || {
+            format!(
+                "dispatch {grid_x}x{grid_y}x{} exceeds {max} per dimension; use a larger tile",
+                p.groups
+            )
+        },
+    )?;
+
+    let vars = Vars::new()
+        .u32("BATCH", p.batch)
+        .u32("CIN", p.in_channels)
+        .u32("H", p.in_h)
+        .u32("W", p.in_w)
+        .u32("HO", ho)
+        .u32("WO", wo)
+        .u32("KH", p.kernel_h)
+        .u32("KW", p.kernel_w)
+        .u32("STRIDE_H", p.stride_h)
+        .u32("STRIDE_W", p.stride_w)
+        .i32("PAD_H", p.pad_h as i32)
+        .i32("PAD_W", p.pad_w as i32)
+        .u32("CIN_G", cin_g)
+        .u32("COUT_G", cout_g)
+        .u32("OUT_TOTAL_CHANNELS", p.out_total_channels)
+        .u32("OUT_CHANNEL_OFFSET", p.out_channel_offset)
+        .bool("CHECK_BOUNDS", p.pad_h > 0 || p.pad_w > 0)
+        .u32("TM", tiling.tm)
+        .u32("TN", tiling.tn)
+        .count("TM", tiling.tm)
+        .count("TN", tiling.tn)
+        .count("KH", p.kernel_h)
+        .count("KW", p.kernel_w)
+        .u32("WG_M", tiling.wg_m)
+        .u32("WG_N", tiling.wg_n)
+        .flag("HAS_BIAS", p.bias)
+        .set("Y_BINDING", if p.bias { 3 } else { 2 })
+        .set("ACTIVATION_LIB", p.activation.wgsl_library()?);
+
+    let mut bindings = vec![BindingKind::ReadOnly, BindingKind::ReadOnly];
+    if p.bias {
+        bindings.push(BindingKind::ReadOnly);
+    }
+    bindings.push(BindingKind::ReadWrite);
+    let name = if op == "conv2d" {
+        format!(
+            "conv2d_{}x{}_s{}_p{}_g{}_{}x{}x{}x{}_to{}",
+            p.kernel_h,
+            p.kernel_w,
+            p.stride_h,
+            p.pad_h,
+            p.groups,
+            p.batch,
+            p.in_channels,
+            p.in_h,
+            p.in_w,
+            p.out_channels
+        )
+    } else {
+        format!("{op}_{}x{}_to{}", p.batch, p.in_channels, p.out_channels)
+    };
+    Ok(KernelSource {
+        name,
+        wgsl: render("conv2d.wgsl", TEMPLATE, &vars)?,
+        entry: ENTRY_POINT,
+        workgroups: [grid_x as u32, grid_y as u32, p.groups],
+        workgroup_size: [tiling.wg_m, tiling.wg_n, 1],
+        bindings,
+    })
+}

@@ -1,0 +1,88 @@
+//! Elementwise kernels over whole tensors: add (with optional fused activation) and the
+//! channel-concat copy.
+//!
+//! Concat is normally free: producers such as conv2d write straight into their channel slice of
+//! the concat buffer. [`concat_channels`] is the fallback copy for producers that cannot (for
+//! example a graph input, or a pool whose output is reused elsewhere).
+
+use super::activation::ELEMENTWISE_WG;
+use super::template::{Vars, render};
+use super::{
+    Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, ensure, fit_u32,
+    grid_1d,
+};
+
+const ADD_TEMPLATE: &str = include_str!("../../../shaders/add.wgsl");
+const CONCAT_TEMPLATE: &str = include_str!("../../../shaders/concat.wgsl");
+
+/// `y = act(a + b)` over `len` elements (same shapes, no broadcasting).
+/// Bindings: `a`, `b`, `y`.
+pub fn add(len: u64, activation: Activation) -> Result<KernelSource, KernelError> {
+    const OP: &str = "add";
+    ensure(OP, len > 0, || "tensor is empty".into())?;
+    let total = fit_u32(OP, "elements", len, MAX_ELEMENTS)?;
+    let workgroups = grid_1d(OP, len.div_ceil(u64::from(ELEMENTWISE_WG)))?;
+    let vars = Vars::new()
+        .u32("TOTAL", total)
+        .u32("WG", ELEMENTWISE_WG)
+        .u32("GRID_X", workgroups[0])
+        .set("ACTIVATION_LIB", activation.wgsl_library()?);
+    Ok(KernelSource {
+        name: format!("add_{}_{len}", activation.name()),
+        wgsl: render("add.wgsl", ADD_TEMPLATE, &vars)?,
+        entry: ENTRY_POINT,
+        workgroups,
+        workgroup_size: [ELEMENTWISE_WG, 1, 1],
+        bindings: vec![
+            BindingKind::ReadOnly,
+            BindingKind::ReadOnly,
+            BindingKind::ReadWrite,
+        ],
+    })
+}
+
+/// Copies `src: [batch, src_channels, h*w]` into channels `[dst_offset, dst_offset +
+/// src_channels)` of `dst: [batch, dst_channels, h*w]`. Bindings: `src`, `dst`.
+/// One dispatch per concatenated input; the dispatches may share one pass.
+pub fn concat_channels(
+    batch: u32,
+    src_channels: u32,
+    hw: u32,
+    dst_offset: u32,
+    dst_channels: u32,
+) -> Result<KernelSource, KernelError> {
+    const OP: &str = "concat";
+    ensure(OP, batch > 0 && src_channels > 0 && hw > 0, || {
+        "empty tensor".into()
+    })?;
+    ensure(OP, dst_offset + src_channels <= dst_channels, || {
+        format!(
+            "channels [{dst_offset}, {}) do not fit in {dst_channels}",
+            dst_offset + src_channels
+        )
+    })?;
+    let len = u64::from(batch) * u64::from(src_channels) * u64::from(hw);
+    fit_u32(
+        OP,
+        "destination elements",
+        u64::from(batch) * u64::from(dst_channels) * u64::from(hw),
+        MAX_ELEMENTS,
+    )?;
+    let workgroups = grid_1d(OP, len.div_ceil(u64::from(ELEMENTWISE_WG)))?;
+    let vars = Vars::new()
+        .u32("BATCH", batch)
+        .u32("SRC_CHANNELS", src_channels)
+        .u32("DST_CHANNELS", dst_channels)
+        .u32("DST_OFFSET", dst_offset)
+        .u32("HW", hw)
+        .u32("WG", ELEMENTWISE_WG)
+        .u32("GRID_X", workgroups[0]);
+    Ok(KernelSource {
+        name: format!("concat_{batch}x{src_channels}x{hw}_at{dst_offset}_of{dst_channels}"),
+        wgsl: render("concat.wgsl", CONCAT_TEMPLATE, &vars)?,
+        entry: ENTRY_POINT,
+        workgroups,
+        workgroup_size: [ELEMENTWISE_WG, 1, 1],
+        bindings: vec![BindingKind::ReadOnly, BindingKind::ReadWrite],
+    })
+}

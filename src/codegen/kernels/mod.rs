@@ -1,0 +1,210 @@
+//! WGSL kernel generation: operator parameters in, [`KernelSource`] out.
+//!
+//! Each op family lives in its own file and renders one template from `shaders/`:
+//!
+//! | file | ops | template |
+//! |---|---|---|
+//! | [`conv`] | conv2d (implicit GEMM, register tiled) | `conv2d.wgsl` |
+//! | [`linear`] | linear (`y = x Wᵀ + b`), lowered to a 1x1 conv on a 1x1 map | `conv2d.wgsl` |
+//! | [`norm`] | batch norm, eval mode, optional fused activation | `batch_norm.wgsl` |
+//! | [`activation`] | relu, leaky relu, tanh, exact gelu | `activation.wgsl` |
+//! | [`elementwise`] | add (optional fused activation), channel concat copy | `add.wgsl`, `concat.wgsl` |
+//! | [`pool`] | max/avg pool 2d, global average pool | `pool2d.wgsl`, `global_avg_pool.wgsl` |
+//! | [`softmax`] | softmax over the last dimension | `softmax.wgsl` |
+//!
+//! Every shape is a compile-time constant of the generated shader, so one layer = one shader;
+//! the runtime caches pipelines by source text, so identical layers share a pipeline.
+//!
+//! Invariants every generator upholds (the tests check them):
+//! * the output is valid WGSL according to naga ([`validate_wgsl`]);
+//! * bindings are storage buffers in group 0, numbered in the order of [`KernelSource::bindings`],
+//!   inputs first and the output last;
+//! * `workgroups` covers the output, and no dimension exceeds [`MAX_WORKGROUPS_PER_DIM`];
+//! * no invocation loops more than [`MAX_LOOP_ITERATIONS`] times in total (lavapipe's silent
+//!   65,535-iteration cap), or the generator returns [`KernelError::LoopTooLong`].
+
+pub mod activation;
+pub mod conv;
+pub mod elementwise;
+pub mod linear;
+pub mod norm;
+pub mod pool;
+pub mod softmax;
+pub(crate) mod template;
+
+pub use activation::Activation;
+pub use conv::{Conv2dParams, ConvTiling};
+pub use pool::Pool2dParams;
+
+/// Entry point name used by every generated shader.
+pub const ENTRY_POINT: &str = "main";
+
+/// The WebGPU/Vulkan minimum for workgroups per dispatch dimension; generators spill larger
+/// grids into the y dimension.
+pub const MAX_WORKGROUPS_PER_DIM: u32 = 65_535;
+
+/// Budget of loop iterations per invocation that generators must stay under. Mesa's lavapipe
+/// silently stops a shader's loops after 65,535 iterations per invocation; a quarter of that
+/// leaves room for loops the shader compiler does not unroll.
+pub const MAX_LOOP_ITERATIONS: u64 = 16_384;
+
+/// How a kernel accesses one of its storage buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BindingKind {
+    /// `var<storage, read>`: an input.
+    ReadOnly,
+    /// `var<storage, read_write>`: an output.
+    ReadWrite,
+}
+
+/// A generated compute kernel: WGSL text plus everything needed to dispatch it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelSource {
+    /// Short human-readable name (`conv2d_3x3_s1`), used in labels and error messages.
+    pub name: String,
+    /// The complete WGSL module.
+    pub wgsl: String,
+    /// Entry point function name (always [`ENTRY_POINT`]).
+    pub entry: &'static str,
+    /// Number of workgroups to dispatch in x, y, z.
+    pub workgroups: [u32; 3],
+    /// The `@workgroup_size` the shader declares, for checking against device limits.
+    pub workgroup_size: [u32; 3],
+    /// Storage buffers in binding order (group 0, binding `i`).
+    pub bindings: Vec<BindingKind>,
+}
+
+impl KernelSource {
+    /// Total invocations in one workgroup.
+    pub fn invocations_per_workgroup(&self) -> u32 {
+        self.workgroup_size.iter().product()
+    }
+}
+
+/// Why a kernel could not be generated. These are caller errors (bad shapes or parameters) or
+/// template bugs, reported before any device is involved.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum KernelError {
+    /// Parameters are inconsistent (zero sizes, channels not divisible by groups, …).
+    #[error("invalid parameters for {op}: {message}")]
+    InvalidParams {
+        /// Operator name.
+        op: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// One invocation would loop more than [`MAX_LOOP_ITERATIONS`] times.
+    #[error(
+        "{op}: one invocation would run {iterations} loop iterations, above the budget of \
+         {budget} (lavapipe silently stops loops at 65,535); split the reduction"
+    )]
+    LoopTooLong {
+        /// Operator name.
+        op: &'static str,
+        /// Iterations the kernel would need.
+        iterations: u64,
+        /// [`MAX_LOOP_ITERATIONS`].
+        budget: u64,
+    },
+    /// The dispatch would need more than 65,535 x 65,535 workgroups, or indices overflow u32.
+    #[error("{op}: problem too large for one dispatch ({message})")]
+    TooLarge {
+        /// Operator name.
+        op: &'static str,
+        /// Details.
+        message: String,
+    },
+    /// A template and its generator disagree (a bug in netc).
+    #[error("template `{template}` line {line}: {message}")]
+    Template {
+        /// Template file name.
+        template: String,
+        /// 1-based line (0 when not tied to a line).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Parses `source` with naga's WGSL front end and runs naga's validator over it.
+///
+/// Returns the formatted diagnostic (with source excerpt) on failure. wgpu runs the same checks
+/// when it creates a shader module, but doing it here lets tests check every generated kernel
+/// without a device.
+pub fn validate_wgsl(source: &str) -> Result<(), String> {
+    let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string(source))?;
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::default(),
+    )
+    .validate(&module)
+    .map(|_| ())
+    .map_err(|e| e.emit_to_string(source))
+}
+
+/// Splits `count` workgroups over x and y so neither exceeds [`MAX_WORKGROUPS_PER_DIM`].
+/// Shaders recover the linear workgroup index as `wid.x + wid.y * grid[0]` and skip indices past
+/// `count`.
+pub(crate) fn grid_1d(op: &'static str, count: u64) -> Result<[u32; 3], KernelError> {
+    let max = u64::from(MAX_WORKGROUPS_PER_DIM);
+    let count = count.max(1);
+    if count <= max {
+        return Ok([count as u32, 1, 1]);
+    }
+    let y = count.div_ceil(max);
+    if y > max {
+        return Err(KernelError::TooLarge {
+            op,
+            message: format!("{count} workgroups"),
+        });
+    }
+    Ok([max as u32, y as u32, 1])
+}
+
+/// Converts a size to u32, failing with a [`KernelError::TooLarge`] when it does not fit (shaders
+/// index with u32, and conv uses i32 offsets, hence the `limit`).
+pub(crate) fn fit_u32(
+    op: &'static str,
+    what: &str,
+    value: u64,
+    limit: u64,
+) -> Result<u32, KernelError> {
+    if value > limit {
+        return Err(KernelError::TooLarge {
+            op,
+            message: format!("{what} = {value} exceeds {limit}"),
+        });
+    }
+    Ok(value as u32)
+}
+
+/// Fails with [`KernelError::LoopTooLong`] when `iterations` exceeds the budget.
+pub(crate) fn check_loops(op: &'static str, iterations: u64) -> Result<(), KernelError> {
+    if iterations > MAX_LOOP_ITERATIONS {
+        return Err(KernelError::LoopTooLong {
+            op,
+            iterations,
+            budget: MAX_LOOP_ITERATIONS,
+        });
+    }
+    Ok(())
+}
+
+/// Fails with [`KernelError::InvalidParams`] unless `cond` holds.
+pub(crate) fn ensure(
+    op: &'static str,
+    cond: bool,
+    message: impl FnOnce() -> String,
+) -> Result<(), KernelError> {
+    if cond {
+        Ok(())
+    } else {
+        Err(KernelError::InvalidParams {
+            op,
+            message: message(),
+        })
+    }
+}
+
+/// Largest element count a generated shader may index (u32 indices, some offsets in i32).
+pub(crate) const MAX_ELEMENTS: u64 = i32::MAX as u64;

@@ -1,0 +1,207 @@
+//! Pooling kernels: max_pool2d and avg_pool2d (`shaders/pool2d.wgsl`) and global average pool
+//! (`shaders/global_avg_pool.wgsl`). PyTorch semantics: ceil_mode=False, dilation 1, max pool
+//! padding acts as -inf, avg pool uses count_include_pad=True (the default).
+
+use super::activation::ELEMENTWISE_WG;
+use super::template::{Vars, render};
+use super::{
+    BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, check_loops, ensure,
+    fit_u32, grid_1d,
+};
+
+const POOL_TEMPLATE: &str = include_str!("../../../shaders/pool2d.wgsl");
+const GAP_TEMPLATE: &str = include_str!("../../../shaders/global_avg_pool.wgsl");
+
+/// Largest workgroup used by the reduction kernels (global average pool, softmax).
+pub(crate) const REDUCTION_MAX_WG: u32 = 256;
+
+/// Workgroup size for a workgroup-per-row reduction over `len` values: the smallest power of two
+/// covering the row, capped at [`REDUCTION_MAX_WG`] (the tree reduction needs a power of two).
+pub(crate) fn reduction_wg(len: u32) -> u32 {
+    len.next_power_of_two().clamp(8, REDUCTION_MAX_WG)
+}
+
+/// Shape and window of a 2D pooling layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pool2dParams {
+    /// Batch size.
+    pub batch: u32,
+    /// Channels.
+    pub channels: u32,
+    /// Input height.
+    pub in_h: u32,
+    /// Input width.
+    pub in_w: u32,
+    /// Window height.
+    pub kernel_h: u32,
+    /// Window width.
+    pub kernel_w: u32,
+    /// Vertical stride.
+    pub stride_h: u32,
+    /// Horizontal stride.
+    pub stride_w: u32,
+    /// Padding on top and bottom.
+    pub pad_h: u32,
+    /// Padding on left and right.
+    pub pad_w: u32,
+}
+
+impl Pool2dParams {
+    /// Square window `kernel`, stride `stride`, padding `pad` on every side.
+    pub fn new(
+        batch: u32,
+        channels: u32,
+        in_hw: (u32, u32),
+        kernel: u32,
+        stride: u32,
+        pad: u32,
+    ) -> Self {
+        Self {
+            batch,
+            channels,
+            in_h: in_hw.0,
+            in_w: in_hw.1,
+            kernel_h: kernel,
+            kernel_w: kernel,
+            stride_h: stride,
+            stride_w: stride,
+            pad_h: pad,
+            pad_w: pad,
+        }
+    }
+
+    /// Output height, `floor((H + 2p - k) / s) + 1`.
+    pub fn out_h(&self) -> u32 {
+        (self.in_h + 2 * self.pad_h - self.kernel_h) / self.stride_h + 1
+    }
+
+    /// Output width.
+    pub fn out_w(&self) -> u32 {
+        (self.in_w + 2 * self.pad_w - self.kernel_w) / self.stride_w + 1
+    }
+
+    /// Elements of the input.
+    pub fn input_len(&self) -> u64 {
+        u64::from(self.batch)
+            * u64::from(self.channels)
+            * u64::from(self.in_h)
+            * u64::from(self.in_w)
+    }
+
+    /// Elements of the output.
+    pub fn output_len(&self) -> u64 {
+        u64::from(self.batch)
+            * u64::from(self.channels)
+            * u64::from(self.out_h())
+            * u64::from(self.out_w())
+    }
+
+    /// Checks the parameters are ones PyTorch accepts (padding at most half the window, so every
+    /// window holds at least one real element).
+    pub fn validate(&self, op: &'static str) -> Result<(), KernelError> {
+        let p = self;
+        ensure(
+            op,
+            p.batch > 0 && p.channels > 0 && p.in_h > 0 && p.in_w > 0,
+            || "empty tensor".into(),
+        )?;
+        ensure(
+            op,
+            p.kernel_h > 0 && p.kernel_w > 0 && p.stride_h > 0 && p.stride_w > 0,
+            || "kernel and stride must be positive".into(),
+        )?;
+        ensure(
+            op,
+            2 * p.pad_h <= p.kernel_h && 2 * p.pad_w <= p.kernel_w,
+            || {
+                format!(
+                    "padding {}x{} must be at most half of kernel {}x{}",
+                    p.pad_h, p.pad_w, p.kernel_h, p.kernel_w
+                )
+            },
+        )?;
+        ensure(
+            op,
+            p.in_h + 2 * p.pad_h >= p.kernel_h && p.in_w + 2 * p.pad_w >= p.kernel_w,
+            || "window larger than padded input".into(),
+        )
+    }
+}
+
+/// Max pool 2d. Bindings: `x`, `y`.
+pub fn max_pool2d(params: &Pool2dParams) -> Result<KernelSource, KernelError> {
+    pool2d("max_pool2d", params, true)
+}
+
+/// Average pool 2d (count_include_pad=True). Bindings: `x`, `y`.
+pub fn avg_pool2d(params: &Pool2dParams) -> Result<KernelSource, KernelError> {
+    pool2d("avg_pool2d", params, false)
+}
+
+fn pool2d(op: &'static str, p: &Pool2dParams, max: bool) -> Result<KernelSource, KernelError> {
+    p.validate(op)?;
+    fit_u32(op, "input elements", p.input_len(), MAX_ELEMENTS)?;
+    let len = p.output_len();
+    check_loops(op, u64::from(p.kernel_h) * u64::from(p.kernel_w))?;
+    let workgroups = grid_1d(op, len.div_ceil(u64::from(ELEMENTWISE_WG)))?;
+    let vars = Vars::new()
+        .u32("BATCH", p.batch)
+        .u32("CHANNELS", p.channels)
+        .u32("H", p.in_h)
+        .u32("W", p.in_w)
+        .u32("HO", p.out_h())
+        .u32("WO", p.out_w())
+        .u32("KH", p.kernel_h)
+        .u32("KW", p.kernel_w)
+        .u32("STRIDE_H", p.stride_h)
+        .u32("STRIDE_W", p.stride_w)
+        .i32("PAD_H", p.pad_h as i32)
+        .i32("PAD_W", p.pad_w as i32)
+        .u32("WG", ELEMENTWISE_WG)
+        .u32("GRID_X", workgroups[0])
+        .flag("MAX", max);
+    Ok(KernelSource {
+        name: format!(
+            "{op}_{}x{}_s{}_p{}_{}x{}x{}x{}",
+            p.kernel_h, p.kernel_w, p.stride_h, p.pad_h, p.batch, p.channels, p.in_h, p.in_w
+        ),
+        wgsl: render("pool2d.wgsl", POOL_TEMPLATE, &vars)?,
+        entry: ENTRY_POINT,
+        workgroups,
+        workgroup_size: [ELEMENTWISE_WG, 1, 1],
+        bindings: vec![BindingKind::ReadOnly, BindingKind::ReadWrite],
+    })
+}
+
+/// Global average pool `[batch, channels, h, w] -> [batch, channels, 1, 1]`.
+/// Bindings: `x`, `y`.
+pub fn global_avg_pool(
+    batch: u32,
+    channels: u32,
+    h: u32,
+    w: u32,
+) -> Result<KernelSource, KernelError> {
+    const OP: &str = "global_avg_pool";
+    ensure(OP, batch > 0 && channels > 0 && h > 0 && w > 0, || {
+        "empty tensor".into()
+    })?;
+    let hw = fit_u32(OP, "plane size", u64::from(h) * u64::from(w), MAX_ELEMENTS)?;
+    let planes = u64::from(batch) * u64::from(channels);
+    fit_u32(OP, "input elements", planes * u64::from(hw), MAX_ELEMENTS)?;
+    let wg = reduction_wg(hw);
+    check_loops(OP, u64::from(hw.div_ceil(wg)))?;
+    let workgroups = grid_1d(OP, planes)?;
+    let vars = Vars::new()
+        .u32("PLANES", planes as u32)
+        .u32("HW", hw)
+        .u32("WG", wg)
+        .u32("GRID_X", workgroups[0]);
+    Ok(KernelSource {
+        name: format!("global_avg_pool_{batch}x{channels}x{h}x{w}"),
+        wgsl: render("global_avg_pool.wgsl", GAP_TEMPLATE, &vars)?,
+        entry: ENTRY_POINT,
+        workgroups,
+        workgroup_size: [wg, 1, 1],
+        bindings: vec![BindingKind::ReadOnly, BindingKind::ReadWrite],
+    })
+}

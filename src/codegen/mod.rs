@@ -1,0 +1,9 @@
+//! Stage 4 — code generation: IR [`Graph`](crate::ir::Graph) → kernel [`plan::Plan`].
+//!
+//! [`kernels`] renders one WGSL compute shader per op instance from the templates in
+//! `shaders/` (every shape a compile-time constant) and validates it with naga;
+//! [`plan`] lowers a whole graph into buffers and an ordered list of dispatches that
+//! the runtime records into one command buffer.
+
+pub mod kernels;
+pub mod plan;

@@ -1,0 +1,465 @@
+//! Lowering a graph to a kernel plan: buffers, kernels and the ordered dispatches of
+//! one inference pass at a fixed batch size (batch norm in eval mode).
+//!
+//! * Every value gets a buffer, except where aliasing is free: `flatten` and `output`
+//!   reuse their operand's buffer (same bytes, new shape).
+//! * `concat` never copies what it does not have to: a conv whose only use is a concat
+//!   writes straight into its channel slice of the concatenated buffer; other operands
+//!   are copied in by a `concat_channels` dispatch.
+//! * Kernels are deduplicated by source text, so identical layers share one shader.
+//!
+//! The plan prints as text (`netc compile --emit plan`) and its shaders are the
+//! `--emit wgsl` output.
+
+use super::kernels::{
+    self, Activation as KAct, BindingKind, ConvTiling, KernelError, KernelSource,
+};
+use crate::ir::{Activation, Graph, NodeId, Op, Window};
+use std::collections::HashMap;
+use std::fmt::Write;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BufferId(pub usize);
+
+/// What a buffer holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BufferRole {
+    /// A model input, uploaded before each run.
+    Input(String),
+    /// A parameter or buffer, by its checkpoint name; uploaded once.
+    Param(String),
+    /// An intermediate value.
+    Activation,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BufferDesc {
+    /// Readable name: the parameter or input name, or the producing layer's path.
+    pub name: String,
+    /// Length in f32 elements.
+    pub len: usize,
+    pub role: BufferRole,
+}
+
+/// One dispatch: a kernel and its buffers in binding order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub kernel: usize,
+    pub buffers: Vec<BufferId>,
+    /// The layer it computes (for the printed plan and error messages).
+    pub layer: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub batch: usize,
+    pub buffers: Vec<BufferDesc>,
+    pub kernels: Vec<KernelSource>,
+    pub steps: Vec<Step>,
+    pub inputs: Vec<(String, BufferId)>,
+    /// Outputs by name, with their per-example shape.
+    pub outputs: Vec<(String, BufferId, Vec<usize>)>,
+}
+
+/// Why a graph could not be lowered.
+#[derive(Debug, thiserror::Error)]
+pub enum CodegenError {
+    #[error("{layer}: {message}")]
+    Unsupported { layer: String, message: String },
+    #[error("{layer}: {source}")]
+    Kernel { layer: String, source: KernelError },
+    #[error("generated shader `{name}` is invalid (a compiler bug): {message}")]
+    InvalidShader { name: String, message: String },
+}
+
+/// Lowering options; tile shapes are per-device choices.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub tiling: ConvTiling,
+}
+
+/// Lower a verified graph for inference at `batch`.
+pub fn lower(g: &Graph, batch: usize, opts: &Options) -> Result<Plan, CodegenError> {
+    let mut b = Builder {
+        g,
+        batch,
+        opts,
+        plan: Plan {
+            batch,
+            buffers: vec![],
+            kernels: vec![],
+            steps: vec![],
+            inputs: vec![],
+            outputs: vec![],
+        },
+        kernel_index: HashMap::new(),
+        value: HashMap::new(),
+    };
+    let into_concat = concat_slices(g);
+    let order = g.topo_order().expect("a verified graph is acyclic");
+    // Concat buffers must exist before their producers write into them.
+    for &id in &order {
+        if matches!(g.node(id).op, Op::Concat) {
+            let buf = b.activation(id);
+            b.value.insert(id, buf);
+        }
+    }
+    for &id in &order {
+        b.node(id, &into_concat)?;
+    }
+    for k in &b.plan.kernels {
+        kernels::validate_wgsl(&k.wgsl).map_err(|message| CodegenError::InvalidShader {
+            name: k.name.clone(),
+            message,
+        })?;
+    }
+    Ok(b.plan)
+}
+
+/// Producers that write straight into a slice of a concat: (concat, channel offset).
+fn concat_slices(g: &Graph) -> HashMap<NodeId, (NodeId, usize)> {
+    let mut out = HashMap::new();
+    for id in g.node_ids() {
+        if !matches!(g.node(id).op, Op::Concat) {
+            continue;
+        }
+        let mut offset = 0;
+        for p in g.inputs(id) {
+            let only_use = g.users(p) == vec![id];
+            // An operand appearing twice in one concat needs two slices: copy it.
+            let once = g.inputs(id).iter().filter(|&&q| q == p).count() == 1;
+            let square =
+                matches!(&g.node(p).op, Op::Conv2d { window, .. } if square(window).is_some());
+            if only_use && once && square && !out.contains_key(&p) {
+                out.insert(p, (id, offset));
+            }
+            offset += g.node(p).ty.dims[0];
+        }
+    }
+    out
+}
+
+fn square(w: &Window) -> Option<(u32, u32, u32)> {
+    (w.kernel[0] == w.kernel[1] && w.stride[0] == w.stride[1] && w.padding[0] == w.padding[1])
+        .then_some((w.kernel[0] as u32, w.stride[0] as u32, w.padding[0] as u32))
+}
+
+struct Builder<'g> {
+    g: &'g Graph,
+    batch: usize,
+    opts: &'g Options,
+    plan: Plan,
+    kernel_index: HashMap<String, usize>,
+    value: HashMap<NodeId, BufferId>,
+}
+
+impl Builder<'_> {
+    fn buffer(&mut self, name: String, len: usize, role: BufferRole) -> BufferId {
+        self.plan.buffers.push(BufferDesc { name, len, role });
+        BufferId(self.plan.buffers.len() - 1)
+    }
+
+    fn activation(&mut self, id: NodeId) -> BufferId {
+        let n = self.g.node(id);
+        self.buffer(
+            n.path.clone(),
+            self.batch * n.ty.numel(),
+            BufferRole::Activation,
+        )
+    }
+
+    fn emit(
+        &mut self,
+        layer: &str,
+        kernel: Result<KernelSource, KernelError>,
+        buffers: Vec<BufferId>,
+    ) -> Result<(), CodegenError> {
+        let kernel = kernel.map_err(|source| CodegenError::Kernel {
+            layer: layer.to_string(),
+            source,
+        })?;
+        debug_assert_eq!(
+            kernel.bindings.len(),
+            buffers.len(),
+            "{}: binding count",
+            kernel.name
+        );
+        let idx = match self.kernel_index.get(&kernel.wgsl) {
+            Some(&i) => i,
+            None => {
+                self.kernel_index
+                    .insert(kernel.wgsl.clone(), self.plan.kernels.len());
+                self.plan.kernels.push(kernel);
+                self.plan.kernels.len() - 1
+            }
+        };
+        self.plan.steps.push(Step {
+            kernel: idx,
+            buffers,
+            layer: layer.to_string(),
+        });
+        Ok(())
+    }
+
+    fn node(
+        &mut self,
+        id: NodeId,
+        into_concat: &HashMap<NodeId, (NodeId, usize)>,
+    ) -> Result<(), CodegenError> {
+        let g = self.g;
+        let node = g.node(id);
+        let layer = if node.path.is_empty() {
+            node.op.name().to_string()
+        } else {
+            node.path.clone()
+        };
+        let ins: Vec<NodeId> = g.inputs(id);
+        let inb: Vec<BufferId> = ins.iter().map(|i| self.value[i]).collect();
+        let dims = |i: NodeId| g.node(i).ty.dims.clone();
+        let n = self.batch as u32;
+        let unsupported = |message: String| CodegenError::Unsupported {
+            layer: layer.clone(),
+            message,
+        };
+        let u = |v: usize| v as u32;
+        match &node.op {
+            Op::Input { name } => {
+                let buf = self.buffer(
+                    name.clone(),
+                    self.batch * node.ty.numel(),
+                    BufferRole::Input(name.clone()),
+                );
+                self.plan.inputs.push((name.clone(), buf));
+                self.value.insert(id, buf);
+            }
+            Op::Param { .. } => {
+                let name = g.param_name(id).expect("param");
+                let buf = self.buffer(name.clone(), node.ty.numel(), BufferRole::Param(name));
+                self.value.insert(id, buf);
+            }
+            Op::Flatten => {
+                self.value.insert(id, inb[0]);
+            }
+            Op::Output { name } => {
+                self.value.insert(id, inb[0]);
+                self.plan
+                    .outputs
+                    .push((name.clone(), inb[0], node.ty.dims.clone()));
+            }
+            Op::Conv2d {
+                out_channels,
+                window,
+                groups,
+                bias,
+            } => {
+                let (k, s, p) = square(window).ok_or_else(|| unsupported(format!("non-square conv windows ({window}) are not supported by the GPU backend yet")))?;
+                let x = dims(ins[0]);
+                let mut params =
+                    kernels::Conv2dParams::new(n, u(x[0]), (u(x[1]), u(x[2])), u(*out_channels), k)
+                        .with_stride(s)
+                        .with_padding(p)
+                        .with_groups(u(*groups))
+                        .with_bias(*bias);
+                let out = match into_concat.get(&id) {
+                    Some(&(concat, offset)) => {
+                        params = params.with_output_slice(u(offset), u(g.node(concat).ty.dims[0]));
+                        self.value[&concat]
+                    }
+                    None => self.activation(id),
+                };
+                let mut bufs = inb.clone();
+                bufs.push(out);
+                self.emit(
+                    &layer,
+                    kernels::conv::conv2d(&params, &self.opts.tiling),
+                    bufs,
+                )?;
+                self.value.insert(id, out);
+            }
+            Op::BatchNorm { eps, .. } => {
+                let x = dims(ins[0]);
+                let out = self.activation(id);
+                // Kernel order: x, running_mean, running_var, gamma, beta, y.
+                let bufs = vec![inb[0], inb[3], inb[4], inb[1], inb[2], out];
+                self.emit(
+                    &layer,
+                    kernels::norm::batch_norm(n, u(x[0]), u(x[1]), u(x[2]), *eps, KAct::Identity),
+                    bufs,
+                )?;
+                self.value.insert(id, out);
+            }
+            Op::Activation(a) => {
+                let out = self.activation(id);
+                let len = (self.batch * node.ty.numel()) as u64;
+                self.emit(
+                    &layer,
+                    kernels::activation::activation(len, kernel_activation(*a)),
+                    vec![inb[0], out],
+                )?;
+                self.value.insert(id, out);
+            }
+            Op::MaxPool2d(w) | Op::AvgPool2d(w) => {
+                let (k, s, p) = square(w).ok_or_else(|| {
+                    unsupported(format!(
+                        "non-square pooling windows ({w}) are not supported by the GPU backend yet"
+                    ))
+                })?;
+                let x = dims(ins[0]);
+                let params = kernels::Pool2dParams::new(n, u(x[0]), (u(x[1]), u(x[2])), k, s, p);
+                let kernel = if matches!(node.op, Op::MaxPool2d(_)) {
+                    kernels::pool::max_pool2d(&params)
+                } else {
+                    kernels::pool::avg_pool2d(&params)
+                };
+                let out = self.activation(id);
+                self.emit(&layer, kernel, vec![inb[0], out])?;
+                self.value.insert(id, out);
+            }
+            Op::GlobalAvgPool => {
+                let x = dims(ins[0]);
+                let out = self.activation(id);
+                self.emit(
+                    &layer,
+                    kernels::pool::global_avg_pool(n, u(x[0]), u(x[1]), u(x[2])),
+                    vec![inb[0], out],
+                )?;
+                self.value.insert(id, out);
+            }
+            Op::Linear { out_features, bias } => {
+                let x = dims(ins[0]);
+                let out = self.activation(id);
+                let mut bufs = inb.clone();
+                bufs.push(out);
+                self.emit(
+                    &layer,
+                    kernels::linear::linear(
+                        n,
+                        u(x[0]),
+                        u(*out_features),
+                        *bias,
+                        KAct::Identity,
+                        &self.opts.tiling,
+                    ),
+                    bufs,
+                )?;
+                self.value.insert(id, out);
+            }
+            Op::Add => {
+                let out = self.activation(id);
+                let len = (self.batch * node.ty.numel()) as u64;
+                self.emit(
+                    &layer,
+                    kernels::elementwise::add(len, KAct::Identity),
+                    vec![inb[0], inb[1], out],
+                )?;
+                self.value.insert(id, out);
+            }
+            Op::Concat => {
+                let out = self.value[&id];
+                let (c_total, h, w) = node.ty.chw().expect("concat of images");
+                let mut offset = 0;
+                for (p, &src) in ins.iter().zip(&inb) {
+                    let c = g.node(*p).ty.dims[0];
+                    let written_in_place = into_concat.get(p).is_some_and(|&(cat, _)| cat == id);
+                    if !written_in_place {
+                        let k = kernels::elementwise::concat_channels(
+                            n,
+                            u(c),
+                            u(h * w),
+                            u(offset),
+                            u(c_total),
+                        );
+                        self.emit(&layer, k, vec![src, out])?;
+                    }
+                    offset += c;
+                }
+            }
+            Op::Softmax => {
+                let out = self.activation(id);
+                self.emit(
+                    &layer,
+                    kernels::softmax::softmax(n, u(node.ty.dims[0])),
+                    vec![inb[0], out],
+                )?;
+                self.value.insert(id, out);
+            }
+            Op::SoftmaxCrossEntropy => {
+                return Err(unsupported(
+                    "cross-entropy belongs to the training graph, not an inference plan".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn kernel_activation(a: Activation) -> KAct {
+    match a {
+        Activation::Relu => KAct::Relu,
+        Activation::LeakyRelu => KAct::LEAKY_RELU,
+        Activation::Tanh => KAct::Tanh,
+        Activation::Gelu => KAct::Gelu,
+    }
+}
+
+impl Plan {
+    /// Bytes of all buffers together (parameters, inputs and activations).
+    pub fn total_bytes(&self) -> usize {
+        self.buffers.iter().map(|b| b.len * 4).sum()
+    }
+
+    /// The plan as readable text: buffers, then one line per dispatch.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let params: usize = self
+            .buffers
+            .iter()
+            .filter(|b| matches!(b.role, BufferRole::Param(_)))
+            .count();
+        let _ = writeln!(
+            out,
+            "plan: batch {}, {} buffers ({} parameters), {} kernels, {} dispatches, {:.1} MiB",
+            self.batch,
+            self.buffers.len(),
+            params,
+            self.kernels.len(),
+            self.steps.len(),
+            self.total_bytes() as f64 / (1 << 20) as f64
+        );
+        out.push_str("buffers:\n");
+        for (i, b) in self.buffers.iter().enumerate() {
+            let role = match &b.role {
+                BufferRole::Input(_) => "input",
+                BufferRole::Param(_) => "param",
+                BufferRole::Activation => "act",
+            };
+            let _ = writeln!(out, "  b{i:<4} {role:<6} {:>10} f32  {}", b.len, b.name);
+        }
+        out.push_str("dispatches:\n");
+        for (i, s) in self.steps.iter().enumerate() {
+            let k = &self.kernels[s.kernel];
+            let bufs: Vec<String> = s
+                .buffers
+                .iter()
+                .zip(&k.bindings)
+                .map(|(b, kind)| match kind {
+                    BindingKind::ReadOnly => format!("b{}", b.0),
+                    BindingKind::ReadWrite => format!("→b{}", b.0),
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "  {i:>4}  k{:<3} {:<40} wg {:?}  ({})  {}",
+                s.kernel,
+                k.name,
+                k.workgroups,
+                bufs.join(" "),
+                s.layer
+            );
+        }
+        for (name, b, dims) in &self.outputs {
+            let _ = writeln!(out, "output {name} = b{} {dims:?}", b.0);
+        }
+        out
+    }
+}

@@ -1,0 +1,158 @@
+//! A compiled model on the device: its plan's buffers allocated, parameters uploaded
+//! once, and a whole forward pass recorded into one command buffer per run.
+
+use super::{Dispatch, GpuBuffer, GpuError, Runtime};
+use crate::codegen::plan::{BufferRole, Plan};
+use crate::tensor::{Tensor, TensorMap};
+use std::collections::HashMap;
+
+/// Why a model could not be placed on, or run on, the device.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+    #[error(
+        "tensor `{name}` needs {bytes} bytes, over the device limit max_storage_buffer_binding_size = {limit} bytes{hint}"
+    )]
+    TooLarge {
+        name: String,
+        bytes: u64,
+        limit: u64,
+        hint: String,
+    },
+    #[error("no value for parameter `{0}`")]
+    MissingParam(String),
+    #[error("parameter `{name}` has {got} elements, the model expects {want}")]
+    ParamLen {
+        name: String,
+        got: usize,
+        want: usize,
+    },
+    #[error("no value for input `{0}`")]
+    MissingInput(String),
+    #[error("input `{name}` has {got} elements, the plan expects {want} (batch {batch})")]
+    InputLen {
+        name: String,
+        got: usize,
+        want: usize,
+        batch: usize,
+    },
+}
+
+pub struct DeviceModel<'r> {
+    runtime: &'r Runtime,
+    plan: Plan,
+    buffers: Vec<GpuBuffer>,
+}
+
+impl<'r> DeviceModel<'r> {
+    /// Allocate every buffer of `plan` and upload `params`.
+    pub fn new(
+        runtime: &'r Runtime,
+        plan: Plan,
+        params: &TensorMap,
+    ) -> Result<DeviceModel<'r>, ModelError> {
+        let limit = runtime.context().limits().max_storage_buffer_binding_size;
+        for b in &plan.buffers {
+            let bytes = b.len as u64 * 4;
+            if bytes > limit {
+                let hint = match b.role {
+                    BufferRole::Param(_) => String::new(),
+                    _ => {
+                        let per_example = (b.len / plan.batch.max(1)).max(1) as u64 * 4;
+                        format!("; the largest batch that fits is {}", limit / per_example)
+                    }
+                };
+                return Err(ModelError::TooLarge {
+                    name: b.name.clone(),
+                    bytes,
+                    limit,
+                    hint,
+                });
+            }
+        }
+        let mut buffers = Vec::with_capacity(plan.buffers.len());
+        for b in &plan.buffers {
+            let buf = match &b.role {
+                BufferRole::Param(name) => {
+                    let t = params
+                        .get(name)
+                        .ok_or_else(|| ModelError::MissingParam(name.clone()))?;
+                    if t.numel() != b.len {
+                        return Err(ModelError::ParamLen {
+                            name: name.clone(),
+                            got: t.numel(),
+                            want: b.len,
+                        });
+                    }
+                    runtime.upload(&t.data)?
+                }
+                _ => runtime.create_buffer(b.len)?,
+            };
+            buffers.push(buf);
+        }
+        for k in &plan.kernels {
+            runtime.prepare(k)?;
+        }
+        Ok(DeviceModel {
+            runtime,
+            plan,
+            buffers,
+        })
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Run one forward pass: upload the inputs, submit every dispatch at once, read
+    /// back only the outputs.
+    pub fn run(
+        &self,
+        inputs: &HashMap<String, Tensor>,
+    ) -> Result<Vec<(String, Tensor)>, ModelError> {
+        for (name, buf) in &self.plan.inputs {
+            let t = inputs
+                .get(name)
+                .ok_or_else(|| ModelError::MissingInput(name.clone()))?;
+            let want = self.plan.buffers[buf.0].len;
+            if t.numel() != want {
+                return Err(ModelError::InputLen {
+                    name: name.clone(),
+                    got: t.numel(),
+                    want,
+                    batch: self.plan.batch,
+                });
+            }
+            self.runtime.write(&self.buffers[buf.0], &t.data)?;
+        }
+        let dispatches: Vec<Dispatch<'_>> = self
+            .plan
+            .steps
+            .iter()
+            .map(|s| {
+                let bufs: Vec<&GpuBuffer> = s.buffers.iter().map(|b| &self.buffers[b.0]).collect();
+                Dispatch::new(&self.plan.kernels[s.kernel], &bufs)
+            })
+            .collect();
+        let outs: Vec<&GpuBuffer> = self
+            .plan
+            .outputs
+            .iter()
+            .map(|(_, b, _)| &self.buffers[b.0])
+            .collect();
+        let data = self.runtime.run_and_read(&dispatches, &outs)?;
+        Ok(self
+            .plan
+            .outputs
+            .iter()
+            .zip(data)
+            .map(|((name, _, dims), d)| {
+                let full: Vec<usize> = std::iter::once(self.plan.batch)
+                    .chain(dims.iter().copied())
+                    .collect();
+                (name.clone(), Tensor::new(full, d))
+            })
+            .collect())
+    }
+}
