@@ -17,6 +17,7 @@ pub mod ir;
 pub mod params;
 pub mod passes;
 pub mod pipeline;
+pub mod predict;
 pub mod reference;
 pub mod runtime;
 pub mod summary;

@@ -5,7 +5,9 @@
 
 mod check;
 mod compile;
+mod eval;
 mod graph;
+mod infer;
 mod init;
 mod summary;
 
@@ -48,6 +50,10 @@ pub enum Command {
     Compile(compile::Args),
     /// Write freshly initialised parameters to a safetensors file.
     Init(init::Args),
+    /// Classify images: the top classes with their probabilities.
+    Infer(infer::Args),
+    /// Top-1 accuracy and confusion matrix over a dataset.
+    Eval(eval::Args),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -58,6 +64,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Graph(a) => graph::run(&mut sources, a),
         Command::Compile(a) => compile::run(&mut sources, a),
         Command::Init(a) => init::run(&mut sources, a),
+        Command::Infer(a) => infer::run(&mut sources, a),
+        Command::Eval(a) => eval::run(&mut sources, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -79,4 +87,9 @@ pub fn write_file(path: &std::path::Path, text: &str) -> Result<(), Diagnostics>
     std::fs::write(path, text).map_err(|e| {
         netc::diag::Diagnostic::error(format!("cannot write `{}`: {e}", path.display())).into()
     })
+}
+
+/// Open the GPU, or explain how to get one.
+pub fn open_runtime() -> Result<netc::runtime::Runtime, Diagnostics> {
+    netc::runtime::Runtime::open().map_err(|e| netc::diag::Diagnostic::error(e.to_string()).into())
 }

@@ -1,0 +1,175 @@
+//! `netc eval FILE --weights W --data DIR`: top-1 accuracy and a confusion matrix over a
+//! dataset (image folders or the CIFAR-10 binary release), on the GPU or the CPU
+//! reference; `--compare-cpu` checks the GPU against the reference image by image.
+
+use super::{ModelArgs, open_runtime, report};
+use netc::data::{self, Split};
+use netc::diag::{Diagnostic, Diagnostics, Sources};
+use netc::predict::{self, Normalize, Predictor};
+use netc::{params, pipeline};
+use std::path::PathBuf;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Device {
+    Gpu,
+    Cpu,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitArg {
+    Train,
+    Test,
+}
+
+/// Normalisation flags shared by `eval` and `infer`.
+#[derive(clap::Args, Debug)]
+pub struct NormArgs {
+    /// Per-channel mean of the training images in [0, 1] (default: CIFAR-10's).
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub mean: Option<Vec<f32>>,
+    /// Per-channel standard deviation (default: CIFAR-10's).
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub std: Option<Vec<f32>>,
+}
+
+impl NormArgs {
+    pub fn resolve(&self) -> Result<Normalize, Diagnostics> {
+        let d = Normalize::cifar10();
+        let n = Normalize {
+            mean: self.mean.clone().unwrap_or(d.mean),
+            std: self.std.clone().unwrap_or(d.std),
+        };
+        if n.mean.len() != 3
+            || n.std.len() != 3
+            || n.std.iter().any(|s| *s <= 0.0 || !s.is_finite())
+        {
+            return Err(Diagnostic::error(
+                "--mean and --std take three values each (R,G,B), and every std must be positive",
+            )
+            .into());
+        }
+        Ok(n)
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Parameters (safetensors), e.g. from `netc init`.
+    #[arg(long)]
+    pub weights: PathBuf,
+    /// Dataset: `DIR/<class>/*.jpg|png`, or a CIFAR-10 `cifar-10-batches-bin` directory.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Which split of a CIFAR-10 binary release to read.
+    #[arg(long, value_enum, default_value_t = SplitArg::Test)]
+    pub split: SplitArg,
+    /// Evaluate only this many images, spread evenly over the dataset.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    #[arg(long, value_enum, default_value_t = Device::Gpu)]
+    pub device: Device,
+    /// Also run the CPU reference and report how many predictions differ.
+    #[arg(long)]
+    pub compare_cpu: bool,
+    #[command(flatten)]
+    pub norm: NormArgs,
+}
+
+pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
+    let e = pipeline::front_end(sources, &a.model.file, &a.model.set)?;
+    report(sources, &Diagnostics(e.warnings.clone()));
+    let weights = params::load(&a.weights).map_err(|err| Diagnostic::error(err.to_string()))?;
+    params::check_against(&e.graph, &weights, &a.weights.display().to_string())
+        .map_err(|err| Diagnostic::error(err.to_string()))?;
+    let norm = a.norm.resolve()?;
+    if a.batch == 0 {
+        return Err(Diagnostic::error("--batch must be at least 1").into());
+    }
+    let split = if a.split == SplitArg::Train {
+        Split::Train
+    } else {
+        Split::Test
+    };
+    let mut dataset =
+        data::load(&a.data, split).map_err(|err| Diagnostic::error(err.to_string()))?;
+    if let Some(limit) = a.limit.filter(|&l| l > 0 && l < dataset.len()) {
+        let indices: Vec<usize> = (0..limit).map(|i| i * dataset.len() / limit).collect();
+        dataset = dataset.subset(&indices);
+    }
+    let classes = e.graph.node(e.graph.outputs()[0]).ty.numel();
+    let fail = |err: predict::PredictError| Diagnostics::from(Diagnostic::error(err.to_string()));
+    let runtime;
+    let predictor = match a.device {
+        Device::Gpu => {
+            runtime = open_runtime()?;
+            eprintln!("device: {}", runtime.context().describe());
+            Predictor::gpu(&runtime, &e.graph, &weights, a.batch).map_err(fail)?
+        }
+        Device::Cpu => Predictor::cpu(&e.graph, &weights, a.batch).map_err(fail)?,
+    };
+    let start = std::time::Instant::now();
+    let r = predict::evaluate(&predictor, &dataset, &norm, classes).map_err(fail)?;
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{}: {} images, {} classes — top-1 accuracy {:.2}% ({}/{}), {:.0} images/s",
+        e.graph.name,
+        r.images,
+        dataset.classes.len(),
+        100.0 * r.accuracy,
+        r.correct,
+        r.images,
+        r.images as f64 / secs
+    );
+    print_confusion(&dataset.classes, &r.confusion);
+    if a.compare_cpu {
+        let cpu = Predictor::cpu(&e.graph, &weights, a.batch).map_err(fail)?;
+        let rc = predict::evaluate(&cpu, &dataset, &norm, classes).map_err(fail)?;
+        let same = r
+            .predictions
+            .iter()
+            .zip(&rc.predictions)
+            .filter(|(x, y)| x == y)
+            .count();
+        let max_diff = r
+            .logits
+            .iter()
+            .flatten()
+            .zip(rc.logits.iter().flatten())
+            .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        println!(
+            "CPU reference: same prediction for {same}/{} images; max |logit difference| {max_diff:.3e}",
+            r.images
+        );
+        if same != r.images {
+            return Err(Diagnostic::error(format!(
+                "{} predictions differ between the device and the CPU reference",
+                r.images - same
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+fn print_confusion(classes: &[String], m: &[Vec<usize>]) {
+    println!("confusion matrix (rows: true class, columns: predicted class)");
+    let w = classes.iter().map(|c| c.len()).max().unwrap_or(5).max(5);
+    let cols = m.first().map_or(0, Vec::len);
+    print!("{:>w$} ", "");
+    for j in 0..cols {
+        print!("{j:>6}");
+    }
+    println!();
+    for (i, row) in m.iter().enumerate() {
+        let name = classes.get(i).map_or("?", String::as_str);
+        print!("{name:>w$} ");
+        for v in row {
+            print!("{v:>6}");
+        }
+        println!();
+    }
+}

@@ -1,0 +1,96 @@
+//! `netc infer FILE --weights W IMAGE...`: the top classes, with probabilities, for
+//! PNG or JPEG images (resized to the model's input size if they differ).
+
+use super::eval::NormArgs;
+use super::{ModelArgs, open_runtime, report};
+use netc::diag::{Diagnostic, Diagnostics, Sources};
+use netc::predict::{self, CIFAR10_CLASSES, Predictor};
+use netc::tensor::Tensor;
+use netc::{params, pipeline};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Parameters (safetensors).
+    #[arg(long)]
+    pub weights: PathBuf,
+    /// Images to classify.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// How many classes to show per image.
+    #[arg(long, default_value_t = 3)]
+    pub top: usize,
+    /// Use the CPU reference instead of the GPU.
+    #[arg(long)]
+    pub cpu: bool,
+    #[command(flatten)]
+    pub norm: NormArgs,
+}
+
+pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
+    let e = pipeline::front_end(sources, &a.model.file, &a.model.set)?;
+    report(sources, &Diagnostics(e.warnings.clone()));
+    let weights = params::load(&a.weights).map_err(|err| Diagnostic::error(err.to_string()))?;
+    params::check_against(&e.graph, &weights, &a.weights.display().to_string())
+        .map_err(|err| Diagnostic::error(err.to_string()))?;
+    let norm = a.norm.resolve()?;
+    let input = e.graph.inputs_of_model();
+    let Some((c, h, w)) = input.first().and_then(|&i| e.graph.node(i).ty.chw()) else {
+        return Err(
+            Diagnostic::error("`netc infer` needs a model with one image input [C,H,W]").into(),
+        );
+    };
+    if c != 3 {
+        return Err(Diagnostic::error(format!(
+            "`netc infer` reads RGB images; the model's input has {c} channels"
+        ))
+        .into());
+    }
+    let mut data = Vec::with_capacity(a.images.len() * 3 * h * w);
+    for path in &a.images {
+        let img = image::open(path).map_err(|err| {
+            Diagnostic::error(format!("cannot read image `{}`: {err}", path.display()))
+        })?;
+        let rgb = img
+            .resize_exact(w as u32, h as u32, image::imageops::FilterType::Triangle)
+            .to_rgb8();
+        for ch in 0..3 {
+            data.extend(
+                rgb.pixels()
+                    .map(|p| (p[ch] as f32 / 255.0 - norm.mean[ch]) / norm.std[ch]),
+            );
+        }
+    }
+    let batch = Tensor::new(vec![a.images.len(), 3, h, w], data);
+    let fail = |err: predict::PredictError| Diagnostics::from(Diagnostic::error(err.to_string()));
+    let runtime;
+    let predictor = if a.cpu {
+        Predictor::cpu(&e.graph, &weights, a.images.len()).map_err(fail)?
+    } else {
+        runtime = open_runtime()?;
+        Predictor::gpu(&runtime, &e.graph, &weights, a.images.len()).map_err(fail)?
+    };
+    let logits = predictor.logits(&batch).map_err(fail)?;
+    let k = logits.dims[1];
+    for (path, row) in a.images.iter().zip(logits.data.chunks(k)) {
+        let probs = predict::softmax(row);
+        let mut order: Vec<usize> = (0..k).collect();
+        order.sort_by(|&x, &y| probs[y].total_cmp(&probs[x]));
+        let top: Vec<String> = order
+            .iter()
+            .take(a.top.max(1))
+            .map(|&i| {
+                let name = if k == CIFAR10_CLASSES.len() {
+                    CIFAR10_CLASSES[i].to_string()
+                } else {
+                    format!("class {i}")
+                };
+                format!("{name} {:.1}%", 100.0 * probs[i])
+            })
+            .collect();
+        println!("{}: {}", path.display(), top.join(", "));
+    }
+    Ok(())
+}

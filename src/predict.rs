@@ -1,0 +1,230 @@
+//! Running a model over images: a backend (GPU plan or CPU reference), input
+//! normalisation, and evaluation with accuracy and a confusion matrix.
+//!
+//! Used by `netc infer` and `netc eval`, and later by the trainer's validation.
+
+use crate::codegen::plan::{self, Options};
+use crate::data::Dataset;
+use crate::ir::Graph;
+use crate::reference;
+use crate::runtime::Runtime;
+use crate::runtime::model::DeviceModel;
+use crate::tensor::{Tensor, TensorMap};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Per-channel input normalisation: `(pixel / 255 - mean) / std`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Normalize {
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+}
+
+impl Normalize {
+    /// CIFAR-10's training-set statistics (the seed's `DATA_MEANS`, `DATA_STD`): the
+    /// default when weights come without their own.
+    pub fn cifar10() -> Normalize {
+        Normalize {
+            mean: vec![0.491_399_7, 0.482_158_4, 0.446_530_9],
+            std: vec![0.247_032_2, 0.243_485_1, 0.261_587_8],
+        }
+    }
+}
+
+/// CIFAR-10's class names in label order.
+pub const CIFAR10_CLASSES: [&str; 10] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
+
+/// Where logits are computed.
+pub enum Backend<'r> {
+    Gpu(DeviceModel<'r>),
+    Cpu { graph: Graph, params: TensorMap },
+}
+
+/// Why prediction failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PredictError {
+    #[error(transparent)]
+    Codegen(#[from] plan::CodegenError),
+    #[error(transparent)]
+    Device(#[from] crate::runtime::model::ModelError),
+    #[error(transparent)]
+    Reference(#[from] reference::RunError),
+    #[error(
+        "the model has {model} input(s) and {outputs} output(s); prediction needs exactly one of each"
+    )]
+    Arity { model: usize, outputs: usize },
+}
+
+/// A model ready to produce logits for batches of at most `batch` images.
+pub struct Predictor<'r> {
+    backend: Backend<'r>,
+    input: String,
+    batch: usize,
+}
+
+impl<'r> Predictor<'r> {
+    /// Compile `g` for `batch` images and upload `params` to the device.
+    pub fn gpu(
+        runtime: &'r Runtime,
+        g: &Graph,
+        params: &TensorMap,
+        batch: usize,
+    ) -> Result<Predictor<'r>, PredictError> {
+        let input = single_input(g)?;
+        let plan = plan::lower(g, batch, &Options::default())?;
+        Ok(Predictor {
+            backend: Backend::Gpu(DeviceModel::new(runtime, plan, params)?),
+            input,
+            batch,
+        })
+    }
+
+    /// The CPU reference interpreter as the backend.
+    pub fn cpu(
+        g: &Graph,
+        params: &TensorMap,
+        batch: usize,
+    ) -> Result<Predictor<'static>, PredictError> {
+        let input = single_input(g)?;
+        Ok(Predictor {
+            backend: Backend::Cpu {
+                graph: g.clone(),
+                params: params.clone(),
+            },
+            input,
+            batch,
+        })
+    }
+
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Logits `[n, classes]` for a batch of `n <= batch` images. A short batch is padded
+    /// with zeros for the fixed-size GPU plan; padding rows are dropped from the result.
+    pub fn logits(&self, images: &Tensor) -> Result<Tensor, PredictError> {
+        let n = images.dims[0];
+        let out = match &self.backend {
+            Backend::Gpu(dm) => {
+                let mut padded = images.clone();
+                if n < self.batch {
+                    padded.dims[0] = self.batch;
+                    padded
+                        .data
+                        .resize(self.batch * images.numel() / n.max(1), 0.0);
+                }
+                dm.run(&HashMap::from([(self.input.clone(), padded)]))?
+                    .remove(0)
+                    .1
+            }
+            Backend::Cpu { graph, params } => {
+                reference::run(
+                    graph,
+                    params,
+                    &HashMap::from([(self.input.clone(), images.clone())]),
+                )?
+                .remove(0)
+                .1
+            }
+        };
+        let k = out.numel() / out.dims[0];
+        Ok(Tensor::new(vec![n, k], out.data[..n * k].to_vec()))
+    }
+}
+
+fn single_input(g: &Graph) -> Result<String, PredictError> {
+    let ins = g.inputs_of_model();
+    if ins.len() != 1 || g.outputs().len() != 1 {
+        return Err(PredictError::Arity {
+            model: ins.len(),
+            outputs: g.outputs().len(),
+        });
+    }
+    match &g.node(ins[0]).op {
+        crate::ir::Op::Input { name } => Ok(name.clone()),
+        _ => unreachable!("inputs_of_model returns inputs"),
+    }
+}
+
+/// Softmax of one row of logits, in f64.
+pub fn softmax(row: &[f32]) -> Vec<f64> {
+    let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+    let e: Vec<f64> = row.iter().map(|&v| (v as f64 - m).exp()).collect();
+    let z: f64 = e.iter().sum();
+    e.into_iter().map(|v| v / z).collect()
+}
+
+pub fn argmax(row: &[f32]) -> usize {
+    // First maximum, like torch.argmax.
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Accuracy and confusion matrix over a dataset.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalReport {
+    pub images: usize,
+    pub correct: usize,
+    pub accuracy: f64,
+    /// `confusion[true][predicted]`.
+    pub confusion: Vec<Vec<usize>>,
+    /// Every prediction, in dataset order.
+    #[serde(skip)]
+    pub predictions: Vec<usize>,
+    /// Every logits row, in dataset order.
+    #[serde(skip)]
+    pub logits: Vec<Vec<f32>>,
+}
+
+/// Evaluate `predictor` on every image of `data`.
+pub fn evaluate(
+    p: &Predictor<'_>,
+    data: &Dataset,
+    norm: &Normalize,
+    classes: usize,
+) -> Result<EvalReport, PredictError> {
+    let mut confusion = vec![vec![0usize; classes]; data.classes.len().max(classes)];
+    let mut predictions = Vec::with_capacity(data.len());
+    let mut logits = Vec::with_capacity(data.len());
+    let indices: Vec<usize> = (0..data.len()).collect();
+    for chunk in indices.chunks(p.batch()) {
+        let x = data.batch(chunk, &norm.mean, &norm.std);
+        let out = p.logits(&x)?;
+        let k = out.dims[1];
+        for (row, &i) in out.data.chunks(k).zip(chunk) {
+            let pred = argmax(row);
+            confusion[data.labels[i] as usize][pred.min(classes - 1)] += 1;
+            predictions.push(pred);
+            logits.push(row.to_vec());
+        }
+    }
+    let correct = predictions
+        .iter()
+        .zip(&data.labels)
+        .filter(|(p, l)| **p == **l as usize)
+        .count();
+    Ok(EvalReport {
+        images: data.len(),
+        correct,
+        accuracy: correct as f64 / data.len().max(1) as f64,
+        confusion,
+        predictions,
+        logits,
+    })
+}
