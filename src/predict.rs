@@ -82,6 +82,11 @@ impl<'r> Predictor<'r> {
         batch: usize,
     ) -> Result<Predictor<'r>, PredictError> {
         let input = single_input(g)?;
+        crate::runtime::model::check_batch(
+            g,
+            batch,
+            runtime.context().limits().max_storage_buffer_binding_size,
+        )?;
         let plan = plan::lower(g, batch, &Options::default())?;
         Ok(Predictor {
             backend: Backend::Gpu(DeviceModel::new(runtime, plan, params)?),

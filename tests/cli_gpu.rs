@@ -244,3 +244,29 @@ fn bad_datasets_are_errors_naming_the_file() {
     let t = text(&eval(&sizes));
     assert!(t.contains("1.png") && t.contains("16x16"), "{t}");
 }
+
+#[test]
+fn a_batch_too_large_for_the_device_says_the_largest_that_fits() {
+    let data = cifar_subset("bigbatch", 1);
+    let w = init_weights("models/resnet.net", &data);
+    let o = netc(&[
+        "eval",
+        "models/resnet.net",
+        "--weights",
+        &w,
+        "--data",
+        data.to_str().unwrap(),
+        "--batch",
+        "100000",
+    ]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("batch 100000 is too large") && t.contains("the largest batch that fits is"),
+        "{t}"
+    );
+    assert!(
+        t.contains("conv1") && t.contains("max_storage_buffer_binding_size"),
+        "{t}"
+    );
+}

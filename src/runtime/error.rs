@@ -1,7 +1,8 @@
 //! Errors raised by the device and runtime layers.
 //!
-//! Kernel *generation* has its own error type ([`crate::kernels::KernelError`]) because it runs
-//! without a device; [`GpuError`] wraps it so callers of the runtime see a single type.
+//! Kernel *generation* has its own error type ([`crate::codegen::kernels::KernelError`])
+//! because it runs without a device; [`GpuError`] wraps it so callers of the runtime see a
+//! single type.
 
 use crate::codegen::kernels::KernelError;
 

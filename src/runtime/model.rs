@@ -3,6 +3,7 @@
 
 use super::{Dispatch, GpuBuffer, GpuError, Runtime};
 use crate::codegen::plan::{BufferRole, Plan};
+use crate::ir::Graph;
 use crate::tensor::{Tensor, TensorMap};
 use std::collections::HashMap;
 
@@ -19,6 +20,16 @@ pub enum ModelError {
         bytes: u64,
         limit: u64,
         hint: String,
+    },
+    #[error(
+        "batch {batch} is too large for this device: `{name}` takes {per_example} bytes per example, and one buffer may hold at most {limit} bytes (max_storage_buffer_binding_size); the largest batch that fits is {max}"
+    )]
+    BatchTooLarge {
+        batch: usize,
+        max: usize,
+        name: String,
+        per_example: u64,
+        limit: u64,
     },
     #[error("no value for parameter `{0}`")]
     MissingParam(String),
@@ -37,6 +48,29 @@ pub enum ModelError {
         want: usize,
         batch: usize,
     },
+}
+
+/// Check, before lowering, that every value of `g` fits one device buffer at `batch`.
+pub fn check_batch(g: &Graph, batch: usize, limit: u64) -> Result<(), ModelError> {
+    let largest = g
+        .node_ids()
+        .filter(|&id| g.node(id).ty.batched)
+        .map(|id| (g.node(id).ty.numel() as u64 * 4, id))
+        .max_by_key(|(bytes, id)| (*bytes, std::cmp::Reverse(*id)));
+    let Some((per_example, id)) = largest else {
+        return Ok(());
+    };
+    let max = (limit / per_example.max(1)) as usize;
+    if batch > max {
+        return Err(ModelError::BatchTooLarge {
+            batch,
+            max,
+            name: g.node(id).path.clone(),
+            per_example,
+            limit,
+        });
+    }
+    Ok(())
 }
 
 pub struct DeviceModel<'r> {

@@ -13,7 +13,7 @@
 use super::template::{Vars, render};
 use super::{
     Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS,
-    MAX_WORKGROUPS_PER_DIM, check_loops, ensure, fit_u32,
+    MAX_WORKGROUPS_PER_DIM, check_loops, ensure, fit_u32, out_dim,
 };
 
 const TEMPLATE: &str = include_str!("../../../shaders/conv2d.wgsl");
@@ -126,12 +126,12 @@ impl Conv2dParams {
 
     /// Output height, PyTorch's `floor((H + 2p - KH) / s) + 1`.
     pub fn out_h(&self) -> u32 {
-        (self.in_h + 2 * self.pad_h - self.kernel_h) / self.stride_h + 1
+        out_dim(self.in_h, self.pad_h, self.kernel_h, self.stride_h)
     }
 
     /// Output width.
     pub fn out_w(&self) -> u32 {
-        (self.in_w + 2 * self.pad_w - self.kernel_w) / self.stride_w + 1
+        out_dim(self.in_w, self.pad_w, self.kernel_w, self.stride_w)
     }
 
     /// Elements of the input tensor.
@@ -192,27 +192,34 @@ impl Conv2dParams {
                 )
             },
         )?;
+        // u64: user-written sizes reach here unchecked and must not overflow.
+        let padded_h = u64::from(p.in_h) + 2 * u64::from(p.pad_h);
+        let padded_w = u64::from(p.in_w) + 2 * u64::from(p.pad_w);
         ensure(
             OP,
-            p.in_h + 2 * p.pad_h >= p.kernel_h && p.in_w + 2 * p.pad_w >= p.kernel_w,
+            padded_h >= u64::from(p.kernel_h) && padded_w >= u64::from(p.kernel_w),
             || {
                 format!(
-                    "kernel {}x{} larger than padded input {}x{}",
-                    p.kernel_h,
-                    p.kernel_w,
-                    p.in_h + 2 * p.pad_h,
-                    p.in_w + 2 * p.pad_w
+                    "kernel {}x{} larger than padded input {padded_h}x{padded_w}",
+                    p.kernel_h, p.kernel_w,
                 )
             },
         )?;
+        // The shader offsets input rows and columns by -PAD in i32.
         ensure(
             OP,
-            p.out_channel_offset + p.out_channels <= p.out_total_channels,
+            padded_h <= MAX_ELEMENTS && padded_w <= MAX_ELEMENTS,
+            || format!("padded input {padded_h}x{padded_w} is too large"),
+        )?;
+        ensure(
+            OP,
+            u64::from(p.out_channel_offset) + u64::from(p.out_channels)
+                <= u64::from(p.out_total_channels),
             || {
                 format!(
                     "output channels [{}, {}) do not fit in {} channels",
                     p.out_channel_offset,
-                    p.out_channel_offset + p.out_channels,
+                    u64::from(p.out_channel_offset) + u64::from(p.out_channels),
                     p.out_total_channels
                 )
             },

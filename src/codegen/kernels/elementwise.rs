@@ -55,11 +55,10 @@ pub fn concat_channels(
     ensure(OP, batch > 0 && src_channels > 0 && hw > 0, || {
         "empty tensor".into()
     })?;
-    ensure(OP, dst_offset + src_channels <= dst_channels, || {
-        format!(
-            "channels [{dst_offset}, {}) do not fit in {dst_channels}",
-            dst_offset + src_channels
-        )
+    // u64: the offset and width must not overflow while being checked.
+    let end = u64::from(dst_offset) + u64::from(src_channels);
+    ensure(OP, end <= u64::from(dst_channels), || {
+        format!("channels [{dst_offset}, {end}) do not fit in {dst_channels}")
     })?;
     let len = u64::from(batch) * u64::from(src_channels) * u64::from(hw);
     fit_u32(

@@ -206,5 +206,17 @@ pub(crate) fn ensure(
     }
 }
 
+/// PyTorch's output size `floor((input + 2 pad - kernel) / stride) + 1`, computed in u64 so that
+/// absurd parameters cannot overflow: 0 when the window does not fit the padded input (or the
+/// stride is 0), saturated at `u32::MAX`. Generators reject both through their `validate`.
+pub(crate) fn out_dim(input: u32, pad: u32, kernel: u32, stride: u32) -> u32 {
+    let padded = u64::from(input) + 2 * u64::from(pad);
+    if stride == 0 || padded < u64::from(kernel) {
+        return 0;
+    }
+    let out = (padded - u64::from(kernel)) / u64::from(stride) + 1;
+    out.min(u64::from(u32::MAX)) as u32
+}
+
 /// Largest element count a generated shader may index (u32 indices, some offsets in i32).
 pub(crate) const MAX_ELEMENTS: u64 = i32::MAX as u64;

@@ -6,7 +6,7 @@ use super::activation::ELEMENTWISE_WG;
 use super::template::{Vars, render};
 use super::{
     BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, check_loops, ensure,
-    fit_u32, grid_1d,
+    fit_u32, grid_1d, out_dim,
 };
 
 const POOL_TEMPLATE: &str = include_str!("../../../shaders/pool2d.wgsl");
@@ -72,12 +72,12 @@ impl Pool2dParams {
 
     /// Output height, `floor((H + 2p - k) / s) + 1`.
     pub fn out_h(&self) -> u32 {
-        (self.in_h + 2 * self.pad_h - self.kernel_h) / self.stride_h + 1
+        out_dim(self.in_h, self.pad_h, self.kernel_h, self.stride_h)
     }
 
     /// Output width.
     pub fn out_w(&self) -> u32 {
-        (self.in_w + 2 * self.pad_w - self.kernel_w) / self.stride_w + 1
+        out_dim(self.in_w, self.pad_w, self.kernel_w, self.stride_w)
     }
 
     /// Elements of the input.
@@ -110,9 +110,11 @@ impl Pool2dParams {
             p.kernel_h > 0 && p.kernel_w > 0 && p.stride_h > 0 && p.stride_w > 0,
             || "kernel and stride must be positive".into(),
         )?;
+        // u64: user-written sizes reach here unchecked and must not overflow.
+        let (pad_h, pad_w) = (u64::from(p.pad_h), u64::from(p.pad_w));
         ensure(
             op,
-            2 * p.pad_h <= p.kernel_h && 2 * p.pad_w <= p.kernel_w,
+            2 * pad_h <= u64::from(p.kernel_h) && 2 * pad_w <= u64::from(p.kernel_w),
             || {
                 format!(
                     "padding {}x{} must be at most half of kernel {}x{}",
@@ -122,7 +124,8 @@ impl Pool2dParams {
         )?;
         ensure(
             op,
-            p.in_h + 2 * p.pad_h >= p.kernel_h && p.in_w + 2 * p.pad_w >= p.kernel_w,
+            u64::from(p.in_h) + 2 * pad_h >= u64::from(p.kernel_h)
+                && u64::from(p.in_w) + 2 * pad_w >= u64::from(p.kernel_w),
             || "window larger than padded input".into(),
         )
     }
