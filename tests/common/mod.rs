@@ -1,0 +1,88 @@
+//! Helpers shared by the integration tests (each test file includes this module).
+#![allow(dead_code)]
+
+use netc::diag::{Diagnostics, Sources};
+use netc::elab::Elaborated;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The four seed models, by file stem.
+pub const MODELS: [&str; 4] = ["googlenet", "resnet", "preact_resnet", "densenet"];
+
+/// The package root (the directory holding Cargo.toml).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `models/<stem>.net`, absolute.
+pub fn model_path(stem: &str) -> PathBuf {
+    root().join("models").join(format!("{stem}.net"))
+}
+
+/// Every `tests/in/*.net` file (not the libraries under `tests/in/lib/`), sorted.
+pub fn in_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("tests/in"))
+        .expect("tests/in exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "net"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "tests/in has no .net files");
+    files
+}
+
+/// Every `.net` source the tests know: the models, their libraries, tests/in and its libraries.
+pub fn all_sources() -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = MODELS.iter().map(|m| model_path(m)).collect();
+    for dir in ["models/lib", "tests/in/lib"] {
+        let mut libs: Vec<PathBuf> = std::fs::read_dir(root().join(dir))
+            .expect("library folder exists")
+            .map(|e| e.expect("readable entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "net"))
+            .collect();
+        libs.sort();
+        out.extend(libs);
+    }
+    out.extend(in_files());
+    out
+}
+
+/// Run the front end on a file; keep the sources for rendering diagnostics.
+pub fn front_end(path: &Path, overrides: &[&str]) -> (Sources, Result<Elaborated, Diagnostics>) {
+    let mut sources = Sources::new();
+    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    let r = netc::pipeline::front_end(&mut sources, path, &overrides);
+    (sources, r)
+}
+
+/// Run the front end on a file that must compile; panics with the rendered diagnostics if not.
+pub fn elaborate(path: &Path, overrides: &[&str]) -> Elaborated {
+    let (sources, r) = front_end(path, overrides);
+    match r {
+        Ok(e) => e,
+        Err(d) => panic!(
+            "{} does not compile:\n{}",
+            path.display(),
+            sources.render(&d.0, false)
+        ),
+    }
+}
+
+/// Run the `netc` binary in `cwd`.
+pub fn netc(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_netc"))
+        .current_dir(cwd)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("the netc binary runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
