@@ -615,6 +615,18 @@ fn a_block_calling_itself() {
 }
 
 #[test]
+fn a_block_named_like_the_model_is_not_recursion() {
+    let r = run(
+        &[(
+            "main.net",
+            "block Net(x) { return x |> relu }\nmodel Net() {\n  input x: [3, 8, 8]\n  return x |> Net |> flatten\n}\n",
+        )],
+        &[],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.text);
+}
+
+#[test]
 fn cyclic_imports() {
     fails(
         &[

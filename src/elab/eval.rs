@@ -858,7 +858,12 @@ impl<'p> Evaluator<'p> {
             .blocks
             .get(name)
             .expect("Func::Block names a known block");
-        if let Some(pos) = self.frames.iter().position(|f| f.block == name) {
+        // Only block frames count: the model's own frame carries the model's name.
+        if let Some(pos) = self
+            .frames
+            .iter()
+            .position(|f| f.call.is_some() && f.block == name)
+        {
             let chain: Vec<&str> = self.frames[pos..]
                 .iter()
                 .map(|f| f.block.as_str())
