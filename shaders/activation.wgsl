@@ -1,4 +1,4 @@
-//! Elementwise activation y = act(x) (netc: src/kernels/activation.rs). One element per invocation.
+//! Elementwise activation y = act(x) (netc: src/codegen/kernels/activation.rs). One element per invocation.
 
 const TOTAL: u32 = {{TOTAL}};
 const WG: u32 = {{WG}};

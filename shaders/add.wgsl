@@ -1,4 +1,4 @@
-//! Elementwise add with an optional fused activation, y = act(a + b) (netc: src/kernels/elementwise.rs).
+//! Elementwise add with an optional fused activation, y = act(a + b) (netc: src/codegen/kernels/elementwise.rs).
 //! ResNet's residual join is add followed by relu, hence the fusion.
 
 const TOTAL: u32 = {{TOTAL}};

@@ -1,4 +1,4 @@
-//! max_pool2d / avg_pool2d, PyTorch semantics with ceil_mode=False (netc: src/kernels/pool.rs).
+//! max_pool2d / avg_pool2d, PyTorch semantics with ceil_mode=False (netc: src/codegen/kernels/pool.rs).
 //! Max: padding never wins (acts as -inf). Avg: count_include_pad=True, so every window divides
 //! by KH*KW (with ceil_mode=False a window never extends past the padded input).
 //! One output element per invocation; the window loops are small constants.

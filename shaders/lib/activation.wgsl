@@ -1,4 +1,4 @@
-//! Activation functions shared by every kernel with a fused epilogue (netc: src/kernels/activation.rs).
+//! Activation functions shared by every kernel with a fused epilogue (netc: src/codegen/kernels/activation.rs).
 //! `activate` switches on a compile-time constant, so the shader compiler folds it to one branch.
 
 const ACT_KIND: u32 = {{ACT_KIND}}; // 0 identity, 1 relu, 2 leaky relu, 3 tanh, 4 gelu

@@ -1,0 +1,283 @@
+//! Shared helpers for the GPU kernel tests: one runtime per test binary, a deterministic RNG,
+//! the tolerance check every GPU-vs-reference comparison uses, and thin wrappers that build IR
+//! ops and run them through netc's CPU reference (`netc::reference::ops::forward`), the single
+//! oracle every kernel is checked against.
+//!
+//! Tolerance scheme: `max_i |gpu_i - ref_i| / max(max_i |ref_i|, 1e-6) <= 1e-5`, i.e. the largest
+//! absolute error normalised by the largest reference magnitude. An elementwise relative check is
+//! meaningless for sums that cancel to ~0 (the GPU accumulates in f32, the reference in f64), while
+//! normalising by the tensor's scale still catches every indexing bug, which produces errors of
+//! the order of the values themselves.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::sync::OnceLock;
+
+use netc::codegen::kernels::{Activation as KAct, Conv2dParams, Pool2dParams};
+use netc::ir::{Activation, Op, Window};
+use netc::reference::ops;
+use netc::runtime::{GpuBuffer, Runtime};
+use netc::tensor::Tensor;
+
+/// Relative tolerance of [`assert_close`].
+pub const TOL: f64 = 1e-5;
+
+/// The shared runtime. Panics — failing the test rather than skipping it — when the machine has
+/// no adapter, with the instructions from [`netc::runtime::GpuError::NoAdapter`].
+pub fn rt() -> &'static Runtime {
+    static RT: OnceLock<Result<Runtime, String>> = OnceLock::new();
+    match RT.get_or_init(|| Runtime::open().map_err(|e| e.to_string())) {
+        Ok(rt) => rt,
+        Err(e) => panic!("GPU tests need a wgpu adapter and none could be opened.\n{e}"),
+    }
+}
+
+/// Uploads `data`, panicking with the runtime error on failure.
+pub fn upload(data: &[f32]) -> GpuBuffer {
+    rt().upload(data).expect("upload")
+}
+
+/// A tiny deterministic generator (64-bit LCG, Knuth's constants), so test data is the same on
+/// every machine.
+pub struct Lcg(u64);
+
+impl Lcg {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in [0, 1), from the top 24 bits (exact in f32).
+    pub fn unit(&mut self) -> f32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    /// Uniform in [lo, hi).
+    pub fn range(&mut self, lo: f32, hi: f32) -> f32 {
+        lo + (hi - lo) * self.unit()
+    }
+
+    /// `len` values uniform in [-1, 1).
+    pub fn vec(&mut self, len: usize) -> Vec<f32> {
+        (0..len).map(|_| self.range(-1.0, 1.0)).collect()
+    }
+
+    /// `len` values uniform in [lo, hi).
+    pub fn vec_in(&mut self, len: usize, lo: f32, hi: f32) -> Vec<f32> {
+        (0..len).map(|_| self.range(lo, hi)).collect()
+    }
+}
+
+/// Normalised max error of `gpu` against `reference` (see the module doc).
+pub fn normalised_error(gpu: &[f32], reference: &[f32]) -> f64 {
+    assert_eq!(gpu.len(), reference.len(), "length mismatch");
+    let scale = reference
+        .iter()
+        .fold(0.0f64, |m, &r| m.max(f64::from(r).abs()))
+        .max(1e-6);
+    let err = gpu.iter().zip(reference).fold(0.0f64, |m, (&g, &r)| {
+        if g.is_finite() {
+            m.max((f64::from(g) - f64::from(r)).abs())
+        } else {
+            f64::INFINITY
+        }
+    });
+    err / scale
+}
+
+/// Asserts `gpu` matches `reference` within [`TOL`]; on failure reports the worst element.
+pub fn assert_close(what: &str, gpu: &[f32], reference: &[f32]) {
+    let err = normalised_error(gpu, reference);
+    if err > TOL {
+        let (i, g, r) = gpu
+            .iter()
+            .zip(reference)
+            .enumerate()
+            .map(|(i, (&g, &r))| (i, g, r))
+            .max_by(|a, b| (a.1 - a.2).abs().total_cmp(&(b.1 - b.2).abs()))
+            .expect("non-empty");
+        panic!(
+            "{what}: normalised error {err:.3e} > {TOL:e}; worst at index {i}: gpu {g} vs reference {r}"
+        );
+    }
+}
+
+// ---- The reference side: kernel parameters → IR ops → `netc::reference::ops::forward`. ----
+
+/// A host tensor (panics if `data` does not fill `dims`).
+pub fn tensor(dims: &[u32], data: &[f32]) -> Tensor {
+    Tensor::new(dims.iter().map(|&d| d as usize).collect(), data.to_vec())
+}
+
+/// Runs one IR op through the CPU reference and returns its data.
+pub fn forward(op: Op, xs: &[&Tensor]) -> Vec<f32> {
+    ops::forward(&op, xs).data
+}
+
+/// The IR activation a kernel activation stands for; `None` for the identity. Only PyTorch's
+/// default leaky-ReLU slope exists in the IR.
+pub fn ir_activation(act: KAct) -> Option<Activation> {
+    match act {
+        KAct::Identity => None,
+        KAct::Relu => Some(Activation::Relu),
+        KAct::LeakyRelu { slope } => {
+            assert_eq!(
+                slope,
+                Activation::LEAKY_SLOPE,
+                "the IR only has PyTorch's default leaky-ReLU slope"
+            );
+            Some(Activation::LeakyRelu)
+        }
+        KAct::Tanh => Some(Activation::Tanh),
+        KAct::Gelu => Some(Activation::Gelu),
+    }
+}
+
+/// A fused activation, composed on the reference side: `act` applied to every element.
+pub fn activate_all(mut v: Vec<f32>, act: KAct) -> Vec<f32> {
+    if let Some(a) = ir_activation(act) {
+        for x in &mut v {
+            *x = ops::activate(a, *x);
+        }
+    }
+    v
+}
+
+/// A square-or-not window from per-axis values.
+pub fn window(kernel: [u32; 2], stride: [u32; 2], padding: [u32; 2]) -> Window {
+    Window {
+        kernel: kernel.map(|v| v as usize),
+        stride: stride.map(|v| v as usize),
+        padding: padding.map(|v| v as usize),
+    }
+}
+
+/// The IR op of a conv kernel's parameters (the fused activation and output slice are not part
+/// of it: compose with [`activate_all`] and scatter by hand).
+pub fn conv_op(p: &Conv2dParams) -> Op {
+    Op::Conv2d {
+        out_channels: p.out_channels as usize,
+        window: window(
+            [p.kernel_h, p.kernel_w],
+            [p.stride_h, p.stride_w],
+            [p.pad_h, p.pad_w],
+        ),
+        groups: p.groups as usize,
+        bias: p.bias,
+    }
+}
+
+/// Reference conv2d (plus the fused activation) as a dense `[N, Cout, HO, WO]` tensor; `bias` is
+/// used only when `p.bias`.
+pub fn conv_reference(p: &Conv2dParams, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
+    let xt = tensor(&[p.batch, p.in_channels, p.in_h, p.in_w], x);
+    let wt = tensor(
+        &[
+            p.out_channels,
+            p.in_channels / p.groups,
+            p.kernel_h,
+            p.kernel_w,
+        ],
+        w,
+    );
+    let bt = tensor(&[p.out_channels], bias);
+    let mut xs = vec![&xt, &wt];
+    if p.bias {
+        xs.push(&bt);
+    }
+    let y = ops::forward(&conv_op(p), &xs);
+    assert_eq!(
+        y.dims,
+        [p.batch, p.out_channels, p.out_h(), p.out_w()].map(|d| d as usize),
+        "kernel and reference disagree on the output shape"
+    );
+    activate_all(y.data, p.activation)
+}
+
+/// Reference linear layer `x Wᵀ + b` (plus the fused activation), `x: [batch, fin]`.
+pub fn linear_reference(
+    x: &[f32],
+    batch: u32,
+    fin: u32,
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: KAct,
+) -> Vec<f32> {
+    let fout = (w.len() / fin as usize) as u32;
+    let xt = tensor(&[batch, fin], x);
+    let wt = tensor(&[fout, fin], w);
+    let bt = bias.map(|b| tensor(&[fout], b));
+    let mut xs = vec![&xt, &wt];
+    xs.extend(bt.as_ref());
+    let op = Op::Linear {
+        out_features: fout as usize,
+        bias: bias.is_some(),
+    };
+    activate_all(forward(op, &xs), act)
+}
+
+/// Reference eval-mode batch norm (plus the fused activation) over `[n, c, h, w]`.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_reference(
+    x: &[f32],
+    [n, c, h, w]: [u32; 4],
+    mean: &[f32],
+    var: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+    act: KAct,
+) -> Vec<f32> {
+    let xt = tensor(&[n, c, h, w], x);
+    let per_channel = |v: &[f32]| tensor(&[c], v);
+    let (g, b, m, v) = (
+        per_channel(gamma),
+        per_channel(beta),
+        per_channel(mean),
+        per_channel(var),
+    );
+    // IR operand order: x, gamma, beta, running_mean, running_var.
+    let op = Op::BatchNorm { eps, momentum: 0.1 };
+    activate_all(forward(op, &[&xt, &g, &b, &m, &v]), act)
+}
+
+/// The IR window of a pooling kernel's parameters.
+pub fn pool_window(p: &Pool2dParams) -> Window {
+    window(
+        [p.kernel_h, p.kernel_w],
+        [p.stride_h, p.stride_w],
+        [p.pad_h, p.pad_w],
+    )
+}
+
+/// Reference max pool (`max`) or average pool (count_include_pad=True).
+pub fn pool_reference(p: &Pool2dParams, x: &[f32], max: bool) -> Vec<f32> {
+    let xt = tensor(&[p.batch, p.channels, p.in_h, p.in_w], x);
+    let op = if max {
+        Op::MaxPool2d(pool_window(p))
+    } else {
+        Op::AvgPool2d(pool_window(p))
+    };
+    forward(op, &[&xt])
+}
+
+/// Reference global average pool over `[n, c, h, w]`.
+pub fn global_avg_pool_reference(x: &[f32], [n, c, h, w]: [u32; 4]) -> Vec<f32> {
+    forward(Op::GlobalAvgPool, &[&tensor(&[n, c, h, w], x)])
+}
+
+/// Reference softmax over rows of `len`.
+pub fn softmax_reference(x: &[f32], len: usize) -> Vec<f32> {
+    let rows = (x.len() / len) as u32;
+    forward(Op::Softmax, &[&tensor(&[rows, len as u32], x)])
+}
+
+/// Reference `act(a + b)`.
+pub fn add_reference(a: &[f32], b: &[f32], act: KAct) -> Vec<f32> {
+    let n = a.len() as u32;
+    let sum = forward(Op::Add, &[&tensor(&[n], a), &tensor(&[n], b)]);
+    activate_all(sum, act)
+}

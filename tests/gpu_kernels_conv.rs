@@ -1,0 +1,275 @@
+//! conv2d and linear kernels on the GPU against netc's CPU reference, over every conv
+//! configuration the seed models use, odd sizes that do not fill tiles, groups, fused
+//! activations, output channel slices, and several tilings.
+//!
+//! There is no skipping: without a GPU adapter these tests fail and say how to get one.
+
+mod gpu_common;
+
+use gpu_common::{Lcg, assert_close, conv_reference, linear_reference, rt, upload};
+use netc::codegen::kernels::{Activation, Conv2dParams, ConvTiling, conv, linear};
+use netc::runtime::Dispatch;
+
+/// Tilings exercised by every case: 4x4 tiles, no register tiling at all, the default 8x8, and
+/// odd non-power-of-two tiles so partial tiles occur in both dimensions.
+const TILINGS: [ConvTiling; 4] = [
+    ConvTiling {
+        tm: 4,
+        tn: 4,
+        wg_m: 8,
+        wg_n: 8,
+    },
+    ConvTiling {
+        tm: 1,
+        tn: 1,
+        wg_m: 8,
+        wg_n: 8,
+    },
+    ConvTiling {
+        tm: 8,
+        tn: 8,
+        wg_m: 8,
+        wg_n: 8,
+    },
+    ConvTiling {
+        tm: 3,
+        tn: 5,
+        wg_m: 5,
+        wg_n: 3,
+    },
+];
+
+/// The reference result laid out like the kernel's destination: `out_total_channels` channels
+/// pre-filled with `sentinel`, the conv's output in channels
+/// `[out_channel_offset, out_channel_offset + out_channels)` (built by hand: the IR has no
+/// "write into a slice" op).
+fn expected_destination(p: &Conv2dParams, dense: &[f32], sentinel: f32) -> Vec<f32> {
+    let hw = (p.out_h() * p.out_w()) as usize;
+    let (cout, total, offset) = (
+        p.out_channels as usize,
+        p.out_total_channels as usize,
+        p.out_channel_offset as usize,
+    );
+    let mut out = vec![sentinel; p.output_len() as usize];
+    for n in 0..p.batch as usize {
+        for co in 0..cout {
+            let src = (n * cout + co) * hw;
+            let dst = (n * total + offset + co) * hw;
+            out[dst..dst + hw].copy_from_slice(&dense[src..src + hw]);
+        }
+    }
+    out
+}
+
+/// Runs `p` on the GPU with every tiling and compares with the reference. The output buffer is
+/// pre-filled with a sentinel so a write outside the channel slice is caught.
+fn check(label: &str, p: Conv2dParams, seed: u64) {
+    let mut rng = Lcg::new(seed);
+    let x = rng.vec(p.input_len() as usize);
+    let w = rng.vec(p.weight_len() as usize);
+    let b = rng.vec(p.out_channels as usize);
+    let sentinel = 7.5f32;
+    let want = expected_destination(&p, &conv_reference(&p, &x, &w, &b), sentinel);
+
+    let (xb, wb, bb) = (upload(&x), upload(&w), upload(&b));
+    for tiling in TILINGS {
+        let k = conv::conv2d(&p, &tiling).unwrap_or_else(|e| panic!("{label}: {e}"));
+        let yb = upload(&vec![sentinel; p.output_len() as usize]);
+        let mut bufs = vec![&xb, &wb];
+        if p.bias {
+            bufs.push(&bb);
+        }
+        bufs.push(&yb);
+        let got = rt()
+            .run_and_read(&[Dispatch::new(&k, &bufs)], &[&yb])
+            .expect("run");
+        assert_close(&format!("{label} {tiling:?}"), &got[0], &want);
+    }
+}
+
+#[test]
+fn conv3x3_s1_p1() {
+    check(
+        "3x3 s1 p1, rgb input",
+        Conv2dParams::new(1, 3, (9, 9), 24, 3).with_padding(1),
+        1,
+    );
+    check(
+        "3x3 s1 p1, 24 ch",
+        Conv2dParams::new(2, 24, (8, 8), 24, 3).with_padding(1),
+        2,
+    );
+}
+
+#[test]
+fn conv3x3_s2_p1() {
+    check(
+        "3x3 s2 p1",
+        Conv2dParams::new(2, 24, (9, 9), 96, 3)
+            .with_stride(2)
+            .with_padding(1),
+        3,
+    );
+}
+
+#[test]
+fn conv1x1_s1() {
+    check(
+        "1x1 s1 bias",
+        Conv2dParams::new(2, 96, (7, 7), 24, 1).with_bias(true),
+        4,
+    );
+}
+
+#[test]
+fn conv1x1_s2() {
+    check(
+        "1x1 s2 bias",
+        Conv2dParams::new(2, 24, (8, 8), 96, 1)
+            .with_stride(2)
+            .with_bias(true),
+        5,
+    );
+}
+
+#[test]
+fn conv5x5_s1_p2() {
+    check(
+        "5x5 s1 p2 bias",
+        Conv2dParams::new(1, 16, (8, 8), 24, 5)
+            .with_padding(2)
+            .with_bias(true),
+        6,
+    );
+}
+
+#[test]
+fn conv_groups() {
+    check(
+        "depthwise 3x3",
+        Conv2dParams::new(2, 24, (6, 6), 24, 3)
+            .with_padding(1)
+            .with_groups(24),
+        7,
+    );
+    check(
+        "3 groups 3x3",
+        Conv2dParams::new(1, 24, (5, 7), 96, 3)
+            .with_padding(1)
+            .with_groups(3)
+            .with_bias(true),
+        8,
+    );
+}
+
+#[test]
+fn conv_fused_activations() {
+    for (i, act) in [
+        Activation::Relu,
+        Activation::LEAKY_RELU,
+        Activation::Tanh,
+        Activation::Gelu,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let p = Conv2dParams::new(1, 3, (6, 5), 24, 3)
+            .with_padding(1)
+            .with_bias(true)
+            .with_activation(act);
+        check(&format!("3x3 + {act:?}"), p, 10 + i as u64);
+    }
+}
+
+#[test]
+fn conv_writes_into_channel_slice() {
+    // DenseNet/GoogleNet style: the conv fills channels [16, 40) of a 64-channel concat buffer.
+    let p = Conv2dParams::new(2, 24, (5, 5), 24, 3)
+        .with_padding(1)
+        .with_output_slice(16, 64);
+    check("3x3 into slice", p, 20);
+    // A slice at the very end, with bias and a fused activation.
+    let p = Conv2dParams::new(1, 8, (4, 6), 12, 1)
+        .with_bias(true)
+        .with_activation(Activation::Relu)
+        .with_output_slice(20, 32);
+    check("1x1 into last slice", p, 23);
+}
+
+#[test]
+fn conv_long_reduction_stays_under_lavapipe_loop_cap() {
+    // K = 184 * 3 * 3 = 1656, DenseNet's widest conv input, with tiles up to 8x8. Had the
+    // window or tile loops stayed runtime loops, (k, i, j) steps would pass 65,535 per
+    // invocation and lavapipe would silently truncate them.
+    let p = Conv2dParams::new(1, 184, (4, 4), 16, 3).with_padding(1);
+    check("K=1656", p, 21);
+}
+
+#[test]
+fn conv_batch_one_odd_everything() {
+    check(
+        "odd",
+        Conv2dParams::new(1, 5, (11, 3), 7, 3)
+            .with_stride(2)
+            .with_padding(1)
+            .with_bias(true),
+        22,
+    );
+}
+
+#[test]
+fn linear_128_to_10() {
+    for (batch, seed) in [(1u32, 30u64), (3, 31), (33, 32)] {
+        let mut rng = Lcg::new(seed);
+        let x = rng.vec(batch as usize * 128);
+        let w = rng.vec(10 * 128);
+        let b = rng.vec(10);
+        let want = linear_reference(&x, batch, 128, &w, Some(&b), Activation::Identity);
+        let k = linear::linear(
+            batch,
+            128,
+            10,
+            true,
+            Activation::Identity,
+            &ConvTiling::default(),
+        )
+        .expect("kernel");
+        let (xb, wb, bb, yb) = (
+            upload(&x),
+            upload(&w),
+            upload(&b),
+            rt().create_buffer(want.len()).expect("buffer"),
+        );
+        let got = rt()
+            .run_and_read(&[Dispatch::new(&k, &[&xb, &wb, &bb, &yb])], &[&yb])
+            .expect("run");
+        assert_close(&format!("linear batch {batch}"), &got[0], &want);
+    }
+}
+
+#[test]
+fn linear_without_bias_with_relu() {
+    let mut rng = Lcg::new(33);
+    let (batch, fin, fout) = (4u32, 37u32, 19u32);
+    let x = rng.vec((batch * fin) as usize);
+    let w = rng.vec((fout * fin) as usize);
+    let want = linear_reference(&x, batch, fin, &w, None, Activation::Relu);
+    let k = linear::linear(
+        batch,
+        fin,
+        fout,
+        false,
+        Activation::Relu,
+        &ConvTiling::default(),
+    )
+    .expect("kernel");
+    let (xb, wb, yb) = (
+        upload(&x),
+        upload(&w),
+        rt().create_buffer(want.len()).expect("buffer"),
+    );
+    let got = rt()
+        .run_and_read(&[Dispatch::new(&k, &[&xb, &wb, &yb])], &[&yb])
+        .expect("run");
+    assert_close("linear relu", &got[0], &want);
+}

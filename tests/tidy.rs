@@ -1,0 +1,49 @@
+//! Repository hygiene, checked by `cargo test`: every Rust and WGSL file opens with a `//!`
+//! comment that says what it is for (WGSL treats `//!` as an ordinary comment).
+//!
+//! Checked: `src/**/*.rs`, `shaders/**/*.wgsl`, `tests/*.rs` and `examples/*.rs`.
+
+use std::path::{Path, PathBuf};
+
+/// Files under `dir` with extension `ext`, recursing into subdirectories when `recursive`.
+fn collect(dir: &Path, ext: &str, recursive: bool, out: &mut Vec<PathBuf>) {
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if recursive {
+                collect(&path, ext, recursive, out);
+            }
+        } else if path.extension().and_then(|e| e.to_str()) == Some(ext) {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_source_file_starts_with_a_module_doc() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for (dir, ext, recursive) in [
+        ("src", "rs", true),
+        ("shaders", "wgsl", true),
+        ("tests", "rs", false),
+        ("examples", "rs", false),
+    ] {
+        let before = files.len();
+        collect(&root.join(dir), ext, recursive, &mut files);
+        assert!(files.len() > before, "no .{ext} files found in {dir}/");
+    }
+    assert!(files.len() > 50, "only {} files found", files.len());
+    let mut missing: Vec<_> = files
+        .iter()
+        .filter(|f| !std::fs::read_to_string(f).expect("read").starts_with("//!"))
+        .map(|f| f.strip_prefix(root).unwrap_or(f).display().to_string())
+        .collect();
+    missing.sort();
+    assert!(
+        missing.is_empty(),
+        "files without a leading `//!` doc comment:\n  {}",
+        missing.join("\n  ")
+    );
+}
