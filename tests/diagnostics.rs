@@ -353,7 +353,7 @@ fn set_of_a_value_of_the_wrong_type() {
     fails(&[("main.net", SET_MODEL)], &["width=1.5"])
         .message("`--set width` expects a value like the default 8, got 1.5 (float)")
         .at("--set width=1.5", 1, 7)
-        .primary_label("expected a value of type int");
+        .primary_label("expected an int");
     fails(&[("main.net", SET_MODEL)], &["act=3"])
         .message("`--set act` expects a value like the default relu, got 3 (int)")
         .at("--set act=3", 1, 5);
@@ -810,7 +810,7 @@ fn model_without_return_or_input() {
         .message("model `M` has no input")
         .at("main.net", 1, 7);
     fails1("model M() {\n  input x: [3, 8, 8]\n  return 3\n}\n")
-        .message("a model must return a tensor, not a int")
+        .message("a model must return a tensor, not an int")
         .at("main.net", 3, 3)
         .primary_label("this returns 3 (int)");
 }
@@ -899,7 +899,7 @@ fn value_errors() {
         ),
         (
             "a = concat(x, 1)",
-            "`concat` expects tensors, got a int",
+            "`concat` expects tensors, got an int",
             17,
         ),
     ] {

@@ -476,10 +476,18 @@ fn bind_variadic(callee: &str, args: Vec<ArgValue>, call: Span) -> Result<Vec<Va
         for v in items {
             if !matches!(v, Value::Tensor(_)) {
                 return Err(Diagnostic::error(format!(
-                    "`{callee}` expects tensors, got a {}",
+                    "`{callee}` expects tensors, got {} {}",
+                    super::value::article(v.type_name()),
                     v.type_name()
                 ))
-                .at(a.span, format!("this is a {}", v.type_name())));
+                .at(
+                    a.span,
+                    format!(
+                        "this is {} {}",
+                        super::value::article(v.type_name()),
+                        v.type_name()
+                    ),
+                ));
             }
             tensors.push(v);
         }
@@ -589,7 +597,9 @@ fn convert(callee: &str, spec: &ParamSpec, v: Value, span: Span) -> Result<Value
 
 fn describe_value(v: &Value) -> String {
     match v {
-        Value::Tensor(_) | Value::Func(_) | Value::Config(_) => format!("a {}", v.type_name()),
+        Value::Tensor(_) | Value::Func(_) | Value::Config(_) => {
+            format!("{} {}", super::value::article(v.type_name()), v.type_name())
+        }
         _ => format!("{} ({})", v, v.type_name()),
     }
 }

@@ -136,7 +136,8 @@ impl<'p> Evaluator<'p> {
             }
             other => {
                 return Err(Diagnostic::error(format!(
-                    "a model must return a tensor, not a {}",
+                    "a model must return a tensor, not {} {}",
+                    super::value::article(other.type_name()),
                     other.type_name()
                 ))
                 .at(span, format!("this returns {}", describe(&other))));

@@ -114,10 +114,7 @@ pub fn elaborate(
                 slot.1,
                 eval::describe(&v)
             ))
-            .at(
-                expr.span,
-                format!("expected a value of type {}", slot.1.type_name()),
-            )
+            .at(expr.span, format!("expected {}", expected_like(&slot.1)))
             .into());
         }
         slot.1 = v;
@@ -207,4 +204,18 @@ fn edit_distance(a: &str, b: &str) -> usize {
         before = std::mem::replace(&mut prev, cur);
     }
     prev[b.len()]
+}
+
+/// What a `--set` value must be, judged by the default it replaces.
+fn expected_like(default: &Value) -> String {
+    match default {
+        Value::Func(value::Func::Op(op)) if op.is_activation() => {
+            "an activation (relu, leaky_relu, tanh, gelu)".into()
+        }
+        other => format!(
+            "{} {}",
+            value::article(other.type_name()),
+            other.type_name()
+        ),
+    }
 }

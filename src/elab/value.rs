@@ -139,3 +139,12 @@ impl fmt::Display for Value {
         }
     }
 }
+
+/// `a` or `an`, for a type name in a message ("an int", "a float").
+pub fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}

@@ -61,50 +61,70 @@ pub fn activate(a: Activation, v: f32) -> f32 {
             }
         }
         Activation::Tanh => x.tanh(),
-        Activation::Gelu => 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
+        // 0.5 x (1 + erf(x/sqrt2)) == 0.5 x erfc(-x/sqrt2); the erfc form keeps the left tail exact.
+        Activation::Gelu => 0.5 * x * erfc(-x / std::f64::consts::SQRT_2),
     };
     y as f32
 }
 
 /// The error function to double precision: its Maclaurin series for |x| < 2, and
-/// 1 - erfc(x) with erfc's continued fraction beyond (both converge to ~1e-16 there).
+/// 1 - erfc(x) beyond (both converge to ~1e-16 there).
 pub fn erf(x: f64) -> f64 {
     let ax = x.abs();
     let r = if ax < 2.0 {
-        // Maclaurin series: erf(x) = 2/sqrt(pi) * sum_n (-1)^n x^(2n+1) / (n! (2n+1)).
-        let mut term = ax;
-        let mut sum = ax;
-        let x2 = ax * ax;
-        let mut n = 0.0;
-        while term.abs() > 1e-17 * sum.abs() {
-            n += 1.0;
-            term *= -x2 / n;
-            sum += term / (2.0 * n + 1.0);
-        }
-        sum * std::f64::consts::FRAC_2_SQRT_PI
+        erf_series(ax)
     } else {
-        // erfc by its continued fraction (Lentz), converges fast for x >= 2.
-        let x2 = ax * ax;
-        let mut f = ax;
-        let mut c = ax;
-        let mut d = 0.0;
-        let tiny = 1e-300;
-        for k in 1..200 {
-            let a = k as f64 / 2.0;
-            d = ax + a * d;
-            d = if d.abs() < tiny { tiny } else { d };
-            c = ax + a / c;
-            c = if c.abs() < tiny { tiny } else { c };
-            d = 1.0 / d;
-            let delta = c * d;
-            f *= delta;
-            if (delta - 1.0).abs() < 1e-16 {
-                break;
-            }
-        }
-        1.0 - (-x2).exp() / (f * std::f64::consts::PI.sqrt())
+        1.0 - erfc_large(ax)
     };
     if x < 0.0 { -r } else { r }
+}
+
+/// The complementary error function, accurate in its tails (where `1 - erf` cancels):
+/// GELU's left tail is `0.5 x erfc(-x / sqrt 2)`.
+pub fn erfc(x: f64) -> f64 {
+    if x >= 2.0 {
+        erfc_large(x)
+    } else if x > -2.0 {
+        1.0 - erf_series(x)
+    } else {
+        2.0 - erfc_large(-x)
+    }
+}
+
+/// erf(x) = 2/sqrt(pi) * sum_n (-1)^n x^(2n+1) / (n! (2n+1)), for |x| < 2.
+fn erf_series(x: f64) -> f64 {
+    let mut term = x;
+    let mut sum = x;
+    let x2 = x * x;
+    let mut n = 0.0;
+    while term.abs() > 1e-17 * sum.abs() {
+        n += 1.0;
+        term *= -x2 / n;
+        sum += term / (2.0 * n + 1.0);
+    }
+    sum * std::f64::consts::FRAC_2_SQRT_PI
+}
+
+/// erfc(x) for x >= 2 by its continued fraction (modified Lentz).
+fn erfc_large(x: f64) -> f64 {
+    let tiny = 1e-300;
+    let mut f = x;
+    let mut c = x;
+    let mut d = 0.0;
+    for k in 1..200 {
+        let a = k as f64 / 2.0;
+        d = x + a * d;
+        d = if d.abs() < tiny { tiny } else { d };
+        c = x + a / c;
+        c = if c.abs() < tiny { tiny } else { c };
+        d = 1.0 / d;
+        let delta = c * d;
+        f *= delta;
+        if (delta - 1.0).abs() < 1e-16 {
+            break;
+        }
+    }
+    (-x * x).exp() / (f * std::f64::consts::PI.sqrt())
 }
 
 fn map(x: &Tensor, f: impl Fn(f32) -> f32) -> Tensor {
