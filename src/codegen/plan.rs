@@ -140,8 +140,11 @@ fn concat_slices(g: &Graph) -> HashMap<NodeId, (NodeId, usize)> {
 }
 
 fn square(w: &Window) -> Option<(u32, u32, u32)> {
-    (w.kernel[0] == w.kernel[1] && w.stride[0] == w.stride[1] && w.padding[0] == w.padding[1])
-        .then_some((w.kernel[0] as u32, w.stride[0] as u32, w.padding[0] as u32))
+    let fits = |v: usize| u32::try_from(v).ok();
+    if w.kernel[0] != w.kernel[1] || w.stride[0] != w.stride[1] || w.padding[0] != w.padding[1] {
+        return None;
+    }
+    Some((fits(w.kernel[0])?, fits(w.stride[0])?, fits(w.padding[0])?))
 }
 
 struct Builder<'g> {
@@ -221,7 +224,17 @@ impl Builder<'_> {
             layer: layer.clone(),
             message,
         };
-        let u = |v: usize| v as u32;
+        // Kernel parameters are u32: a size past that is refused, never truncated.
+        let sizes = ins
+            .iter()
+            .flat_map(|&i| dims(i))
+            .chain(node.ty.dims.iter().copied());
+        if sizes.chain([self.batch]).any(|v| u32::try_from(v).is_err()) {
+            return Err(unsupported(
+                "a size of this layer does not fit in 32 bits".into(),
+            ));
+        }
+        let u = |v: usize| u32::try_from(v).expect("checked above");
         match &node.op {
             Op::Input { name } => {
                 let buf = self.buffer(
