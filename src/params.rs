@@ -44,7 +44,14 @@ pub fn init(g: &Graph, init: &Init, seed: u64) -> TensorMap {
         let owner = g.users(id).first().map(|&u| g.node(u).op.clone());
         let tensor = match (role, owner) {
             (ParamRole::Gamma | ParamRole::RunningVar, _) => Tensor::filled(dims, 1.0),
-            (ParamRole::Beta | ParamRole::RunningMean, _) => Tensor::zeros(dims),
+            (
+                ParamRole::Beta
+                | ParamRole::RunningMean
+                | ParamRole::MomentumBuffer
+                | ParamRole::ExpAvg
+                | ParamRole::ExpAvgSq,
+                _,
+            ) => Tensor::zeros(dims),
             (ParamRole::Weight, Some(Op::Conv2d { .. })) => {
                 let receptive: usize = dims[2..].iter().product();
                 let fan = if init.mode == "fan_out" {

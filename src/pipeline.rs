@@ -4,18 +4,20 @@
 //! source text ──syntax::parse_file──▶ ast::File
 //!             ──elab::load──────────▶ Program (root + imports)
 //!             ──elab::elaborate─────▶ Elaborated { Graph (shapes inferred), Recipe }
+//!             ──autodiff::build─────▶ training Graph (with --train: forward, loss,
+//!                                      backward and optimizer updates in one graph)
 //!             ──passes::run─────────▶ Graph (optimised; verified after each pass)
 //! ```
 //! Later stages (code generation, runtime) start from [`Compiled`].
 
 use crate::diag::{Diagnostic, Diagnostics, Sources};
 use crate::elab::{self, Elaborated};
-use crate::passes;
+use crate::{autodiff, passes};
 use std::path::Path;
 
 /// A model after the front end and the IR passes.
 pub struct Compiled {
-    /// The elaborated model, before passes (`--emit ir`).
+    /// The elaborated model (or, with `--train`, its training graph), before passes (`--emit ir`).
     pub elaborated: Elaborated,
     /// The graph after [`passes::PASSES`] (`--emit ir-opt`).
     pub optimised: crate::ir::Graph,
@@ -42,13 +44,25 @@ pub fn front_end_str(
     elab::elaborate(&program, sources, overrides)
 }
 
-/// The front end, then the optimisation passes.
+/// The front end, then the optimisation passes; with `train`, the graph is the whole
+/// training step built by autodiff for the recipe's optimizer.
 pub fn compile(
     sources: &mut Sources,
     path: &Path,
     overrides: &[String],
+    train: bool,
 ) -> Result<Compiled, Diagnostics> {
-    let elaborated = front_end(sources, path, overrides)?;
+    let mut elaborated = front_end(sources, path, overrides)?;
+    if train {
+        let t = autodiff::build(&elaborated.graph, &elaborated.recipe.optimizer)
+            .map_err(|e| Diagnostic::error(e.to_string()))?;
+        if cfg!(debug_assertions) {
+            crate::ir::verify(&t.graph).map_err(|e| {
+                Diagnostic::error(format!("internal compiler error: autodiff: {e}"))
+            })?;
+        }
+        elaborated.graph = t.graph;
+    }
     let mut optimised = elaborated.graph.clone();
     passes::run(&mut optimised)
         .map_err(|e| Diagnostic::error(format!("internal compiler error: {e}")))?;

@@ -18,7 +18,12 @@ const MODELS: [&str; 4] = ["resnet", "preact_resnet", "densenet", "googlenet"];
 fn model(stem: &str) -> Graph {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut sources = Sources::new();
-    match pipeline::compile(&mut sources, &root.join(format!("models/{stem}.net")), &[]) {
+    match pipeline::compile(
+        &mut sources,
+        &root.join(format!("models/{stem}.net")),
+        &[],
+        false,
+    ) {
         Ok(c) => c.optimised,
         Err(d) => panic!("{stem}: {}", sources.render(&d.0, false)),
     }

@@ -37,7 +37,7 @@ fn ir_densenet() {
 fn ir_opt_equals_ir_for_models_without_dead_code() {
     for stem in common::MODELS {
         let mut sources = netc::diag::Sources::new();
-        let c = netc::pipeline::compile(&mut sources, &common::model_path(stem), &[])
+        let c = netc::pipeline::compile(&mut sources, &common::model_path(stem), &[], false)
             .unwrap_or_else(|_| panic!("{stem} compiles"));
         assert_eq!(
             print_graph(&c.optimised),

@@ -32,6 +32,9 @@ pub struct Args {
     /// Write every WGSL kernel (`NNN_name.wgsl`) and `plan.txt` into this directory.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Compile the whole training step (forward, loss, backward, optimizer) instead of inference.
+    #[arg(long)]
+    pub train: bool,
     /// Batch size the plan is specialised for.
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
@@ -44,7 +47,7 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         return Ok(());
     }
     let start = std::time::Instant::now();
-    let c = pipeline::compile(sources, &a.model.file, &a.model.set)?;
+    let c = pipeline::compile(sources, &a.model.file, &a.model.set, a.train)?;
     report(sources, &Diagnostics(c.elaborated.warnings.clone()));
     match a.emit {
         Some(Emit::Ir) => print!("{}", ir::print::print_graph(&c.elaborated.graph)),

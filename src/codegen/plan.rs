@@ -396,6 +396,12 @@ impl Builder<'_> {
                 )?;
                 self.value.insert(id, out);
             }
+            Op::Train(t) => {
+                return Err(unsupported(format!(
+                    "`{}` belongs to training graphs, which have no GPU kernels yet",
+                    t.name()
+                )));
+            }
             Op::SoftmaxCrossEntropy => {
                 return Err(unsupported(
                     "cross-entropy belongs to the training graph, not an inference plan".into(),

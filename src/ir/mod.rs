@@ -23,10 +23,12 @@ pub mod dot;
 pub mod graph;
 pub mod ops;
 pub mod print;
+pub mod train_ops;
 pub mod types;
 pub mod verify;
 
 pub use graph::{BlockCall, Edge, Graph, Node, NodeId, Site};
 pub use ops::{Activation, Op, ParamRole, ShapeError, Window};
+pub use train_ops::TrainOp;
 pub use types::{DType, TensorType};
 pub use verify::{VerifyError, verify};

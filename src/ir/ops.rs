@@ -8,6 +8,7 @@
 //!
 //! Layout is NCHW throughout; `N` (the batch) is symbolic in the IR (see [`TensorType`]).
 
+use super::train_ops::TrainOp;
 use super::types::{DType, TensorType};
 use serde::Serialize;
 use std::fmt;
@@ -28,6 +29,12 @@ pub enum ParamRole {
     RunningMean,
     /// Batch-norm running variance (buffer).
     RunningVar,
+    /// SGD's momentum buffer of the parameter named by the node's path (optimizer state).
+    MomentumBuffer,
+    /// Adam's first-moment estimate (optimizer state).
+    ExpAvg,
+    /// Adam's second-moment estimate (optimizer state).
+    ExpAvgSq,
 }
 
 impl ParamRole {
@@ -38,12 +45,18 @@ impl ParamRole {
             ParamRole::Bias | ParamRole::Beta => "bias",
             ParamRole::RunningMean => "running_mean",
             ParamRole::RunningVar => "running_var",
+            ParamRole::MomentumBuffer => "momentum_buffer",
+            ParamRole::ExpAvg => "exp_avg",
+            ParamRole::ExpAvgSq => "exp_avg_sq",
         }
     }
 
     /// Whether the optimizer updates it.
     pub fn trainable(self) -> bool {
-        !matches!(self, ParamRole::RunningMean | ParamRole::RunningVar)
+        matches!(
+            self,
+            ParamRole::Weight | ParamRole::Bias | ParamRole::Gamma | ParamRole::Beta
+        )
     }
 }
 
@@ -186,6 +199,10 @@ pub enum Op {
 
     /// Marks a graph result. Operands: the value. Shape: same as the value.
     Output { name: String },
+
+    /// An op of training graphs (batch statistics, gradients, optimizer updates),
+    /// documented in [`super::train_ops`].
+    Train(TrainOp),
 }
 
 /// Why an op rejected its operand types; the elaborator adds the source span.
@@ -228,6 +245,7 @@ impl Op {
             Op::Softmax => "softmax",
             Op::SoftmaxCrossEntropy => "softmax_cross_entropy",
             Op::Output { .. } => "output",
+            Op::Train(t) => t.name(),
         }
     }
 
@@ -246,6 +264,7 @@ impl Op {
             | Op::Flatten
             | Op::Softmax
             | Op::Output { .. } => 1,
+            Op::Train(t) => t.arity(),
         })
     }
 
@@ -409,6 +428,7 @@ impl Op {
                 Ok(TensorType::scalar())
             }
             Op::Output { .. } => Ok(xs[0].clone()),
+            Op::Train(t) => t.infer(xs),
         }
     }
 
@@ -565,6 +585,7 @@ impl fmt::Display for Op {
                 write!(f, "]")
             }
             Op::Output { name } => write!(f, "output \"{name}\""),
+            Op::Train(t) => write!(f, "{t}"),
             other => f.write_str(other.name()),
         }
     }

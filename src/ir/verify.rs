@@ -6,7 +6,8 @@
 //! 3. Every edge's type equals its producer's result type.
 //! 4. Every op's result type is what [`Op::infer`](super::ops::Op::infer) gives for its
 //!    operand types: shapes are consistent everywhere, not only where they were built.
-//! 5. Leaves (`Input`, `Param`) have no operands; `Output` nodes have no users.
+//! 5. Leaves (`Input`, `Param`) have no operands; `Output` and `Assign` nodes have no
+//!    users, and an `Assign` targets a `Param` node, at most one `Assign` per target.
 //! 6. Parameter names (`path.suffix`) are unique and non-empty; input names are unique.
 //! 7. There is at least one `Output`.
 //!
@@ -39,6 +40,7 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
     let mut names = HashSet::new();
     let mut input_names = HashSet::new();
     let mut outputs = 0;
+    let mut assigned = HashSet::new();
     for id in g.node_ids() {
         let node = g.node(id);
         let edges = g.in_edges(id);
@@ -110,6 +112,21 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
                             id,
                             format!("operands do not type-check: {}", e.message),
                         ));
+                    }
+                }
+                if let Op::Train(crate::ir::TrainOp::Assign) = op {
+                    let target = edges[0].0;
+                    if !matches!(g.node(target).op, Op::Param { .. }) {
+                        return Err(fail(
+                            id,
+                            "assign to something other than a parameter".into(),
+                        ));
+                    }
+                    if !assigned.insert(target) {
+                        return Err(fail(id, format!("{target} is assigned twice")));
+                    }
+                    if !g.users(id).is_empty() {
+                        return Err(fail(id, "an assign has users".into()));
                     }
                 }
                 if let Op::Output { .. } = op {

@@ -1,13 +1,22 @@
-//! Dead-code elimination: removes every node from which no output is reachable
-//! (unused branches and their parameters). The elaborator has already warned the
-//! user about them.
+//! Dead-code elimination: removes every node from which no result is reachable
+//! (unused branches and their parameters). Results are the outputs and, in training
+//! graphs, the `Assign`s that update parameters and state. The elaborator has already
+//! warned the user about unused values.
 
-use crate::ir::{Graph, NodeId};
+use crate::ir::{Graph, NodeId, Op, TrainOp};
 use std::collections::HashSet;
 
 pub fn run(g: &mut Graph) {
     let mut live: HashSet<NodeId> = HashSet::new();
-    let mut stack = g.outputs();
+    let mut stack: Vec<NodeId> = g
+        .node_ids()
+        .filter(|&id| {
+            matches!(
+                g.node(id).op,
+                Op::Output { .. } | Op::Train(TrainOp::Assign)
+            )
+        })
+        .collect();
     while let Some(id) = stack.pop() {
         if live.insert(id) {
             stack.extend(g.inputs(id));

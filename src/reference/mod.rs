@@ -9,6 +9,7 @@
 //! (running statistics).
 
 pub mod ops;
+pub mod train_ops;
 
 use crate::ir::{Graph, NodeId, Op};
 use crate::tensor::{Tensor, TensorMap};
@@ -31,6 +32,11 @@ pub enum RunError {
     Batch(usize, usize),
 }
 
+/// Every node's value, by node.
+pub type Values = HashMap<NodeId, Tensor>;
+/// Graph outputs by name.
+pub type Outputs = Vec<(String, Tensor)>;
+
 /// Evaluate every node; returns values indexed by node.
 pub fn run_all(
     g: &Graph,
@@ -47,16 +53,20 @@ pub fn run_all(
                 let t = inputs
                     .get(name)
                     .ok_or_else(|| RunError::MissingInput(name.clone()))?;
-                let n = *t.dims.first().unwrap_or(&0);
-                if let Some(b) = batch
-                    && b != n
-                {
-                    return Err(RunError::Batch(b, n));
-                }
-                batch = Some(n);
-                let want: Vec<usize> = std::iter::once(n)
-                    .chain(node.ty.dims.iter().copied())
-                    .collect();
+                let want: Vec<usize> = if node.ty.batched {
+                    let n = *t.dims.first().unwrap_or(&0);
+                    if let Some(b) = batch
+                        && b != n
+                    {
+                        return Err(RunError::Batch(b, n));
+                    }
+                    batch = Some(n);
+                    std::iter::once(n)
+                        .chain(node.ty.dims.iter().copied())
+                        .collect()
+                } else {
+                    node.ty.dims.clone()
+                };
                 if t.dims != want {
                     return Err(RunError::Shape {
                         name: name.clone(),
@@ -107,4 +117,31 @@ pub fn run(
             (name, values.remove(&id).expect("every node was evaluated"))
         })
         .collect())
+}
+
+/// Run one training step of a training graph: evaluate it, then apply every `Assign`
+/// to `params` (parameters, running statistics, optimizer state). Returns the outputs
+/// (`loss`, `correct`) and every node's value, for tests that inspect gradients.
+pub fn train_step(
+    g: &Graph,
+    params: &mut TensorMap,
+    inputs: &HashMap<String, Tensor>,
+) -> Result<(Outputs, Values), RunError> {
+    let values = run_all(g, params, inputs)?;
+    for id in g.node_ids() {
+        if let Op::Train(crate::ir::TrainOp::Assign) = g.node(id).op {
+            let target = g.inputs(id)[0];
+            let name = g.param_name(target).expect("assign targets a parameter");
+            params.insert(name, values[&id].clone());
+        }
+    }
+    let outputs = g
+        .outputs()
+        .into_iter()
+        .map(|id| match &g.node(id).op {
+            Op::Output { name } => (name.clone(), values[&id].clone()),
+            _ => unreachable!("outputs() returns Output nodes"),
+        })
+        .collect();
+    Ok((outputs, values))
 }

@@ -42,6 +42,7 @@ pub fn forward(op: &Op, xs: &[&Tensor]) -> Tensor {
         Op::Softmax => softmax(xs[0]),
         Op::SoftmaxCrossEntropy => cross_entropy(xs[0], xs[1]),
         Op::Output { .. } => xs[0].clone(),
+        Op::Train(t) => super::train_ops::forward(t, xs),
         Op::Input { .. } | Op::Param { .. } => {
             unreachable!("leaves are not evaluated by forward()")
         }

@@ -1,0 +1,166 @@
+//! The local gradient of every forward op, in one table: given a node and the gradient
+//! `g` of its result, the gradients of its operands (only those that need one).
+
+use super::Builder;
+use crate::ir::{Node, NodeId, Op, TrainOp};
+use std::collections::HashSet;
+
+/// `(operand, gradient contribution)` pairs for node `id` with result gradient `g`.
+pub(crate) fn local_grads(
+    b: &mut Builder,
+    id: NodeId,
+    g: NodeId,
+    requires: &HashSet<NodeId>,
+) -> Vec<(NodeId, NodeId)> {
+    let node: Node = b.t.node(id).clone();
+    let ins = b.t.inputs(id);
+    let site = b.site_of(id);
+    let needs = |i: usize| ins.get(i).is_some_and(|x| requires.contains(x));
+    let mut out = Vec::new();
+    let mut push = |operand: NodeId, grad: NodeId| out.push((operand, grad));
+    let dims = |b: &Builder, i: NodeId| b.t.node(i).ty.dims.clone();
+    match &node.op {
+        Op::Conv2d {
+            window,
+            groups,
+            bias,
+            ..
+        } => {
+            if needs(0) {
+                let x = dims(b, ins[0]);
+                let dx = b.op(
+                    Op::Train(TrainOp::Conv2dGradInput {
+                        window: *window,
+                        groups: *groups,
+                        input_hw: [x[1], x[2]],
+                    }),
+                    &[g, ins[1]],
+                    site.clone(),
+                );
+                push(ins[0], dx);
+            }
+            let dw = b.op(
+                Op::Train(TrainOp::Conv2dGradWeight {
+                    window: *window,
+                    groups: *groups,
+                }),
+                &[ins[0], g],
+                site.clone(),
+            );
+            push(ins[1], dw);
+            if *bias {
+                let db = b.op(Op::Train(TrainOp::BiasGrad), &[g], site);
+                push(ins[2], db);
+            }
+        }
+        Op::Train(TrainOp::BatchNormTrain { eps }) => {
+            // Operands: x, stats, gamma, beta. The statistics' own dependence on x is part of
+            // BatchNormGradInput's formula, so stats get no gradient of their own.
+            let dbeta = b.op(Op::Train(TrainOp::BiasGrad), &[g], site.clone());
+            let dgamma = b.op(
+                Op::Train(TrainOp::BatchNormGradGamma { eps: *eps }),
+                &[ins[0], ins[1], g],
+                site.clone(),
+            );
+            if needs(0) {
+                let dx = b.op(
+                    Op::Train(TrainOp::BatchNormGradInput { eps: *eps }),
+                    &[ins[0], ins[1], ins[2], g, dgamma, dbeta],
+                    site,
+                );
+                push(ins[0], dx);
+            }
+            push(ins[2], dgamma);
+            push(ins[3], dbeta);
+        }
+        Op::Activation(a) => {
+            let dx = b.op(Op::Train(TrainOp::ActivationGrad(*a)), &[ins[0], g], site);
+            push(ins[0], dx);
+        }
+        Op::MaxPool2d(w) => {
+            let dx = b.op(Op::Train(TrainOp::MaxPool2dGrad(*w)), &[ins[0], g], site);
+            push(ins[0], dx);
+        }
+        Op::AvgPool2d(w) => {
+            let x = dims(b, ins[0]);
+            let dx = b.op(
+                Op::Train(TrainOp::AvgPool2dGrad {
+                    window: *w,
+                    input_hw: [x[1], x[2]],
+                }),
+                &[g],
+                site,
+            );
+            push(ins[0], dx);
+        }
+        Op::GlobalAvgPool => {
+            let x = dims(b, ins[0]);
+            let dx = b.op(
+                Op::Train(TrainOp::GlobalAvgPoolGrad {
+                    input_hw: [x[1], x[2]],
+                }),
+                &[g],
+                site,
+            );
+            push(ins[0], dx);
+        }
+        Op::Flatten => {
+            let dx = b.op(
+                Op::Train(TrainOp::Reshape {
+                    dims: dims(b, ins[0]),
+                }),
+                &[g],
+                site,
+            );
+            push(ins[0], dx);
+        }
+        Op::Linear { bias, .. } => {
+            if needs(0) {
+                let dx = b.op(
+                    Op::Train(TrainOp::LinearGradInput),
+                    &[g, ins[1]],
+                    site.clone(),
+                );
+                push(ins[0], dx);
+            }
+            let dw = b.op(
+                Op::Train(TrainOp::LinearGradWeight),
+                &[ins[0], g],
+                site.clone(),
+            );
+            push(ins[1], dw);
+            if *bias {
+                let db = b.op(Op::Train(TrainOp::BiasGrad), &[g], site);
+                push(ins[2], db);
+            }
+        }
+        Op::Add => {
+            push(ins[0], g);
+            push(ins[1], g);
+        }
+        Op::Concat => {
+            let mut offset = 0;
+            for &x in &ins {
+                let channels = b.t.node(x).ty.dims[0];
+                if requires.contains(&x) {
+                    let dx = b.op(
+                        Op::Train(TrainOp::ChannelSlice { offset, channels }),
+                        &[g],
+                        site.clone(),
+                    );
+                    push(x, dx);
+                }
+                offset += channels;
+            }
+        }
+        // Leaves, outputs, losses and training-only ops never sit on the path from a
+        // parameter to the logits except as handled above.
+        other => unreachable!(
+            "no gradient rule for `{}` on the path to the logits",
+            other.name()
+        ),
+    }
+    // Parameters of a frozen kind (running statistics) never need gradients.
+    out.retain(|(operand, _)| requires.contains(operand));
+    out
+}

@@ -1,0 +1,491 @@
+//! The operations of training graphs: batch statistics, gradients and optimizer updates.
+//!
+//! They are ordinary IR ops — [`Op::Train`](super::Op::Train) — kept in their own file so
+//! that `ops.rs` stays readable. The autodiff pass (`src/autodiff/`) is their only
+//! producer. As in `ops.rs`, each variant states its semantics in PyTorch terms, its
+//! operands in order, and its shape rule, which [`TrainOp::infer`] enforces.
+
+use super::ops::{Activation, ShapeError, Window};
+use super::types::{DType, TensorType};
+use serde::Serialize;
+use std::fmt;
+
+/// Which row of [`TrainOp::BatchStats`] a running statistic follows.
+pub const STATS_MEAN: usize = 0;
+/// Row of the biased variance (used to normalise).
+pub const STATS_VAR_BIASED: usize = 1;
+/// Row of the unbiased variance (used for the running estimate, like PyTorch).
+pub const STATS_VAR_UNBIASED: usize = 2;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum TrainOp {
+    /// Per-channel statistics of a batch over N, H and W: row 0 the mean, row 1 the biased
+    /// variance, row 2 the unbiased variance.
+    /// Operands: `x [N,C,H,W]`. Shape: `[3, C]`.
+    BatchStats,
+    /// Training-mode batch norm: `(x - mean) / sqrt(var_biased + eps) * gamma + beta` with the
+    /// batch's statistics. Operands: `x`, `stats [3,C]`, `gamma [C]`, `beta [C]`. Shape: as `x`.
+    BatchNormTrain { eps: f32 },
+    /// `running * (1 - momentum) + stats[row] * momentum` (PyTorch's running-statistics update).
+    /// Operands: `running [C]`, `stats [3,C]`. Shape: `[C]`.
+    RunningUpdate { momentum: f32, row: usize },
+    /// The parameter or state takes this value after the step (`p.copy_(value)`).
+    /// Operands: `target` (a `Param` node), `value` of the same type. Shape: the same. Has no users.
+    Assign,
+    /// Gradient of an activation: `dy * act'(x)`. Operands: `x`, `dy`. Shape: as `x`.
+    ActivationGrad(Activation),
+    /// Gradient of conv2d with respect to its input (a transposed convolution).
+    /// Operands: `dy [N,Cout,Ho,Wo]`, `weight [Cout,Cin/g,kh,kw]`. Shape: `[N,Cin,H,W]` with
+    /// `input_hw = [H, W]` (the forward floor formula loses it).
+    Conv2dGradInput {
+        window: Window,
+        groups: usize,
+        input_hw: [usize; 2],
+    },
+    /// Gradient of conv2d with respect to its weight.
+    /// Operands: `x [N,Cin,H,W]`, `dy [N,Cout,Ho,Wo]`. Shape: `[Cout, Cin/g, kh, kw]`.
+    Conv2dGradWeight { window: Window, groups: usize },
+    /// Gradient of a bias: `dy` summed over every axis but the channel (dim 1).
+    /// Operands: `dy [N,C,...]`. Shape: `[C]`.
+    BiasGrad,
+    /// Gradient of training-mode batch norm with respect to `x`:
+    /// `gamma * invstd / M * (M dy - dbeta - xhat * dgamma)`, M = N*H*W.
+    /// Operands: `x`, `stats`, `gamma`, `dy`, `dgamma [C]`, `dbeta [C]`. Shape: as `x`.
+    BatchNormGradInput { eps: f32 },
+    /// `dgamma = sum(dy * xhat)` per channel. Operands: `x`, `stats`, `dy`. Shape: `[C]`.
+    BatchNormGradGamma { eps: f32 },
+    /// Gradient of max pooling: each window's `dy` goes to its first maximum (PyTorch's
+    /// tie-breaking), summed where windows overlap. Operands: `x`, `dy`. Shape: as `x`.
+    MaxPool2dGrad(Window),
+    /// Gradient of average pooling (`count_include_pad=True`). Operands: `dy`.
+    /// Shape: `[N,C,H,W]` with `input_hw = [H, W]`.
+    AvgPool2dGrad {
+        window: Window,
+        input_hw: [usize; 2],
+    },
+    /// Gradient of global average pooling: `dy / (H W)` broadcast over the plane.
+    /// Operands: `dy [N,C,1,1]`. Shape: `[N,C,H,W]`.
+    GlobalAvgPoolGrad { input_hw: [usize; 2] },
+    /// The same elements under another per-example shape (a view; flatten's gradient).
+    /// Operands: `x`. Shape: `[N, dims...]`; invariant: same element count.
+    Reshape { dims: Vec<usize> },
+    /// Gradient of linear with respect to its input: `dy @ W`.
+    /// Operands: `dy [N,out]`, `weight [out,in]`. Shape: `[N,in]`.
+    LinearGradInput,
+    /// Gradient of linear with respect to its weight: `dy^T @ x`.
+    /// Operands: `x [N,in]`, `dy [N,out]`. Shape: `[out,in]`.
+    LinearGradWeight,
+    /// Channels `[offset, offset + channels)` of `x` (concat's gradient).
+    /// Operands: `x [N,C,H,W]`. Shape: `[N,channels,H,W]`.
+    ChannelSlice { offset: usize, channels: usize },
+    /// Gradient of the mean cross-entropy with respect to the logits: `(softmax(z) - onehot(y)) / N`.
+    /// Operands: `logits [N,K]`, `labels [N] i32`. Shape: `[N,K]`.
+    SoftmaxCrossEntropyGrad,
+    /// Number of rows whose arg-max equals the label (as f32).
+    /// Operands: `logits [N,K]`, `labels [N] i32`. Shape: scalar `[]`.
+    CorrectCount,
+    /// SGD's momentum buffer (`torch.optim.SGD`, dampening 0):
+    /// `buf * momentum + (grad + weight_decay * param)`. A zero buffer makes the first step
+    /// `buf = grad + wd * param`, exactly PyTorch's initialisation.
+    /// Operands: `param`, `grad`, `buf`. Shape: as `param`.
+    SgdBuffer { momentum: f32, weight_decay: f32 },
+    /// SGD's parameter step: `param - lr * d`, with `d = buf`, or with Nesterov
+    /// `d = grad + weight_decay * param + momentum * buf`.
+    /// Operands: `param`, `grad`, `buf` (updated), `lr []`. Shape: as `param`.
+    SgdStep {
+        momentum: f32,
+        weight_decay: f32,
+        nesterov: bool,
+    },
+    /// Adam's moment estimates: `m * beta + (1 - beta) * g` (`square: false`) or
+    /// `v * beta + (1 - beta) * g^2` (`square: true`), with `g = grad + l2 * param`
+    /// (`l2` is Adam's coupled weight decay; 0 for AdamW).
+    /// Operands: `moment`, `grad`, `param`. Shape: as `param`.
+    AdamMoment { beta: f32, square: bool, l2: f32 },
+    /// Adam/AdamW step: `p' = p * (1 - lr * decoupled_wd)`, then
+    /// `p' - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)`.
+    /// Operands: `param`, `m` (updated), `v` (updated), `lr []`, `step []` (t, from 1).
+    /// Shape: as `param`.
+    AdamStep {
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        decoupled_wd: f32,
+    },
+}
+
+fn err<T>(message: String) -> Result<T, ShapeError> {
+    Err(ShapeError {
+        message,
+        help: None,
+    })
+}
+
+fn same(a: &TensorType, b: &TensorType, what: &str) -> Result<(), ShapeError> {
+    if a != b {
+        return err(format!("{what}: {a} and {b} differ"));
+    }
+    Ok(())
+}
+
+fn chw(x: &TensorType, what: &str) -> Result<(usize, usize, usize), ShapeError> {
+    x.chw().ok_or_else(|| ShapeError {
+        message: format!("{what} expects [N,C,H,W], got {x}"),
+        help: None,
+    })
+}
+
+fn stats_of(c: usize) -> TensorType {
+    TensorType::param(vec![3, c])
+}
+
+impl TrainOp {
+    pub fn name(&self) -> &'static str {
+        match self {
+            TrainOp::BatchStats => "batch_stats",
+            TrainOp::BatchNormTrain { .. } => "batch_norm_train",
+            TrainOp::RunningUpdate { .. } => "running_update",
+            TrainOp::Assign => "assign",
+            TrainOp::ActivationGrad(_) => "activation_grad",
+            TrainOp::Conv2dGradInput { .. } => "conv2d_grad_input",
+            TrainOp::Conv2dGradWeight { .. } => "conv2d_grad_weight",
+            TrainOp::BiasGrad => "bias_grad",
+            TrainOp::BatchNormGradInput { .. } => "batch_norm_grad_input",
+            TrainOp::BatchNormGradGamma { .. } => "batch_norm_grad_gamma",
+            TrainOp::MaxPool2dGrad(_) => "max_pool2d_grad",
+            TrainOp::AvgPool2dGrad { .. } => "avg_pool2d_grad",
+            TrainOp::GlobalAvgPoolGrad { .. } => "global_avg_pool_grad",
+            TrainOp::Reshape { .. } => "reshape",
+            TrainOp::LinearGradInput => "linear_grad_input",
+            TrainOp::LinearGradWeight => "linear_grad_weight",
+            TrainOp::ChannelSlice { .. } => "channel_slice",
+            TrainOp::SoftmaxCrossEntropyGrad => "softmax_cross_entropy_grad",
+            TrainOp::CorrectCount => "correct_count",
+            TrainOp::SgdBuffer { .. } => "sgd_buffer",
+            TrainOp::SgdStep { .. } => "sgd_step",
+            TrainOp::AdamMoment { .. } => "adam_moment",
+            TrainOp::AdamStep { .. } => "adam_step",
+        }
+    }
+
+    pub fn arity(&self) -> usize {
+        match self {
+            TrainOp::BatchStats
+            | TrainOp::BiasGrad
+            | TrainOp::AvgPool2dGrad { .. }
+            | TrainOp::GlobalAvgPoolGrad { .. }
+            | TrainOp::Reshape { .. }
+            | TrainOp::ChannelSlice { .. } => 1,
+            TrainOp::RunningUpdate { .. }
+            | TrainOp::Assign
+            | TrainOp::ActivationGrad(_)
+            | TrainOp::Conv2dGradInput { .. }
+            | TrainOp::Conv2dGradWeight { .. }
+            | TrainOp::MaxPool2dGrad(_)
+            | TrainOp::LinearGradInput
+            | TrainOp::LinearGradWeight
+            | TrainOp::SoftmaxCrossEntropyGrad
+            | TrainOp::CorrectCount => 2,
+            TrainOp::BatchNormGradGamma { .. }
+            | TrainOp::SgdBuffer { .. }
+            | TrainOp::AdamMoment { .. } => 3,
+            TrainOp::BatchNormTrain { .. } | TrainOp::SgdStep { .. } => 4,
+            TrainOp::AdamStep { .. } => 5,
+            TrainOp::BatchNormGradInput { .. } => 6,
+        }
+    }
+
+    /// The shape rule (operand count already checked by `Op::infer`).
+    pub fn infer(&self, xs: &[&TensorType]) -> Result<TensorType, ShapeError> {
+        let scalar = TensorType::scalar();
+        match self {
+            TrainOp::BatchStats => {
+                let (c, _, _) = chw(xs[0], "batch_stats")?;
+                Ok(stats_of(c))
+            }
+            TrainOp::BatchNormTrain { .. } => {
+                let (c, _, _) = chw(xs[0], "batch_norm_train")?;
+                same(xs[1], &stats_of(c), "batch_norm_train stats")?;
+                same(xs[2], &TensorType::param(vec![c]), "batch_norm_train gamma")?;
+                same(xs[3], &TensorType::param(vec![c]), "batch_norm_train beta")?;
+                Ok(xs[0].clone())
+            }
+            TrainOp::RunningUpdate { row, .. } => {
+                let c = xs[0].dims.first().copied().unwrap_or(0);
+                same(
+                    xs[0],
+                    &TensorType::param(vec![c]),
+                    "running_update statistic",
+                )?;
+                same(xs[1], &stats_of(c), "running_update stats")?;
+                if *row > 2 {
+                    return err(format!("running_update row {row} is not 0, 1 or 2"));
+                }
+                Ok(xs[0].clone())
+            }
+            TrainOp::Assign => {
+                same(xs[0], xs[1], "assign")?;
+                Ok(xs[0].clone())
+            }
+            TrainOp::ActivationGrad(_) => {
+                same(xs[0], xs[1], "activation_grad")?;
+                Ok(xs[0].clone())
+            }
+            TrainOp::Conv2dGradInput {
+                window,
+                groups,
+                input_hw,
+            } => {
+                let (cout, ho, wo) = chw(xs[0], "conv2d_grad_input")?;
+                let w = &xs[1].dims;
+                if w.len() != 4
+                    || w[0] != cout
+                    || w[2] != window.kernel[0]
+                    || w[3] != window.kernel[1]
+                {
+                    return err(format!(
+                        "conv2d_grad_input weight {} does not fit dy {}",
+                        xs[1], xs[0]
+                    ));
+                }
+                if window.out_dim(0, input_hw[0]) != Some(ho)
+                    || window.out_dim(1, input_hw[1]) != Some(wo)
+                {
+                    return err(format!(
+                        "conv2d_grad_input: input {input_hw:?} does not give dy {}",
+                        xs[0]
+                    ));
+                }
+                Ok(TensorType::activation(vec![
+                    w[1] * groups,
+                    input_hw[0],
+                    input_hw[1],
+                ]))
+            }
+            TrainOp::Conv2dGradWeight { window, groups } => {
+                let (cin, h, w) = chw(xs[0], "conv2d_grad_weight")?;
+                let (cout, ho, wo) = chw(xs[1], "conv2d_grad_weight dy")?;
+                if *groups == 0
+                    || cin % groups != 0
+                    || window.out_dim(0, h) != Some(ho)
+                    || window.out_dim(1, w) != Some(wo)
+                {
+                    return err(format!(
+                        "conv2d_grad_weight: x {} and dy {} do not fit the window ({window})",
+                        xs[0], xs[1]
+                    ));
+                }
+                Ok(TensorType::param(vec![
+                    cout,
+                    cin / groups,
+                    window.kernel[0],
+                    window.kernel[1],
+                ]))
+            }
+            TrainOp::BiasGrad => {
+                if !xs[0].batched || xs[0].dims.is_empty() {
+                    return err(format!("bias_grad expects [N,C,...], got {}", xs[0]));
+                }
+                Ok(TensorType::param(vec![xs[0].dims[0]]))
+            }
+            TrainOp::BatchNormGradInput { .. } => {
+                let (c, _, _) = chw(xs[0], "batch_norm_grad_input")?;
+                same(xs[1], &stats_of(c), "batch_norm_grad_input stats")?;
+                same(
+                    xs[2],
+                    &TensorType::param(vec![c]),
+                    "batch_norm_grad_input gamma",
+                )?;
+                same(xs[3], xs[0], "batch_norm_grad_input dy")?;
+                same(
+                    xs[4],
+                    &TensorType::param(vec![c]),
+                    "batch_norm_grad_input dgamma",
+                )?;
+                same(
+                    xs[5],
+                    &TensorType::param(vec![c]),
+                    "batch_norm_grad_input dbeta",
+                )?;
+                Ok(xs[0].clone())
+            }
+            TrainOp::BatchNormGradGamma { .. } => {
+                let (c, _, _) = chw(xs[0], "batch_norm_grad_gamma")?;
+                same(xs[1], &stats_of(c), "batch_norm_grad_gamma stats")?;
+                same(xs[2], xs[0], "batch_norm_grad_gamma dy")?;
+                Ok(TensorType::param(vec![c]))
+            }
+            TrainOp::MaxPool2dGrad(w) => {
+                let (c, h, wd) = chw(xs[0], "max_pool2d_grad")?;
+                let want = TensorType::activation(vec![
+                    c,
+                    w.out_dim(0, h).unwrap_or(0),
+                    w.out_dim(1, wd).unwrap_or(0),
+                ]);
+                same(xs[1], &want, "max_pool2d_grad dy")?;
+                Ok(xs[0].clone())
+            }
+            TrainOp::AvgPool2dGrad { window, input_hw } => {
+                let (c, ho, wo) = chw(xs[0], "avg_pool2d_grad")?;
+                if window.out_dim(0, input_hw[0]) != Some(ho)
+                    || window.out_dim(1, input_hw[1]) != Some(wo)
+                {
+                    return err(format!(
+                        "avg_pool2d_grad: input {input_hw:?} does not give dy {}",
+                        xs[0]
+                    ));
+                }
+                Ok(TensorType::activation(vec![c, input_hw[0], input_hw[1]]))
+            }
+            TrainOp::GlobalAvgPoolGrad { input_hw } => {
+                let (c, h, w) = chw(xs[0], "global_avg_pool_grad")?;
+                if (h, w) != (1, 1) {
+                    return err(format!(
+                        "global_avg_pool_grad expects [N,C,1,1], got {}",
+                        xs[0]
+                    ));
+                }
+                Ok(TensorType::activation(vec![c, input_hw[0], input_hw[1]]))
+            }
+            TrainOp::Reshape { dims } => {
+                let out = TensorType {
+                    dtype: xs[0].dtype,
+                    batched: xs[0].batched,
+                    dims: dims.clone(),
+                };
+                if out.numel() != xs[0].numel() {
+                    return err(format!(
+                        "reshape of {} to {out} changes the element count",
+                        xs[0]
+                    ));
+                }
+                Ok(out)
+            }
+            TrainOp::LinearGradInput => {
+                let (n_out, w) = (&xs[0].dims, &xs[1].dims);
+                if !xs[0].batched || n_out.len() != 1 || w.len() != 2 || w[0] != n_out[0] {
+                    return err(format!(
+                        "linear_grad_input: dy {} and weight {} do not fit",
+                        xs[0], xs[1]
+                    ));
+                }
+                Ok(TensorType::activation(vec![w[1]]))
+            }
+            TrainOp::LinearGradWeight => {
+                if !xs[0].batched
+                    || !xs[1].batched
+                    || xs[0].dims.len() != 1
+                    || xs[1].dims.len() != 1
+                {
+                    return err(format!(
+                        "linear_grad_weight: x {} and dy {} must be [N,features]",
+                        xs[0], xs[1]
+                    ));
+                }
+                Ok(TensorType::param(vec![xs[1].dims[0], xs[0].dims[0]]))
+            }
+            TrainOp::ChannelSlice { offset, channels } => {
+                let (c, h, w) = chw(xs[0], "channel_slice")?;
+                if *channels == 0 || offset + channels > c {
+                    return err(format!(
+                        "channel_slice [{offset}, {}) is outside {} channels",
+                        offset + channels,
+                        c
+                    ));
+                }
+                Ok(TensorType::activation(vec![*channels, h, w]))
+            }
+            TrainOp::SoftmaxCrossEntropyGrad | TrainOp::CorrectCount => {
+                if !xs[0].batched
+                    || xs[0].dims.len() != 1
+                    || xs[1].dtype != DType::I32
+                    || !xs[1].batched
+                    || !xs[1].dims.is_empty()
+                {
+                    return err(format!(
+                        "{} expects logits [N,K] and labels [N] i32, got {} and {}",
+                        self.name(),
+                        xs[0],
+                        xs[1]
+                    ));
+                }
+                Ok(if matches!(self, TrainOp::CorrectCount) {
+                    scalar
+                } else {
+                    xs[0].clone()
+                })
+            }
+            TrainOp::SgdBuffer { .. } | TrainOp::AdamMoment { .. } => {
+                same(xs[0], xs[1], self.name())?;
+                same(xs[0], xs[2], self.name())?;
+                Ok(xs[0].clone())
+            }
+            TrainOp::SgdStep { .. } => {
+                same(xs[0], xs[1], "sgd_step grad")?;
+                same(xs[0], xs[2], "sgd_step buffer")?;
+                same(xs[3], &scalar, "sgd_step lr")?;
+                Ok(xs[0].clone())
+            }
+            TrainOp::AdamStep { .. } => {
+                same(xs[0], xs[1], "adam_step m")?;
+                same(xs[0], xs[2], "adam_step v")?;
+                same(xs[3], &scalar, "adam_step lr")?;
+                same(xs[4], &scalar, "adam_step step")?;
+                Ok(xs[0].clone())
+            }
+        }
+    }
+}
+
+impl fmt::Display for TrainOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.name();
+        match self {
+            TrainOp::BatchNormTrain { eps }
+            | TrainOp::BatchNormGradInput { eps }
+            | TrainOp::BatchNormGradGamma { eps } => {
+                write!(f, "{name}[eps={eps:e}]")
+            }
+            TrainOp::RunningUpdate { momentum, row } => {
+                write!(f, "{name}[momentum={momentum} row={row}]")
+            }
+            TrainOp::ActivationGrad(a) => write!(f, "{}_grad", a.name()),
+            TrainOp::Conv2dGradInput {
+                window,
+                groups,
+                input_hw,
+            } => write!(
+                f,
+                "{name}[{window} g={groups} in={}x{}]",
+                input_hw[0], input_hw[1]
+            ),
+            TrainOp::Conv2dGradWeight { window, groups } => {
+                write!(f, "{name}[{window} g={groups}]")
+            }
+            TrainOp::MaxPool2dGrad(w) => write!(f, "{name}[{w}]"),
+            TrainOp::AvgPool2dGrad { window, .. } => write!(f, "{name}[{window}]"),
+            TrainOp::Reshape { dims } => write!(f, "{name}{dims:?}"),
+            TrainOp::ChannelSlice { offset, channels } => {
+                write!(f, "{name}[{offset}..{}]", offset + channels)
+            }
+            TrainOp::SgdBuffer {
+                momentum,
+                weight_decay,
+            } => write!(f, "{name}[momentum={momentum} wd={weight_decay}]"),
+            TrainOp::SgdStep { nesterov, .. } => write!(f, "{name}[nesterov={nesterov}]"),
+            TrainOp::AdamMoment { beta, square, l2 } => {
+                write!(f, "{name}[beta={beta} square={square} l2={l2}]")
+            }
+            TrainOp::AdamStep {
+                beta1,
+                beta2,
+                eps,
+                decoupled_wd,
+            } => write!(
+                f,
+                "{name}[betas={beta1},{beta2} eps={eps:e} wd={decoupled_wd}]"
+            ),
+            _ => f.write_str(name),
+        }
+    }
+}

@@ -1,0 +1,469 @@
+//! Reference semantics of the training ops (see `ir::train_ops` for the definitions):
+//! plain loops, f64 accumulation, written to be checked by eye and against PyTorch.
+
+use super::ops::{activate, erfc};
+use crate::ir::train_ops::{STATS_MEAN, STATS_VAR_BIASED, STATS_VAR_UNBIASED, TrainOp};
+use crate::ir::{Activation, Window};
+use crate::tensor::Tensor;
+
+pub fn forward(op: &TrainOp, xs: &[&Tensor]) -> Tensor {
+    match op {
+        TrainOp::BatchStats => batch_stats(xs[0]),
+        TrainOp::BatchNormTrain { eps } => batch_norm_train(xs[0], xs[1], xs[2], xs[3], *eps),
+        TrainOp::RunningUpdate { momentum, row } => {
+            let c = xs[0].numel();
+            let m = *momentum as f64;
+            let data = (0..c)
+                .map(|i| {
+                    (xs[0].data[i] as f64 * (1.0 - m) + xs[1].data[row * c + i] as f64 * m) as f32
+                })
+                .collect();
+            Tensor::new(xs[0].dims.clone(), data)
+        }
+        TrainOp::Assign => xs[1].clone(),
+        TrainOp::ActivationGrad(a) => zip(xs[0], xs[1], |x, dy| dy * activation_derivative(*a, x)),
+        TrainOp::Conv2dGradInput {
+            window,
+            groups,
+            input_hw,
+        } => conv_grad_input(xs[0], xs[1], window, *groups, *input_hw),
+        TrainOp::Conv2dGradWeight { window, groups } => {
+            conv_grad_weight(xs[0], xs[1], window, *groups)
+        }
+        TrainOp::BiasGrad => bias_grad(xs[0]),
+        TrainOp::BatchNormGradGamma { eps } => bn_grad_gamma(xs[0], xs[1], xs[2], *eps),
+        TrainOp::BatchNormGradInput { eps } => {
+            bn_grad_input(xs[0], xs[1], xs[2], xs[3], xs[4], xs[5], *eps)
+        }
+        TrainOp::MaxPool2dGrad(w) => max_pool_grad(xs[0], xs[1], w),
+        TrainOp::AvgPool2dGrad { window, input_hw } => avg_pool_grad(xs[0], window, *input_hw),
+        TrainOp::GlobalAvgPoolGrad { input_hw } => {
+            let (n, c) = (xs[0].dims[0], xs[0].dims[1]);
+            let hw = input_hw[0] * input_hw[1];
+            let data = xs[0]
+                .data
+                .iter()
+                .flat_map(|&g| std::iter::repeat_n((g as f64 / hw as f64) as f32, hw))
+                .collect();
+            Tensor::new(vec![n, c, input_hw[0], input_hw[1]], data)
+        }
+        TrainOp::Reshape { dims } => {
+            let full = std::iter::once(xs[0].dims[0])
+                .chain(dims.iter().copied())
+                .collect();
+            Tensor::new(full, xs[0].data.clone())
+        }
+        TrainOp::LinearGradInput => {
+            let (n, o) = (xs[0].dims[0], xs[0].dims[1]);
+            let i_len = xs[1].dims[1];
+            let mut out = vec![0f32; n * i_len];
+            for ni in 0..n {
+                for i in 0..i_len {
+                    let acc: f64 = (0..o)
+                        .map(|oi| {
+                            xs[0].data[ni * o + oi] as f64 * xs[1].data[oi * i_len + i] as f64
+                        })
+                        .sum();
+                    out[ni * i_len + i] = acc as f32;
+                }
+            }
+            Tensor::new(vec![n, i_len], out)
+        }
+        TrainOp::LinearGradWeight => {
+            let (n, i_len) = (xs[0].dims[0], xs[0].dims[1]);
+            let o = xs[1].dims[1];
+            let mut out = vec![0f32; o * i_len];
+            for oi in 0..o {
+                for i in 0..i_len {
+                    let acc: f64 = (0..n)
+                        .map(|ni| {
+                            xs[1].data[ni * o + oi] as f64 * xs[0].data[ni * i_len + i] as f64
+                        })
+                        .sum();
+                    out[oi * i_len + i] = acc as f32;
+                }
+            }
+            Tensor::new(vec![o, i_len], out)
+        }
+        TrainOp::ChannelSlice { offset, channels } => {
+            let (n, c, h, w) = (xs[0].dims[0], xs[0].dims[1], xs[0].dims[2], xs[0].dims[3]);
+            let plane = h * w;
+            let mut data = Vec::with_capacity(n * channels * plane);
+            for ni in 0..n {
+                let start = (ni * c + offset) * plane;
+                data.extend_from_slice(&xs[0].data[start..start + channels * plane]);
+            }
+            Tensor::new(vec![n, *channels, h, w], data)
+        }
+        TrainOp::SoftmaxCrossEntropyGrad => {
+            let (n, k) = (xs[0].dims[0], xs[0].dims[1]);
+            let mut out = Vec::with_capacity(n * k);
+            for (row, &label) in xs[0].data.chunks(k).zip(&xs[1].data) {
+                let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+                let z: f64 = row.iter().map(|&v| (v as f64 - m).exp()).sum();
+                for (j, &v) in row.iter().enumerate() {
+                    let p = (v as f64 - m).exp() / z - if j == label as usize { 1.0 } else { 0.0 };
+                    out.push((p / n as f64) as f32);
+                }
+            }
+            Tensor::new(vec![n, k], out)
+        }
+        TrainOp::CorrectCount => {
+            let k = xs[0].dims[1];
+            let correct = xs[0]
+                .data
+                .chunks(k)
+                .zip(&xs[1].data)
+                .filter(|(row, label)| {
+                    // First maximum, like torch.argmax.
+                    let best = row
+                        .iter()
+                        .enumerate()
+                        .fold(0, |b, (i, &v)| if v > row[b] { i } else { b });
+                    best == **label as usize
+                })
+                .count();
+            Tensor::new(vec![], vec![correct as f32])
+        }
+        TrainOp::SgdBuffer {
+            momentum,
+            weight_decay,
+        } => {
+            let (p, g, buf) = (xs[0], xs[1], xs[2]);
+            map3(p, g, buf, |p, g, b| {
+                b * *momentum as f64 + g + *weight_decay as f64 * p
+            })
+        }
+        TrainOp::SgdStep {
+            momentum,
+            weight_decay,
+            nesterov,
+        } => {
+            let lr = xs[3].data[0] as f64;
+            map3(xs[0], xs[1], xs[2], |p, g, b| {
+                let d = if *nesterov {
+                    g + *weight_decay as f64 * p + *momentum as f64 * b
+                } else {
+                    b
+                };
+                p - lr * d
+            })
+        }
+        TrainOp::AdamMoment { beta, square, l2 } => map3(xs[0], xs[1], xs[2], |m, g, p| {
+            let g = g + *l2 as f64 * p;
+            let g = if *square { g * g } else { g };
+            m * *beta as f64 + (1.0 - *beta as f64) * g
+        }),
+        TrainOp::AdamStep {
+            beta1,
+            beta2,
+            eps,
+            decoupled_wd,
+        } => {
+            let (lr, t) = (xs[3].data[0] as f64, xs[4].data[0] as f64);
+            let bc1 = 1.0 - (*beta1 as f64).powf(t);
+            let bc2 = 1.0 - (*beta2 as f64).powf(t);
+            map3(xs[0], xs[1], xs[2], |p, m, v| {
+                let p = p * (1.0 - lr * *decoupled_wd as f64);
+                p - lr / bc1 * m / (v.sqrt() / bc2.sqrt() + *eps as f64)
+            })
+        }
+    }
+}
+
+/// d act(x) / dx, in f64.
+pub fn activation_derivative(a: Activation, x: f32) -> f64 {
+    let x = x as f64;
+    match a {
+        Activation::Relu => f64::from(u8::from(x > 0.0)),
+        Activation::LeakyRelu => {
+            if x > 0.0 {
+                1.0
+            } else {
+                Activation::LEAKY_SLOPE as f64
+            }
+        }
+        Activation::Tanh => {
+            let t = activate(a, x as f32) as f64;
+            1.0 - t * t
+        }
+        Activation::Gelu => {
+            let cdf = 0.5 * erfc(-x / std::f64::consts::SQRT_2);
+            let pdf = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            cdf + x * pdf
+        }
+    }
+}
+
+fn zip(a: &Tensor, b: &Tensor, f: impl Fn(f32, f64) -> f64) -> Tensor {
+    Tensor::new(
+        a.dims.clone(),
+        a.data
+            .iter()
+            .zip(&b.data)
+            .map(|(&x, &y)| f(x, y as f64) as f32)
+            .collect(),
+    )
+}
+
+fn map3(a: &Tensor, b: &Tensor, c: &Tensor, f: impl Fn(f64, f64, f64) -> f64) -> Tensor {
+    let data = (0..a.numel())
+        .map(|i| f(a.data[i] as f64, b.data[i] as f64, c.data[i] as f64) as f32)
+        .collect();
+    Tensor::new(a.dims.clone(), data)
+}
+
+fn nchw(t: &Tensor) -> (usize, usize, usize, usize) {
+    (t.dims[0], t.dims[1], t.dims[2], t.dims[3])
+}
+
+fn batch_stats(x: &Tensor) -> Tensor {
+    let (n, c, h, w) = nchw(x);
+    let plane = h * w;
+    let m = (n * plane) as f64;
+    let mut out = vec![0f32; 3 * c];
+    for ci in 0..c {
+        let values =
+            (0..n).flat_map(|ni| x.data[(ni * c + ci) * plane..(ni * c + ci + 1) * plane].iter());
+        let mean = values.clone().map(|&v| v as f64).sum::<f64>() / m;
+        let ss: f64 = values.map(|&v| (v as f64 - mean).powi(2)).sum();
+        out[STATS_MEAN * c + ci] = mean as f32;
+        out[STATS_VAR_BIASED * c + ci] = (ss / m) as f32;
+        out[STATS_VAR_UNBIASED * c + ci] = (ss / (m - 1.0).max(1.0)) as f32;
+    }
+    Tensor::new(vec![3, c], out)
+}
+
+/// (mean, 1/sqrt(var_biased + eps)) of channel `ci`.
+fn mean_invstd(stats: &Tensor, ci: usize, eps: f32) -> (f64, f64) {
+    let c = stats.dims[1];
+    let mean = stats.data[STATS_MEAN * c + ci] as f64;
+    let var = stats.data[STATS_VAR_BIASED * c + ci] as f64;
+    (mean, 1.0 / (var + eps as f64).sqrt())
+}
+
+fn batch_norm_train(x: &Tensor, stats: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32) -> Tensor {
+    let (n, c, h, w) = nchw(x);
+    let plane = h * w;
+    let mut out = x.clone();
+    for ni in 0..n {
+        for ci in 0..c {
+            let (mean, invstd) = mean_invstd(stats, ci, eps);
+            let (g, b) = (gamma.data[ci] as f64, beta.data[ci] as f64);
+            for v in &mut out.data[(ni * c + ci) * plane..(ni * c + ci + 1) * plane] {
+                *v = ((*v as f64 - mean) * invstd * g + b) as f32;
+            }
+        }
+    }
+    out
+}
+
+fn bias_grad(dy: &Tensor) -> Tensor {
+    let (n, c) = (dy.dims[0], dy.dims[1]);
+    let inner: usize = dy.dims[2..].iter().product();
+    let mut out = vec![0f64; c];
+    for ni in 0..n {
+        for (ci, o) in out.iter_mut().enumerate() {
+            *o += dy.data[(ni * c + ci) * inner..(ni * c + ci + 1) * inner]
+                .iter()
+                .map(|&v| v as f64)
+                .sum::<f64>();
+        }
+    }
+    Tensor::new(vec![c], out.into_iter().map(|v| v as f32).collect())
+}
+
+fn bn_grad_gamma(x: &Tensor, stats: &Tensor, dy: &Tensor, eps: f32) -> Tensor {
+    let (n, c, h, w) = nchw(x);
+    let plane = h * w;
+    let mut out = vec![0f64; c];
+    for ni in 0..n {
+        for (ci, o) in out.iter_mut().enumerate() {
+            let (mean, invstd) = mean_invstd(stats, ci, eps);
+            let r = (ni * c + ci) * plane..(ni * c + ci + 1) * plane;
+            *o += x.data[r.clone()]
+                .iter()
+                .zip(&dy.data[r])
+                .map(|(&xv, &g)| (xv as f64 - mean) * invstd * g as f64)
+                .sum::<f64>();
+        }
+    }
+    Tensor::new(vec![c], out.into_iter().map(|v| v as f32).collect())
+}
+
+fn bn_grad_input(
+    x: &Tensor,
+    stats: &Tensor,
+    gamma: &Tensor,
+    dy: &Tensor,
+    dgamma: &Tensor,
+    dbeta: &Tensor,
+    eps: f32,
+) -> Tensor {
+    let (n, c, h, w) = nchw(x);
+    let plane = h * w;
+    let m = (n * plane) as f64;
+    let mut out = x.clone();
+    for ni in 0..n {
+        for ci in 0..c {
+            let (mean, invstd) = mean_invstd(stats, ci, eps);
+            let k = gamma.data[ci] as f64 * invstd / m;
+            let (dg, db) = (dgamma.data[ci] as f64, dbeta.data[ci] as f64);
+            for i in (ni * c + ci) * plane..(ni * c + ci + 1) * plane {
+                let xhat = (x.data[i] as f64 - mean) * invstd;
+                out.data[i] = (k * (m * dy.data[i] as f64 - db - xhat * dg)) as f32;
+            }
+        }
+    }
+    out
+}
+
+/// Input position of output `o` at window offset `k` on one axis, if inside the input.
+fn tap(o: usize, k: usize, stride: usize, pad: usize, size: usize) -> Option<usize> {
+    let i = (o * stride + k) as isize - pad as isize;
+    (i >= 0 && (i as usize) < size).then_some(i as usize)
+}
+
+fn conv_grad_input(
+    dy: &Tensor,
+    w: &Tensor,
+    win: &Window,
+    groups: usize,
+    input_hw: [usize; 2],
+) -> Tensor {
+    let (n, cout, ho, wo) = nchw(dy);
+    let (cin_g, kh, kw) = (w.dims[1], w.dims[2], w.dims[3]);
+    let (h, wd) = (input_hw[0], input_hw[1]);
+    let cin = cin_g * groups;
+    let cout_g = cout / groups;
+    let mut acc = vec![0f64; n * cin * h * wd];
+    for ni in 0..n {
+        for co in 0..cout {
+            let g = co / cout_g;
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let d = dy.data[((ni * cout + co) * ho + oy) * wo + ox] as f64;
+                    for ci in 0..cin_g {
+                        for ky in 0..kh {
+                            let Some(iy) = tap(oy, ky, win.stride[0], win.padding[0], h) else {
+                                continue;
+                            };
+                            for kx in 0..kw {
+                                let Some(ix) = tap(ox, kx, win.stride[1], win.padding[1], wd)
+                                else {
+                                    continue;
+                                };
+                                let wv = w.data[((co * cin_g + ci) * kh + ky) * kw + kx] as f64;
+                                acc[((ni * cin + g * cin_g + ci) * h + iy) * wd + ix] += d * wv;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Tensor::new(
+        vec![n, cin, h, wd],
+        acc.into_iter().map(|v| v as f32).collect(),
+    )
+}
+
+fn conv_grad_weight(x: &Tensor, dy: &Tensor, win: &Window, groups: usize) -> Tensor {
+    let (n, cin, h, wd) = nchw(x);
+    let (_, cout, ho, wo) = nchw(dy);
+    let (kh, kw) = (win.kernel[0], win.kernel[1]);
+    let cin_g = cin / groups;
+    let cout_g = cout / groups;
+    let mut acc = vec![0f64; cout * cin_g * kh * kw];
+    for ni in 0..n {
+        for co in 0..cout {
+            let g = co / cout_g;
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let d = dy.data[((ni * cout + co) * ho + oy) * wo + ox] as f64;
+                    for ci in 0..cin_g {
+                        for ky in 0..kh {
+                            let Some(iy) = tap(oy, ky, win.stride[0], win.padding[0], h) else {
+                                continue;
+                            };
+                            for kx in 0..kw {
+                                let Some(ix) = tap(ox, kx, win.stride[1], win.padding[1], wd)
+                                else {
+                                    continue;
+                                };
+                                let xv =
+                                    x.data[((ni * cin + g * cin_g + ci) * h + iy) * wd + ix] as f64;
+                                acc[((co * cin_g + ci) * kh + ky) * kw + kx] += d * xv;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Tensor::new(
+        vec![cout, cin_g, kh, kw],
+        acc.into_iter().map(|v| v as f32).collect(),
+    )
+}
+
+fn max_pool_grad(x: &Tensor, dy: &Tensor, win: &Window) -> Tensor {
+    let (n, c, h, w) = nchw(x);
+    let (ho, wo) = (dy.dims[2], dy.dims[3]);
+    let mut acc = vec![0f64; x.numel()];
+    for nc in 0..n * c {
+        for oy in 0..ho {
+            for ox in 0..wo {
+                // The first maximum in scan order receives the gradient (PyTorch's rule).
+                let mut best: Option<(usize, f32)> = None;
+                for ky in 0..win.kernel[0] {
+                    let Some(iy) = tap(oy, ky, win.stride[0], win.padding[0], h) else {
+                        continue;
+                    };
+                    for kx in 0..win.kernel[1] {
+                        let Some(ix) = tap(ox, kx, win.stride[1], win.padding[1], w) else {
+                            continue;
+                        };
+                        let i = (nc * h + iy) * w + ix;
+                        if best.is_none_or(|(_, b)| x.data[i] > b) {
+                            best = Some((i, x.data[i]));
+                        }
+                    }
+                }
+                if let Some((i, _)) = best {
+                    acc[i] += dy.data[(nc * ho + oy) * wo + ox] as f64;
+                }
+            }
+        }
+    }
+    Tensor::new(x.dims.clone(), acc.into_iter().map(|v| v as f32).collect())
+}
+
+fn avg_pool_grad(dy: &Tensor, win: &Window, input_hw: [usize; 2]) -> Tensor {
+    let (n, c, ho, wo) = nchw(dy);
+    let (h, w) = (input_hw[0], input_hw[1]);
+    let area = (win.kernel[0] * win.kernel[1]) as f64;
+    let mut acc = vec![0f64; n * c * h * w];
+    for nc in 0..n * c {
+        for oy in 0..ho {
+            for ox in 0..wo {
+                let d = dy.data[(nc * ho + oy) * wo + ox] as f64 / area;
+                for ky in 0..win.kernel[0] {
+                    let Some(iy) = tap(oy, ky, win.stride[0], win.padding[0], h) else {
+                        continue;
+                    };
+                    for kx in 0..win.kernel[1] {
+                        let Some(ix) = tap(ox, kx, win.stride[1], win.padding[1], w) else {
+                            continue;
+                        };
+                        acc[(nc * h + iy) * w + ix] += d;
+                    }
+                }
+            }
+        }
+    }
+    Tensor::new(
+        vec![n, c, h, w],
+        acc.into_iter().map(|v| v as f32).collect(),
+    )
+}

@@ -1,0 +1,170 @@
+//! Training parity with PyTorch on the CPU reference: for each seed model, the
+//! training graph built by autodiff gives PyTorch's loss and every parameter gradient
+//! after one step, and PyTorch's parameters and BN running statistics after three
+//! optimizer steps (SGD for the ResNets, AdamW for GoogleNet and DenseNet, as in the
+//! seed), within 1e-3 relative error (`max |ours - theirs| / max |theirs|` per tensor).
+//! Fixtures come from `tools/make_fixtures.py`, which runs the training steps in float64.
+//!
+//! A gradient that is zero in exact arithmetic — a conv bias right before batch norm —
+//! is rounding noise on both sides, so each gradient's scale is floored at 1e-4 of the
+//! model's largest gradient.
+
+use netc::diag::Sources;
+use netc::tensor::{Tensor, TensorMap};
+use netc::{autodiff, params, pipeline, reference};
+use std::collections::HashMap;
+use std::path::Path;
+
+fn max_abs(t: &Tensor) -> f64 {
+    t.data.iter().fold(0f64, |m, &v| m.max(v.abs() as f64))
+}
+
+fn rel_error(ours: &Tensor, theirs: &Tensor) -> f64 {
+    rel_error_floor(ours, theirs, 1e-12)
+}
+
+fn rel_error_floor(ours: &Tensor, theirs: &Tensor, floor: f64) -> f64 {
+    assert_eq!(ours.dims, theirs.dims, "shapes differ");
+    let scale = max_abs(theirs).max(floor);
+    let diff = ours
+        .data
+        .iter()
+        .zip(&theirs.data)
+        .fold(0f64, |m, (&a, &b)| m.max((a as f64 - b as f64).abs()));
+    diff / scale
+}
+
+/// `tol`: the bound on the relative error of each gradient and each tensor after three
+/// steps (or twice PyTorch float32's own error, if larger).
+fn check(fixture: &str, stem: &str, overrides: &[&str], tol: f64) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let f =
+        params::load(&root.join(format!("tests/fixtures/{fixture}.safetensors"))).expect("fixture");
+    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    let prefixed = |prefix: &str| -> TensorMap {
+        f.iter()
+            .filter_map(|(k, v)| k.strip_prefix(prefix).map(|n| (n.to_string(), v.clone())))
+            .collect()
+    };
+    let mut sources = Sources::new();
+    let model = pipeline::front_end(
+        &mut sources,
+        &root.join(format!("models/{stem}.net")),
+        &overrides,
+    )
+    .expect("model");
+    let train = autodiff::build(&model.graph, &model.recipe.optimizer).expect("training graph");
+    netc::ir::verify(&train.graph).expect("training graph verifies");
+
+    let mut state = prefixed("param:");
+    for (name, id) in train.graph.params() {
+        state
+            .entry(name)
+            .or_insert_with(|| Tensor::zeros(train.graph.node(id).ty.dims.clone()));
+    }
+    let lr = model.recipe.optimizer.lr() as f32;
+    let mut inputs = HashMap::from([
+        ("x".to_string(), f["train.input"].clone()),
+        ("labels".to_string(), f["train.labels"].clone()),
+        ("lr".to_string(), Tensor::new(vec![], vec![lr])),
+    ]);
+    let mut worst = (0f64, String::new());
+    for step in 1..=3 {
+        inputs.insert("step".to_string(), Tensor::new(vec![], vec![step as f32]));
+        let (outputs, values) =
+            reference::train_step(&train.graph, &mut state, &inputs).expect("step runs");
+        if step == 1 {
+            let loss = &outputs
+                .iter()
+                .find(|(n, _)| n == "loss")
+                .expect("loss output")
+                .1;
+            let e = rel_error(loss, &f["train.loss"]);
+            assert!(
+                e < 1e-4,
+                "{stem}: loss {} vs PyTorch {} ({e:e})",
+                loss.data[0],
+                f["train.loss"].data[0]
+            );
+            let grads = prefixed("grad:");
+            assert_eq!(
+                grads.len(),
+                train.grads.len(),
+                "{stem}: one gradient per trainable parameter"
+            );
+            let floor = 1e-4 * grads.values().map(max_abs).fold(0f64, f64::max);
+            let mut errs: Vec<(f64, f64, String)> = train
+                .grads
+                .iter()
+                .map(|(name, id)| {
+                    (
+                        rel_error_floor(&values[id], &grads[name], floor),
+                        f[&format!("err32:grad:{name}")].data[0] as f64,
+                        name.clone(),
+                    )
+                })
+                .collect();
+            errs.sort_by(|a, b| b.0.total_cmp(&a.0));
+            if std::env::var_os("NETC_GRAD_REPORT").is_some() {
+                for (name, id) in &train.grads {
+                    eprintln!(
+                        "  {name}: {:e}",
+                        rel_error_floor(&values[id], &grads[name], floor)
+                    );
+                }
+            }
+            for (e, e32, name) in errs.iter().take(6) {
+                eprintln!("{stem}: grad {name}: ours {e:e}, pytorch f32 {e32:e}");
+            }
+            for (e, e32, name) in &errs {
+                assert!(
+                    *e < tol.max(2.0 * e32),
+                    "{stem}: gradient of {name} differs from PyTorch by {e:e}"
+                );
+                if *e > worst.0 {
+                    worst = (*e, name.clone());
+                }
+            }
+        }
+    }
+    for (name, want) in prefixed("step3:") {
+        let e = rel_error(&state[&name], &want);
+        let e32 = f[&format!("err32:step3:{name}")].data[0] as f64;
+        assert!(
+            e < tol.max(2.0 * e32),
+            "{stem}: {name} after 3 steps differs from PyTorch by {e:e} (PyTorch f32: {e32:e})"
+        );
+    }
+    eprintln!("{stem}: worst gradient error {:e} ({})", worst.0, worst.1);
+}
+
+#[test]
+fn resnet_trains_like_pytorch() {
+    check("resnet", "resnet", &[], 1e-3);
+}
+
+#[test]
+fn preact_resnet_trains_like_pytorch() {
+    check("preact_resnet", "preact_resnet", &[], 1e-3);
+}
+
+#[test]
+fn googlenet_trains_like_pytorch() {
+    check("googlenet", "googlenet", &[], 1e-3);
+}
+
+/// The seed's DenseNet (ReLU). One ReLU input of DenseNet's first block lies within
+/// 1e-6 of zero (1 of 524,288 in `dense_block.0.dense_layer.2.relu1`); f32 rounding puts
+/// it on the other side from PyTorch's float64, which moves the gradients of the two
+/// layers that feed it by up to 1e-2 (and their values after three steps by ~1e-3) — the kink, not a rule, as the same network with
+/// tanh (next test) matches to 1e-4. So this test allows 2e-2; a wrong rule is off by
+/// far more.
+#[test]
+fn densenet_trains_like_pytorch() {
+    check("densenet", "densenet", &[], 2e-2);
+}
+
+#[test]
+fn densenet_with_tanh_trains_like_pytorch() {
+    check("densenet_tanh", "densenet", &["act=tanh"], 1e-3);
+}
