@@ -3,6 +3,7 @@
 //! Every command reports user mistakes as rendered diagnostics on stderr and exits
 //! with code 1; it never panics on bad input.
 
+mod bench;
 mod check;
 mod compile;
 mod eval;
@@ -54,6 +55,8 @@ pub enum Command {
     Infer(infer::Args),
     /// Top-1 accuracy and confusion matrix over a dataset.
     Eval(eval::Args),
+    /// Measure step time, images/s and GFLOP/s on the device.
+    Bench(bench::Args),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -66,6 +69,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Init(a) => init::run(&mut sources, a),
         Command::Infer(a) => infer::run(&mut sources, a),
         Command::Eval(a) => eval::run(&mut sources, a),
+        Command::Bench(a) => bench::run(&mut sources, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

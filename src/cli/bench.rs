@@ -1,0 +1,148 @@
+//! `netc bench FILE [--batch 128] [--steps N] [--mode infer] [--json]`: compile a model,
+//! run it on the device with random parameters and inputs, and report the median step
+//! time, images/s, achieved GFLOP/s (from the IR's MAC count), kernels per step, planned
+//! device memory, compile time, and the device.
+//!
+//! Training steps have no GPU kernels yet, so `--mode train` is refused with a message.
+
+use super::{ModelArgs, open_runtime};
+use netc::codegen::plan::{self, Options};
+use netc::diag::{Diagnostic, Diagnostics, Sources};
+use netc::runtime::model::{DeviceModel, check_batch};
+use netc::tensor::Tensor;
+use netc::{params, pipeline};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::time::Instant;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Infer,
+    Train,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Timed steps after the warm-up.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    #[arg(long, value_enum, default_value_t = Mode::Infer)]
+    pub mode: Mode,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct Report {
+    model: String,
+    mode: &'static str,
+    batch: usize,
+    steps: usize,
+    median_ms: f64,
+    images_per_s: f64,
+    gflops: f64,
+    kernels_per_step: usize,
+    distinct_kernels: usize,
+    planned_bytes: usize,
+    compile_ms: f64,
+    device: String,
+    driver: String,
+}
+
+pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
+    if a.mode == Mode::Train {
+        return Err(Diagnostic::error(
+            "`--mode train` is not available yet: training graphs have no GPU kernels so far",
+        )
+        .with_help("`netc bench --mode infer` measures the forward pass")
+        .into());
+    }
+    if a.batch == 0 || a.steps == 0 {
+        return Err(Diagnostic::error("--batch and --steps must be at least 1").into());
+    }
+    let start = Instant::now();
+    let e = pipeline::front_end(sources, &a.model.file, &a.model.set)?;
+    let runtime = open_runtime()?;
+    let fail = |err: String| Diagnostics::from(Diagnostic::error(err));
+    check_batch(
+        &e.graph,
+        a.batch,
+        runtime.context().limits().max_storage_buffer_binding_size,
+    )
+    .map_err(|x| fail(x.to_string()))?;
+    let plan =
+        plan::lower(&e.graph, a.batch, &Options::default()).map_err(|x| fail(x.to_string()))?;
+    let compile_ms = start.elapsed().as_secs_f64() * 1e3;
+    let (kernels_per_step, distinct_kernels, planned_bytes) =
+        (plan.steps.len(), plan.kernels.len(), plan.total_bytes());
+    let weights = params::init(&e.graph, &e.recipe.init, e.recipe.seed);
+    let dm = DeviceModel::new(&runtime, plan, &weights).map_err(|x| fail(x.to_string()))?;
+    let input = e.graph.inputs_of_model()[0];
+    let name = match &e.graph.node(input).op {
+        netc::ir::Op::Input { name } => name.clone(),
+        _ => unreachable!("inputs_of_model returns inputs"),
+    };
+    let numel = e.graph.node(input).ty.numel();
+    let x = Tensor::new(
+        std::iter::once(a.batch)
+            .chain(e.graph.node(input).ty.dims.iter().copied())
+            .collect(),
+        (0..a.batch * numel)
+            .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
+            .collect(),
+    );
+    let inputs = HashMap::from([(name, x)]);
+    // Warm-up: the first runs compile shaders in the driver.
+    for _ in 0..2 {
+        dm.run(&inputs).map_err(|x| fail(x.to_string()))?;
+    }
+    let mut times = Vec::with_capacity(a.steps);
+    for _ in 0..a.steps {
+        let t = Instant::now();
+        dm.run(&inputs).map_err(|x| fail(x.to_string()))?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    let info = runtime.context().adapter_info();
+    let r = Report {
+        model: e.graph.name.clone(),
+        mode: "infer",
+        batch: a.batch,
+        steps: a.steps,
+        median_ms: median * 1e3,
+        images_per_s: a.batch as f64 / median,
+        gflops: 2.0 * e.graph.macs() as f64 * a.batch as f64 / median / 1e9,
+        kernels_per_step,
+        distinct_kernels,
+        planned_bytes,
+        compile_ms,
+        device: format!("{} ({:?})", info.name, info.backend),
+        driver: format!("{} {}", info.driver, info.driver_info),
+    };
+    if a.json {
+        println!("{}", serde_json::to_string(&r).expect("report serialises"));
+    } else {
+        println!(
+            "{} {} batch {}: median {:.2} ms/step, {:.0} images/s, {:.1} GFLOP/s; {} dispatches ({} kernels), {:.1} MiB planned; compiled in {:.0} ms; {} — {}",
+            r.model,
+            r.mode,
+            r.batch,
+            r.median_ms,
+            r.images_per_s,
+            r.gflops,
+            r.kernels_per_step,
+            r.distinct_kernels,
+            r.planned_bytes as f64 / (1 << 20) as f64,
+            r.compile_ms,
+            r.device,
+            r.driver
+        );
+    }
+    Ok(())
+}
