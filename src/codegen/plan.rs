@@ -107,13 +107,37 @@ pub fn lower(g: &Graph, batch: usize, opts: &Options) -> Result<Plan, CodegenErr
     for &id in &order {
         b.node(id, &into_concat)?;
     }
-    for k in &b.plan.kernels {
-        kernels::validate_wgsl(&k.wgsl).map_err(|message| CodegenError::InvalidShader {
-            name: k.name.clone(),
-            message,
-        })?;
-    }
+    validate_all(&b.plan.kernels)?;
     Ok(b.plan)
+}
+
+/// Validate every kernel with naga, spread over the machine's cores: validation is
+/// nearly all of a model's compile time (a megabyte of WGSL for GoogleNet).
+fn validate_all(kernels: &[KernelSource]) -> Result<(), CodegenError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(kernels.len().max(1));
+    let chunk = kernels.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = kernels
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter().try_for_each(|k| {
+                        kernels::validate_wgsl(&k.wgsl).map_err(|message| {
+                            CodegenError::InvalidShader {
+                                name: k.name.clone(),
+                                message,
+                            }
+                        })
+                    })
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().expect("validation threads do not panic"))
+    })
 }
 
 /// Producers that write straight into a slice of a concat: (concat, channel offset).
