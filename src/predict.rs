@@ -31,19 +31,7 @@ impl Normalize {
     }
 }
 
-/// CIFAR-10's class names in label order.
-pub const CIFAR10_CLASSES: [&str; 10] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
+pub use crate::data::CIFAR10_CLASSES;
 
 /// Where logits are computed.
 pub enum Backend<'r> {

@@ -4,31 +4,19 @@
 //!
 //! There is no skipping: without a GPU adapter these tests fail and say how to get one.
 
+mod common;
+
+use common::rel_error;
 use netc::codegen::plan::{self, Options};
 use netc::diag::Sources;
 use netc::runtime::{Runtime, model::DeviceModel};
-use netc::tensor::{Tensor, TensorMap};
+use netc::tensor::TensorMap;
 use netc::{params, pipeline};
 use std::collections::HashMap;
 use std::path::Path;
 
 fn runtime() -> Runtime {
     Runtime::open().unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"))
-}
-
-fn rel_error(ours: &Tensor, theirs: &Tensor) -> f64 {
-    assert_eq!(ours.dims, theirs.dims, "shapes differ");
-    let scale = theirs
-        .data
-        .iter()
-        .fold(0f64, |m, &v| m.max(v.abs() as f64))
-        .max(1e-12);
-    let diff = ours
-        .data
-        .iter()
-        .zip(&theirs.data)
-        .fold(0f64, |m, (&a, &b)| m.max((a as f64 - b as f64).abs()));
-    diff / scale
 }
 
 fn check(stem: &str) {

@@ -5,8 +5,11 @@
 //! Relative error here is `max |ours - theirs| / max |theirs|` over the tensor: an
 //! elementwise ratio would blow up on logits near zero.
 
+mod common;
+
+use common::rel_error;
 use netc::diag::Sources;
-use netc::tensor::{Tensor, TensorMap};
+use netc::tensor::TensorMap;
 use netc::{params, pipeline, reference};
 use std::collections::HashMap;
 use std::path::Path;
@@ -26,21 +29,6 @@ fn with_prefix(f: &TensorMap, prefix: &str) -> TensorMap {
                 .map(|name| (name.to_string(), v.clone()))
         })
         .collect()
-}
-
-pub fn rel_error(ours: &Tensor, theirs: &Tensor) -> f64 {
-    assert_eq!(ours.dims, theirs.dims, "shapes differ");
-    let scale = theirs
-        .data
-        .iter()
-        .fold(0f64, |m, &v| m.max(v.abs() as f64))
-        .max(1e-12);
-    let diff = ours
-        .data
-        .iter()
-        .zip(&theirs.data)
-        .fold(0f64, |m, (&a, &b)| m.max((a as f64 - b as f64).abs()));
-    diff / scale
 }
 
 fn check_logits(stem: &str) {

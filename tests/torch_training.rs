@@ -9,30 +9,14 @@
 //! is rounding noise on both sides, so each gradient's scale is floored at 1e-4 of the
 //! model's largest gradient.
 
+mod common;
+
+use common::{max_abs, rel_error, rel_error_floor};
 use netc::diag::Sources;
 use netc::tensor::{Tensor, TensorMap};
 use netc::{autodiff, params, pipeline, reference};
 use std::collections::HashMap;
 use std::path::Path;
-
-fn max_abs(t: &Tensor) -> f64 {
-    t.data.iter().fold(0f64, |m, &v| m.max(v.abs() as f64))
-}
-
-fn rel_error(ours: &Tensor, theirs: &Tensor) -> f64 {
-    rel_error_floor(ours, theirs, 1e-12)
-}
-
-fn rel_error_floor(ours: &Tensor, theirs: &Tensor, floor: f64) -> f64 {
-    assert_eq!(ours.dims, theirs.dims, "shapes differ");
-    let scale = max_abs(theirs).max(floor);
-    let diff = ours
-        .data
-        .iter()
-        .zip(&theirs.data)
-        .fold(0f64, |m, (&a, &b)| m.max((a as f64 - b as f64).abs()));
-    diff / scale
-}
 
 /// `tol`: the bound on the relative error of each gradient and each tensor after three
 /// steps (or twice PyTorch float32's own error, if larger).

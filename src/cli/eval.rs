@@ -2,11 +2,10 @@
 //! dataset (image folders or the CIFAR-10 binary release), on the GPU or the CPU
 //! reference; `--compare-cpu` checks the GPU against the reference image by image.
 
-use super::{ModelArgs, open_runtime, report};
+use super::{ModelArgs, model_with_weights, open_runtime};
 use netc::data::{self, Split};
 use netc::diag::{Diagnostic, Diagnostics, Sources};
 use netc::predict::{self, Normalize, Predictor};
-use netc::{params, pipeline};
 use std::path::PathBuf;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,11 +79,7 @@ pub struct Args {
 }
 
 pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
-    let e = pipeline::front_end(sources, &a.model.file, &a.model.set)?;
-    report(sources, &Diagnostics(e.warnings.clone()));
-    let weights = params::load(&a.weights).map_err(|err| Diagnostic::error(err.to_string()))?;
-    params::check_against(&e.graph, &weights, &a.weights.display().to_string())
-        .map_err(|err| Diagnostic::error(err.to_string()))?;
+    let (e, weights) = model_with_weights(sources, &a.model, &a.weights)?;
     let norm = a.norm.resolve()?;
     if a.batch == 0 {
         return Err(Diagnostic::error("--batch must be at least 1").into());

@@ -2,11 +2,10 @@
 //! PNG or JPEG images (resized to the model's input size if they differ).
 
 use super::eval::NormArgs;
-use super::{ModelArgs, open_runtime, report};
+use super::{ModelArgs, model_with_weights, open_runtime};
 use netc::diag::{Diagnostic, Diagnostics, Sources};
 use netc::predict::{self, CIFAR10_CLASSES, Predictor};
 use netc::tensor::Tensor;
-use netc::{params, pipeline};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -30,11 +29,7 @@ pub struct Args {
 }
 
 pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
-    let e = pipeline::front_end(sources, &a.model.file, &a.model.set)?;
-    report(sources, &Diagnostics(e.warnings.clone()));
-    let weights = params::load(&a.weights).map_err(|err| Diagnostic::error(err.to_string()))?;
-    params::check_against(&e.graph, &weights, &a.weights.display().to_string())
-        .map_err(|err| Diagnostic::error(err.to_string()))?;
+    let (e, weights) = model_with_weights(sources, &a.model, &a.weights)?;
     let norm = a.norm.resolve()?;
     let input = e.graph.inputs_of_model();
     let Some((c, h, w)) = input.first().and_then(|&i| e.graph.node(i).ty.chw()) else {

@@ -97,3 +97,19 @@ pub fn write_file(path: &std::path::Path, text: &str) -> Result<(), Diagnostics>
 pub fn open_runtime() -> Result<netc::runtime::Runtime, Diagnostics> {
     netc::runtime::Runtime::open().map_err(|e| netc::diag::Diagnostic::error(e.to_string()).into())
 }
+
+/// Elaborate a model and load its parameters, checking that they fit it.
+pub fn model_with_weights(
+    sources: &mut Sources,
+    model: &ModelArgs,
+    weights: &std::path::Path,
+) -> Result<(netc::elab::Elaborated, netc::tensor::TensorMap), Diagnostics> {
+    let e = netc::pipeline::front_end(sources, &model.file, &model.set)?;
+    report(sources, &Diagnostics(e.warnings.clone()));
+    let to_diag = |err: netc::params::ParamsError| {
+        Diagnostics::from(netc::diag::Diagnostic::error(err.to_string()))
+    };
+    let w = netc::params::load(weights).map_err(to_diag)?;
+    netc::params::check_against(&e.graph, &w, &weights.display().to_string()).map_err(to_diag)?;
+    Ok((e, w))
+}

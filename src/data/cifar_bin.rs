@@ -24,20 +24,7 @@ pub fn load(dir: &Path, split: Split) -> Result<Dataset, DataError> {
             .map(String::from)
             .collect(),
         // The release always has it; fall back to CIFAR-10's documented order.
-        Err(_) => [
-            "airplane",
-            "automobile",
-            "bird",
-            "cat",
-            "deer",
-            "dog",
-            "frog",
-            "horse",
-            "ship",
-            "truck",
-        ]
-        .map(String::from)
-        .to_vec(),
+        Err(_) => super::CIFAR10_CLASSES.map(String::from).to_vec(),
     };
     let mut pixels = Vec::new();
     let mut labels = Vec::new();

@@ -14,6 +14,20 @@ mod folder;
 
 use std::path::{Path, PathBuf};
 
+/// CIFAR-10's class names in label order.
+pub const CIFAR10_CLASSES: [&str; 10] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
+
 /// Images as CHW `u8` planes, one after another, with their labels.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {

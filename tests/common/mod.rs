@@ -86,3 +86,29 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// Largest absolute value of a tensor.
+pub fn max_abs(t: &netc::tensor::Tensor) -> f64 {
+    t.data.iter().fold(0f64, |m, &v| m.max(v.abs() as f64))
+}
+
+/// Relative error used by every parity test: `max |ours - theirs| / max |theirs|` over
+/// the tensor (an elementwise ratio would blow up on values near zero).
+pub fn rel_error(ours: &netc::tensor::Tensor, theirs: &netc::tensor::Tensor) -> f64 {
+    rel_error_floor(ours, theirs, 1e-12)
+}
+
+/// [`rel_error`] with the scale `max |theirs|` floored at `floor`.
+pub fn rel_error_floor(
+    ours: &netc::tensor::Tensor,
+    theirs: &netc::tensor::Tensor,
+    floor: f64,
+) -> f64 {
+    assert_eq!(ours.dims, theirs.dims, "shapes differ");
+    let diff = ours
+        .data
+        .iter()
+        .zip(&theirs.data)
+        .fold(0f64, |m, (&a, &b)| m.max((a as f64 - b as f64).abs()));
+    diff / max_abs(theirs).max(floor)
+}
