@@ -31,6 +31,7 @@ pub mod norm;
 pub mod pool;
 pub mod softmax;
 pub(crate) mod template;
+pub mod train;
 
 pub use activation::Activation;
 pub use conv::{Conv2dParams, ConvTiling};
@@ -55,6 +56,20 @@ pub enum BindingKind {
     ReadOnly,
     /// `var<storage, read_write>`: an output.
     ReadWrite,
+}
+
+/// A reduction too long for one invocation (lavapipe stops loops at 65,535 iterations),
+/// split in two dispatches: `partial` writes `scratch_len` partial results into a
+/// scratch buffer, `finish` reduces them into the output. Both run in one submission,
+/// in that order; the order of every sum is fixed, so results are deterministic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reduction {
+    /// Bindings: the op's inputs, then the scratch buffer (written).
+    pub partial: KernelSource,
+    /// Bindings: the scratch buffer (read), then the op's output (written).
+    pub finish: KernelSource,
+    /// Length of the scratch buffer in f32 elements.
+    pub scratch_len: u64,
 }
 
 /// A generated compute kernel: WGSL text plus everything needed to dispatch it.

@@ -1,0 +1,1 @@
+//! (in progress: training-mode BN, pooling and pointwise gradients, losses, optimizers)

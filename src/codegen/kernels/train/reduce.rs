@@ -1,0 +1,1 @@
+//! (in progress: conv/linear gradients and reductions)
