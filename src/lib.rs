@@ -24,3 +24,4 @@ pub mod runtime;
 pub mod summary;
 pub mod syntax;
 pub mod tensor;
+pub mod train;

@@ -100,6 +100,21 @@ impl<'r> Predictor<'r> {
         })
     }
 
+    /// Replace the parameters (e.g. with the trainer's latest).
+    pub fn load_params(&mut self, new: &TensorMap) -> Result<(), PredictError> {
+        match &mut self.backend {
+            Backend::Gpu(dm) => dm.write_params(new)?,
+            Backend::Cpu { params, .. } => {
+                for (name, t) in new {
+                    if let Some(p) = params.get_mut(name) {
+                        p.data.clone_from(&t.data);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn batch(&self) -> usize {
         self.batch
     }

@@ -11,6 +11,7 @@ mod graph;
 mod infer;
 mod init;
 mod summary;
+mod train;
 
 use clap::{Parser, Subcommand};
 use netc::diag::{Diagnostics, Sources};
@@ -57,6 +58,10 @@ pub enum Command {
     Eval(eval::Args),
     /// Measure step time, images/s and GFLOP/s on the device.
     Bench(bench::Args),
+    /// Train a model with the recipe in its file.
+    Train(train::Args),
+    /// Evaluate a run's best checkpoint.
+    Test(train::TestArgs),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -70,6 +75,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Infer(a) => infer::run(&mut sources, a),
         Command::Eval(a) => eval::run(&mut sources, a),
         Command::Bench(a) => bench::run(&mut sources, a),
+        Command::Train(a) => train::run(&mut sources, a),
+        Command::Test(a) => train::test(&mut sources, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,3 +7,4 @@
 
 pub mod kernels;
 pub mod plan;
+mod train_plan;

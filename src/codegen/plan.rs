@@ -57,7 +57,9 @@ pub struct Plan {
     pub kernels: Vec<KernelSource>,
     pub steps: Vec<Step>,
     pub inputs: Vec<(String, BufferId)>,
-    /// Outputs by name, with their per-example shape.
+    /// The shape of each parameter and state buffer, by name.
+    pub param_shapes: HashMap<String, Vec<usize>>,
+    /// Outputs by name, with their full shape (batch first where batched).
     pub outputs: Vec<(String, BufferId, Vec<usize>)>,
 }
 
@@ -90,10 +92,12 @@ pub fn lower(g: &Graph, batch: usize, opts: &Options) -> Result<Plan, CodegenErr
             kernels: vec![],
             steps: vec![],
             inputs: vec![],
+            param_shapes: HashMap::new(),
             outputs: vec![],
         },
         kernel_index: HashMap::new(),
         value: HashMap::new(),
+        assigns: Vec::new(),
     };
     let into_concat = concat_slices(g);
     let order = g.topo_order().expect("a verified graph is acyclic");
@@ -107,6 +111,7 @@ pub fn lower(g: &Graph, batch: usize, opts: &Options) -> Result<Plan, CodegenErr
     for &id in &order {
         b.node(id, &into_concat)?;
     }
+    b.finish_assigns()?;
     validate_all(&b.plan.kernels)?;
     Ok(b.plan)
 }
@@ -163,7 +168,7 @@ fn concat_slices(g: &Graph) -> HashMap<NodeId, (NodeId, usize)> {
     out
 }
 
-fn square(w: &Window) -> Option<(u32, u32, u32)> {
+pub(super) fn square(w: &Window) -> Option<(u32, u32, u32)> {
     let fits = |v: usize| u32::try_from(v).ok();
     if w.kernel[0] != w.kernel[1] || w.stride[0] != w.stride[1] || w.padding[0] != w.padding[1] {
         return None;
@@ -171,31 +176,38 @@ fn square(w: &Window) -> Option<(u32, u32, u32)> {
     Some((fits(w.kernel[0])?, fits(w.stride[0])?, fits(w.padding[0])?))
 }
 
-struct Builder<'g> {
-    g: &'g Graph,
-    batch: usize,
-    opts: &'g Options,
-    plan: Plan,
+pub(super) struct Builder<'g> {
+    pub(super) g: &'g Graph,
+    pub(super) batch: usize,
+    pub(super) opts: &'g Options,
+    pub(super) plan: Plan,
     kernel_index: HashMap<String, usize>,
-    value: HashMap<NodeId, BufferId>,
+    pub(super) value: HashMap<NodeId, BufferId>,
+    /// `(value, parameter, layer)` of each `Assign`, copied at the end of the step.
+    pub(super) assigns: Vec<(BufferId, BufferId, String)>,
 }
 
 impl Builder<'_> {
-    fn buffer(&mut self, name: String, len: usize, role: BufferRole) -> BufferId {
+    pub(super) fn buffer(&mut self, name: String, len: usize, role: BufferRole) -> BufferId {
         self.plan.buffers.push(BufferDesc { name, len, role });
         BufferId(self.plan.buffers.len() - 1)
     }
 
-    fn activation(&mut self, id: NodeId) -> BufferId {
+    /// A fresh buffer for the value of `id`: batch x elements, or just the elements of
+    /// an unbatched value (a gradient of a parameter, statistics, a scalar).
+    pub(super) fn activation(&mut self, id: NodeId) -> BufferId {
         let n = self.g.node(id);
-        self.buffer(
-            n.path.clone(),
-            self.batch * n.ty.numel(),
-            BufferRole::Activation,
-        )
+        let len = self.len_of(id);
+        self.buffer(n.path.clone(), len, BufferRole::Activation)
     }
 
-    fn emit(
+    /// Elements of the value of `id` at this plan's batch size.
+    pub(super) fn len_of(&self, id: NodeId) -> usize {
+        let ty = &self.g.node(id).ty;
+        if ty.batched { self.batch * ty.numel() } else { ty.numel() }
+    }
+
+    pub(super) fn emit(
         &mut self,
         layer: &str,
         kernel: Result<KernelSource, KernelError>,
@@ -261,16 +273,14 @@ impl Builder<'_> {
         let u = |v: usize| u32::try_from(v).expect("checked above");
         match &node.op {
             Op::Input { name } => {
-                let buf = self.buffer(
-                    name.clone(),
-                    self.batch * node.ty.numel(),
-                    BufferRole::Input(name.clone()),
-                );
+                let len = self.len_of(id);
+                let buf = self.buffer(name.clone(), len, BufferRole::Input(name.clone()));
                 self.plan.inputs.push((name.clone(), buf));
                 self.value.insert(id, buf);
             }
             Op::Param { .. } => {
                 let name = g.param_name(id).expect("param");
+                self.plan.param_shapes.insert(name.clone(), node.ty.dims.clone());
                 let buf = self.buffer(name.clone(), node.ty.numel(), BufferRole::Param(name));
                 self.value.insert(id, buf);
             }
@@ -279,9 +289,11 @@ impl Builder<'_> {
             }
             Op::Output { name } => {
                 self.value.insert(id, inb[0]);
-                self.plan
-                    .outputs
-                    .push((name.clone(), inb[0], node.ty.dims.clone()));
+                let mut dims = node.ty.dims.clone();
+                if node.ty.batched {
+                    dims.insert(0, self.batch);
+                }
+                self.plan.outputs.push((name.clone(), inb[0], dims));
             }
             Op::Conv2d {
                 out_channels,
@@ -420,23 +432,19 @@ impl Builder<'_> {
                 )?;
                 self.value.insert(id, out);
             }
-            Op::Train(t) => {
-                return Err(unsupported(format!(
-                    "`{}` belongs to training graphs, which have no GPU kernels yet",
-                    t.name()
-                )));
-            }
+            Op::Train(t) => return self.train_node(id, t, &ins, &inb, &layer),
             Op::SoftmaxCrossEntropy => {
-                return Err(unsupported(
-                    "cross-entropy belongs to the training graph, not an inference plan".into(),
-                ));
+                let out = self.activation(id);
+                let k = u(g.node(ins[0]).ty.dims[0]);
+                self.emit(&layer, super::kernels::train::loss::softmax_cross_entropy(n, k), vec![inb[0], inb[1], out])?;
+                self.value.insert(id, out);
             }
         }
         Ok(())
     }
 }
 
-fn kernel_activation(a: Activation) -> KAct {
+pub(super) fn kernel_activation(a: Activation) -> KAct {
     match a {
         Activation::Relu => KAct::Relu,
         Activation::LeakyRelu => KAct::LEAKY_RELU,

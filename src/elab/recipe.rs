@@ -10,9 +10,9 @@ use super::eval::describe;
 use super::suggest;
 use super::value::{Config, Value};
 use crate::diag::{Diagnostic, Span};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case")]
 pub enum Optimizer {
     /// `torch.optim.SGD`.
@@ -50,7 +50,7 @@ impl Optimizer {
 }
 
 /// Learning-rate schedule, stepped once per epoch.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case")]
 pub enum Schedule {
     Constant,
@@ -67,7 +67,7 @@ pub enum Schedule {
 }
 
 /// Training-time augmentation, applied in order.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case")]
 pub enum Augment {
     /// `RandomHorizontalFlip(p)`.
@@ -83,7 +83,7 @@ pub enum Augment {
 }
 
 /// Initialisation of conv weights (BN: weight 1, bias 0; others: PyTorch defaults).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Init {
     /// `kaiming_normal` or `kaiming_uniform`.
     pub name: String,
@@ -93,7 +93,7 @@ pub struct Init {
     pub nonlinearity: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Recipe {
     pub optimizer: Optimizer,
     pub schedule: Schedule,

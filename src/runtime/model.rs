@@ -139,6 +139,35 @@ impl<'r> DeviceModel<'r> {
         &self.plan
     }
 
+    /// Overwrite parameter and state buffers with `params` (those it names).
+    pub fn write_params(&self, params: &TensorMap) -> Result<(), ModelError> {
+        for (b, buf) in self.plan.buffers.iter().zip(&self.buffers) {
+            if let BufferRole::Param(name) = &b.role
+                && let Some(t) = params.get(name)
+            {
+                if t.numel() != b.len {
+                    return Err(ModelError::ParamLen { name: name.clone(), got: t.numel(), want: b.len });
+                }
+                self.runtime.write(buf, &t.data)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Read every parameter and state buffer back from the device, by name (after
+    /// training steps: parameters, running statistics, optimizer state).
+    pub fn read_params(&self) -> Result<TensorMap, ModelError> {
+        let mut out = TensorMap::new();
+        for (b, buf) in self.plan.buffers.iter().zip(&self.buffers) {
+            if let BufferRole::Param(name) = &b.role {
+                let data = self.runtime.read(buf)?;
+                let dims = self.plan.param_shapes.get(name).cloned().unwrap_or_else(|| vec![data.len()]);
+                out.insert(name.clone(), Tensor::new(dims, data));
+            }
+        }
+        Ok(out)
+    }
+
     /// Run one forward pass: upload the inputs, submit every dispatch at once, read
     /// back only the outputs.
     pub fn run(
@@ -181,12 +210,7 @@ impl<'r> DeviceModel<'r> {
             .outputs
             .iter()
             .zip(data)
-            .map(|((name, _, dims), d)| {
-                let full: Vec<usize> = std::iter::once(self.plan.batch)
-                    .chain(dims.iter().copied())
-                    .collect();
-                (name.clone(), Tensor::new(full, d))
-            })
+            .map(|((name, _, dims), d)| (name.clone(), Tensor::new(dims.clone(), d)))
             .collect())
     }
 }

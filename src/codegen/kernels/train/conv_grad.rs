@@ -1,1 +1,252 @@
-//! (in progress: conv/linear gradients and reductions)
+//! conv2d gradients: with respect to the input (`TrainOp::Conv2dGradInput`,
+//! `shaders/train/conv2d_grad_input.wgsl`) and to the weight (`TrainOp::Conv2dGradWeight`, a
+//! [`Reduction`]: `shaders/train/conv2d_grad_weight_partial.wgsl`, then the shared finish pass).
+//!
+//! Both take the [`Conv2dParams`] of the *forward* conv (its bias, activation and output slice
+//! are ignored) and a [`ConvTiling`], and are register-tiled implicit GEMMs like the forward
+//! kernel, with no shared memory and no atomics:
+//!
+//! * grad input gathers: each invocation owns a tile of `dx` (input pixels x input channels of
+//!   one group) and sums over the group's output channels and the taps whose output position
+//!   exists. One runtime loop over `Cout/groups`.
+//! * grad weight owns a tile of `dw` (input-channel taps x output channels of one group) and sums
+//!   over `(n, oy, ox)`: N*Ho*Wo terms, up to 131,072 for batch 128 on 32x32, beyond lavapipe's
+//!   loop cap, so the range is cut into contiguous chunks ([`super::reduce`] picks how many), one
+//!   partial result each, added in order by the finish pass.
+
+use super::super::conv::{Conv2dParams, ConvTiling};
+use super::super::template::{Vars, render};
+use super::super::{
+    Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS,
+    MAX_WORKGROUPS_PER_DIM, Reduction, check_loops, ensure, fit_u32,
+};
+use super::reduce::{finish, split};
+
+const INPUT_TEMPLATE: &str = include_str!("../../../../shaders/train/conv2d_grad_input.wgsl");
+const WEIGHT_TEMPLATE: &str =
+    include_str!("../../../../shaders/train/conv2d_grad_weight_partial.wgsl");
+
+/// The forward parameters with the parts the gradients ignore reset, validated, plus the
+/// tiling's own checks (the same bounds as the forward conv's).
+fn checked(
+    op: &'static str,
+    p: &Conv2dParams,
+    tiling: &ConvTiling,
+) -> Result<Conv2dParams, KernelError> {
+    let p = Conv2dParams {
+        bias: false,
+        activation: Activation::Identity,
+        out_channel_offset: 0,
+        out_total_channels: p.out_channels,
+        ..*p
+    };
+    p.validate()?;
+    ensure(
+        op,
+        tiling.tm > 0 && tiling.tn > 0 && tiling.tm * tiling.tn <= 256,
+        || {
+            format!(
+                "register tile {}x{} must be non-empty and at most 256 values",
+                tiling.tm, tiling.tn
+            )
+        },
+    )?;
+    ensure(
+        op,
+        tiling.wg_m > 0 && tiling.wg_n > 0 && tiling.wg_m * tiling.wg_n <= 1024,
+        || {
+            format!(
+                "workgroup {}x{} must be non-empty and at most 1024 invocations",
+                tiling.wg_m, tiling.wg_n
+            )
+        },
+    )?;
+    // Indices are u32, with some offsets in i32.
+    fit_u32(op, "input elements", p.input_len(), MAX_ELEMENTS)?;
+    fit_u32(op, "weight elements", p.weight_len(), MAX_ELEMENTS)?;
+    fit_u32(op, "dy elements", p.output_len(), MAX_ELEMENTS)?;
+    Ok(p)
+}
+
+fn dims_name(op: &str, p: &Conv2dParams) -> String {
+    format!(
+        "{op}_{}x{}_s{}_p{}_g{}_{}x{}x{}x{}_to{}",
+        p.kernel_h,
+        p.kernel_w,
+        p.stride_h,
+        p.pad_h,
+        p.groups,
+        p.batch,
+        p.in_channels,
+        p.in_h,
+        p.in_w,
+        p.out_channels
+    )
+}
+
+fn check_grid(op: &'static str, grid: [u64; 3]) -> Result<[u32; 3], KernelError> {
+    let max = u64::from(MAX_WORKGROUPS_PER_DIM);
+    ensure(op, grid.iter().all(|&g| g <= max), || {
+        format!(
+            "dispatch {}x{}x{} exceeds {max} per dimension; use a larger tile",
+            grid[0], grid[1], grid[2]
+        )
+    })?;
+    Ok(grid.map(|g| g as u32))
+}
+
+/// Gradient of conv2d with respect to its input, `p` being the forward conv.
+///
+/// Bindings: `dy [N, Cout, Ho, Wo]` (read), `weight [Cout, Cin/g, KH, KW]` (read),
+/// `dx [N, Cin, H, W]` (written, every element).
+pub fn conv2d_grad_input(p: &Conv2dParams, tiling: &ConvTiling) -> Result<KernelSource, KernelError> {
+    conv2d_grad_input_named("conv2d_grad_input", p, tiling)
+}
+
+/// [`conv2d_grad_input`] with a caller-chosen op name (used by [`super::linear_grad`]).
+pub(crate) fn conv2d_grad_input_named(
+    op: &'static str,
+    p: &Conv2dParams,
+    tiling: &ConvTiling,
+) -> Result<KernelSource, KernelError> {
+    let p = checked(op, p, tiling)?;
+    let cin_g = p.in_channels / p.groups;
+    let cout_g = p.out_channels / p.groups;
+    // The only runtime loop is over co (the window and the tile are unrolled).
+    check_loops(op, u64::from(cout_g))?;
+    let m = u64::from(p.batch) * u64::from(p.in_h) * u64::from(p.in_w);
+    let workgroups = check_grid(
+        op,
+        [
+            m.div_ceil(u64::from(tiling.block_m())),
+            u64::from(cin_g).div_ceil(u64::from(tiling.block_n())),
+            u64::from(p.groups),
+        ],
+    )?;
+    let vars = Vars::new()
+        .u32("BATCH", p.batch)
+        .u32("CIN", p.in_channels)
+        .u32("COUT", p.out_channels)
+        .u32("H", p.in_h)
+        .u32("W", p.in_w)
+        .i32("HO", p.out_h() as i32)
+        .i32("WO", p.out_w() as i32)
+        .u32("KH", p.kernel_h)
+        .u32("KW", p.kernel_w)
+        .i32("STRIDE_H", p.stride_h as i32)
+        .i32("STRIDE_W", p.stride_w as i32)
+        .i32("PAD_H", p.pad_h as i32)
+        .i32("PAD_W", p.pad_w as i32)
+        .u32("CIN_G", cin_g)
+        .u32("COUT_G", cout_g)
+        .u32("TM", tiling.tm)
+        .u32("TN", tiling.tn)
+        .count("TM", tiling.tm)
+        .count("TN", tiling.tn)
+        .count("KH", p.kernel_h)
+        .count("KW", p.kernel_w)
+        .u32("WG_M", tiling.wg_m)
+        .u32("WG_N", tiling.wg_n);
+    let name = if op == "conv2d_grad_input" {
+        dims_name(op, &p)
+    } else {
+        format!("{op}_{}x{}_to{}", p.batch, p.in_channels, p.out_channels)
+    };
+    Ok(KernelSource {
+        name,
+        wgsl: render("train/conv2d_grad_input.wgsl", INPUT_TEMPLATE, &vars)?,
+        entry: ENTRY_POINT,
+        workgroups,
+        workgroup_size: [tiling.wg_m, tiling.wg_n, 1],
+        bindings: vec![
+            BindingKind::ReadOnly,
+            BindingKind::ReadOnly,
+            BindingKind::ReadWrite,
+        ],
+    })
+}
+
+/// Gradient of conv2d with respect to its weight, `p` being the forward conv:
+/// `dw[co, ci, ky, kx] = sum over n, oy, ox of dy[n, co, oy, ox] * x[n, ci', iy, ix]`.
+///
+/// Bindings of `partial`: `x [N, Cin, H, W]` (read), `dy [N, Cout, Ho, Wo]` (read), `scratch`
+/// (written); of `finish`: `scratch` (read), `dw [Cout, Cin/g, KH, KW]` (written).
+pub fn conv2d_grad_weight(p: &Conv2dParams, tiling: &ConvTiling) -> Result<Reduction, KernelError> {
+    conv2d_grad_weight_named("conv2d_grad_weight", p, tiling)
+}
+
+/// [`conv2d_grad_weight`] with a caller-chosen op name (used by [`super::linear_grad`]).
+pub(crate) fn conv2d_grad_weight_named(
+    op: &'static str,
+    p: &Conv2dParams,
+    tiling: &ConvTiling,
+) -> Result<Reduction, KernelError> {
+    let p = checked(op, p, tiling)?;
+    let cin_g = p.in_channels / p.groups;
+    let cout_g = p.out_channels / p.groups;
+    let (ho, wo) = (p.out_h(), p.out_w());
+    let kc = u64::from(cin_g) * u64::from(p.kernel_h) * u64::from(p.kernel_w);
+    let length = u64::from(p.batch) * u64::from(ho) * u64::from(wo);
+    let tiles = [
+        kc.div_ceil(u64::from(tiling.block_m())),
+        u64::from(cout_g).div_ceil(u64::from(tiling.block_n())),
+        u64::from(p.groups),
+    ];
+    let invocations = tiles.iter().product::<u64>() * u64::from(tiling.wg_m * tiling.wg_n);
+    let sp = split(op, length, invocations)?;
+    let workgroups = check_grid(op, [tiles[0], tiles[1], tiles[2] * u64::from(sp.parts)])?;
+    let weight_len = p.weight_len();
+    let scratch_len = weight_len * u64::from(sp.parts);
+    fit_u32(op, "scratch elements", scratch_len, MAX_ELEMENTS)?;
+    let vars = Vars::new()
+        .u32("CIN", p.in_channels)
+        .u32("COUT", p.out_channels)
+        .u32("H", p.in_h)
+        .u32("W", p.in_w)
+        .u32("HO", ho)
+        .u32("WO", wo)
+        .u32("KH", p.kernel_h)
+        .u32("KW", p.kernel_w)
+        .u32("STRIDE_H", p.stride_h)
+        .u32("STRIDE_W", p.stride_w)
+        .i32("PAD_H", p.pad_h as i32)
+        .i32("PAD_W", p.pad_w as i32)
+        .u32("CIN_G", cin_g)
+        .u32("COUT_G", cout_g)
+        .u32("GROUPS", p.groups)
+        .bool("CHECK_BOUNDS", p.pad_h > 0 || p.pad_w > 0)
+        .u32("R", length as u32)
+        .u32("CHUNK", sp.chunk)
+        .u32("TM", tiling.tm)
+        .u32("TN", tiling.tn)
+        .count("TM", tiling.tm)
+        .count("TN", tiling.tn)
+        .u32("WG_M", tiling.wg_m)
+        .u32("WG_N", tiling.wg_n);
+    let name = if op == "conv2d_grad_weight" {
+        dims_name(op, &p)
+    } else {
+        format!("{op}_{}x{}_to{}", p.batch, p.in_channels, p.out_channels)
+    };
+    let partial = KernelSource {
+        name: format!("{name}_partial"),
+        wgsl: render(
+            "train/conv2d_grad_weight_partial.wgsl",
+            WEIGHT_TEMPLATE,
+            &vars,
+        )?,
+        entry: ENTRY_POINT,
+        workgroups,
+        workgroup_size: [tiling.wg_m, tiling.wg_n, 1],
+        bindings: vec![
+            BindingKind::ReadOnly,
+            BindingKind::ReadOnly,
+            BindingKind::ReadWrite,
+        ],
+    };
+    Ok(Reduction {
+        partial,
+        finish: finish(op, &name, weight_len, sp.parts)?,
+        scratch_len,
+    })
+}

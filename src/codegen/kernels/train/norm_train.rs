@@ -1,1 +1,316 @@
-//! (in progress: training-mode BN, pooling and pointwise gradients, losses, optimizers)
+//! Training-mode batch norm: batch statistics, the normalisation with them, the running
+//! statistics update, and the two gradients (`dgamma`, `dx`; `dbeta` is a bias gradient).
+//!
+//! The two per-channel sums over N*H*W values ([`batch_stats`], [`bn_grad_gamma`]) are
+//! [`Reduction`]s. The first pass gives each workgroup one chunk of one channel (at most
+//! [`PER_INVOCATION`] values per invocation, strided so neighbours read neighbours) and writes a
+//! partial result per chunk; the second pass gives each channel one workgroup that combines the
+//! chunk results in a fixed order (a strided walk, then a shared-memory tree). No atomics, so the
+//! results are bit-for-bit deterministic.
+//!
+//! The statistics are numerically sound when `|mean| >> std`: each chunk computes its own mean,
+//! then the sum of squared deviations from it (a corrected two-pass, Björck's
+//! `sum d^2 - (sum d)^2 / n`), and the finish combines the chunks' `(count, mean, M2)` with Chan
+//! et al.'s parallel formula. No step subtracts two large sums of squares.
+
+use super::super::pool::reduction_wg;
+use super::super::template::{Vars, render};
+use super::super::{
+    BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, Reduction, check_loops,
+    ensure, fit_u32, grid_1d,
+};
+use super::pointwise_grad::elementwise;
+
+const STATS_PARTIAL: &str = include_str!("../../../../shaders/train/batch_stats_partial.wgsl");
+const STATS_FINISH: &str = include_str!("../../../../shaders/train/batch_stats_finish.wgsl");
+const GAMMA_PARTIAL: &str = include_str!("../../../../shaders/train/bn_grad_gamma_partial.wgsl");
+const SUM_FINISH: &str = include_str!("../../../../shaders/train/channel_sum_finish.wgsl");
+const BN_TRAIN: &str = include_str!("../../../../shaders/train/batch_norm_train.wgsl");
+const RUNNING: &str = include_str!("../../../../shaders/train/running_update.wgsl");
+const BN_GRAD_INPUT: &str = include_str!("../../../../shaders/train/bn_grad_input.wgsl");
+
+/// Values one invocation of a first pass reads per sweep over its chunk.
+pub const PER_INVOCATION: u32 = 16;
+
+/// How a per-channel reduction over N*H*W values is cut into chunks.
+#[derive(Debug, Clone, Copy)]
+struct Chunks {
+    /// Channels.
+    c: u32,
+    /// Plane size H*W.
+    hw: u32,
+    /// Values per channel, N*H*W.
+    m: u32,
+    /// Workgroup size of the first pass (a power of two).
+    wg: u32,
+    /// Values per chunk, `wg * PER_INVOCATION`.
+    chunk: u32,
+    /// Chunks per channel.
+    chunks: u32,
+    /// First-pass grid (one workgroup per channel and chunk).
+    partial_grid: [u32; 3],
+    /// Workgroup size of the finish (a power of two).
+    finish_wg: u32,
+    /// Finish grid (one workgroup per channel).
+    finish_grid: [u32; 3],
+}
+
+fn chunks(op: &'static str, n: u32, c: u32, h: u32, w: u32) -> Result<Chunks, KernelError> {
+    ensure(op, n > 0 && c > 0 && h > 0 && w > 0, || {
+        "empty tensor".into()
+    })?;
+    let hw = u64::from(h) * u64::from(w);
+    fit_u32(
+        op,
+        "elements",
+        (u64::from(n) * u64::from(c)).saturating_mul(hw),
+        MAX_ELEMENTS,
+    )?;
+    let m = u64::from(n) * hw;
+    let wg = reduction_wg(m.min(1 << 20) as u32);
+    let chunk = wg * PER_INVOCATION;
+    let chunks = m.div_ceil(u64::from(chunk));
+    let partial_grid = grid_1d(op, u64::from(c) * chunks)?;
+    let chunks = chunks as u32;
+    let finish_wg = reduction_wg(chunks);
+    // Two sweeps over the chunk and a tree; the finish walks its share of chunks and a tree.
+    let tree = u64::from(wg.trailing_zeros()) + 1;
+    check_loops(op, 2 * u64::from(PER_INVOCATION) + 2 * tree)?;
+    check_loops(
+        op,
+        u64::from(chunks.div_ceil(finish_wg)) + u64::from(finish_wg.trailing_zeros()) + 1,
+    )?;
+    Ok(Chunks {
+        c,
+        hw: hw as u32,
+        m: m as u32,
+        wg,
+        chunk,
+        chunks,
+        partial_grid,
+        finish_wg,
+        finish_grid: grid_1d(op, u64::from(c))?,
+    })
+}
+
+fn check_eps(op: &'static str, eps: f32) -> Result<(), KernelError> {
+    ensure(op, eps.is_finite() && eps >= 0.0, || {
+        format!("eps must be finite and >= 0, got {eps}")
+    })
+}
+
+fn chunk_vars(k: &Chunks, grid: [u32; 3]) -> Vars {
+    Vars::new()
+        .u32("CHANNELS", k.c)
+        .u32("HW", k.hw)
+        .u32("M", k.m)
+        .u32("CHUNK", k.chunk)
+        .u32("CHUNKS", k.chunks)
+        .u32("GRID_X", grid[0])
+}
+
+/// Per-channel statistics of `x: [n, c, h, w]` over N, H and W: `stats [3, c]` = mean, biased
+/// variance, unbiased variance (`ir::train_ops::TrainOp::BatchStats`).
+///
+/// Bindings: partial `x`, `scratch`; finish `scratch`, `stats`.
+pub fn batch_stats(n: u32, c: u32, h: u32, w: u32) -> Result<Reduction, KernelError> {
+    const OP: &str = "batch_stats";
+    let k = chunks(OP, n, c, h, w)?;
+    let partial_vars = chunk_vars(&k, k.partial_grid).u32("WG", k.wg);
+    let finish_vars = Vars::new()
+        .u32("CHANNELS", k.c)
+        .u32("M", k.m)
+        .u32("CHUNK", k.chunk)
+        .u32("CHUNKS", k.chunks)
+        .u32("GRID_X", k.finish_grid[0])
+        .u32("WG", k.finish_wg);
+    let shape = format!("{n}x{c}x{h}x{w}");
+    Ok(Reduction {
+        partial: KernelSource {
+            name: format!("batch_stats_partial_{shape}"),
+            wgsl: render(
+                "train/batch_stats_partial.wgsl",
+                STATS_PARTIAL,
+                &partial_vars,
+            )?,
+            entry: ENTRY_POINT,
+            workgroups: k.partial_grid,
+            workgroup_size: [k.wg, 1, 1],
+            bindings: vec![BindingKind::ReadOnly, BindingKind::ReadWrite],
+        },
+        finish: KernelSource {
+            name: format!("batch_stats_finish_{shape}"),
+            wgsl: render("train/batch_stats_finish.wgsl", STATS_FINISH, &finish_vars)?,
+            entry: ENTRY_POINT,
+            workgroups: k.finish_grid,
+            workgroup_size: [k.finish_wg, 1, 1],
+            bindings: vec![BindingKind::ReadOnly, BindingKind::ReadWrite],
+        },
+        scratch_len: 2 * u64::from(k.c) * u64::from(k.chunks),
+    })
+}
+
+/// Training-mode batch norm with the batch's statistics:
+/// `y = (x - mean) / sqrt(var_biased + eps) * gamma + beta`.
+///
+/// Bindings: `x`, `stats [3, c]`, `gamma`, `beta`, `y`.
+pub fn batch_norm_train(
+    n: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    eps: f32,
+) -> Result<KernelSource, KernelError> {
+    const OP: &str = "batch_norm_train";
+    ensure(OP, n > 0 && c > 0 && h > 0 && w > 0, || {
+        "empty tensor".into()
+    })?;
+    check_eps(OP, eps)?;
+    let hw = u64::from(h) * u64::from(w);
+    let len = (u64::from(n) * u64::from(c)).saturating_mul(hw);
+    let vars = Vars::new()
+        .u32("CHANNELS", c)
+        .u32("HW", fit_u32(OP, "plane", hw, MAX_ELEMENTS)?)
+        .f32("EPS", eps);
+    elementwise(
+        OP,
+        format!("batch_norm_train_{n}x{c}x{h}x{w}"),
+        ("train/batch_norm_train.wgsl", BN_TRAIN),
+        len,
+        vars,
+        4,
+    )
+}
+
+/// PyTorch's running-statistics update,
+/// `out = running * (1 - momentum) + stats[row] * momentum`, over `c` channels.
+///
+/// Bindings: `running [c]`, `stats [3, c]`, `out [c]` (may be `running` itself).
+pub fn running_update(c: u32, momentum: f32, row: u32) -> Result<KernelSource, KernelError> {
+    const OP: &str = "running_update";
+    ensure(OP, c > 0, || "no channels".into())?;
+    ensure(OP, momentum.is_finite(), || {
+        format!("momentum must be finite, got {momentum}")
+    })?;
+    ensure(OP, row <= 2, || format!("stats row {row} is not 0, 1 or 2"))?;
+    fit_u32(OP, "stats", 3 * u64::from(c), MAX_ELEMENTS)?;
+    let vars = Vars::new()
+        .u32("CHANNELS", c)
+        .u32("ROW", row)
+        .f32("MOMENTUM", momentum);
+    elementwise(
+        OP,
+        format!("running_update_{c}_row{row}"),
+        ("train/running_update.wgsl", RUNNING),
+        u64::from(c),
+        vars,
+        2,
+    )
+}
+
+/// `dgamma[c] = sum over N, H, W of dy * (x - mean) / sqrt(var_biased + eps)`.
+///
+/// Bindings: partial `x`, `stats [3, c]`, `dy`, `scratch`; finish `scratch`, `dgamma [c]`.
+pub fn bn_grad_gamma(n: u32, c: u32, h: u32, w: u32, eps: f32) -> Result<Reduction, KernelError> {
+    const OP: &str = "bn_grad_gamma";
+    check_eps(OP, eps)?;
+    let k = chunks(OP, n, c, h, w)?;
+    let partial_vars = chunk_vars(&k, k.partial_grid)
+        .u32("WG", k.wg)
+        .f32("EPS", eps);
+    let finish_vars = Vars::new()
+        .u32("CHANNELS", k.c)
+        .u32("CHUNKS", k.chunks)
+        .u32("GRID_X", k.finish_grid[0])
+        .u32("WG", k.finish_wg);
+    let shape = format!("{n}x{c}x{h}x{w}");
+    Ok(Reduction {
+        partial: KernelSource {
+            name: format!("bn_grad_gamma_partial_{shape}"),
+            wgsl: render(
+                "train/bn_grad_gamma_partial.wgsl",
+                GAMMA_PARTIAL,
+                &partial_vars,
+            )?,
+            entry: ENTRY_POINT,
+            workgroups: k.partial_grid,
+            workgroup_size: [k.wg, 1, 1],
+            bindings: vec![
+                BindingKind::ReadOnly,
+                BindingKind::ReadOnly,
+                BindingKind::ReadOnly,
+                BindingKind::ReadWrite,
+            ],
+        },
+        finish: KernelSource {
+            name: format!("bn_grad_gamma_finish_{shape}"),
+            wgsl: render("train/channel_sum_finish.wgsl", SUM_FINISH, &finish_vars)?,
+            entry: ENTRY_POINT,
+            workgroups: k.finish_grid,
+            workgroup_size: [k.finish_wg, 1, 1],
+            bindings: vec![BindingKind::ReadOnly, BindingKind::ReadWrite],
+        },
+        scratch_len: u64::from(k.c) * u64::from(k.chunks),
+    })
+}
+
+/// Gradient of training-mode batch norm with respect to its input,
+/// `dx = gamma * invstd / M * (M dy - dbeta - xhat * dgamma)` with `M = n*h*w`.
+///
+/// Bindings: `x`, `stats [3, c]`, `gamma`, `dy`, `dgamma`, `dbeta`, `dx`.
+pub fn bn_grad_input(
+    n: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    eps: f32,
+) -> Result<KernelSource, KernelError> {
+    const OP: &str = "bn_grad_input";
+    ensure(OP, n > 0 && c > 0 && h > 0 && w > 0, || {
+        "empty tensor".into()
+    })?;
+    check_eps(OP, eps)?;
+    let hw = u64::from(h) * u64::from(w);
+    let len = (u64::from(n) * u64::from(c)).saturating_mul(hw);
+    let vars = Vars::new()
+        .u32("CHANNELS", c)
+        .u32("HW", fit_u32(OP, "plane", hw, MAX_ELEMENTS)?)
+        .u32(
+            "M",
+            fit_u32(OP, "values per channel", u64::from(n) * hw, MAX_ELEMENTS)?,
+        )
+        .f32("EPS", eps);
+    elementwise(
+        OP,
+        format!("bn_grad_input_{n}x{c}x{h}x{w}"),
+        ("train/bn_grad_input.wgsl", BN_GRAD_INPUT),
+        len,
+        vars,
+        6,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_channels_are_split_into_chunks() {
+        let r = batch_stats(130, 2, 32, 32).expect("stats");
+        // 133,120 values per channel in chunks of 4,096.
+        assert_eq!(r.scratch_len, 2 * 2 * 33);
+        assert_eq!(r.partial.workgroups, [66, 1, 1]);
+        assert_eq!(r.finish.workgroups, [2, 1, 1]);
+        let g = bn_grad_gamma(1, 3, 2, 2, 1e-5).expect("gamma");
+        assert_eq!(g.scratch_len, 3);
+    }
+
+    #[test]
+    fn bad_parameters_are_errors() {
+        assert!(batch_stats(0, 1, 1, 1).is_err());
+        assert!(batch_norm_train(1, 1, 1, 1, f32::NAN).is_err());
+        assert!(running_update(4, 0.1, 3).is_err());
+        assert!(bn_grad_gamma(1, 1, 1, 1, -1.0).is_err());
+        assert!(bn_grad_input(1, u32::MAX, u32::MAX, 2, 1e-5).is_err());
+    }
+}

@@ -1,1 +1,122 @@
-//! (in progress: training-mode BN, pooling and pointwise gradients, losses, optimizers)
+//! Pointwise gradients and copies: the activation gradient `dy * act'(x)`, the channel slice
+//! (concat's gradient) and global average pool's gradient (a broadcast). One output element
+//! per invocation, no loops. Also home of [`elementwise`], the generator shared by every
+//! one-element-per-invocation training kernel (batch norm, optimizers).
+
+use super::super::activation::ELEMENTWISE_WG;
+use super::super::template::{Vars, render};
+use super::super::{
+    Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, ensure, fit_u32,
+    grid_1d,
+};
+
+const ACT_GRAD: &str = include_str!("../../../../shaders/train/activation_grad.wgsl");
+const SLICE: &str = include_str!("../../../../shaders/train/channel_slice.wgsl");
+const GAP_GRAD: &str = include_str!("../../../../shaders/train/global_avg_pool_grad.wgsl");
+
+/// A kernel with one invocation per output element, `len` of them: renders `template`
+/// (`(file name, text)`) with `vars` plus `TOTAL`, `WG` and `GRID_X`; the bindings are `inputs`
+/// read-only buffers and the output.
+pub(crate) fn elementwise(
+    op: &'static str,
+    name: String,
+    (file, template): (&str, &str),
+    len: u64,
+    vars: Vars,
+    inputs: usize,
+) -> Result<KernelSource, KernelError> {
+    ensure(op, len > 0, || "tensor is empty".into())?;
+    let total = fit_u32(op, "elements", len, MAX_ELEMENTS)?;
+    let workgroups = grid_1d(op, len.div_ceil(u64::from(ELEMENTWISE_WG)))?;
+    let vars = vars
+        .u32("TOTAL", total)
+        .u32("WG", ELEMENTWISE_WG)
+        .u32("GRID_X", workgroups[0]);
+    let mut bindings = vec![BindingKind::ReadOnly; inputs];
+    bindings.push(BindingKind::ReadWrite);
+    Ok(KernelSource {
+        name,
+        wgsl: render(file, template, &vars)?,
+        entry: ENTRY_POINT,
+        workgroups,
+        workgroup_size: [ELEMENTWISE_WG, 1, 1],
+        bindings,
+    })
+}
+
+/// `dx = dy * act'(x)` over `len` elements (relu and leaky relu: the derivative at 0 is the
+/// left one, as in PyTorch; tanh: `sech^2`; gelu: `Phi(x) + x phi(x)`, exact erf form).
+///
+/// Bindings: `x`, `dy`, `dx`.
+pub fn activation_grad(len: u64, act: Activation) -> Result<KernelSource, KernelError> {
+    const OP: &str = "activation_grad";
+    let vars = Vars::new().set("ACTIVATION_LIB", act.wgsl_library()?);
+    elementwise(
+        OP,
+        format!("{}_grad_{len}", act.name()),
+        ("train/activation_grad.wgsl", ACT_GRAD),
+        len,
+        vars,
+        2,
+    )
+}
+
+/// Channels `[offset, offset + channels)` of `x: [n, c_total, hw]`, as a dense
+/// `y: [n, channels, hw]`.
+///
+/// Bindings: `x`, `y`.
+pub fn channel_slice(
+    n: u32,
+    c_total: u32,
+    hw: u32,
+    offset: u32,
+    channels: u32,
+) -> Result<KernelSource, KernelError> {
+    const OP: &str = "channel_slice";
+    ensure(OP, n > 0 && channels > 0 && hw > 0, || {
+        "empty tensor".into()
+    })?;
+    let end = u64::from(offset) + u64::from(channels);
+    ensure(OP, end <= u64::from(c_total), || {
+        format!("channels [{offset}, {end}) are outside {c_total}")
+    })?;
+    fit_u32(
+        OP,
+        "input elements",
+        (u64::from(n) * u64::from(c_total)).saturating_mul(u64::from(hw)),
+        MAX_ELEMENTS,
+    )?;
+    let vars = Vars::new()
+        .u32("C_TOTAL", c_total)
+        .u32("OFFSET", offset)
+        .u32("CHANNELS", channels)
+        .u32("HW", hw);
+    elementwise(
+        OP,
+        format!("channel_slice_{n}x{c_total}x{hw}_{offset}+{channels}"),
+        ("train/channel_slice.wgsl", SLICE),
+        (u64::from(n) * u64::from(channels)).saturating_mul(u64::from(hw)),
+        vars,
+        1,
+    )
+}
+
+/// Gradient of global average pooling: `dx[n, c, :, :] = dy[n, c] / (h w)`.
+///
+/// Bindings: `dy [n, c]`, `dx [n, c, h, w]`.
+pub fn global_avg_pool_grad(n: u32, c: u32, h: u32, w: u32) -> Result<KernelSource, KernelError> {
+    const OP: &str = "global_avg_pool_grad";
+    ensure(OP, n > 0 && c > 0 && h > 0 && w > 0, || {
+        "empty tensor".into()
+    })?;
+    let hw = fit_u32(OP, "plane", u64::from(h) * u64::from(w), MAX_ELEMENTS)?;
+    let vars = Vars::new().u32("HW", hw);
+    elementwise(
+        OP,
+        format!("global_avg_pool_grad_{n}x{c}x{h}x{w}"),
+        ("train/global_avg_pool_grad.wgsl", GAP_GRAD),
+        (u64::from(n) * u64::from(c)).saturating_mul(u64::from(hw)),
+        vars,
+        1,
+    )
+}

@@ -1,1 +1,73 @@
-//! (in progress: training-mode BN, pooling and pointwise gradients, losses, optimizers)
+//! Pooling gradients as gathers (`shaders/train/pool2d_grad.wgsl`): each invocation owns one
+//! input element and sums `dy` over the output windows that contain it, so no two invocations
+//! write the same element and no atomics are needed.
+//!
+//! Max pool routes each window's `dy` to the window's *first* maximum in scan order (ky, then
+//! kx, ascending; padding never wins; a later equal value does not replace it), PyTorch's rule:
+//! the invocation rescans every window containing its element and adds `dy` only where its own
+//! position is that first maximum. Average pool (count_include_pad=True) adds `dy / (kh kw)`
+//! from every window containing the element.
+
+use super::super::activation::ELEMENTWISE_WG;
+use super::super::template::{Vars, render};
+use super::super::{
+    BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, Pool2dParams, check_loops,
+    fit_u32, grid_1d,
+};
+
+const TEMPLATE: &str = include_str!("../../../../shaders/train/pool2d_grad.wgsl");
+
+/// Gradient of max pool 2d. Bindings: `x`, `dy`, `dx`.
+pub fn max_pool2d_grad(p: &Pool2dParams) -> Result<KernelSource, KernelError> {
+    pool2d_grad("max_pool2d_grad", p, true)
+}
+
+/// Gradient of average pool 2d (count_include_pad=True). Bindings: `dy`, `dx`.
+pub fn avg_pool2d_grad(p: &Pool2dParams) -> Result<KernelSource, KernelError> {
+    pool2d_grad("avg_pool2d_grad", p, false)
+}
+
+fn pool2d_grad(op: &'static str, p: &Pool2dParams, max: bool) -> Result<KernelSource, KernelError> {
+    p.validate(op)?;
+    let len = p.input_len();
+    fit_u32(op, "input elements", len, MAX_ELEMENTS)?;
+    fit_u32(op, "output elements", p.output_len(), MAX_ELEMENTS)?;
+    // Windows containing one element, per axis, and (max only) the scan of each window.
+    let windows =
+        u64::from(p.kernel_h.div_ceil(p.stride_h)) * u64::from(p.kernel_w.div_ceil(p.stride_w));
+    let scan = if max {
+        u64::from(p.kernel_h) * u64::from(p.kernel_w)
+    } else {
+        0
+    };
+    check_loops(op, windows * (1 + scan))?;
+    let workgroups = grid_1d(op, len.div_ceil(u64::from(ELEMENTWISE_WG)))?;
+    let vars = Vars::new()
+        .u32("PLANES", p.batch * p.channels)
+        .u32("H", p.in_h)
+        .u32("W", p.in_w)
+        .u32("HO", p.out_h())
+        .u32("WO", p.out_w())
+        .u32("KH", p.kernel_h)
+        .u32("KW", p.kernel_w)
+        .u32("STRIDE_H", p.stride_h)
+        .u32("STRIDE_W", p.stride_w)
+        .i32("PAD_H", p.pad_h as i32)
+        .i32("PAD_W", p.pad_w as i32)
+        .u32("WG", ELEMENTWISE_WG)
+        .u32("GRID_X", workgroups[0])
+        .flag("MAX", max);
+    let mut bindings = vec![BindingKind::ReadOnly; if max { 2 } else { 1 }];
+    bindings.push(BindingKind::ReadWrite);
+    Ok(KernelSource {
+        name: format!(
+            "{op}_{}x{}_s{}_p{}_{}x{}x{}x{}",
+            p.kernel_h, p.kernel_w, p.stride_h, p.pad_h, p.batch, p.channels, p.in_h, p.in_w
+        ),
+        wgsl: render("train/pool2d_grad.wgsl", TEMPLATE, &vars)?,
+        entry: ENTRY_POINT,
+        workgroups,
+        workgroup_size: [ELEMENTWISE_WG, 1, 1],
+        bindings,
+    })
+}

@@ -1,1 +1,174 @@
-//! (in progress: conv/linear gradients and reductions)
+//! Split reductions: the bias gradient, and the pieces every long reduction shares.
+//!
+//! A training step sums over the batch and the spatial positions (N*H*W values: 131,072 for
+//! batch 128 on 32x32), far past what one invocation may loop on lavapipe (65,535 iterations,
+//! silently truncated). Each such sum is a [`Reduction`]: a `partial` pass sums `parts`
+//! contiguous chunks of the reduction range into a scratch buffer laid out `[parts, len]`, and
+//! `finish` (`shaders/train/reduce_finish.wgsl`, shared by every reduction here, conv and
+//! linear weight gradients included) adds each element's partials in order. No atomics: the
+//! order of every sum is fixed, so results are bit-for-bit deterministic.
+//!
+//! [`split`] chooses the number of parts: enough to keep each chunk under [`MAX_CHUNK`]
+//! iterations, and more, down to chunks of [`MIN_CHUNK`], while the first pass would have fewer
+//! than [`TARGET_INVOCATIONS`] invocations, so a short-and-wide problem still spreads its work.
+
+use super::super::template::{Vars, render};
+use super::super::{
+    BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, Reduction, check_loops,
+    ensure, fit_u32, grid_1d,
+};
+
+const FINISH_TEMPLATE: &str = include_str!("../../../../shaders/train/reduce_finish.wgsl");
+const BIAS_TEMPLATE: &str = include_str!("../../../../shaders/train/bias_grad_partial.wgsl");
+
+/// Longest chunk one invocation of a first pass sums (a quarter of the loop budget, so a
+/// kernel with a few iterations of other loops still fits).
+pub const MAX_CHUNK: u64 = 4096;
+/// Shortest chunk worth a partial result (smaller chunks only grow the scratch buffer).
+pub const MIN_CHUNK: u64 = 256;
+/// Invocations a first pass aims for before it stops splitting further.
+pub const TARGET_INVOCATIONS: u64 = 8192;
+
+/// Invocations per workgroup of the one-dimensional reduction kernels.
+const WG: u32 = 64;
+
+/// How a reduction of `length` terms is cut: `parts` contiguous chunks of `chunk` terms (the
+/// last one possibly shorter, none empty).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Split {
+    /// Number of partial results per output element.
+    pub parts: u32,
+    /// Terms per chunk.
+    pub chunk: u32,
+}
+
+/// Chooses the split of a reduction over `length` terms whose first pass runs `invocations`
+/// invocations per part (the output elements, or output tiles).
+pub(crate) fn split(
+    op: &'static str,
+    length: u64,
+    invocations: u64,
+) -> Result<Split, KernelError> {
+    let length = length.max(1);
+    let min_parts = length.div_ceil(MAX_CHUNK);
+    let wanted = TARGET_INVOCATIONS.div_ceil(invocations.max(1));
+    let max_useful = length.div_ceil(MIN_CHUNK);
+    let parts = min_parts.max(wanted.min(max_useful)).max(1);
+    let chunk = length.div_ceil(parts);
+    // Recompute so that no chunk is empty.
+    let parts = length.div_ceil(chunk);
+    check_loops(op, chunk)?;
+    // The finish pass loops once per part.
+    check_loops(op, parts)?;
+    Ok(Split {
+        parts: parts as u32,
+        chunk: chunk as u32,
+    })
+}
+
+/// The `finish` pass of a reduction: `out[e] = sum over s < parts of scratch[s * len + e]`,
+/// summed in order of `s`. Bindings: `scratch` (read), `out` (written).
+pub(crate) fn finish(
+    op: &'static str,
+    name: &str,
+    len: u64,
+    parts: u32,
+) -> Result<KernelSource, KernelError> {
+    ensure(op, len > 0 && parts > 0, || {
+        format!("empty reduction: {len} elements, {parts} parts")
+    })?;
+    check_loops(op, u64::from(parts))?;
+    fit_u32(op, "scratch elements", len * u64::from(parts), MAX_ELEMENTS)?;
+    let len32 = fit_u32(op, "output elements", len, MAX_ELEMENTS)?;
+    let workgroups = grid_1d(op, len.div_ceil(u64::from(WG)))?;
+    let vars = Vars::new()
+        .u32("LEN", len32)
+        .u32("PARTS", parts)
+        .u32("GRID_X", workgroups[0])
+        .u32("WG", WG);
+    Ok(KernelSource {
+        name: format!("{name}_finish"),
+        wgsl: render("train/reduce_finish.wgsl", FINISH_TEMPLATE, &vars)?,
+        entry: ENTRY_POINT,
+        workgroups,
+        workgroup_size: [WG, 1, 1],
+        bindings: vec![BindingKind::ReadOnly, BindingKind::ReadWrite],
+    })
+}
+
+/// The bias gradient `db[c] = sum over n < batch, p < inner of dy[n, c, p]` (`TrainOp::BiasGrad`;
+/// `inner` is H*W for a conv, 1 for a linear layer).
+///
+/// Bindings of `partial`: `dy [batch, channels, inner]` (read), `scratch` (written); of
+/// `finish`: `scratch` (read), `db [channels]` (written).
+pub fn bias_grad(batch: u32, channels: u32, inner: u32) -> Result<Reduction, KernelError> {
+    const OP: &str = "bias_grad";
+    ensure(OP, batch > 0 && channels > 0 && inner > 0, || {
+        format!("batch = {batch}, channels = {channels} and inner = {inner} must be positive")
+    })?;
+    let (n, c, p) = (u64::from(batch), u64::from(channels), u64::from(inner));
+    fit_u32(OP, "dy elements", n * c * p, MAX_ELEMENTS)?;
+    let length = n * p;
+    let sp = split(OP, length, c)?;
+    let scratch_len = c * u64::from(sp.parts);
+    fit_u32(OP, "scratch elements", scratch_len, MAX_ELEMENTS)?;
+    let workgroups = grid_1d(OP, scratch_len.div_ceil(u64::from(WG)))?;
+    let vars = Vars::new()
+        .u32("C", channels)
+        .u32("INNER", inner)
+        .u32("R", length as u32)
+        .u32("CHUNK", sp.chunk)
+        .u32("PARTS", sp.parts)
+        .u32("GRID_X", workgroups[0])
+        .u32("WG", WG);
+    let name = format!("bias_grad_{batch}x{channels}x{inner}");
+    let partial = KernelSource {
+        name: format!("{name}_partial"),
+        wgsl: render("train/bias_grad_partial.wgsl", BIAS_TEMPLATE, &vars)?,
+        entry: ENTRY_POINT,
+        workgroups,
+        workgroup_size: [WG, 1, 1],
+        bindings: vec![BindingKind::ReadOnly, BindingKind::ReadWrite],
+    };
+    Ok(Reduction {
+        partial,
+        finish: finish(OP, &name, c, sp.parts)?,
+        scratch_len,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_respects_the_loop_budget_and_covers_the_range() {
+        for length in [1u64, 7, 255, 4096, 4097, 131_072, 133_120, 10_000_000] {
+            for inv in [1u64, 24, 10_000, 1 << 20] {
+                let s = split("t", length, inv).unwrap();
+                assert!(u64::from(s.chunk) <= MAX_CHUNK, "{length} {inv} {s:?}");
+                assert!(u64::from(s.parts) * u64::from(s.chunk) >= length);
+                assert!(u64::from(s.parts - 1) * u64::from(s.chunk) < length);
+            }
+        }
+        assert_eq!(
+            split("t", 10, 1 << 20).unwrap(),
+            Split {
+                parts: 1,
+                chunk: 10
+            }
+        );
+    }
+
+    #[test]
+    fn bias_grad_kernels_validate() {
+        for (n, c, p) in [(1, 1, 1), (128, 10, 1), (130, 24, 1024), (3, 7, 5)] {
+            let r = bias_grad(n, c, p).unwrap();
+            for k in [&r.partial, &r.finish] {
+                super::super::super::validate_wgsl(&k.wgsl)
+                    .unwrap_or_else(|e| panic!("{}: {e}", k.name));
+            }
+        }
+        assert!(bias_grad(0, 1, 1).is_err());
+    }
+}

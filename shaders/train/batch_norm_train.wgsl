@@ -1,0 +1,26 @@
+//! Training-mode batch norm with the batch's statistics (netc: src/codegen/kernels/train/norm_train.rs):
+//! y = (x - mean[c]) / sqrt(var_biased[c] + EPS) * gamma[c] + beta[c], stats [3, CHANNELS] rows
+//! mean, biased variance, unbiased variance. One element per invocation.
+
+const TOTAL: u32 = {{TOTAL}};
+const CHANNELS: u32 = {{CHANNELS}};
+const HW: u32 = {{HW}};
+const EPS: f32 = {{EPS}};
+const WG: u32 = {{WG}};
+const GRID_X: u32 = {{GRID_X}};
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> stats: array<f32>;
+@group(0) @binding(2) var<storage, read> gamma: array<f32>;
+@group(0) @binding(3) var<storage, read> beta: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = (wid.x + wid.y * GRID_X) * WG + lid.x;
+    if i >= TOTAL {
+        return;
+    }
+    let c = (i / HW) % CHANNELS;
+    y[i] = (x[i] - stats[c]) / sqrt(stats[CHANNELS + c] + EPS) * gamma[c] + beta[c];
+}

@@ -1,0 +1,32 @@
+//! Gradient of training-mode batch norm with respect to x (netc: src/codegen/kernels/train/norm_train.rs):
+//! dx = gamma * invstd / M * (M dy - dbeta - xhat * dgamma), xhat = (x - mean) * invstd,
+//! invstd = 1 / sqrt(var_biased + EPS), M = N * H * W. One element per invocation.
+
+const TOTAL: u32 = {{TOTAL}};
+const CHANNELS: u32 = {{CHANNELS}};
+const HW: u32 = {{HW}};
+const M: u32 = {{M}};
+const EPS: f32 = {{EPS}};
+const WG: u32 = {{WG}};
+const GRID_X: u32 = {{GRID_X}};
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> stats: array<f32>;
+@group(0) @binding(2) var<storage, read> gamma: array<f32>;
+@group(0) @binding(3) var<storage, read> dy: array<f32>;
+@group(0) @binding(4) var<storage, read> dgamma: array<f32>;
+@group(0) @binding(5) var<storage, read> dbeta: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dx: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = (wid.x + wid.y * GRID_X) * WG + lid.x;
+    if i >= TOTAL {
+        return;
+    }
+    let c = (i / HW) % CHANNELS;
+    let m = f32(M);
+    let invstd = 1.0 / sqrt(stats[CHANNELS + c] + EPS);
+    let xhat = (x[i] - stats[c]) * invstd;
+    dx[i] = gamma[c] * invstd / m * (m * dy[i] - dbeta[c] - xhat * dgamma[c]);
+}

@@ -1,0 +1,26 @@
+//! Channel slice (netc: src/codegen/kernels/train/pointwise_grad.rs), concat's gradient:
+//! y [N, CHANNELS, HW] = channels [OFFSET, OFFSET + CHANNELS) of x [N, C_TOTAL, HW].
+//! One output element per invocation.
+
+const TOTAL: u32 = {{TOTAL}};
+const C_TOTAL: u32 = {{C_TOTAL}};
+const OFFSET: u32 = {{OFFSET}};
+const CHANNELS: u32 = {{CHANNELS}};
+const HW: u32 = {{HW}};
+const WG: u32 = {{WG}};
+const GRID_X: u32 = {{GRID_X}};
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = (wid.x + wid.y * GRID_X) * WG + lid.x;
+    if i >= TOTAL {
+        return;
+    }
+    let p = i % HW;
+    let c = (i / HW) % CHANNELS;
+    let n = i / (HW * CHANNELS);
+    y[i] = x[(n * C_TOTAL + OFFSET + c) * HW + p];
+}

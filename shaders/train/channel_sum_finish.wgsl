@@ -1,0 +1,37 @@
+//! Sum of each row of scratch [CHANNELS, CHUNKS] (netc: src/codegen/kernels/train/norm_train.rs):
+//! the second pass of a per-channel reduction. One workgroup per channel: a strided walk per
+//! invocation, then a shared-memory tree, in a fixed order.
+
+const CHANNELS: u32 = {{CHANNELS}};
+const CHUNKS: u32 = {{CHUNKS}};
+const WG: u32 = {{WG}}; // a power of two
+const GRID_X: u32 = {{GRID_X}};
+
+@group(0) @binding(0) var<storage, read> scratch: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+
+var<workgroup> partial: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    // `c` is uniform across the workgroup, so the early return keeps barriers uniform.
+    let c = wid.x + wid.y * GRID_X;
+    if c >= CHANNELS {
+        return;
+    }
+    var s = 0.0;
+    for (var k = lid.x; k < CHUNKS; k += WG) {
+        s += scratch[c * CHUNKS + k];
+    }
+    partial[lid.x] = s;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+        if lid.x < stride {
+            partial[lid.x] += partial[lid.x + stride];
+        }
+        workgroupBarrier();
+    }
+    if lid.x == 0u {
+        y[c] = partial[0];
+    }
+}

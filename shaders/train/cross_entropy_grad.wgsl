@@ -1,0 +1,38 @@
+//! Gradient of the mean softmax cross-entropy with respect to the logits (netc:
+//! src/codegen/kernels/train/loss.rs): dlogits = (softmax(z) - onehot(label)) / ROWS.
+//! One row per invocation: the max, the sum of exponentials, then the K writes.
+//! Labels are f32 class ids.
+
+const ROWS: u32 = {{ROWS}};
+const K: u32 = {{K}};
+const WG: u32 = {{WG}};
+const GRID_X: u32 = {{GRID_X}};
+
+@group(0) @binding(0) var<storage, read> logits: array<f32>;
+@group(0) @binding(1) var<storage, read> labels: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dlogits: array<f32>;
+
+{{ACTIVATION_LIB}}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row = (wid.x + wid.y * GRID_X) * WG + lid.x;
+    if row >= ROWS {
+        return;
+    }
+    let base = row * K;
+    var m = logits[base];
+    for (var j = 1u; j < K; j++) {
+        m = max(m, logits[base + j]);
+    }
+    var s = 0.0;
+    for (var j = 0u; j < K; j++) {
+        s += exp_accurate(max(logits[base + j] - m, -104.0));
+    }
+    let scale = 1.0 / (s * f32(ROWS));
+    let label = u32(labels[row]);
+    for (var j = 0u; j < K; j++) {
+        let p = exp_accurate(max(logits[base + j] - m, -104.0)) * scale;
+        dlogits[base + j] = select(p, p - 1.0 / f32(ROWS), j == label);
+    }
+}

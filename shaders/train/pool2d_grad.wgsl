@@ -1,0 +1,96 @@
+//! Gradients of max_pool2d / avg_pool2d, PyTorch semantics with ceil_mode=False (netc:
+//! src/codegen/kernels/train/pool_grad.rs). A gather: each invocation owns one input element
+//! (plane, iy, ix) and sums dy over the output windows (oy, ox) that contain it, so nothing is
+//! written twice and no atomics are needed.
+//! Max: a window's dy goes to its first maximum in scan order (ky, then kx, ascending; padding
+//! skipped; a later value must be strictly greater to win), so the invocation rescans each window.
+//! Avg: count_include_pad=True, every window contributes dy / (KH * KW).
+
+const PLANES: u32 = {{PLANES}};
+const H: u32 = {{H}};
+const W: u32 = {{W}};
+const HO: u32 = {{HO}};
+const WO: u32 = {{WO}};
+const KH: u32 = {{KH}};
+const KW: u32 = {{KW}};
+const STRIDE_H: u32 = {{STRIDE_H}};
+const STRIDE_W: u32 = {{STRIDE_W}};
+const PAD_H: i32 = {{PAD_H}};
+const PAD_W: i32 = {{PAD_W}};
+const TOTAL: u32 = PLANES * H * W;
+const WG: u32 = {{WG}};
+const GRID_X: u32 = {{GRID_X}};
+
+{{#if MAX}}
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+
+// Flat in-plane position (iy * W + ix) of the first maximum of window (oy, ox).
+fn first_max(plane: u32, oy: u32, ox: u32) -> u32 {
+    let iy0 = i32(oy * STRIDE_H) - PAD_H;
+    let ix0 = i32(ox * STRIDE_W) - PAD_W;
+    var best = 0.0;
+    var at = 0xffffffffu;
+    for (var ky = 0u; ky < KH; ky++) {
+        let iy = iy0 + i32(ky);
+        if iy < 0 || iy >= i32(H) {
+            continue;
+        }
+        for (var kx = 0u; kx < KW; kx++) {
+            let ix = ix0 + i32(kx);
+            if ix < 0 || ix >= i32(W) {
+                continue;
+            }
+            let pos = u32(iy) * W + u32(ix);
+            let v = x[plane * H * W + pos];
+            if at == 0xffffffffu || v > best {
+                best = v;
+                at = pos;
+            }
+        }
+    }
+    return at;
+}
+{{/if}}
+{{#if !MAX}}
+@group(0) @binding(0) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dx: array<f32>;
+{{/if}}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = (wid.x + wid.y * GRID_X) * WG + lid.x;
+    if i >= TOTAL {
+        return;
+    }
+    let ix = i % W;
+    let iy = (i / W) % H;
+    let plane = i / (H * W);
+    // Windows containing (iy, ix): oy * STRIDE_H <= iy + PAD_H <= oy * STRIDE_H + KH - 1.
+    let ty = iy + u32(PAD_H);
+    let tx = ix + u32(PAD_W);
+    let oy_lo = select(0u, (ty + STRIDE_H - KH) / STRIDE_H, ty + STRIDE_H >= KH);
+    let ox_lo = select(0u, (tx + STRIDE_W - KW) / STRIDE_W, tx + STRIDE_W >= KW);
+    let oy_end = min(ty / STRIDE_H + 1u, HO);
+    let ox_end = min(tx / STRIDE_W + 1u, WO);
+    var acc = 0.0;
+    for (var oy = oy_lo; oy < oy_end; oy++) {
+        for (var ox = ox_lo; ox < ox_end; ox++) {
+{{#if MAX}}
+            if first_max(plane, oy, ox) == iy * W + ix {
+                acc += dy[(plane * HO + oy) * WO + ox];
+            }
+{{/if}}
+{{#if !MAX}}
+            acc += dy[(plane * HO + oy) * WO + ox];
+{{/if}}
+        }
+    }
+{{#if MAX}}
+    dx[i] = acc;
+{{/if}}
+{{#if !MAX}}
+    dx[i] = acc / f32(KH * KW);
+{{/if}}
+}

@@ -1,0 +1,25 @@
+//! SGD momentum buffer, torch.optim.SGD with dampening 0 (netc: src/codegen/kernels/train/optim.rs):
+//! out = buf * MOMENTUM + (grad + WEIGHT_DECAY * param). A zero buffer gives PyTorch's first
+//! step, buf = grad + wd * param. One element per invocation; `out` may alias `buf`.
+
+const TOTAL: u32 = {{TOTAL}};
+const MOMENTUM: f32 = {{MOMENTUM}};
+const WEIGHT_DECAY: f32 = {{WEIGHT_DECAY}};
+const WG: u32 = {{WG}};
+const GRID_X: u32 = {{GRID_X}};
+
+@group(0) @binding(0) var<storage, read> param: array<f32>;
+@group(0) @binding(1) var<storage, read> grad: array<f32>;
+@group(0) @binding(2) var<storage, read> buf: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = (wid.x + wid.y * GRID_X) * WG + lid.x;
+    if i >= TOTAL {
+        return;
+    }
+    let g = grad[i] + WEIGHT_DECAY * param[i];
+    let b = buf[i];
+    out[i] = b * MOMENTUM + g;
+}

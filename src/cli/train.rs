@@ -1,0 +1,199 @@
+//! `netc train FILE [--data DIR|synthetic] [--epochs N] [--batch N] [--lr X] [--seed N]
+//! [--set k=v]... [--out runs/NAME] [--resume runs/NAME] [--limit N] [--quiet]`
+//! and `netc test runs/NAME [--data DIR]`.
+
+use super::{open_runtime, report};
+use netc::data::{self, Dataset, Split};
+use netc::diag::{Diagnostic, Diagnostics, Sources};
+use netc::predict::{self, Predictor};
+use netc::train::checkpoint::Checkpoint;
+use netc::train::run::{self, Outcome, TrainConfig};
+use netc::{pipeline, train};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The model file (not needed with --resume).
+    #[arg(required_unless_present = "resume")]
+    pub file: Option<PathBuf>,
+    /// Override a model hyper-parameter.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+    /// Training images: an image-folder tree, a CIFAR-10 binary release, or `synthetic`.
+    /// Defaults to $NETC_DATA, then ./data.
+    #[arg(long)]
+    pub data: Option<String>,
+    #[arg(long)]
+    pub epochs: Option<u32>,
+    #[arg(long)]
+    pub batch: Option<u32>,
+    /// Base learning rate (replaces the recipe optimizer's).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Use only this many images, spread evenly over the dataset.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Run directory (default runs/<model name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run in this directory from its last checkpoint.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub resume: Option<PathBuf>,
+    /// No progress bar or per-epoch lines.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TestArgs {
+    /// A run directory written by `netc train`.
+    pub run: PathBuf,
+    /// Evaluate on this dataset instead of the run's held-out validation split.
+    #[arg(long)]
+    pub data: Option<String>,
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+}
+
+fn err(message: impl Into<String>) -> Diagnostics {
+    Diagnostic::error(message.into()).into()
+}
+
+/// Resolve `--data`: explicit, then $NETC_DATA, then ./data.
+fn data_source(given: Option<&str>) -> Result<String, Diagnostics> {
+    if let Some(d) = given {
+        return Ok(d.to_string());
+    }
+    if let Ok(d) = std::env::var("NETC_DATA") {
+        return Ok(d);
+    }
+    if Path::new("data").is_dir() {
+        return Ok("data".into());
+    }
+    Err(Diagnostic::error("no training data: pass --data DIR, set NETC_DATA, or put a dataset in ./data")
+        .with_note("DIR is an image-folder tree (DIR/<class>/*.jpg|png) or the CIFAR-10 binary release (`cifar-10-batches-bin`, from https://www.cs.toronto.edu/~kriz/cifar.html)")
+        .with_help("to try netc without downloading anything, use `--data synthetic`")
+        .into())
+}
+
+fn load_data(source: &str, limit: Option<usize>, seed: u64, split: Split) -> Result<Dataset, Diagnostics> {
+    let mut d = if source == "synthetic" {
+        train::synthetic::generate(200, seed)
+    } else {
+        data::load(Path::new(source), split).map_err(|e| err(e.to_string()))?
+    };
+    if let Some(limit) = limit.filter(|&l| l > 0 && l < d.len()) {
+        let indices: Vec<usize> = (0..limit).map(|i| i * d.len() / limit).collect();
+        d = d.subset(&indices);
+    }
+    Ok(d)
+}
+
+pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
+    let resume = match &a.resume {
+        Some(dir) => Some(Checkpoint::load(dir, "last").map_err(|e| err(e.to_string()))?),
+        None => None,
+    };
+    // The model: from the file, or from the checkpoint's own copy of the source.
+    let (source_name, source, overrides) = match (&resume, &a.file) {
+        (Some(c), _) => (c.model_file.clone(), c.model_source.clone(), c.hparams.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        (None, Some(f)) => {
+            let text = std::fs::read_to_string(f).map_err(|e| err(format!("cannot read `{}`: {e}", f.display())))?;
+            (f.display().to_string(), text, a.set.clone())
+        }
+        (None, None) => unreachable!("clap requires FILE without --resume"),
+    };
+    let mut model = pipeline::front_end_str(sources, &source_name, &source, &overrides)?;
+    report(sources, &Diagnostics(model.warnings.clone()));
+    match &resume {
+        Some(c) => model.recipe = c.recipe.clone(),
+        None => {
+            let r = &mut model.recipe;
+            if let Some(e) = a.epochs {
+                r.epochs = e;
+            }
+            if let Some(b) = a.batch {
+                r.batch = b;
+            }
+            if let Some(s) = a.seed {
+                r.seed = s;
+            }
+            if let Some(lr) = a.lr {
+                set_lr(&mut r.optimizer, lr);
+            }
+            if r.epochs == 0 || r.batch == 0 {
+                return Err(err("--epochs and --batch must be at least 1"));
+            }
+        }
+    }
+    let data_src = match &resume {
+        Some(c) => c.data.clone(),
+        None => data_source(a.data.as_deref())?,
+    };
+    let limit = resume.as_ref().map_or(a.limit, |c| c.limit);
+    let data = load_data(&data_src, limit, model.recipe.seed, Split::Train)?;
+    let out = match (&a.resume, &a.out) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(o)) => o.clone(),
+        (None, None) => PathBuf::from("runs").join(netc::elab::snake_case(&model.graph.name)),
+    };
+    let config = serde_json::json!({
+        "model": model.graph.name, "file": source_name, "hparams": model.hparams.iter().map(|(k, v)| (k.clone(), v.to_string())).collect::<std::collections::BTreeMap<_, _>>(),
+        "recipe": model.recipe, "data": data_src, "images": data.len(), "classes": data.classes, "limit": limit, "out": out,
+        "resumed_from_epoch": resume.as_ref().map(|c| c.epoch),
+    });
+    if !a.quiet {
+        println!("{}", serde_json::to_string_pretty(&config).expect("config serialises"));
+    }
+    std::fs::create_dir_all(&out).map_err(|e| err(format!("cannot create `{}`: {e}", out.display())))?;
+    std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&config).expect("config serialises"))
+        .map_err(|e| err(format!("cannot write to `{}`: {e}", out.display())))?;
+
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    // A second Ctrl-C while saving falls through to the default (ends the process).
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    let runtime = open_runtime()?;
+    if !a.quiet {
+        eprintln!("device: {}", runtime.context().describe());
+    }
+    let cfg = TrainConfig { model, source, source_name, data, data_source: data_src, limit, out: out.clone(), quiet: a.quiet, interrupt, resume };
+    match run::train(&runtime, cfg).map_err(|e| err(e.to_string()))? {
+        Outcome::Finished { best_val_acc, epochs } => println!("finished {epochs} epochs: best val acc {:.2}% — checkpoints in {}", 100.0 * best_val_acc, out.display()),
+        Outcome::EarlyStopped { best_val_acc, epoch } => println!("early stop after epoch {epoch}: best val acc {:.2}% — checkpoints in {}", 100.0 * best_val_acc, out.display()),
+        Outcome::Interrupted { epoch } => println!("interrupted in epoch {}; resume with `netc train --resume {}`", epoch + 1, out.display()),
+    }
+    Ok(())
+}
+
+fn set_lr(o: &mut netc::elab::recipe::Optimizer, lr: f64) {
+    use netc::elab::recipe::Optimizer;
+    match o {
+        Optimizer::Sgd { lr: l, .. } | Optimizer::Adam { lr: l, .. } | Optimizer::AdamW { lr: l, .. } => *l = lr,
+    }
+}
+
+pub fn test(sources: &mut Sources, a: TestArgs) -> Result<(), Diagnostics> {
+    let c = Checkpoint::load(&a.run, "best").map_err(|e| err(e.to_string()))?;
+    let overrides: Vec<String> = c.hparams.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let model = pipeline::front_end_str(sources, &c.model_file, &c.model_source, &overrides)?;
+    let (data, what) = match &a.data {
+        Some(d) => (load_data(d, None, c.seed, Split::Test)?, d.clone()),
+        None => {
+            let all = load_data(&c.data, c.limit, c.seed, Split::Train)?;
+            let (_, val) = run::split(all.len(), c.recipe.val_size as usize, c.seed);
+            (all.subset(&val), format!("the run's validation split of {}", c.data))
+        }
+    };
+    let runtime = open_runtime()?;
+    let fail = |e: predict::PredictError| err(e.to_string());
+    let p = Predictor::gpu(&runtime, &model.graph, &c.params, a.batch.min(data.len().max(1))).map_err(fail)?;
+    let classes = model.graph.node(model.graph.outputs()[0]).ty.numel();
+    let r = predict::evaluate(&p, &data, &c.normalize, classes).map_err(fail)?;
+    println!("{} (best checkpoint, epoch {}) on {what}: test accuracy {:.2}% ({}/{})", model.graph.name, c.epoch, 100.0 * r.accuracy, r.correct, r.images);
+    Ok(())
+}

@@ -1,0 +1,728 @@
+//! Every training kernel (`netc::codegen::kernels::train::{norm_train, pool_grad,
+//! pointwise_grad, loss, optim}`) on the GPU against netc's CPU oracle,
+//! `netc::reference::train_ops::forward` (and `reference::ops` for the loss), plus a
+//! device-free naga validation sweep over many shapes.
+//!
+//! The reductions run as their two dispatches in one submission. The batch statistics and
+//! dgamma are checked on 133,120 values per channel (above 2^17, where a single-invocation loop
+//! would be silently cut short by lavapipe's 65,535-iteration cap) and on a channel with mean 100
+//! and std 0.1 (where a naive sum-of-squares variance loses every digit).
+//!
+//! There is no skipping: without a GPU adapter these tests fail and say how to get one.
+
+mod gpu_common;
+
+use gpu_common::{Lcg, assert_close, normalised_error, rt, tensor, upload, window};
+use netc::codegen::kernels::train::{loss, norm_train, optim, pointwise_grad, pool_grad};
+use netc::codegen::kernels::{
+    Activation, BindingKind, KernelSource, MAX_WORKGROUPS_PER_DIM, Pool2dParams, Reduction,
+    validate_wgsl,
+};
+use netc::ir::train_ops::TrainOp;
+use netc::ir::{Activation as IrAct, Op};
+use netc::reference::{ops, train_ops};
+use netc::runtime::{Dispatch, GpuBuffer};
+use netc::tensor::Tensor;
+
+// ---- helpers ----
+
+fn train_ref(op: TrainOp, xs: &[&Tensor]) -> Vec<f32> {
+    train_ops::forward(&op, xs).data
+}
+
+fn buffer(len: usize) -> GpuBuffer {
+    rt().create_buffer(len).expect("buffer")
+}
+
+/// Runs one kernel over `inputs` into a fresh output of `out_len` and reads it back.
+fn run1(k: &KernelSource, inputs: &[&GpuBuffer], out_len: usize) -> Vec<f32> {
+    let out = buffer(out_len);
+    let mut bufs = inputs.to_vec();
+    bufs.push(&out);
+    assert_eq!(bufs.len(), k.bindings.len(), "{}: binding count", k.name);
+    rt().run_and_read(&[Dispatch::new(k, &bufs)], &[&out])
+        .expect("run")
+        .remove(0)
+}
+
+/// Runs a reduction's two dispatches in one submission and reads the output.
+fn run_reduction(r: &Reduction, inputs: &[&GpuBuffer], out_len: usize) -> Vec<f32> {
+    let scratch = buffer(r.scratch_len as usize);
+    let out = buffer(out_len);
+    let mut first = inputs.to_vec();
+    first.push(&scratch);
+    assert_eq!(first.len(), r.partial.bindings.len(), "{}", r.partial.name);
+    rt().run_and_read(
+        &[
+            Dispatch::new(&r.partial, &first),
+            Dispatch::new(&r.finish, &[&scratch, &out]),
+        ],
+        &[&out],
+    )
+    .expect("run")
+    .remove(0)
+}
+
+/// Every element within `tol` relative to itself (plus a tiny absolute floor).
+fn assert_each_close(what: &str, gpu: &[f32], want: &[f32], tol: f64) {
+    assert_eq!(gpu.len(), want.len(), "{what}: length");
+    for (i, (&g, &r)) in gpu.iter().zip(want).enumerate() {
+        let err = (f64::from(g) - f64::from(r)).abs();
+        assert!(
+            err <= tol * f64::from(r).abs() + 1e-30,
+            "{what}[{i}]: gpu {g:e} vs reference {r:e} (relative error {:.3e})",
+            err / f64::from(r).abs()
+        );
+    }
+}
+
+fn assert_close_tol(what: &str, gpu: &[f32], want: &[f32], tol: f64) {
+    let err = normalised_error(gpu, want);
+    assert!(err <= tol, "{what}: normalised error {err:.3e} > {tol:e}");
+}
+
+fn nchw(n: u32, c: u32, h: u32, w: u32, data: &[f32]) -> Tensor {
+    tensor(&[n, c, h, w], data)
+}
+
+/// A batch whose channel 0 is uniform in [-1, 1) and channel 1 has mean 100 and std ~0.1 (the
+/// variance of a naive sum of squares would be all rounding error). Other channels: [-2, 3).
+fn batch(rng: &mut Lcg, [n, c, h, w]: [u32; 4]) -> Vec<f32> {
+    let hw = (h * w) as usize;
+    let mut x = vec![0f32; (n * c) as usize * hw];
+    for (plane, chunk) in x.chunks_mut(hw).enumerate() {
+        let ch = plane % c as usize;
+        for v in chunk {
+            *v = match ch {
+                0 => rng.range(-1.0, 1.0),
+                // Uniform on [-0.17, 0.17): std 0.1.
+                1 => 100.0 + rng.range(-0.173_205, 0.173_205),
+                _ => rng.range(-2.0, 3.0),
+            };
+        }
+    }
+    x
+}
+
+const KERNEL_ACTS: [Activation; 5] = [
+    Activation::Identity,
+    Activation::Relu,
+    Activation::LEAKY_RELU,
+    Activation::Tanh,
+    Activation::Gelu,
+];
+
+fn ir_act(a: Activation) -> Option<IrAct> {
+    match a {
+        Activation::Identity => None,
+        Activation::Relu => Some(IrAct::Relu),
+        Activation::LeakyRelu { .. } => Some(IrAct::LeakyRelu),
+        Activation::Tanh => Some(IrAct::Tanh),
+        Activation::Gelu => Some(IrAct::Gelu),
+    }
+}
+
+// ---- device-free: naga validation over many shapes ----
+
+fn all_train_kernels() -> Vec<KernelSource> {
+    let mut out = Vec::new();
+    let shapes = [
+        [1u32, 1, 1, 1],
+        [2, 3, 5, 5],
+        [128, 64, 32, 32],
+        [130, 2, 32, 32],
+        [1, 184, 4, 4],
+        [7, 5, 3, 11],
+        [2048, 1, 1, 1],
+    ];
+    for [n, c, h, w] in shapes {
+        for r in [
+            norm_train::batch_stats(n, c, h, w).expect("stats"),
+            norm_train::bn_grad_gamma(n, c, h, w, 1e-5).expect("dgamma"),
+        ] {
+            out.push(r.partial);
+            out.push(r.finish);
+        }
+        out.push(norm_train::batch_norm_train(n, c, h, w, 1e-5).expect("bn"));
+        out.push(norm_train::bn_grad_input(n, c, h, w, 1e-3).expect("dx"));
+        out.push(pointwise_grad::global_avg_pool_grad(n, c, h, w).expect("gap"));
+        out.push(pointwise_grad::channel_slice(n, c + 3, h * w, 2, c).expect("slice"));
+        for row in 0..3 {
+            out.push(norm_train::running_update(c, 0.1, row).expect("running"));
+        }
+    }
+    for act in KERNEL_ACTS {
+        for len in [1u64, 1000, 128 * 64 * 32 * 32] {
+            out.push(pointwise_grad::activation_grad(len, act).expect("act"));
+        }
+    }
+    for (k, s, p) in [
+        (3, 1, 1),
+        (3, 2, 1),
+        (2, 2, 0),
+        (5, 1, 2),
+        (1, 1, 0),
+        (3, 3, 0),
+    ] {
+        for (n, c, hw) in [(1, 1, 5), (2, 24, 9), (128, 64, 32)] {
+            let params = Pool2dParams::new(n, c, (hw, hw), k, s, p);
+            out.push(pool_grad::max_pool2d_grad(&params).expect("max"));
+            out.push(pool_grad::avg_pool2d_grad(&params).expect("avg"));
+        }
+    }
+    for (n, k) in [(1, 1), (1, 10), (128, 10), (2048, 10), (256, 1000), (37, 3)] {
+        out.push(loss::softmax_cross_entropy(n, k).expect("loss"));
+        out.push(loss::softmax_cross_entropy_grad(n, k).expect("dloss"));
+        out.push(loss::correct_count(n, k).expect("count"));
+    }
+    for len in [1u64, 1000, 23_000_000] {
+        out.push(optim::sgd_buffer(len, 0.9, 5e-4).expect("buf"));
+        for nesterov in [false, true] {
+            out.push(optim::sgd_step(len, 0.9, 5e-4, nesterov).expect("sgd"));
+        }
+        for square in [false, true] {
+            out.push(optim::adam_moment(len, 0.999, square, 0.01).expect("moment"));
+        }
+        out.push(optim::adam_step(len, 0.9, 0.999, 1e-8, 0.01).expect("adam"));
+        out.push(optim::adam_step(len, 0.3, 0.4, 1e-8, 0.0).expect("adam"));
+    }
+    out
+}
+
+#[test]
+fn every_train_kernel_validates_with_naga() {
+    let kernels = all_train_kernels();
+    assert!(kernels.len() > 150, "grid shrank: {}", kernels.len());
+    for k in &kernels {
+        if let Err(e) = validate_wgsl(&k.wgsl) {
+            panic!("kernel `{}` is invalid WGSL:\n{e}", k.name);
+        }
+        assert!(k.bindings.len() <= 8, "{}: more than 8 bindings", k.name);
+        for i in 0..k.bindings.len() {
+            assert!(k.wgsl.contains(&format!("@binding({i})")), "{}", k.name);
+        }
+        assert!(!k.wgsl.contains(&format!("@binding({})", k.bindings.len())));
+        assert_eq!(
+            k.bindings.last(),
+            Some(&BindingKind::ReadWrite),
+            "{}",
+            k.name
+        );
+        assert_eq!(k.wgsl.matches("read_write>").count(), 1, "{}", k.name);
+        assert!(
+            k.workgroups
+                .iter()
+                .all(|&n| (1..=MAX_WORKGROUPS_PER_DIM).contains(&n)),
+            "{}: {:?}",
+            k.name,
+            k.workgroups
+        );
+        assert!(k.invocations_per_workgroup() <= 256, "{}", k.name);
+        assert!(k.wgsl.starts_with("//!"), "{}", k.name);
+    }
+}
+
+#[test]
+fn bad_parameters_are_errors() {
+    assert!(norm_train::batch_stats(0, 1, 1, 1).is_err());
+    assert!(norm_train::batch_stats(u32::MAX, u32::MAX, 2, 2).is_err());
+    assert!(norm_train::running_update(3, 0.1, 3).is_err());
+    assert!(norm_train::bn_grad_input(1, 1, 1, 1, f32::INFINITY).is_err());
+    assert!(pointwise_grad::channel_slice(1, 8, 4, 6, 3).is_err());
+    assert!(pointwise_grad::channel_slice(1, 8, 4, u32::MAX, 3).is_err());
+    assert!(pointwise_grad::activation_grad(0, Activation::Relu).is_err());
+    assert!(pool_grad::max_pool2d_grad(&Pool2dParams::new(1, 1, (8, 8), 2, 2, 2)).is_err());
+    assert!(pool_grad::avg_pool2d_grad(&Pool2dParams::new(1, 1, (u32::MAX, 8), 3, 1, 1)).is_err());
+    assert!(loss::softmax_cross_entropy(0, 10).is_err());
+    // 20,000 classes: 40,000 loop iterations per row, above the budget.
+    assert!(loss::softmax_cross_entropy(1, 20_000).is_err());
+    assert!(optim::adam_step(4, 1.0, 0.999, 1e-8, 0.0).is_err());
+    assert!(optim::sgd_buffer(4, f32::NAN, 0.0).is_err());
+}
+
+// ---- batch norm ----
+
+fn check_batch_stats(shape: [u32; 4], seed: u64) {
+    let [n, c, h, w] = shape;
+    let mut rng = Lcg::new(seed);
+    let x = batch(&mut rng, shape);
+    let want = train_ref(TrainOp::BatchStats, &[&nchw(n, c, h, w, &x)]);
+    let r = norm_train::batch_stats(n, c, h, w).expect("kernel");
+    let got = run_reduction(&r, &[&upload(&x)], 3 * c as usize);
+    assert_each_close(&format!("batch_stats {shape:?}"), &got, &want, 1e-5);
+}
+
+#[test]
+fn batch_stats_small() {
+    check_batch_stats([2, 3, 5, 5], 1);
+    check_batch_stats([1, 2, 1, 3], 2);
+    check_batch_stats([3, 4, 7, 9], 3);
+}
+
+/// 133,120 values per channel (> 2^17), one channel with mean 100 and std 0.1.
+#[test]
+fn batch_stats_long_channels_and_large_mean() {
+    check_batch_stats([130, 2, 32, 32], 4);
+}
+
+fn check_bn_grad_gamma(shape: [u32; 4], seed: u64) {
+    let [n, c, h, w] = shape;
+    let mut rng = Lcg::new(seed);
+    let x = batch(&mut rng, shape);
+    let xt = nchw(n, c, h, w, &x);
+    let stats = train_ops::forward(&TrainOp::BatchStats, &[&xt]);
+    // dy with a positive bias, so the sums do not cancel to ~0.
+    let dy = rng.vec_in(x.len(), -0.5, 1.0);
+    let dyt = nchw(n, c, h, w, &dy);
+    let eps = 1e-5;
+    let want = train_ref(TrainOp::BatchNormGradGamma { eps }, &[&xt, &stats, &dyt]);
+    let r = norm_train::bn_grad_gamma(n, c, h, w, eps).expect("kernel");
+    let got = run_reduction(
+        &r,
+        &[&upload(&x), &upload(&stats.data), &upload(&dy)],
+        c as usize,
+    );
+    assert_close(&format!("bn_grad_gamma {shape:?}"), &got, &want);
+}
+
+#[test]
+fn bn_grad_gamma_small_and_long() {
+    check_bn_grad_gamma([2, 3, 5, 5], 10);
+    check_bn_grad_gamma([130, 2, 32, 32], 11);
+}
+
+#[test]
+fn batch_norm_train_forward_and_grad_input() {
+    for (i, shape) in [[2u32, 3, 5, 5], [4, 6, 3, 7], [1, 2, 1, 1]]
+        .into_iter()
+        .enumerate()
+    {
+        let [n, c, h, w] = shape;
+        let mut rng = Lcg::new(20 + i as u64);
+        let x = batch(&mut rng, shape);
+        let xt = nchw(n, c, h, w, &x);
+        let stats = train_ops::forward(&TrainOp::BatchStats, &[&xt]);
+        let gamma = rng.vec_in(c as usize, 0.5, 1.5);
+        let beta = rng.vec(c as usize);
+        let (gt, bt) = (tensor(&[c], &gamma), tensor(&[c], &beta));
+        let eps = 1e-5;
+
+        let want = train_ref(TrainOp::BatchNormTrain { eps }, &[&xt, &stats, &gt, &bt]);
+        let k = norm_train::batch_norm_train(n, c, h, w, eps).expect("kernel");
+        let (xb, sb) = (upload(&x), upload(&stats.data));
+        let got = run1(&k, &[&xb, &sb, &upload(&gamma), &upload(&beta)], x.len());
+        assert_close(&format!("batch_norm_train {shape:?}"), &got, &want);
+
+        let dy = rng.vec(x.len());
+        let dyt = nchw(n, c, h, w, &dy);
+        let dgamma = train_ref(TrainOp::BatchNormGradGamma { eps }, &[&xt, &stats, &dyt]);
+        let dbeta = train_ref(TrainOp::BiasGrad, &[&dyt]);
+        let want = train_ref(
+            TrainOp::BatchNormGradInput { eps },
+            &[
+                &xt,
+                &stats,
+                &gt,
+                &dyt,
+                &tensor(&[c], &dgamma),
+                &tensor(&[c], &dbeta),
+            ],
+        );
+        let k = norm_train::bn_grad_input(n, c, h, w, eps).expect("kernel");
+        let got = run1(
+            &k,
+            &[
+                &xb,
+                &sb,
+                &upload(&gamma),
+                &upload(&dy),
+                &upload(&dgamma),
+                &upload(&dbeta),
+            ],
+            x.len(),
+        );
+        if n * h * w > 1 {
+            assert_close(&format!("bn_grad_input {shape:?}"), &got, &want);
+        }
+    }
+}
+
+#[test]
+fn running_update_each_row() {
+    let c = 37u32;
+    let mut rng = Lcg::new(30);
+    let running = rng.vec(c as usize);
+    let stats = rng.vec_in(3 * c as usize, 0.0, 2.0);
+    for row in 0..3u32 {
+        let op = TrainOp::RunningUpdate {
+            momentum: 0.1,
+            row: row as usize,
+        };
+        let want = train_ref(op, &[&tensor(&[c], &running), &tensor(&[3, c], &stats)]);
+        let k = norm_train::running_update(c, 0.1, row).expect("kernel");
+        let got = run1(&k, &[&upload(&running), &upload(&stats)], c as usize);
+        assert_close(&format!("running_update row {row}"), &got, &want);
+    }
+}
+
+// ---- pointwise ----
+
+#[test]
+fn activation_grads() {
+    for (i, act) in KERNEL_ACTS.into_iter().enumerate() {
+        let mut rng = Lcg::new(40 + i as u64);
+        let mut x = rng.vec_in(2000, -8.0, 8.0);
+        x[0] = 0.0; // relu's derivative at 0 is the left one
+        let dy = rng.vec(x.len());
+        let want = match ir_act(act) {
+            Some(a) => train_ref(
+                TrainOp::ActivationGrad(a),
+                &[&tensor(&[2000], &x), &tensor(&[2000], &dy)],
+            ),
+            None => dy.clone(),
+        };
+        let k = pointwise_grad::activation_grad(x.len() as u64, act).expect("kernel");
+        let got = run1(&k, &[&upload(&x), &upload(&dy)], x.len());
+        assert_close(&format!("{act:?} grad"), &got, &want);
+    }
+}
+
+/// tanh' and gelu' pointwise over a dense grid of [-10, 10]: within 2e-6 of each reference value
+/// relative to itself, plus 2e-7 absolute (the reference's tanh' is 1 - t^2 of an f32 tanh, whose
+/// rounding alone is ~1.2e-7 absolute; gelu' crosses zero near x = -0.75).
+#[test]
+fn tanh_and_gelu_grads_are_accurate_pointwise() {
+    let x: Vec<f32> = (0..=40_000).map(|i| -10.0 + i as f32 * 5e-4).collect();
+    let ones = vec![1.0f32; x.len()];
+    let len = x.len() as u32;
+    for act in [Activation::Tanh, Activation::Gelu] {
+        let a = ir_act(act).expect("not the identity");
+        let want = train_ref(
+            TrainOp::ActivationGrad(a),
+            &[&tensor(&[len], &x), &tensor(&[len], &ones)],
+        );
+        let k = pointwise_grad::activation_grad(x.len() as u64, act).expect("kernel");
+        let got = run1(&k, &[&upload(&x), &upload(&ones)], x.len());
+        for (i, (&g, &r)) in got.iter().zip(&want).enumerate() {
+            let bound = 2e-6 * f64::from(r).abs() + 2e-7;
+            assert!(
+                (f64::from(g) - f64::from(r)).abs() <= bound,
+                "{act:?}' at x = {}: gpu {g:e} vs reference {r:e}",
+                x[i]
+            );
+        }
+    }
+}
+
+#[test]
+fn channel_slice_and_global_avg_pool_grad() {
+    let mut rng = Lcg::new(50);
+    let (n, c, h, w) = (3u32, 7u32, 4u32, 5u32);
+    let x = rng.vec((n * c * h * w) as usize);
+    let xt = nchw(n, c, h, w, &x);
+    for (offset, channels) in [(0u32, 7u32), (2, 3), (6, 1)] {
+        let op = TrainOp::ChannelSlice {
+            offset: offset as usize,
+            channels: channels as usize,
+        };
+        let want = train_ref(op, &[&xt]);
+        let k = pointwise_grad::channel_slice(n, c, h * w, offset, channels).expect("kernel");
+        let got = run1(&k, &[&upload(&x)], want.len());
+        assert_eq!(got, want, "channel_slice {offset}+{channels} is a copy");
+    }
+
+    let dy = rng.vec((n * c) as usize);
+    let op = TrainOp::GlobalAvgPoolGrad {
+        input_hw: [h as usize, w as usize],
+    };
+    let want = train_ref(op, &[&tensor(&[n, c, 1, 1], &dy)]);
+    let k = pointwise_grad::global_avg_pool_grad(n, c, h, w).expect("kernel");
+    let got = run1(&k, &[&upload(&dy)], want.len());
+    assert_close("global_avg_pool_grad", &got, &want);
+}
+
+// ---- pooling ----
+
+fn check_pool_grad(label: &str, p: Pool2dParams, max: bool, x: &[f32], seed: u64) {
+    let mut rng = Lcg::new(seed);
+    let dy = rng.vec(p.output_len() as usize);
+    let dyt = tensor(&[p.batch, p.channels, p.out_h(), p.out_w()], &dy);
+    let win = window(
+        [p.kernel_h, p.kernel_w],
+        [p.stride_h, p.stride_w],
+        [p.pad_h, p.pad_w],
+    );
+    let (want, got) = if max {
+        let xt = nchw(p.batch, p.channels, p.in_h, p.in_w, x);
+        let want = train_ref(TrainOp::MaxPool2dGrad(win), &[&xt, &dyt]);
+        let k = pool_grad::max_pool2d_grad(&p).expect("kernel");
+        (want, run1(&k, &[&upload(x), &upload(&dy)], x.len()))
+    } else {
+        let op = TrainOp::AvgPool2dGrad {
+            window: win,
+            input_hw: [p.in_h as usize, p.in_w as usize],
+        };
+        let want = train_ref(op, &[&dyt]);
+        let k = pool_grad::avg_pool2d_grad(&p).expect("kernel");
+        (want, run1(&k, &[&upload(&dy)], p.input_len() as usize))
+    };
+    assert_close(label, &got, &want);
+}
+
+/// Inputs with many ties: constant 3x3 blocks, a constant plane, and values from {0, 1, 2}.
+fn tied_input(p: &Pool2dParams, rng: &mut Lcg) -> Vec<f32> {
+    let (h, w) = (p.in_h as usize, p.in_w as usize);
+    let mut x = Vec::with_capacity(p.input_len() as usize);
+    for plane in 0..(p.batch * p.channels) as usize {
+        for y in 0..h {
+            for xx in 0..w {
+                x.push(match plane % 3 {
+                    0 => 1.5,
+                    1 => ((y / 3 + xx / 3) % 2) as f32,
+                    _ => (rng.unit() * 3.0).floor(),
+                });
+            }
+        }
+    }
+    x
+}
+
+#[test]
+fn max_pool_grad_with_ties() {
+    for (i, (k, s, pad, hw)) in [(3, 1, 1, 9), (3, 2, 1, 9), (3, 2, 1, 8), (2, 2, 0, 8)]
+        .into_iter()
+        .enumerate()
+    {
+        let p = Pool2dParams::new(2, 6, (hw, hw), k, s, pad);
+        let mut rng = Lcg::new(60 + i as u64);
+        let tied = tied_input(&p, &mut rng);
+        check_pool_grad(
+            &format!("max {k} s{s} p{pad} ties"),
+            p,
+            true,
+            &tied,
+            70 + i as u64,
+        );
+        let random = rng.vec(p.input_len() as usize);
+        check_pool_grad(
+            &format!("max {k} s{s} p{pad}"),
+            p,
+            true,
+            &random,
+            80 + i as u64,
+        );
+    }
+}
+
+#[test]
+fn avg_pool_grad() {
+    for (i, (k, s, pad, hw)) in [(2, 2, 0, 8), (3, 1, 1, 7), (3, 2, 1, 9), (2, 2, 0, 7)]
+        .into_iter()
+        .enumerate()
+    {
+        let p = Pool2dParams::new(2, 5, (hw, hw), k, s, pad);
+        check_pool_grad(
+            &format!("avg {k} s{s} p{pad} {hw}"),
+            p,
+            false,
+            &[],
+            90 + i as u64,
+        );
+    }
+}
+
+// ---- loss ----
+
+fn logits_and_labels(rng: &mut Lcg, n: u32, k: u32) -> (Vec<f32>, Vec<f32>) {
+    let logits = rng.vec_in((n * k) as usize, -6.0, 6.0);
+    let labels = (0..n)
+        .map(|_| (rng.unit() * k as f32).floor().min(k as f32 - 1.0))
+        .collect();
+    (logits, labels)
+}
+
+#[test]
+fn cross_entropy_loss_and_grad() {
+    for (i, (n, k)) in [(1u32, 10u32), (37, 3), (128, 10), (2048, 10), (5, 1000)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut rng = Lcg::new(100 + i as u64);
+        let (logits, labels) = logits_and_labels(&mut rng, n, k);
+        let (lt, yt) = (tensor(&[n, k], &logits), tensor(&[n], &labels));
+        let (lb, yb) = (upload(&logits), upload(&labels));
+
+        let want = ops::forward(&Op::SoftmaxCrossEntropy, &[&lt, &yt]).data;
+        let got = run1(
+            &loss::softmax_cross_entropy(n, k).expect("kernel"),
+            &[&lb, &yb],
+            1,
+        );
+        assert_close_tol(&format!("loss {n}x{k}"), &got, &want, 1e-4);
+
+        let want = train_ref(TrainOp::SoftmaxCrossEntropyGrad, &[&lt, &yt]);
+        let kernel = loss::softmax_cross_entropy_grad(n, k).expect("kernel");
+        let got = run1(&kernel, &[&lb, &yb], want.len());
+        assert_close(&format!("dlogits {n}x{k}"), &got, &want);
+    }
+}
+
+#[test]
+fn correct_count_with_ties() {
+    for (i, (n, k)) in [(1u32, 10u32), (37, 3), (2048, 10)].into_iter().enumerate() {
+        let mut rng = Lcg::new(110 + i as u64);
+        // Logits from {0, 1, 2}: many rows have tied maxima.
+        let logits: Vec<f32> = (0..n * k).map(|_| (rng.unit() * 3.0).floor()).collect();
+        let labels: Vec<f32> = (0..n)
+            .map(|_| (rng.unit() * k as f32).floor().min(k as f32 - 1.0))
+            .collect();
+        let want = train_ref(
+            TrainOp::CorrectCount,
+            &[&tensor(&[n, k], &logits), &tensor(&[n], &labels)],
+        );
+        let kernel = loss::correct_count(n, k).expect("kernel");
+        let got = run1(&kernel, &[&upload(&logits), &upload(&labels)], 1);
+        assert_eq!(got, want, "correct_count {n}x{k}");
+    }
+}
+
+// ---- optimizers ----
+
+/// SGD with momentum (plain and Nesterov, with weight decay) for four steps, the GPU carrying
+/// its own state; every step's buffer and parameters against the reference's.
+#[test]
+fn sgd_steps() {
+    let len = 1000usize;
+    let (momentum, weight_decay, lr) = (0.9f32, 5e-4f32, 0.05f32);
+    for nesterov in [false, true] {
+        let mut rng = Lcg::new(120 + u64::from(nesterov));
+        let mut p = rng.vec(len);
+        let mut buf = vec![0f32; len];
+        let (mut gp, mut gbuf) = (upload(&p), upload(&buf));
+        let lr_b = upload(&[lr]);
+        let kb = optim::sgd_buffer(len as u64, momentum, weight_decay).expect("kernel");
+        let ks = optim::sgd_step(len as u64, momentum, weight_decay, nesterov).expect("kernel");
+        for step in 0..4 {
+            let g = rng.vec(len);
+            let t = |v: &[f32]| tensor(&[len as u32], v);
+            buf = train_ref(
+                TrainOp::SgdBuffer {
+                    momentum,
+                    weight_decay,
+                },
+                &[&t(&p), &t(&g), &t(&buf)],
+            );
+            p = train_ref(
+                TrainOp::SgdStep {
+                    momentum,
+                    weight_decay,
+                    nesterov,
+                },
+                &[&t(&p), &t(&g), &t(&buf), &tensor(&[], &[lr])],
+            );
+            let gb = upload(&g);
+            let (new_buf, new_p) = (buffer(len), buffer(len));
+            let got = rt()
+                .run_and_read(
+                    &[
+                        Dispatch::new(&kb, &[&gp, &gb, &gbuf, &new_buf]),
+                        Dispatch::new(&ks, &[&gp, &gb, &new_buf, &lr_b, &new_p]),
+                    ],
+                    &[&new_buf, &new_p],
+                )
+                .expect("run");
+            assert_close(
+                &format!("sgd buf nesterov={nesterov} step {step}"),
+                &got[0],
+                &buf,
+            );
+            assert_close(
+                &format!("sgd param nesterov={nesterov} step {step}"),
+                &got[1],
+                &p,
+            );
+            (gp, gbuf) = (new_p, new_buf);
+        }
+    }
+}
+
+/// Adam (coupled L2) and AdamW (decoupled decay) for four steps from t = 1, the GPU carrying
+/// its own state. Besides the parameters, each step's update (new minus old parameters) is
+/// compared, which exposes an inaccurate bias correction (1 - 0.999^t) that the parameters
+/// alone would hide.
+#[test]
+fn adam_steps() {
+    let len = 1000usize;
+    let (beta1, beta2, eps, lr) = (0.9f32, 0.999f32, 1e-8f32, 0.05f32);
+    for (l2, wd) in [(0.01f32, 0.0f32), (0.0, 0.01)] {
+        let mut rng = Lcg::new(130 + u64::from(wd > 0.0));
+        let mut p = rng.vec(len);
+        let (mut m, mut v) = (vec![0f32; len], vec![0f32; len]);
+        let (mut gp, mut gm, mut gv) = (upload(&p), upload(&m), upload(&v));
+        let lr_b = upload(&[lr]);
+        let km = optim::adam_moment(len as u64, beta1, false, l2).expect("kernel");
+        let kv = optim::adam_moment(len as u64, beta2, true, l2).expect("kernel");
+        let ks = optim::adam_step(len as u64, beta1, beta2, eps, wd).expect("kernel");
+        for t in 1..=4 {
+            let g = rng.vec(len);
+            let ten = |x: &[f32]| tensor(&[len as u32], x);
+            m = train_ref(
+                TrainOp::AdamMoment {
+                    beta: beta1,
+                    square: false,
+                    l2,
+                },
+                &[&ten(&m), &ten(&g), &ten(&p)],
+            );
+            v = train_ref(
+                TrainOp::AdamMoment {
+                    beta: beta2,
+                    square: true,
+                    l2,
+                },
+                &[&ten(&v), &ten(&g), &ten(&p)],
+            );
+            let new_p = train_ref(
+                TrainOp::AdamStep {
+                    beta1,
+                    beta2,
+                    eps,
+                    decoupled_wd: wd,
+                },
+                &[
+                    &ten(&p),
+                    &ten(&m),
+                    &ten(&v),
+                    &tensor(&[], &[lr]),
+                    &tensor(&[], &[t as f32]),
+                ],
+            );
+            let (gb, step_b) = (upload(&g), upload(&[t as f32]));
+            let (nm, nv, np) = (buffer(len), buffer(len), buffer(len));
+            let got = rt()
+                .run_and_read(
+                    &[
+                        Dispatch::new(&km, &[&gm, &gb, &gp, &nm]),
+                        Dispatch::new(&kv, &[&gv, &gb, &gp, &nv]),
+                        Dispatch::new(&ks, &[&gp, &nm, &nv, &lr_b, &step_b, &np]),
+                    ],
+                    &[&gp, &nm, &nv, &np],
+                )
+                .expect("run");
+            let what = format!("adam l2={l2} wd={wd} t={t}");
+            assert_close(&format!("{what} m"), &got[1], &m);
+            assert_close(&format!("{what} v"), &got[2], &v);
+            assert_close(&format!("{what} param"), &got[3], &new_p);
+            let delta = |a: &[f32], b: &[f32]| -> Vec<f32> {
+                a.iter().zip(b).map(|(x, y)| x - y).collect()
+            };
+            assert_close(
+                &format!("{what} update"),
+                &delta(&got[3], &got[0]),
+                &delta(&new_p, &p),
+            );
+            p = new_p;
+            (gp, gm, gv) = (np, nm, nv);
+        }
+    }
+}

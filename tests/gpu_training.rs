@@ -1,0 +1,130 @@
+//! Training steps on the GPU (lavapipe in CI): the compiled training graph — forward,
+//! loss, backward and optimizer update in one submission — computes what the CPU
+//! reference computes, is bit-for-bit deterministic, and learns a tiny task.
+
+use netc::codegen::plan::{self, Options};
+use netc::diag::Sources;
+use netc::runtime::{Runtime, model::DeviceModel};
+use netc::tensor::{Tensor, TensorMap};
+use netc::{autodiff, params, pipeline, reference};
+use std::collections::HashMap;
+
+const TINY: &str = "
+model Tiny() {
+  input x: [3, 8, 8]
+  a = x |> conv(4, k = 3, pad = 1) |> bn |> relu |> max_pool(3, stride = 2, pad = 1)
+  b = a |> conv(4, k = 1, bias = false) |> bn |> tanh
+  return concat(a, b) |> avg_pool(2) |> global_avg_pool |> flatten |> linear(2)
+}
+train { optimizer = sgd(lr = 0.1, momentum = 0.9, weight_decay = 1e-4) }
+";
+
+fn runtime() -> Runtime {
+    Runtime::open().unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"))
+}
+
+/// Two classes of 8x8 images: a bright square top-left, or bottom-right, on noise.
+fn two_squares(n: usize) -> (Tensor, Tensor) {
+    let mut data = Vec::with_capacity(n * 3 * 64);
+    let mut labels = Vec::with_capacity(n);
+    let mut seed = 12345u64;
+    let mut noise = || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.4
+    };
+    for i in 0..n {
+        let class = i % 2;
+        labels.push(class as f32);
+        for _ in 0..3 {
+            for y in 0..8 {
+                for x in 0..8 {
+                    let inside = if class == 0 { y < 4 && x < 4 } else { y >= 4 && x >= 4 };
+                    data.push(if inside { 1.0 } else { 0.0 } + noise());
+                }
+            }
+        }
+    }
+    (Tensor::new(vec![n, 3, 8, 8], data), Tensor::new(vec![n], labels))
+}
+
+/// `max |ours - theirs| / max |theirs|`, the scale floored at 1e-3: a tensor that is
+/// rounding noise around zero (the momentum of a conv bias feeding batch norm, whose
+/// exact gradient is zero) is compared on that absolute scale instead of its own.
+fn rel_error(ours: &Tensor, theirs: &Tensor) -> f64 {
+    let scale = theirs.data.iter().fold(1e-3f64, |m, &v| m.max(v.abs() as f64));
+    ours.data.iter().zip(&theirs.data).fold(0f64, |m, (&a, &b)| m.max((a as f64 - b as f64).abs())) / scale
+}
+
+struct Setup {
+    graph: netc::ir::Graph,
+    state: TensorMap,
+    inputs: HashMap<String, Tensor>,
+}
+
+fn setup(batch: usize) -> Setup {
+    let mut sources = Sources::new();
+    let m = pipeline::front_end_str(&mut sources, "tiny.net", TINY, &[]).expect("tiny model");
+    let t = autodiff::build(&m.graph, &m.recipe.optimizer).expect("training graph");
+    let state = params::init(&t.graph, &m.recipe.init, 1);
+    let (x, labels) = two_squares(batch);
+    let inputs = HashMap::from([
+        ("x".to_string(), x),
+        ("labels".to_string(), labels),
+        ("lr".to_string(), Tensor::new(vec![], vec![0.1])),
+    ]);
+    Setup { graph: t.graph, state, inputs }
+}
+
+#[test]
+fn a_gpu_training_step_equals_the_cpu_reference() {
+    let s = setup(6);
+    let rt = runtime();
+    let p = plan::lower(&s.graph, 6, &Options::default()).expect("training graph lowers");
+    let dm = DeviceModel::new(&rt, p, &s.state).expect("uploads");
+    let mut cpu = s.state.clone();
+    for step in 0..3 {
+        let gpu_out = dm.run(&s.inputs).expect("gpu step");
+        let (cpu_out, _) = reference::train_step(&s.graph, &mut cpu, &s.inputs).expect("cpu step");
+        for ((name, g), (_, c)) in gpu_out.iter().zip(&cpu_out) {
+            let e = rel_error(g, c);
+            assert!(e < 1e-4, "step {step}: output {name}: GPU {:?} vs CPU {:?}", g.data, c.data);
+        }
+    }
+    let gpu_state = dm.read_params().expect("read back");
+    for (name, want) in &cpu {
+        let e = rel_error(&gpu_state[name], want);
+        assert!(e < 1e-4, "{name} after 3 steps: GPU differs from the CPU reference by {e:e}");
+    }
+}
+
+#[test]
+fn gpu_training_is_bit_for_bit_deterministic() {
+    let run = || {
+        let s = setup(8);
+        let rt = runtime();
+        let p = plan::lower(&s.graph, 8, &Options::default()).expect("lowers");
+        let dm = DeviceModel::new(&rt, p, &s.state).expect("uploads");
+        for _ in 0..20 {
+            dm.run(&s.inputs).expect("step");
+        }
+        dm.read_params().expect("read back")
+    };
+    let (a, b) = (run(), run());
+    for (name, t) in &a {
+        assert!(t.data.iter().zip(&b[name].data).all(|(x, y)| x.to_bits() == y.to_bits()), "{name} differs between two runs");
+    }
+}
+
+#[test]
+fn a_tiny_model_learns_two_squares_on_the_gpu() {
+    let s = setup(16);
+    let rt = runtime();
+    let p = plan::lower(&s.graph, 16, &Options::default()).expect("lowers");
+    let dm = DeviceModel::new(&rt, p, &s.state).expect("uploads");
+    let mut accuracy = Vec::new();
+    for _ in 0..40 {
+        let out = dm.run(&s.inputs).expect("step");
+        accuracy.push(out.iter().find(|(n, _)| n == "correct").unwrap().1.data[0] / 16.0);
+    }
+    assert_eq!(*accuracy.last().unwrap(), 1.0, "train accuracy by step: {accuracy:?}");
+}
