@@ -99,7 +99,10 @@ fn check_grid(op: &'static str, grid: [u64; 3]) -> Result<[u32; 3], KernelError>
 ///
 /// Bindings: `dy [N, Cout, Ho, Wo]` (read), `weight [Cout, Cin/g, KH, KW]` (read),
 /// `dx [N, Cin, H, W]` (written, every element).
-pub fn conv2d_grad_input(p: &Conv2dParams, tiling: &ConvTiling) -> Result<KernelSource, KernelError> {
+pub fn conv2d_grad_input(
+    p: &Conv2dParams,
+    tiling: &ConvTiling,
+) -> Result<KernelSource, KernelError> {
     conv2d_grad_input_named("conv2d_grad_input", p, tiling)
 }
 

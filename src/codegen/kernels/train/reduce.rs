@@ -44,11 +44,7 @@ pub(crate) struct Split {
 
 /// Chooses the split of a reduction over `length` terms whose first pass runs `invocations`
 /// invocations per part (the output elements, or output tiles).
-pub(crate) fn split(
-    op: &'static str,
-    length: u64,
-    invocations: u64,
-) -> Result<Split, KernelError> {
+pub(crate) fn split(op: &'static str, length: u64, invocations: u64) -> Result<Split, KernelError> {
     let length = length.max(1);
     let min_parts = length.div_ceil(MAX_CHUNK);
     let wanted = TARGET_INVOCATIONS.div_ceil(invocations.max(1));
@@ -107,7 +103,12 @@ pub fn bias_grad(batch: u32, channels: u32, inner: u32) -> Result<Reduction, Ker
         format!("batch = {batch}, channels = {channels} and inner = {inner} must be positive")
     })?;
     let (n, c, p) = (u64::from(batch), u64::from(channels), u64::from(inner));
-    fit_u32(OP, "dy elements", n * c * p, MAX_ELEMENTS)?;
+    fit_u32(
+        OP,
+        "dy elements",
+        n.saturating_mul(c).saturating_mul(p),
+        MAX_ELEMENTS,
+    )?;
     let length = n * p;
     let sp = split(OP, length, c)?;
     let scratch_len = c * u64::from(sp.parts);

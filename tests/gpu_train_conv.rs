@@ -1,0 +1,489 @@
+//! Training kernels of conv and linear layers on the GPU against netc's CPU reference
+//! (`netc::reference::train_ops::forward`): conv2d's input and weight gradients, linear's input
+//! and weight gradients, and the bias gradient, over every conv configuration the seed models
+//! use (3x3 s1 p1, 3x3 s2 p1, 1x1 s1, 1x1 s2, 5x5 s1 p2), groups 1 and 2, batch 1 and odd sizes,
+//! 3 and 24 channels, and several tilings. Two reductions longer than 2^17 terms prove the
+//! split under lavapipe's silent 65,535-iteration loop cap. Reductions run as their two
+//! dispatches in one submission. Outputs and scratch buffers start as NaN, so an element a
+//! kernel forgets to write fails the comparison.
+//!
+//! The last tests need no device: every kernel over a grid of shapes (the seed models' at
+//! batch 128) is valid WGSL according to naga, with consistent bindings and dispatch sizes.
+//!
+//! There is no skipping: without a GPU adapter the GPU tests fail and say how to get one.
+
+mod gpu_common;
+
+use gpu_common::{Lcg, assert_close, rt, tensor, upload, window};
+use netc::codegen::kernels::train::{conv_grad, linear_grad, reduce};
+use netc::codegen::kernels::{
+    BindingKind, Conv2dParams, ConvTiling, KernelError, KernelSource, MAX_WORKGROUPS_PER_DIM,
+    Reduction, validate_wgsl,
+};
+use netc::ir::TrainOp;
+use netc::reference::train_ops;
+use netc::runtime::{Dispatch, GpuBuffer};
+use netc::tensor::Tensor;
+
+/// Tilings exercised by the conv cases: the default 4x4 tiles in 8x8 workgroups, no register
+/// tiling, and odd tiles so partial tiles occur in both dimensions.
+const TILINGS: [ConvTiling; 3] = [
+    ConvTiling {
+        tm: 4,
+        tn: 4,
+        wg_m: 8,
+        wg_n: 8,
+    },
+    ConvTiling {
+        tm: 1,
+        tn: 1,
+        wg_m: 8,
+        wg_n: 8,
+    },
+    ConvTiling {
+        tm: 3,
+        tn: 5,
+        wg_m: 5,
+        wg_n: 3,
+    },
+];
+
+fn reference(op: TrainOp, xs: &[&Tensor]) -> Vec<f32> {
+    train_ops::forward(&op, xs).data
+}
+
+fn conv_window(p: &Conv2dParams) -> netc::ir::Window {
+    window(
+        [p.kernel_h, p.kernel_w],
+        [p.stride_h, p.stride_w],
+        [p.pad_h, p.pad_w],
+    )
+}
+
+fn dy_dims(p: &Conv2dParams) -> [u32; 4] {
+    [p.batch, p.out_channels, p.out_h(), p.out_w()]
+}
+
+fn w_dims(p: &Conv2dParams) -> [u32; 4] {
+    [
+        p.out_channels,
+        p.in_channels / p.groups,
+        p.kernel_h,
+        p.kernel_w,
+    ]
+}
+
+fn x_dims(p: &Conv2dParams) -> [u32; 4] {
+    [p.batch, p.in_channels, p.in_h, p.in_w]
+}
+
+fn nan_buffer(len: usize) -> GpuBuffer {
+    upload(&vec![f32::NAN; len])
+}
+
+/// Runs a reduction's two passes in one submission and reads the output back.
+fn run_reduction(r: &Reduction, inputs: &[&GpuBuffer], out_len: usize) -> Vec<f32> {
+    let scratch = nan_buffer(r.scratch_len as usize);
+    let out = nan_buffer(out_len);
+    let mut partial_bufs = inputs.to_vec();
+    partial_bufs.push(&scratch);
+    let got = rt()
+        .run_and_read(
+            &[
+                Dispatch::new(&r.partial, &partial_bufs),
+                Dispatch::new(&r.finish, &[&scratch, &out]),
+            ],
+            &[&out],
+        )
+        .expect("run");
+    got.into_iter().next().expect("one buffer")
+}
+
+/// Both conv gradients of `p` with every tiling against the reference.
+fn check_conv(label: &str, p: Conv2dParams, seed: u64) {
+    let mut rng = Lcg::new(seed);
+    let x = rng.vec(p.input_len() as usize);
+    let w = rng.vec(p.weight_len() as usize);
+    let dy = rng.vec(p.output_len() as usize);
+    let (xt, wt, dyt) = (
+        tensor(&x_dims(&p), &x),
+        tensor(&w_dims(&p), &w),
+        tensor(&dy_dims(&p), &dy),
+    );
+    let want_dx = reference(
+        TrainOp::Conv2dGradInput {
+            window: conv_window(&p),
+            groups: p.groups as usize,
+            input_hw: [p.in_h as usize, p.in_w as usize],
+        },
+        &[&dyt, &wt],
+    );
+    let want_dw = reference(
+        TrainOp::Conv2dGradWeight {
+            window: conv_window(&p),
+            groups: p.groups as usize,
+        },
+        &[&xt, &dyt],
+    );
+    let (xb, wb, dyb) = (upload(&x), upload(&w), upload(&dy));
+    for tiling in TILINGS {
+        let k =
+            conv_grad::conv2d_grad_input(&p, &tiling).unwrap_or_else(|e| panic!("{label}: {e}"));
+        let dxb = nan_buffer(want_dx.len());
+        let got = rt()
+            .run_and_read(&[Dispatch::new(&k, &[&dyb, &wb, &dxb])], &[&dxb])
+            .expect("run");
+        assert_close(&format!("{label} grad input {tiling:?}"), &got[0], &want_dx);
+
+        let r =
+            conv_grad::conv2d_grad_weight(&p, &tiling).unwrap_or_else(|e| panic!("{label}: {e}"));
+        let got = run_reduction(&r, &[&xb, &dyb], want_dw.len());
+        assert_close(&format!("{label} grad weight {tiling:?}"), &got, &want_dw);
+    }
+}
+
+#[test]
+fn conv3x3_s1_p1() {
+    check_conv(
+        "3x3 s1 p1, rgb",
+        Conv2dParams::new(1, 3, (9, 9), 24, 3).with_padding(1),
+        1,
+    );
+    check_conv(
+        "3x3 s1 p1, 24 ch, 2 groups",
+        Conv2dParams::new(3, 24, (6, 6), 24, 3)
+            .with_padding(1)
+            .with_groups(2),
+        2,
+    );
+}
+
+#[test]
+fn conv3x3_s2_p1() {
+    check_conv(
+        "3x3 s2 p1, odd input",
+        Conv2dParams::new(3, 24, (9, 9), 24, 3)
+            .with_stride(2)
+            .with_padding(1),
+        3,
+    );
+    check_conv(
+        "3x3 s2 p1, even input, rgb",
+        Conv2dParams::new(1, 3, (8, 8), 24, 3)
+            .with_stride(2)
+            .with_padding(1),
+        4,
+    );
+}
+
+#[test]
+fn conv1x1_s1() {
+    check_conv("1x1 s1", Conv2dParams::new(3, 24, (5, 5), 24, 1), 5);
+    check_conv(
+        "1x1 s1, 2 groups",
+        Conv2dParams::new(1, 24, (7, 7), 24, 1).with_groups(2),
+        6,
+    );
+}
+
+#[test]
+fn conv1x1_s2_p0() {
+    // Odd columns and rows of the input receive no gradient (zeros in dx).
+    check_conv(
+        "1x1 s2, even input",
+        Conv2dParams::new(1, 24, (8, 8), 24, 1).with_stride(2),
+        7,
+    );
+    check_conv(
+        "1x1 s2, odd input, 2 groups",
+        Conv2dParams::new(3, 24, (7, 7), 24, 1)
+            .with_stride(2)
+            .with_groups(2),
+        8,
+    );
+}
+
+#[test]
+fn conv5x5_s1_p2() {
+    check_conv(
+        "5x5 s1 p2, rgb",
+        Conv2dParams::new(1, 3, (8, 8), 24, 5).with_padding(2),
+        9,
+    );
+    check_conv(
+        "5x5 s1 p2, 24 ch, 2 groups",
+        Conv2dParams::new(3, 24, (5, 5), 24, 5)
+            .with_padding(2)
+            .with_groups(2),
+        10,
+    );
+}
+
+#[test]
+fn conv_odd_everything() {
+    // Non-square input, odd channel counts per group, a stride that does not divide the input.
+    check_conv(
+        "odd",
+        Conv2dParams::new(5, 6, (7, 5), 10, 3)
+            .with_stride(2)
+            .with_padding(1)
+            .with_groups(2),
+        11,
+    );
+}
+
+#[test]
+fn conv_grad_weight_reduction_longer_than_2_17() {
+    // N*Ho*Wo = 130 * 32 * 32 = 133,120 terms per weight: one invocation summing them all would
+    // be stopped by lavapipe after 65,535 iterations, silently.
+    let p = Conv2dParams::new(130, 3, (32, 32), 4, 3).with_padding(1);
+    let mut rng = Lcg::new(12);
+    let x = rng.vec(p.input_len() as usize);
+    let dy = rng.vec(p.output_len() as usize);
+    let want = reference(
+        TrainOp::Conv2dGradWeight {
+            window: conv_window(&p),
+            groups: 1,
+        },
+        &[&tensor(&x_dims(&p), &x), &tensor(&dy_dims(&p), &dy)],
+    );
+    let r = conv_grad::conv2d_grad_weight(&p, &ConvTiling::default()).expect("kernel");
+    assert!(r.scratch_len >= 2 * p.weight_len(), "not split: {r:?}");
+    let got = run_reduction(&r, &[&upload(&x), &upload(&dy)], want.len());
+    assert_close("grad weight, 133,120 terms", &got, &want);
+}
+
+#[test]
+fn bias_grad_conv_and_linear() {
+    for (n, c, inner, seed) in [
+        (1u32, 3u32, 81u32, 20u64),
+        (3, 24, 25, 21),
+        (5, 10, 1, 22),
+        (1, 24, 1, 23),
+    ] {
+        let mut rng = Lcg::new(seed);
+        let dy = rng.vec((n * c * inner) as usize);
+        let dims: Vec<u32> = if inner == 1 {
+            vec![n, c]
+        } else {
+            vec![n, c, inner, 1]
+        };
+        let want = reference(TrainOp::BiasGrad, &[&tensor(&dims, &dy)]);
+        let r = reduce::bias_grad(n, c, inner).expect("kernel");
+        let got = run_reduction(&r, &[&upload(&dy)], c as usize);
+        assert_close(&format!("bias grad {n}x{c}x{inner}"), &got, &want);
+    }
+}
+
+#[test]
+fn bias_grad_reduction_longer_than_2_17() {
+    let (n, c, inner) = (130u32, 3u32, 32 * 32u32);
+    let mut rng = Lcg::new(24);
+    // Offset so the sums are far from 0 and a truncated sum cannot hide in the tolerance.
+    let dy = rng.vec_in((n * c * inner) as usize, -0.5, 1.0);
+    let want = reference(TrainOp::BiasGrad, &[&tensor(&[n, c, 32, 32], &dy)]);
+    let r = reduce::bias_grad(n, c, inner).expect("kernel");
+    assert!(r.scratch_len >= 2 * u64::from(c), "not split: {r:?}");
+    let got = run_reduction(&r, &[&upload(&dy)], c as usize);
+    assert_close("bias grad, 133,120 terms", &got, &want);
+}
+
+#[test]
+fn linear_grads() {
+    for (batch, fin, fout, seed) in [
+        (1u32, 128u32, 10u32, 30u64),
+        (3, 128, 10, 31),
+        (33, 37, 19, 32),
+        (5000, 7, 3, 33),
+    ] {
+        let mut rng = Lcg::new(seed);
+        let x = rng.vec((batch * fin) as usize);
+        let w = rng.vec((fout * fin) as usize);
+        let dy = rng.vec((batch * fout) as usize);
+        let (xt, wt, dyt) = (
+            tensor(&[batch, fin], &x),
+            tensor(&[fout, fin], &w),
+            tensor(&[batch, fout], &dy),
+        );
+        let want_dx = reference(TrainOp::LinearGradInput, &[&dyt, &wt]);
+        let want_dw = reference(TrainOp::LinearGradWeight, &[&xt, &dyt]);
+        let (xb, wb, dyb) = (upload(&x), upload(&w), upload(&dy));
+
+        let k = linear_grad::linear_grad_input(batch, fin, fout).expect("kernel");
+        let dxb = nan_buffer(want_dx.len());
+        let got = rt()
+            .run_and_read(&[Dispatch::new(&k, &[&dyb, &wb, &dxb])], &[&dxb])
+            .expect("run");
+        let label = format!("linear {batch}x{fin}->{fout}");
+        assert_close(&format!("{label} grad input"), &got[0], &want_dx);
+
+        let r = linear_grad::linear_grad_weight(batch, fin, fout).expect("kernel");
+        let got = run_reduction(&r, &[&xb, &dyb], want_dw.len());
+        assert_close(&format!("{label} grad weight"), &got, &want_dw);
+    }
+}
+
+// ---- Device-free checks. ----
+
+/// Every kernel of this file's generators over a grid of shapes, including the seed models'
+/// layers at batch 128 on 32x32.
+fn all_kernels() -> Vec<KernelSource> {
+    let tilings = [
+        ConvTiling::default(),
+        ConvTiling {
+            tm: 1,
+            tn: 1,
+            wg_m: 16,
+            wg_n: 16,
+        },
+        ConvTiling {
+            tm: 8,
+            tn: 8,
+            wg_m: 8,
+            wg_n: 8,
+        },
+        ConvTiling {
+            tm: 3,
+            tn: 5,
+            wg_m: 5,
+            wg_n: 3,
+        },
+    ];
+    let convs = [
+        Conv2dParams::new(128, 3, (32, 32), 64, 3).with_padding(1),
+        Conv2dParams::new(128, 64, (32, 32), 64, 3)
+            .with_padding(1)
+            .with_bias(true),
+        Conv2dParams::new(128, 16, (32, 32), 32, 3)
+            .with_stride(2)
+            .with_padding(1),
+        Conv2dParams::new(128, 16, (32, 32), 32, 1).with_stride(2),
+        Conv2dParams::new(128, 184, (4, 4), 32, 1),
+        Conv2dParams::new(128, 16, (16, 16), 8, 5).with_padding(2),
+        Conv2dParams::new(128, 24, (16, 16), 24, 3)
+            .with_padding(1)
+            .with_groups(2),
+        Conv2dParams::new(2, 24, (7, 7), 24, 3)
+            .with_padding(1)
+            .with_groups(24),
+        Conv2dParams::new(1, 5, (11, 3), 7, 3)
+            .with_stride(2)
+            .with_padding(1),
+        Conv2dParams::new(130, 3, (32, 32), 4, 3).with_padding(1),
+    ];
+    let mut out = Vec::new();
+    for p in convs {
+        for t in &tilings {
+            out.push(conv_grad::conv2d_grad_input(&p, t).expect("grad input"));
+            let r = conv_grad::conv2d_grad_weight(&p, t).expect("grad weight");
+            out.extend([r.partial, r.finish]);
+        }
+    }
+    for (batch, fin, fout) in [
+        (128, 128, 10),
+        (1, 184, 10),
+        (128, 512, 1000),
+        (70_000, 3, 2),
+    ] {
+        out.push(linear_grad::linear_grad_input(batch, fin, fout).expect("linear dx"));
+        let r = linear_grad::linear_grad_weight(batch, fin, fout).expect("linear dw");
+        out.extend([r.partial, r.finish]);
+    }
+    for (n, c, inner) in [(128, 64, 1024), (128, 10, 1), (1, 1, 1), (128, 1, 65_536)] {
+        let r = reduce::bias_grad(n, c, inner).expect("bias");
+        out.extend([r.partial, r.finish]);
+    }
+    out
+}
+
+#[test]
+fn every_train_conv_kernel_validates_with_naga() {
+    let kernels = all_kernels();
+    assert!(kernels.len() > 100);
+    for k in &kernels {
+        if let Err(e) = validate_wgsl(&k.wgsl) {
+            panic!("{} does not validate:\n{e}", k.name);
+        }
+    }
+}
+
+#[test]
+fn bindings_and_dispatch_sizes_are_consistent() {
+    for k in all_kernels() {
+        assert_eq!(
+            k.bindings.last(),
+            Some(&BindingKind::ReadWrite),
+            "{}",
+            k.name
+        );
+        assert!(
+            k.bindings[..k.bindings.len() - 1]
+                .iter()
+                .all(|b| *b == BindingKind::ReadOnly),
+            "{}",
+            k.name
+        );
+        for (i, _) in k.bindings.iter().enumerate() {
+            assert!(
+                k.wgsl.contains(&format!("@binding({i})")),
+                "{}: binding {i} missing",
+                k.name
+            );
+        }
+        assert!(
+            k.workgroups
+                .iter()
+                .all(|&g| (1..=MAX_WORKGROUPS_PER_DIM).contains(&g)),
+            "{}: {:?}",
+            k.name,
+            k.workgroups
+        );
+        assert!(k.invocations_per_workgroup() <= 1024, "{}", k.name);
+    }
+}
+
+#[test]
+fn reductions_cover_their_scratch_and_stay_under_the_loop_budget() {
+    // Scratch sizes are whole multiples of the output, and the parts stay under the budget
+    // even for reductions far longer than lavapipe's cap.
+    let p = Conv2dParams::new(128, 64, (32, 32), 64, 3).with_padding(1);
+    let r = conv_grad::conv2d_grad_weight(&p, &ConvTiling::default()).expect("kernel");
+    assert_eq!(r.scratch_len % p.weight_len(), 0);
+    let parts = r.scratch_len / p.weight_len();
+    assert!(parts >= 128 * 32 * 32 / 4096, "{parts} parts");
+    let r = reduce::bias_grad(1000, 8, 64 * 64).expect("kernel");
+    assert_eq!(r.scratch_len % 8, 0);
+    assert!(r.scratch_len / 8 >= 1000 * 64 * 64 / 4096);
+}
+
+#[test]
+fn invalid_parameters_are_errors() {
+    let t = ConvTiling::default();
+    let bad_groups = Conv2dParams::new(1, 6, (4, 4), 4, 3).with_groups(4);
+    assert!(matches!(
+        conv_grad::conv2d_grad_input(&bad_groups, &t),
+        Err(KernelError::InvalidParams { .. })
+    ));
+    assert!(matches!(
+        conv_grad::conv2d_grad_weight(&bad_groups, &t),
+        Err(KernelError::InvalidParams { .. })
+    ));
+    let zero_tile = ConvTiling { tm: 0, ..t };
+    let p = Conv2dParams::new(1, 4, (4, 4), 4, 3);
+    assert!(conv_grad::conv2d_grad_input(&p, &zero_tile).is_err());
+    assert!(conv_grad::conv2d_grad_weight(&p, &zero_tile).is_err());
+    // The grad-input loop runs over Cout/groups: too many channels is a loop-budget error.
+    let wide = Conv2dParams::new(1, 1, (1, 1), 20_000, 1);
+    assert!(matches!(
+        conv_grad::conv2d_grad_input(&wide, &t),
+        Err(KernelError::LoopTooLong { .. })
+    ));
+    assert!(linear_grad::linear_grad_input(0, 3, 3).is_err());
+    assert!(linear_grad::linear_grad_weight(3, 0, 3).is_err());
+    assert!(reduce::bias_grad(1, 0, 1).is_err());
+    // Absurd sizes are errors, not overflow panics.
+    assert!(reduce::bias_grad(u32::MAX, u32::MAX, u32::MAX).is_err());
+    let huge = Conv2dParams::new(1 << 16, 1 << 16, (1, 1), 1 << 16, 1);
+    assert!(conv_grad::conv2d_grad_input(&huge, &t).is_err());
+    assert!(conv_grad::conv2d_grad_weight(&huge, &t).is_err());
+}
