@@ -29,7 +29,9 @@ fn two_squares(n: usize) -> (Tensor, Tensor) {
     let mut labels = Vec::with_capacity(n);
     let mut seed = 12345u64;
     let mut noise = || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.4
     };
     for i in 0..n {
@@ -38,21 +40,35 @@ fn two_squares(n: usize) -> (Tensor, Tensor) {
         for _ in 0..3 {
             for y in 0..8 {
                 for x in 0..8 {
-                    let inside = if class == 0 { y < 4 && x < 4 } else { y >= 4 && x >= 4 };
+                    let inside = if class == 0 {
+                        y < 4 && x < 4
+                    } else {
+                        y >= 4 && x >= 4
+                    };
                     data.push(if inside { 1.0 } else { 0.0 } + noise());
                 }
             }
         }
     }
-    (Tensor::new(vec![n, 3, 8, 8], data), Tensor::new(vec![n], labels))
+    (
+        Tensor::new(vec![n, 3, 8, 8], data),
+        Tensor::new(vec![n], labels),
+    )
 }
 
 /// `max |ours - theirs| / max |theirs|`, the scale floored at 1e-3: a tensor that is
 /// rounding noise around zero (the momentum of a conv bias feeding batch norm, whose
 /// exact gradient is zero) is compared on that absolute scale instead of its own.
 fn rel_error(ours: &Tensor, theirs: &Tensor) -> f64 {
-    let scale = theirs.data.iter().fold(1e-3f64, |m, &v| m.max(v.abs() as f64));
-    ours.data.iter().zip(&theirs.data).fold(0f64, |m, (&a, &b)| m.max((a as f64 - b as f64).abs())) / scale
+    let scale = theirs
+        .data
+        .iter()
+        .fold(1e-3f64, |m, &v| m.max(v.abs() as f64));
+    ours.data
+        .iter()
+        .zip(&theirs.data)
+        .fold(0f64, |m, (&a, &b)| m.max((a as f64 - b as f64).abs()))
+        / scale
 }
 
 struct Setup {
@@ -72,7 +88,11 @@ fn setup(batch: usize) -> Setup {
         ("labels".to_string(), labels),
         ("lr".to_string(), Tensor::new(vec![], vec![0.1])),
     ]);
-    Setup { graph: t.graph, state, inputs }
+    Setup {
+        graph: t.graph,
+        state,
+        inputs,
+    }
 }
 
 #[test]
@@ -87,13 +107,21 @@ fn a_gpu_training_step_equals_the_cpu_reference() {
         let (cpu_out, _) = reference::train_step(&s.graph, &mut cpu, &s.inputs).expect("cpu step");
         for ((name, g), (_, c)) in gpu_out.iter().zip(&cpu_out) {
             let e = rel_error(g, c);
-            assert!(e < 1e-4, "step {step}: output {name}: GPU {:?} vs CPU {:?}", g.data, c.data);
+            assert!(
+                e < 1e-4,
+                "step {step}: output {name}: GPU {:?} vs CPU {:?}",
+                g.data,
+                c.data
+            );
         }
     }
     let gpu_state = dm.read_params().expect("read back");
     for (name, want) in &cpu {
         let e = rel_error(&gpu_state[name], want);
-        assert!(e < 1e-4, "{name} after 3 steps: GPU differs from the CPU reference by {e:e}");
+        assert!(
+            e < 1e-4,
+            "{name} after 3 steps: GPU differs from the CPU reference by {e:e}"
+        );
     }
 }
 
@@ -111,7 +139,13 @@ fn gpu_training_is_bit_for_bit_deterministic() {
     };
     let (a, b) = (run(), run());
     for (name, t) in &a {
-        assert!(t.data.iter().zip(&b[name].data).all(|(x, y)| x.to_bits() == y.to_bits()), "{name} differs between two runs");
+        assert!(
+            t.data
+                .iter()
+                .zip(&b[name].data)
+                .all(|(x, y)| x.to_bits() == y.to_bits()),
+            "{name} differs between two runs"
+        );
     }
 }
 
@@ -126,5 +160,9 @@ fn a_tiny_model_learns_two_squares_on_the_gpu() {
         let out = dm.run(&s.inputs).expect("step");
         accuracy.push(out.iter().find(|(n, _)| n == "correct").unwrap().1.data[0] / 16.0);
     }
-    assert_eq!(*accuracy.last().unwrap(), 1.0, "train accuracy by step: {accuracy:?}");
+    assert_eq!(
+        *accuracy.last().unwrap(),
+        1.0,
+        "train accuracy by step: {accuracy:?}"
+    );
 }

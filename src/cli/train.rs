@@ -80,7 +80,12 @@ fn data_source(given: Option<&str>) -> Result<String, Diagnostics> {
         .into())
 }
 
-fn load_data(source: &str, limit: Option<usize>, seed: u64, split: Split) -> Result<Dataset, Diagnostics> {
+fn load_data(
+    source: &str,
+    limit: Option<usize>,
+    seed: u64,
+    split: Split,
+) -> Result<Dataset, Diagnostics> {
     let mut d = if source == "synthetic" {
         train::synthetic::generate(200, seed)
     } else {
@@ -100,9 +105,14 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
     };
     // The model: from the file, or from the checkpoint's own copy of the source.
     let (source_name, source, overrides) = match (&resume, &a.file) {
-        (Some(c), _) => (c.model_file.clone(), c.model_source.clone(), c.hparams.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        (Some(c), _) => (
+            c.model_file.clone(),
+            c.model_source.clone(),
+            c.hparams.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        ),
         (None, Some(f)) => {
-            let text = std::fs::read_to_string(f).map_err(|e| err(format!("cannot read `{}`: {e}", f.display())))?;
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| err(format!("cannot read `{}`: {e}", f.display())))?;
             (f.display().to_string(), text, a.set.clone())
         }
         (None, None) => unreachable!("clap requires FILE without --resume"),
@@ -147,11 +157,18 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         "resumed_from_epoch": resume.as_ref().map(|c| c.epoch),
     });
     if !a.quiet {
-        println!("{}", serde_json::to_string_pretty(&config).expect("config serialises"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&config).expect("config serialises")
+        );
     }
-    std::fs::create_dir_all(&out).map_err(|e| err(format!("cannot create `{}`: {e}", out.display())))?;
-    std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&config).expect("config serialises"))
-        .map_err(|e| err(format!("cannot write to `{}`: {e}", out.display())))?;
+    std::fs::create_dir_all(&out)
+        .map_err(|e| err(format!("cannot create `{}`: {e}", out.display())))?;
+    std::fs::write(
+        out.join("config.json"),
+        serde_json::to_string_pretty(&config).expect("config serialises"),
+    )
+    .map_err(|e| err(format!("cannot write to `{}`: {e}", out.display())))?;
 
     let interrupt = Arc::new(AtomicBool::new(false));
     let flag = interrupt.clone();
@@ -161,11 +178,40 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
     if !a.quiet {
         eprintln!("device: {}", runtime.context().describe());
     }
-    let cfg = TrainConfig { model, source, source_name, data, data_source: data_src, limit, out: out.clone(), quiet: a.quiet, interrupt, resume };
+    let cfg = TrainConfig {
+        model,
+        source,
+        source_name,
+        data,
+        data_source: data_src,
+        limit,
+        out: out.clone(),
+        quiet: a.quiet,
+        interrupt,
+        resume,
+    };
     match run::train(&runtime, cfg).map_err(|e| err(e.to_string()))? {
-        Outcome::Finished { best_val_acc, epochs } => println!("finished {epochs} epochs: best val acc {:.2}% — checkpoints in {}", 100.0 * best_val_acc, out.display()),
-        Outcome::EarlyStopped { best_val_acc, epoch } => println!("early stop after epoch {epoch}: best val acc {:.2}% — checkpoints in {}", 100.0 * best_val_acc, out.display()),
-        Outcome::Interrupted { epoch } => println!("interrupted in epoch {}; resume with `netc train --resume {}`", epoch + 1, out.display()),
+        Outcome::Finished {
+            best_val_acc,
+            epochs,
+        } => println!(
+            "finished {epochs} epochs: best val acc {:.2}% — checkpoints in {}",
+            100.0 * best_val_acc,
+            out.display()
+        ),
+        Outcome::EarlyStopped {
+            best_val_acc,
+            epoch,
+        } => println!(
+            "early stop after epoch {epoch}: best val acc {:.2}% — checkpoints in {}",
+            100.0 * best_val_acc,
+            out.display()
+        ),
+        Outcome::Interrupted { epoch } => println!(
+            "interrupted in epoch {}; resume with `netc train --resume {}`",
+            epoch + 1,
+            out.display()
+        ),
     }
     Ok(())
 }
@@ -173,7 +219,9 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
 fn set_lr(o: &mut netc::elab::recipe::Optimizer, lr: f64) {
     use netc::elab::recipe::Optimizer;
     match o {
-        Optimizer::Sgd { lr: l, .. } | Optimizer::Adam { lr: l, .. } | Optimizer::AdamW { lr: l, .. } => *l = lr,
+        Optimizer::Sgd { lr: l, .. }
+        | Optimizer::Adam { lr: l, .. }
+        | Optimizer::AdamW { lr: l, .. } => *l = lr,
     }
 }
 
@@ -186,14 +234,30 @@ pub fn test(sources: &mut Sources, a: TestArgs) -> Result<(), Diagnostics> {
         None => {
             let all = load_data(&c.data, c.limit, c.seed, Split::Train)?;
             let (_, val) = run::split(all.len(), c.recipe.val_size as usize, c.seed);
-            (all.subset(&val), format!("the run's validation split of {}", c.data))
+            (
+                all.subset(&val),
+                format!("the run's validation split of {}", c.data),
+            )
         }
     };
     let runtime = open_runtime()?;
     let fail = |e: predict::PredictError| err(e.to_string());
-    let p = Predictor::gpu(&runtime, &model.graph, &c.params, a.batch.min(data.len().max(1))).map_err(fail)?;
+    let p = Predictor::gpu(
+        &runtime,
+        &model.graph,
+        &c.params,
+        a.batch.min(data.len().max(1)),
+    )
+    .map_err(fail)?;
     let classes = model.graph.node(model.graph.outputs()[0]).ty.numel();
     let r = predict::evaluate(&p, &data, &c.normalize, classes).map_err(fail)?;
-    println!("{} (best checkpoint, epoch {}) on {what}: test accuracy {:.2}% ({}/{})", model.graph.name, c.epoch, 100.0 * r.accuracy, r.correct, r.images);
+    println!(
+        "{} (best checkpoint, epoch {}) on {what}: test accuracy {:.2}% ({}/{})",
+        model.graph.name,
+        c.epoch,
+        100.0 * r.accuracy,
+        r.correct,
+        r.images
+    );
     Ok(())
 }

@@ -204,7 +204,11 @@ impl Builder<'_> {
     /// Elements of the value of `id` at this plan's batch size.
     pub(super) fn len_of(&self, id: NodeId) -> usize {
         let ty = &self.g.node(id).ty;
-        if ty.batched { self.batch * ty.numel() } else { ty.numel() }
+        if ty.batched {
+            self.batch * ty.numel()
+        } else {
+            ty.numel()
+        }
     }
 
     pub(super) fn emit(
@@ -280,7 +284,9 @@ impl Builder<'_> {
             }
             Op::Param { .. } => {
                 let name = g.param_name(id).expect("param");
-                self.plan.param_shapes.insert(name.clone(), node.ty.dims.clone());
+                self.plan
+                    .param_shapes
+                    .insert(name.clone(), node.ty.dims.clone());
                 let buf = self.buffer(name.clone(), node.ty.numel(), BufferRole::Param(name));
                 self.value.insert(id, buf);
             }
@@ -436,7 +442,11 @@ impl Builder<'_> {
             Op::SoftmaxCrossEntropy => {
                 let out = self.activation(id);
                 let k = u(g.node(ins[0]).ty.dims[0]);
-                self.emit(&layer, super::kernels::train::loss::softmax_cross_entropy(n, k), vec![inb[0], inb[1], out])?;
+                self.emit(
+                    &layer,
+                    super::kernels::train::loss::softmax_cross_entropy(n, k),
+                    vec![inb[0], inb[1], out],
+                )?;
                 self.value.insert(id, out);
             }
         }

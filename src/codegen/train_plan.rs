@@ -5,23 +5,36 @@
 //! become copies into the parameter buffers at the very end of the step, so every read
 //! of a parameter in the step sees its old value, whatever order the dispatches take.
 
-use super::kernels::train::{conv_grad, linear_grad, loss, norm_train, optim, pointwise_grad, pool_grad, reduce};
+use super::kernels::train::{
+    conv_grad, linear_grad, loss, norm_train, optim, pointwise_grad, pool_grad, reduce,
+};
 use super::kernels::{self, Conv2dParams, KernelError, Pool2dParams, Reduction};
 use super::plan::{BufferId, BufferRole, Builder, CodegenError, kernel_activation, square};
 use crate::ir::{NodeId, TrainOp};
 
 impl Builder<'_> {
     /// Lower one training op whose operands are `ins` (in buffers `inb`).
-    pub(super) fn train_node(&mut self, id: NodeId, t: &TrainOp, ins: &[NodeId], inb: &[BufferId], layer: &str) -> Result<(), CodegenError> {
+    pub(super) fn train_node(
+        &mut self,
+        id: NodeId,
+        t: &TrainOp,
+        ins: &[NodeId],
+        inb: &[BufferId],
+        layer: &str,
+    ) -> Result<(), CodegenError> {
         let g = self.g;
         let n = self.batch as u32;
-        let dims = |i: NodeId| -> Vec<u32> { g.node(i).ty.dims.iter().map(|&d| d as u32).collect() };
+        let dims =
+            |i: NodeId| -> Vec<u32> { g.node(i).ty.dims.iter().map(|&d| d as u32).collect() };
         let batch = self.batch;
         let elems = |i: NodeId| -> u64 {
             let ty = &g.node(i).ty;
             (if ty.batched { batch } else { 1 } * ty.numel()) as u64
         };
-        let unsupported = |message: String| CodegenError::Unsupported { layer: layer.to_string(), message };
+        let unsupported = |message: String| CodegenError::Unsupported {
+            layer: layer.to_string(),
+            message,
+        };
         let out_of = |this: &mut Builder<'_>| this.activation(id);
         match t {
             TrainOp::Assign => {
@@ -41,31 +54,70 @@ impl Builder<'_> {
         match t {
             TrainOp::BatchStats => {
                 let x = dims(ins[0]);
-                self.emit_reduction(layer, norm_train::batch_stats(n, x[0], x[1], x[2]), vec![inb[0]], out)
+                self.emit_reduction(
+                    layer,
+                    norm_train::batch_stats(n, x[0], x[1], x[2]),
+                    vec![inb[0]],
+                    out,
+                )
             }
             TrainOp::BatchNormTrain { eps } => {
                 let x = dims(ins[0]);
-                self.emit(layer, norm_train::batch_norm_train(n, x[0], x[1], x[2], *eps), vec![inb[0], inb[1], inb[2], inb[3], out])
+                self.emit(
+                    layer,
+                    norm_train::batch_norm_train(n, x[0], x[1], x[2], *eps),
+                    vec![inb[0], inb[1], inb[2], inb[3], out],
+                )
             }
             TrainOp::RunningUpdate { momentum, row } => {
                 let c = dims(ins[0])[0];
-                self.emit(layer, norm_train::running_update(c, *momentum, *row as u32), vec![inb[0], inb[1], out])
+                self.emit(
+                    layer,
+                    norm_train::running_update(c, *momentum, *row as u32),
+                    vec![inb[0], inb[1], out],
+                )
             }
-            TrainOp::ActivationGrad(a) => self.emit(layer, pointwise_grad::activation_grad(elems(ins[0]), kernel_activation(*a)), vec![inb[0], inb[1], out]),
-            TrainOp::Conv2dGradInput { window, groups, input_hw } => {
+            TrainOp::ActivationGrad(a) => self.emit(
+                layer,
+                pointwise_grad::activation_grad(elems(ins[0]), kernel_activation(*a)),
+                vec![inb[0], inb[1], out],
+            ),
+            TrainOp::Conv2dGradInput {
+                window,
+                groups,
+                input_hw,
+            } => {
                 let (k, s, p) = square(window).ok_or_else(|| unsupported(format!("non-square conv windows ({window}) are not supported by the GPU backend yet")))?;
                 let (dy, w) = (dims(ins[0]), dims(ins[1]));
-                let params = Conv2dParams::new(n, w[1] * *groups as u32, (input_hw[0] as u32, input_hw[1] as u32), dy[0], k)
-                    .with_stride(s)
-                    .with_padding(p)
-                    .with_groups(*groups as u32);
-                self.emit(layer, conv_grad::conv2d_grad_input(&params, &self.opts.tiling), vec![inb[0], inb[1], out])
+                let params = Conv2dParams::new(
+                    n,
+                    w[1] * *groups as u32,
+                    (input_hw[0] as u32, input_hw[1] as u32),
+                    dy[0],
+                    k,
+                )
+                .with_stride(s)
+                .with_padding(p)
+                .with_groups(*groups as u32);
+                self.emit(
+                    layer,
+                    conv_grad::conv2d_grad_input(&params, &self.opts.tiling),
+                    vec![inb[0], inb[1], out],
+                )
             }
             TrainOp::Conv2dGradWeight { window, groups } => {
                 let (k, s, p) = square(window).ok_or_else(|| unsupported(format!("non-square conv windows ({window}) are not supported by the GPU backend yet")))?;
                 let (x, dy) = (dims(ins[0]), dims(ins[1]));
-                let params = Conv2dParams::new(n, x[0], (x[1], x[2]), dy[0], k).with_stride(s).with_padding(p).with_groups(*groups as u32);
-                self.emit_reduction(layer, conv_grad::conv2d_grad_weight(&params, &self.opts.tiling), vec![inb[0], inb[1]], out)
+                let params = Conv2dParams::new(n, x[0], (x[1], x[2]), dy[0], k)
+                    .with_stride(s)
+                    .with_padding(p)
+                    .with_groups(*groups as u32);
+                self.emit_reduction(
+                    layer,
+                    conv_grad::conv2d_grad_weight(&params, &self.opts.tiling),
+                    vec![inb[0], inb[1]],
+                    out,
+                )
             }
             TrainOp::BiasGrad => {
                 let dy = dims(ins[0]);
@@ -74,65 +126,157 @@ impl Builder<'_> {
             }
             TrainOp::BatchNormGradGamma { eps } => {
                 let x = dims(ins[0]);
-                self.emit_reduction(layer, norm_train::bn_grad_gamma(n, x[0], x[1], x[2], *eps), vec![inb[0], inb[1], inb[2]], out)
+                self.emit_reduction(
+                    layer,
+                    norm_train::bn_grad_gamma(n, x[0], x[1], x[2], *eps),
+                    vec![inb[0], inb[1], inb[2]],
+                    out,
+                )
             }
             TrainOp::BatchNormGradInput { eps } => {
                 let x = dims(ins[0]);
                 let mut bufs = inb.to_vec();
                 bufs.push(out);
-                self.emit(layer, norm_train::bn_grad_input(n, x[0], x[1], x[2], *eps), bufs)
+                self.emit(
+                    layer,
+                    norm_train::bn_grad_input(n, x[0], x[1], x[2], *eps),
+                    bufs,
+                )
             }
             TrainOp::MaxPool2dGrad(w) | TrainOp::AvgPool2dGrad { window: w, .. } => {
-                let (k, s, p) = square(w).ok_or_else(|| unsupported(format!("non-square pooling windows ({w}) are not supported by the GPU backend yet")))?;
+                let (k, s, p) = square(w).ok_or_else(|| {
+                    unsupported(format!(
+                        "non-square pooling windows ({w}) are not supported by the GPU backend yet"
+                    ))
+                })?;
                 let x = dims(id);
                 let params = Pool2dParams::new(n, x[0], (x[1], x[2]), k, s, p);
                 match t {
-                    TrainOp::MaxPool2dGrad(_) => self.emit(layer, pool_grad::max_pool2d_grad(&params), vec![inb[0], inb[1], out]),
-                    _ => self.emit(layer, pool_grad::avg_pool2d_grad(&params), vec![inb[0], out]),
+                    TrainOp::MaxPool2dGrad(_) => self.emit(
+                        layer,
+                        pool_grad::max_pool2d_grad(&params),
+                        vec![inb[0], inb[1], out],
+                    ),
+                    _ => self.emit(
+                        layer,
+                        pool_grad::avg_pool2d_grad(&params),
+                        vec![inb[0], out],
+                    ),
                 }
             }
             TrainOp::GlobalAvgPoolGrad { input_hw } => {
                 let c = dims(ins[0])[0];
-                self.emit(layer, pointwise_grad::global_avg_pool_grad(n, c, input_hw[0] as u32, input_hw[1] as u32), vec![inb[0], out])
+                self.emit(
+                    layer,
+                    pointwise_grad::global_avg_pool_grad(
+                        n,
+                        c,
+                        input_hw[0] as u32,
+                        input_hw[1] as u32,
+                    ),
+                    vec![inb[0], out],
+                )
             }
             TrainOp::LinearGradInput => {
                 let w = dims(ins[1]);
-                self.emit(layer, linear_grad::linear_grad_input(n, w[1], w[0]), vec![inb[0], inb[1], out])
+                self.emit(
+                    layer,
+                    linear_grad::linear_grad_input(n, w[1], w[0]),
+                    vec![inb[0], inb[1], out],
+                )
             }
             TrainOp::LinearGradWeight => {
                 let (x, dy) = (dims(ins[0]), dims(ins[1]));
-                self.emit_reduction(layer, linear_grad::linear_grad_weight(n, x[0], dy[0]), vec![inb[0], inb[1]], out)
+                self.emit_reduction(
+                    layer,
+                    linear_grad::linear_grad_weight(n, x[0], dy[0]),
+                    vec![inb[0], inb[1]],
+                    out,
+                )
             }
             TrainOp::ChannelSlice { offset, channels } => {
                 let x = dims(ins[0]);
-                self.emit(layer, pointwise_grad::channel_slice(n, x[0], x[1] * x[2], *offset as u32, *channels as u32), vec![inb[0], out])
+                self.emit(
+                    layer,
+                    pointwise_grad::channel_slice(
+                        n,
+                        x[0],
+                        x[1] * x[2],
+                        *offset as u32,
+                        *channels as u32,
+                    ),
+                    vec![inb[0], out],
+                )
             }
             TrainOp::SoftmaxCrossEntropyGrad => {
                 let k = dims(ins[0])[0];
-                self.emit(layer, loss::softmax_cross_entropy_grad(n, k), vec![inb[0], inb[1], out])
+                self.emit(
+                    layer,
+                    loss::softmax_cross_entropy_grad(n, k),
+                    vec![inb[0], inb[1], out],
+                )
             }
             TrainOp::CorrectCount => {
                 let k = dims(ins[0])[0];
                 self.emit(layer, loss::correct_count(n, k), vec![inb[0], inb[1], out])
             }
-            TrainOp::SgdBuffer { momentum, weight_decay } => self.emit(layer, optim::sgd_buffer(elems(ins[0]), *momentum, *weight_decay), vec![inb[0], inb[1], inb[2], out]),
-            TrainOp::SgdStep { momentum, weight_decay, nesterov } => {
-                self.emit(layer, optim::sgd_step(elems(ins[0]), *momentum, *weight_decay, *nesterov), vec![inb[0], inb[1], inb[2], inb[3], out])
-            }
-            TrainOp::AdamMoment { beta, square, l2 } => self.emit(layer, optim::adam_moment(elems(ins[0]), *beta, *square, *l2), vec![inb[0], inb[1], inb[2], out]),
-            TrainOp::AdamStep { beta1, beta2, eps, decoupled_wd } => {
+            TrainOp::SgdBuffer {
+                momentum,
+                weight_decay,
+            } => self.emit(
+                layer,
+                optim::sgd_buffer(elems(ins[0]), *momentum, *weight_decay),
+                vec![inb[0], inb[1], inb[2], out],
+            ),
+            TrainOp::SgdStep {
+                momentum,
+                weight_decay,
+                nesterov,
+            } => self.emit(
+                layer,
+                optim::sgd_step(elems(ins[0]), *momentum, *weight_decay, *nesterov),
+                vec![inb[0], inb[1], inb[2], inb[3], out],
+            ),
+            TrainOp::AdamMoment { beta, square, l2 } => self.emit(
+                layer,
+                optim::adam_moment(elems(ins[0]), *beta, *square, *l2),
+                vec![inb[0], inb[1], inb[2], out],
+            ),
+            TrainOp::AdamStep {
+                beta1,
+                beta2,
+                eps,
+                decoupled_wd,
+            } => {
                 let mut bufs = inb.to_vec();
                 bufs.push(out);
-                self.emit(layer, optim::adam_step(elems(ins[0]), *beta1, *beta2, *eps, *decoupled_wd), bufs)
+                self.emit(
+                    layer,
+                    optim::adam_step(elems(ins[0]), *beta1, *beta2, *eps, *decoupled_wd),
+                    bufs,
+                )
             }
             TrainOp::Assign | TrainOp::Reshape { .. } => unreachable!("handled above"),
         }
     }
 
     /// A two-dispatch reduction through a fresh scratch buffer.
-    fn emit_reduction(&mut self, layer: &str, r: Result<Reduction, KernelError>, inputs: Vec<BufferId>, out: BufferId) -> Result<(), CodegenError> {
-        let r = r.map_err(|source| CodegenError::Kernel { layer: layer.to_string(), source })?;
-        let scratch = self.buffer(format!("{layer}.scratch"), r.scratch_len as usize, BufferRole::Activation);
+    fn emit_reduction(
+        &mut self,
+        layer: &str,
+        r: Result<Reduction, KernelError>,
+        inputs: Vec<BufferId>,
+        out: BufferId,
+    ) -> Result<(), CodegenError> {
+        let r = r.map_err(|source| CodegenError::Kernel {
+            layer: layer.to_string(),
+            source,
+        })?;
+        let scratch = self.buffer(
+            format!("{layer}.scratch"),
+            r.scratch_len as usize,
+            BufferRole::Activation,
+        );
         let mut first = inputs;
         first.push(scratch);
         self.emit(layer, Ok(r.partial), first)?;
@@ -144,7 +288,11 @@ impl Builder<'_> {
         for (value, target, layer) in std::mem::take(&mut self.assigns) {
             let len = self.plan.buffers[target.0].len as u32;
             // A plain copy is a one-input channel concat over a 1x1 plane.
-            self.emit(&layer, kernels::elementwise::concat_channels(1, len, 1, 0, len), vec![value, target])?;
+            self.emit(
+                &layer,
+                kernels::elementwise::concat_channels(1, len, 1, 0, len),
+                vec![value, target],
+            )?;
         }
         Ok(())
     }

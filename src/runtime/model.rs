@@ -146,7 +146,11 @@ impl<'r> DeviceModel<'r> {
                 && let Some(t) = params.get(name)
             {
                 if t.numel() != b.len {
-                    return Err(ModelError::ParamLen { name: name.clone(), got: t.numel(), want: b.len });
+                    return Err(ModelError::ParamLen {
+                        name: name.clone(),
+                        got: t.numel(),
+                        want: b.len,
+                    });
                 }
                 self.runtime.write(buf, &t.data)?;
             }
@@ -161,7 +165,12 @@ impl<'r> DeviceModel<'r> {
         for (b, buf) in self.plan.buffers.iter().zip(&self.buffers) {
             if let BufferRole::Param(name) = &b.role {
                 let data = self.runtime.read(buf)?;
-                let dims = self.plan.param_shapes.get(name).cloned().unwrap_or_else(|| vec![data.len()]);
+                let dims = self
+                    .plan
+                    .param_shapes
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| vec![data.len()]);
                 out.insert(name.clone(), Tensor::new(dims, data));
             }
         }

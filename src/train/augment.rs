@@ -22,7 +22,12 @@ pub struct Image {
 
 impl Image {
     pub fn from_u8(c: usize, h: usize, w: usize, bytes: &[u8]) -> Image {
-        Image { c, h, w, data: bytes.iter().map(|&b| b as f32 / 255.0).collect() }
+        Image {
+            c,
+            h,
+            w,
+            data: bytes.iter().map(|&b| b as f32 / 255.0).collect(),
+        }
     }
 
     fn at(&self, c: usize, y: usize, x: usize) -> f32 {
@@ -85,7 +90,12 @@ fn crop(img: &Image, i: usize, j: usize, h: usize, w: usize) -> Image {
             }
         }
     }
-    Image { c: img.c, h, w, data }
+    Image {
+        c: img.c,
+        h,
+        w,
+        data,
+    }
 }
 
 fn pad(img: &Image, p: usize) -> Image {
@@ -98,11 +108,22 @@ fn pad(img: &Image, p: usize) -> Image {
             }
         }
     }
-    Image { c: img.c, h, w, data }
+    Image {
+        c: img.c,
+        h,
+        w,
+        data,
+    }
 }
 
 /// torchvision's `RandomResizedCrop.get_params`: (top, left, height, width).
-pub fn resized_crop_params(height: usize, width: usize, scale: [f64; 2], ratio: [f64; 2], rng: &mut ChaCha8Rng) -> (usize, usize, usize, usize) {
+pub fn resized_crop_params(
+    height: usize,
+    width: usize,
+    scale: [f64; 2],
+    ratio: [f64; 2],
+    rng: &mut ChaCha8Rng,
+) -> (usize, usize, usize, usize) {
     let area = (height * width) as f64;
     let (log_lo, log_hi) = (ratio[0].ln(), ratio[1].ln());
     for _ in 0..10 {
@@ -152,25 +173,50 @@ pub fn resize_bilinear(img: &Image, out_h: usize, out_w: usize) -> Image {
             }
         }
     }
-    Image { c: img.c, h: out_h, w: out_w, data }
+    Image {
+        c: img.c,
+        h: out_h,
+        w: out_w,
+        data,
+    }
 }
 
 /// A normalised training batch: images `indices` of `data`, augmented for `epoch`.
 /// Prepared on every core; the result does not depend on the number of threads.
-pub fn batch(data: &Dataset, indices: &[usize], augments: &[Augment], mean: &[f32], std: &[f32], seed: u64, epoch: u32) -> Tensor {
+pub fn batch(
+    data: &Dataset,
+    indices: &[usize],
+    augments: &[Augment],
+    mean: &[f32],
+    std: &[f32],
+    seed: u64,
+    epoch: u32,
+) -> Tensor {
     let (c, h, w) = data.shape;
     let one = |&i: &usize| {
         let img = Image::from_u8(c, h, w, data.image(i));
         let mut rng = image_rng(seed, epoch, i);
         let img = augment(img, augments, &mut rng);
         let plane = img.h * img.w;
-        img.data.iter().enumerate().map(|(k, &v)| (v - mean[k / plane]) / std[k / plane]).collect::<Vec<f32>>()
+        img.data
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| (v - mean[k / plane]) / std[k / plane])
+            .collect::<Vec<f32>>()
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(indices.len().max(1));
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(indices.len().max(1));
     let chunk = indices.len().div_ceil(threads).max(1);
     let parts: Vec<Vec<f32>> = std::thread::scope(|s| {
-        let handles: Vec<_> = indices.chunks(chunk).map(|part| s.spawn(move || part.iter().flat_map(one).collect::<Vec<f32>>())).collect();
-        handles.into_iter().map(|h| h.join().expect("augmentation threads do not panic")).collect()
+        let handles: Vec<_> = indices
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().flat_map(one).collect::<Vec<f32>>()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("augmentation threads do not panic"))
+            .collect()
     });
     let data: Vec<f32> = parts.concat();
     let out_hw = data.len() / (indices.len().max(1) * c);
@@ -183,7 +229,12 @@ mod tests {
     use super::*;
 
     fn ramp(h: usize, w: usize) -> Image {
-        Image { c: 1, h, w, data: (0..h * w).map(|i| i as f32).collect() }
+        Image {
+            c: 1,
+            h,
+            w,
+            data: (0..h * w).map(|i| i as f32).collect(),
+        }
     }
 
     #[test]
@@ -215,8 +266,24 @@ mod tests {
 
     #[test]
     fn augmentation_is_deterministic_per_image() {
-        let a = [Augment::Hflip { p: 0.5 }, Augment::RandomResizedCrop { size: 32, scale: [0.8, 1.0], ratio: [0.9, 1.1] }, Augment::RandomCrop { size: 32, padding: 4 }];
-        let img = Image { c: 3, h: 32, w: 32, data: (0..3072).map(|i| (i % 255) as f32 / 255.0).collect() };
+        let a = [
+            Augment::Hflip { p: 0.5 },
+            Augment::RandomResizedCrop {
+                size: 32,
+                scale: [0.8, 1.0],
+                ratio: [0.9, 1.1],
+            },
+            Augment::RandomCrop {
+                size: 32,
+                padding: 4,
+            },
+        ];
+        let img = Image {
+            c: 3,
+            h: 32,
+            w: 32,
+            data: (0..3072).map(|i| (i % 255) as f32 / 255.0).collect(),
+        };
         let x = augment(img.clone(), &a, &mut image_rng(7, 3, 11));
         let y = augment(img, &a, &mut image_rng(7, 3, 11));
         assert_eq!(x, y);

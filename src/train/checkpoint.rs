@@ -49,7 +49,10 @@ pub struct Checkpoint {
 
 pub fn hash(text: &str) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +70,10 @@ impl Checkpoint {
     pub fn save(&self, dir: &Path, name: &str) -> Result<(), CheckpointError> {
         params::save(&self.params, &dir.join(format!("{name}.safetensors")))?;
         let json = dir.join(format!("{name}.json"));
-        let write = |e: String| CheckpointError::Write { path: json.display().to_string(), message: e };
+        let write = |e: String| CheckpointError::Write {
+            path: json.display().to_string(),
+            message: e,
+        };
         let text = serde_json::to_string_pretty(self).map_err(|e| write(e.to_string()))?;
         let tmp = json.with_extension("json.tmp");
         std::fs::write(&tmp, text).map_err(|e| write(e.to_string()))?;
@@ -77,7 +83,10 @@ impl Checkpoint {
     /// Read `dir/NAME.json` and its weights.
     pub fn load(dir: &Path, name: &str) -> Result<Checkpoint, CheckpointError> {
         let json = dir.join(format!("{name}.json"));
-        let read = |e: String| CheckpointError::Read { path: json.display().to_string(), message: e };
+        let read = |e: String| CheckpointError::Read {
+            path: json.display().to_string(),
+            message: e,
+        };
         let text = std::fs::read_to_string(&json).map_err(|e| read(e.to_string()))?;
         let mut c: Checkpoint = serde_json::from_str(&text).map_err(|e| read(e.to_string()))?;
         c.params = params::load(&dir.join(format!("{name}.safetensors")))?;

@@ -58,8 +58,15 @@ pub enum Outcome {
 pub enum TrainError {
     #[error("{0}")]
     Setup(String),
-    #[error("loss became {value} at step {step} (epoch {epoch}); stopped. The last good checkpoint is {checkpoint}")]
-    NonFinite { value: f32, step: u64, epoch: u32, checkpoint: String },
+    #[error(
+        "loss became {value} at step {step} (epoch {epoch}); stopped. The last good checkpoint is {checkpoint}"
+    )]
+    NonFinite {
+        value: f32,
+        step: u64,
+        epoch: u32,
+        checkpoint: String,
+    },
     #[error("cannot write to `{path}`: {message}")]
     Io { path: String, message: String },
 }
@@ -101,42 +108,85 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
     };
     let step_model = DeviceModel::new(runtime, plan, &initial).map_err(setup)?;
     let eval_batch = batch.min(val_idx.len().max(1));
-    let mut validator = Predictor::gpu(runtime, &cfg.model.graph, &initial, eval_batch).map_err(setup)?;
+    let mut validator =
+        Predictor::gpu(runtime, &cfg.model.graph, &initial, eval_batch).map_err(setup)?;
 
-    std::fs::create_dir_all(&cfg.out).map_err(|e| TrainError::Io { path: cfg.out.display().to_string(), message: e.to_string() })?;
-    let io = |e: std::io::Error| TrainError::Io { path: cfg.out.display().to_string(), message: e.to_string() };
+    std::fs::create_dir_all(&cfg.out).map_err(|e| TrainError::Io {
+        path: cfg.out.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let io = |e: std::io::Error| TrainError::Io {
+        path: cfg.out.display().to_string(),
+        message: e.to_string(),
+    };
     let mut events = EventWriter::create(&cfg.out.join("tensorboard")).map_err(io)?;
-    let mut history: Vec<EpochMetrics> = cfg.resume.as_ref().map(|c| c.history.clone()).unwrap_or_default();
+    let mut history: Vec<EpochMetrics> = cfg
+        .resume
+        .as_ref()
+        .map(|c| c.history.clone())
+        .unwrap_or_default();
     let start_epoch = cfg.resume.as_ref().map_or(0, |c| c.epoch);
-    let mut best = history.iter().map(|m| m.val_acc).fold(f64::NEG_INFINITY, f64::max);
-    let mut since_best = history.iter().rev().take_while(|m| m.val_acc < best).count() as u32;
+    let mut best = history
+        .iter()
+        .map(|m| m.val_acc)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let mut since_best = history
+        .iter()
+        .rev()
+        .take_while(|m| m.val_acc < best)
+        .count() as u32;
 
     for epoch in start_epoch..recipe.epochs {
         let started = std::time::Instant::now();
         let mut order = train_idx.clone();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(recipe.seed ^ ((epoch as u64 + 1) << 32)));
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+            recipe.seed ^ ((epoch as u64 + 1) << 32),
+        ));
         let bar = progress(cfg.quiet, steps_per_epoch as u64, epoch, recipe.epochs);
         let (mut loss_sum, mut correct, mut seen) = (0f64, 0f64, 0usize);
         let mut lr = 0.0;
         for (s, chunk) in order.chunks_exact(batch).enumerate() {
             let global = epoch as u64 * steps_per_epoch as u64 + s as u64;
             lr = learning_rate(&recipe, epoch, s as u32, steps_per_epoch);
-            let x = augment::batch(&cfg.data, chunk, &recipe.augment, &norm.mean, &norm.std, recipe.seed, epoch);
-            let labels = Tensor::new(vec![batch], chunk.iter().map(|&i| cfg.data.labels[i] as f32).collect());
+            let x = augment::batch(
+                &cfg.data,
+                chunk,
+                &recipe.augment,
+                &norm.mean,
+                &norm.std,
+                recipe.seed,
+                epoch,
+            );
+            let labels = Tensor::new(
+                vec![batch],
+                chunk.iter().map(|&i| cfg.data.labels[i] as f32).collect(),
+            );
             let inputs = HashMap::from([
                 ("x".to_string(), x),
                 ("labels".to_string(), labels),
                 ("lr".to_string(), Tensor::new(vec![], vec![lr as f32])),
-                ("step".to_string(), Tensor::new(vec![], vec![(global + 1) as f32])),
+                (
+                    "step".to_string(),
+                    Tensor::new(vec![], vec![(global + 1) as f32]),
+                ),
             ]);
             let out = step_model.run(&inputs).map_err(setup)?;
-            let value = |name: &str| out.iter().find(|(n, _)| n == name).map_or(f32::NAN, |(_, t)| t.data[0]);
+            let value = |name: &str| {
+                out.iter()
+                    .find(|(n, _)| n == name)
+                    .map_or(f32::NAN, |(_, t)| t.data[0])
+            };
             let (loss, c) = (value("loss"), value("correct"));
             if !loss.is_finite() {
                 if let Some(b) = &bar {
                     b.abandon();
                 }
-                return Err(TrainError::NonFinite { value: loss, step: global + 1, epoch: epoch + 1, checkpoint: cfg.out.join("last.safetensors").display().to_string() });
+                return Err(TrainError::NonFinite {
+                    value: loss,
+                    step: global + 1,
+                    epoch: epoch + 1,
+                    checkpoint: cfg.out.join("last.safetensors").display().to_string(),
+                });
             }
             loss_sum += loss as f64 * batch as f64;
             correct += c as f64;
@@ -145,7 +195,12 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
             if let Some(b) = &bar {
                 b.set_position(s as u64 + 1);
                 let rate = seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
-                b.set_message(format!("loss {:.4} acc {:.2}% {:.0} img/s", loss_sum / seen as f64, 100.0 * correct / seen as f64, rate));
+                b.set_message(format!(
+                    "loss {:.4} acc {:.2}% {:.0} img/s",
+                    loss_sum / seen as f64,
+                    100.0 * correct / seen as f64,
+                    rate
+                ));
             }
             if cfg.interrupt.load(Ordering::SeqCst) {
                 break;
@@ -160,7 +215,13 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
         }
         let params = step_model.read_params().map_err(setup)?;
         validator.load_params(&params).map_err(setup)?;
-        let val = predict::evaluate(&validator, &cfg.data.subset(&val_idx), &norm, cfg.data.classes.len()).map_err(setup)?;
+        let val = predict::evaluate(
+            &validator,
+            &cfg.data.subset(&val_idx),
+            &norm,
+            cfg.data.classes.len(),
+        )
+        .map_err(setup)?;
         let m = EpochMetrics {
             epoch: epoch + 1,
             train_loss: loss_sum / seen.max(1) as f64,
@@ -172,8 +233,12 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
         };
         history.push(m.clone());
         let step = (epoch as u64 + 1) * steps_per_epoch as u64;
-        events.scalar("train_acc", step, m.train_acc as f32).map_err(io)?;
-        events.scalar("val_acc", step, m.val_acc as f32).map_err(io)?;
+        events
+            .scalar("train_acc", step, m.train_acc as f32)
+            .map_err(io)?;
+        events
+            .scalar("val_acc", step, m.val_acc as f32)
+            .map_err(io)?;
         events.scalar("lr", step, m.lr as f32).map_err(io)?;
         events.flush().map_err(io)?;
         append_jsonl(&cfg.out.join("metrics.jsonl"), &m).map_err(io)?;
@@ -181,7 +246,12 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
             model_source: cfg.source.clone(),
             model_file: cfg.source_name.clone(),
             source_hash: checkpoint::hash(&cfg.source),
-            hparams: cfg.model.hparams.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
+            hparams: cfg
+                .model
+                .hparams
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect(),
             recipe: recipe.clone(),
             normalize: norm.clone(),
             classes: cfg.data.classes.clone(),
@@ -204,7 +274,15 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
         }
         let line = format!(
             "epoch {:>3}/{}: train loss {:.4}, train acc {:.2}%, val acc {:.2}%{}, lr {:.3e}, {:.0} img/s, {:.1} s",
-            m.epoch, recipe.epochs, m.train_loss, 100.0 * m.train_acc, 100.0 * m.val_acc, if improved { " (best)" } else { "" }, m.lr, m.images_per_s, m.seconds
+            m.epoch,
+            recipe.epochs,
+            m.train_loss,
+            100.0 * m.train_acc,
+            100.0 * m.val_acc,
+            if improved { " (best)" } else { "" },
+            m.lr,
+            m.images_per_s,
+            m.seconds
         );
         match &bar {
             Some(b) => b.finish_with_message(line),
@@ -212,10 +290,16 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
             None => {}
         }
         if recipe.early_stopping > 0 && since_best >= recipe.early_stopping {
-            return Ok(Outcome::EarlyStopped { best_val_acc: best, epoch: epoch + 1 });
+            return Ok(Outcome::EarlyStopped {
+                best_val_acc: best,
+                epoch: epoch + 1,
+            });
         }
     }
-    Ok(Outcome::Finished { best_val_acc: best, epochs: recipe.epochs })
+    Ok(Outcome::Finished {
+        best_val_acc: best,
+        epochs: recipe.epochs,
+    })
 }
 
 /// A progress bar on a terminal; `None` (plain lines) otherwise or with `--quiet`.
@@ -225,13 +309,23 @@ fn progress(quiet: bool, steps: u64, epoch: u32, epochs: u32) -> Option<indicati
         return None;
     }
     let bar = indicatif::ProgressBar::new(steps);
-    let style = indicatif::ProgressStyle::with_template(&format!("epoch {}/{epochs} [{{bar:30}}] {{pos}}/{{len}} {{msg}} eta {{eta}}", epoch + 1))
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let style = indicatif::ProgressStyle::with_template(&format!(
+        "epoch {}/{epochs} [{{bar:30}}] {{pos}}/{{len}} {{msg}} eta {{eta}}",
+        epoch + 1
+    ))
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     bar.set_style(style);
     Some(bar)
 }
 
 fn append_jsonl(path: &std::path::Path, m: &EpochMetrics) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-    writeln!(f, "{}", serde_json::to_string(m).map_err(std::io::Error::other)?)
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    writeln!(
+        f,
+        "{}",
+        serde_json::to_string(m).map_err(std::io::Error::other)?
+    )
 }

@@ -9,7 +9,9 @@ pub fn learning_rate(recipe: &Recipe, epoch: u32, step: u32, steps_per_epoch: u3
     let lr = match &recipe.schedule {
         Schedule::Constant => base,
         // MultiStepLR: gamma^(number of milestones reached).
-        Schedule::MultiStep { milestones, gamma } => base * gamma.powi(milestones.iter().filter(|&&m| epoch >= m).count() as i32),
+        Schedule::MultiStep { milestones, gamma } => {
+            base * gamma.powi(milestones.iter().filter(|&&m| epoch >= m).count() as i32)
+        }
         // CosineAnnealingLR with T_max = the run's epochs.
         Schedule::Cosine { min_lr } => {
             let t = epoch as f64 / recipe.epochs.max(1) as f64;
@@ -32,7 +34,12 @@ mod tests {
 
     fn recipe(schedule: Schedule) -> Recipe {
         Recipe {
-            optimizer: Optimizer::Sgd { lr: 0.1, momentum: 0.9, weight_decay: 1e-4, nesterov: false },
+            optimizer: Optimizer::Sgd {
+                lr: 0.1,
+                momentum: 0.9,
+                weight_decay: 1e-4,
+                nesterov: false,
+            },
             schedule,
             epochs: 180,
             ..Recipe::default()
@@ -41,7 +48,10 @@ mod tests {
 
     #[test]
     fn multistep_matches_the_seed() {
-        let r = recipe(Schedule::MultiStep { milestones: vec![100, 150], gamma: 0.1 });
+        let r = recipe(Schedule::MultiStep {
+            milestones: vec![100, 150],
+            gamma: 0.1,
+        });
         let lr = |e| learning_rate(&r, e, 0, 10);
         assert_eq!(lr(0), 0.1);
         assert_eq!(lr(99), 0.1);
@@ -58,7 +68,10 @@ mod tests {
 
     #[test]
     fn warmup_ramps_linearly_per_step() {
-        let r = Recipe { warmup_epochs: 1, ..recipe(Schedule::Constant) };
+        let r = Recipe {
+            warmup_epochs: 1,
+            ..recipe(Schedule::Constant)
+        };
         assert!((learning_rate(&r, 0, 0, 4) - 0.025).abs() < 1e-12);
         assert!((learning_rate(&r, 0, 3, 4) - 0.1).abs() < 1e-12);
         assert_eq!(learning_rate(&r, 1, 0, 4), 0.1);

@@ -7,7 +7,16 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub const CLASSES: [&str; 10] = [
-    "red_disc", "green_disc", "blue_square", "yellow_square", "cyan_cross", "magenta_cross", "white_ring", "orange_bar", "purple_triangle", "gray_stripes",
+    "red_disc",
+    "green_disc",
+    "blue_square",
+    "yellow_square",
+    "cyan_cross",
+    "magenta_cross",
+    "white_ring",
+    "orange_bar",
+    "purple_triangle",
+    "gray_stripes",
 ];
 
 /// `per_class` 32x32 images of each class, from `seed`.
@@ -34,7 +43,11 @@ pub fn generate(per_class: usize, seed: u64) -> Dataset {
         let cx: f32 = rng.random_range(10.0..22.0);
         let cy: f32 = rng.random_range(10.0..22.0);
         let r: f32 = rng.random_range(5.0..9.0);
-        let background: [f32; 3] = [rng.random_range(0.0..0.3), rng.random_range(0.0..0.3), rng.random_range(0.0..0.3)];
+        let background: [f32; 3] = [
+            rng.random_range(0.0..0.3),
+            rng.random_range(0.0..0.3),
+            rng.random_range(0.0..0.3),
+        ];
         let mut img = vec![0u8; 3 * h * w];
         for y in 0..h {
             for x in 0..w {
@@ -43,7 +56,9 @@ pub fn generate(per_class: usize, seed: u64) -> Dataset {
                 let inside = match class {
                     0 | 1 => d < r,
                     2 | 3 => dx.abs() < r * 0.8 && dy.abs() < r * 0.8,
-                    4 | 5 => (dx.abs() < r * 0.3 && dy.abs() < r) || (dy.abs() < r * 0.3 && dx.abs() < r),
+                    4 | 5 => {
+                        (dx.abs() < r * 0.3 && dy.abs() < r) || (dy.abs() < r * 0.3 && dx.abs() < r)
+                    }
                     6 => d < r && d > r * 0.6,
                     7 => dy.abs() < r * 0.35 && dx.abs() < r * 1.2,
                     8 => dy < r * 0.8 && dy > -r && dx.abs() < (dy + r) * 0.6,
@@ -51,7 +66,11 @@ pub fn generate(per_class: usize, seed: u64) -> Dataset {
                 };
                 for c in 0..3 {
                     let noise: f32 = rng.random_range(-0.08..0.08);
-                    let v = if inside { colour[c] * shade } else { background[c] } + noise;
+                    let v = if inside {
+                        colour[c] * shade
+                    } else {
+                        background[c]
+                    } + noise;
                     img[(c * h + y) * w + x] = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
                 }
             }
@@ -59,7 +78,12 @@ pub fn generate(per_class: usize, seed: u64) -> Dataset {
         pixels.extend_from_slice(&img);
         labels.push(class as u32);
     }
-    Dataset { classes: CLASSES.map(String::from).to_vec(), shape: (3, h, w), pixels, labels }
+    Dataset {
+        classes: CLASSES.map(String::from).to_vec(),
+        shape: (3, h, w),
+        pixels,
+        labels,
+    }
 }
 
 #[cfg(test)]

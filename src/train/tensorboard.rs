@@ -23,7 +23,10 @@ impl EventWriter {
         std::fs::create_dir_all(dir)?;
         let now = wall_time();
         let path = dir.join(format!("events.out.tfevents.{}.netc", now as u64));
-        let mut w = EventWriter { out: BufWriter::new(File::create(&path)?), path };
+        let mut w = EventWriter {
+            out: BufWriter::new(File::create(&path)?),
+            path,
+        };
         let mut event = Vec::new();
         put_double(&mut event, 1, now);
         put_bytes(&mut event, 3, b"brain.Event:2");
@@ -65,7 +68,9 @@ impl EventWriter {
 }
 
 fn wall_time() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// TFRecord's CRC mask: rotate right by 15 and add a constant.
