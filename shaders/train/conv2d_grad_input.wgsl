@@ -5,12 +5,20 @@
 //! 0 <= oy < HO (likewise ox). Each dx element is owned by one invocation and written once, so
 //! there are no atomics and the buffer needs no clearing.
 //!
-//! GEMM view, like the forward conv: rows m = input pixels (n, iy, ix), M = N*H*W; columns = input
-//! channels of one group, CIN_G (one dispatch z-slice per group); reduction k = (co, ky, kx),
-//! K = COUT_G*KH*KW. Each invocation owns a TM x TN register tile (rows strided by WG_M, columns
-//! by WG_N inside the workgroup), uses no shared memory, unrolls the tile and the window through
-//! the template, and keeps one runtime loop, over co: COUT_G iterations, far below lavapipe's
-//! 65,535 cap. Taps whose output position does not exist contribute a selected 0 (branch-free).
+//! GEMM view, like the forward conv: rows = input pixels, columns = input channels of one group,
+//! CIN_G; reduction k = (co, ky, kx). Pixels are split by stride phase (iy % STRIDE_H,
+//! ix % STRIDE_W), one dispatch z-slice per (group, phase): within a phase the taps that can
+//! reach a pixel are the same for every pixel, ky = RY + STRIDE_H * t (t < TY = ceil(KH /
+//! STRIDE_H)), and the output row is exact, oy = qy + CY - t, so a strided conv does not spend
+//! most of its taps on positions that do not exist (3x3 stride 2: 4 taps instead of 9). Rows of a
+//! phase are (n, qy, qx) with iy = qy * STRIDE_H + PY; rows past the input compute on clamped
+//! indices and skip the store.
+//!
+//! Each invocation owns a TM x TN register tile (rows strided by WG_M, columns by WG_N inside the
+//! workgroup), uses no shared memory, unrolls the tile and the phase's taps through the template,
+//! and keeps one runtime loop, over co: COUT_G iterations, far below lavapipe's 65,535 cap (0 in
+//! a phase no tap reaches, e.g. odd pixels of a 1x1 stride-2 conv, which are just zeroed).
+//! Taps outside the kernel or the output contribute a selected 0 (branch-free).
 
 // dy [BATCH, COUT, HO, WO]; weights [COUT, CIN_G, KH, KW]; dx [BATCH, CIN, H, W].
 const BATCH: u32 = {{BATCH}};
@@ -22,8 +30,8 @@ const HO: i32 = {{HO}};
 const WO: i32 = {{WO}};
 const KH: u32 = {{KH}};
 const KW: u32 = {{KW}};
-const STRIDE_H: i32 = {{STRIDE_H}};
-const STRIDE_W: i32 = {{STRIDE_W}};
+const STRIDE_H: u32 = {{STRIDE_H}};
+const STRIDE_W: u32 = {{STRIDE_W}};
 const PAD_H: i32 = {{PAD_H}};
 const PAD_W: i32 = {{PAD_W}};
 const CIN_G: u32 = {{CIN_G}};
@@ -35,7 +43,11 @@ const TN: u32 = {{TN}};
 const WG_M: u32 = {{WG_M}};
 const WG_N: u32 = {{WG_N}};
 
-const M: u32 = BATCH * H * W;
+// Rows of one phase: (n, qy, qx) with qy < QH = ceil(H / STRIDE_H), qx < QW.
+const QH: u32 = {{QH}};
+const QW: u32 = {{QW}};
+const M: u32 = BATCH * QH * QW;
+const PHASES: u32 = STRIDE_H * STRIDE_W;
 const KK: u32 = KH * KW;
 const HW: u32 = H * W;
 const HWO: u32 = u32(HO * WO);
@@ -46,26 +58,42 @@ const HWO: u32 = u32(HO * WO);
 
 @compute @workgroup_size(WG_M, WG_N, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let g = wid.z;
+    let g = wid.z / PHASES;
+    let phase = wid.z % PHASES;
+    // The phase's pixels: iy % STRIDE_H == PY. Taps reaching them: ky % STRIDE_H == RY, from
+    // output row oy = qy + CY - t for ky = RY + STRIDE_H * t.
+    let py = phase / STRIDE_W;
+    let px = phase % STRIDE_W;
+    let ry = (py + u32(PAD_H)) % STRIDE_H;
+    let rx = (px + u32(PAD_W)) % STRIDE_W;
+    let cy = i32((py + u32(PAD_H) - ry) / STRIDE_H);
+    let cx = i32((px + u32(PAD_W) - rx) / STRIDE_W);
+    // No work (a zero result) when no tap reaches this phase.
+    let co_end = select(0u, COUT_G, ry < KH && rx < KW);
     let m0 = wid.x * (WG_M * TM) + lid.x;
     let ci0 = wid.y * (WG_N * TN) + lid.y;
 
-    // Per-row (input pixel) state: the padded coordinates iy + PAD_H, ix + PAD_W, the offset of
-    // the group's first dy channel for the pixel's image, and the dx offset of the pixel.
-    var py: array<i32, TM>;
-    var px: array<i32, TM>;
+    // Per-row (input pixel) state: the output position of tap t = 0, the offset of the group's
+    // first dy channel for the pixel's image, and the dx offset of the pixel (or none past the
+    // input).
+    var oy0: array<i32, TM>;
+    var ox0: array<i32, TM>;
     var dy_base: array<u32, TM>;
     var dx_base: array<u32, TM>;
+    var row_ok: array<bool, TM>;
 {{#for i in TM}}
     {
         let m = min(m0 + {{i}}u * WG_M, M - 1u);
-        let n = m / HW;
-        let iy = (m % HW) / W;
-        let ix = m % W;
-        py[{{i}}] = i32(iy) + PAD_H;
-        px[{{i}}] = i32(ix) + PAD_W;
+        let n = m / (QH * QW);
+        let qy = (m % (QH * QW)) / QW;
+        let qx = m % QW;
+        let iy = qy * STRIDE_H + py;
+        let ix = qx * STRIDE_W + px;
+        oy0[{{i}}] = i32(qy) + cy;
+        ox0[{{i}}] = i32(qx) + cx;
         dy_base[{{i}}] = (n * COUT + g * COUT_G) * HWO;
         dx_base[{{i}}] = n * CIN * HW + iy * W + ix;
+        row_ok[{{i}}] = m0 + {{i}}u * WG_M < M && iy < H && ix < W;
     }
 {{/for}}
     // Per-column (input channel) offset into the weights of the group's first output channel.
@@ -75,28 +103,29 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 {{/for}}
 
     var acc: array<f32, TM * TN>;
-    for (var co = 0u; co < COUT_G; co++) {
+    for (var co = 0u; co < co_end; co++) {
         let dy_co = co * HWO;
         let w_co = co * CIN_G * KK;
-{{#for ky in KH}}
-{{#for kx in KW}}
+{{#for t in TY}}
+{{#for u in TX}}
         {
+            let ky = ry + {{t}}u * STRIDE_H;
+            let kx = rx + {{u}}u * STRIDE_W;
+            let tap_ok = ky < KH && kx < KW;
             var a: array<f32, TM>;
 {{#for i in TM}}
             {
-                let ty = py[{{i}}] - {{ky}}i;
-                let tx = px[{{i}}] - {{kx}}i;
-                let oy = ty / STRIDE_H;
-                let ox = tx / STRIDE_W;
-                let ok = ty >= 0 && tx >= 0 && oy * STRIDE_H == ty && ox * STRIDE_W == tx
-                    && oy < HO && ox < WO;
+                let oy = oy0[{{i}}] - {{t}}i;
+                let ox = ox0[{{i}}] - {{u}}i;
+                let ok = tap_ok && oy >= 0 && ox >= 0 && oy < HO && ox < WO;
                 let at = dy_base[{{i}}] + dy_co + u32(oy * WO + ox);
                 a[{{i}}] = select(0.0, dy[select(0u, at, ok)], ok);
             }
 {{/for}}
+            let tap = min(ky, KH - 1u) * KW + min(kx, KW - 1u);
             var b: array<f32, TN>;
 {{#for j in TN}}
-            b[{{j}}] = w[w_base[{{j}}] + w_co + {{ky}}u * KW + {{kx}}u];
+            b[{{j}}] = w[w_base[{{j}}] + w_co + tap];
 {{/for}}
 {{#for i in TM}}
 {{#for j in TN}}
@@ -112,9 +141,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 {{#for i in TM}}
 {{#for j in TN}}
     {
-        let m = m0 + {{i}}u * WG_M;
         let ci = ci0 + {{j}}u * WG_N;
-        if m < M && ci < CIN_G {
+        if row_ok[{{i}}] && ci < CIN_G {
             dx[dx_base[{{i}}] + (g * CIN_G + ci) * HW] = acc[{{i}} * TN + {{j}}];
         }
     }

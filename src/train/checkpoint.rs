@@ -23,6 +23,16 @@ pub struct EpochMetrics {
     pub images_per_s: f64,
 }
 
+/// Progress inside an interrupted epoch, so that a resumed run skips the batches
+/// already done and finishes the epoch with the same sums.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PartialEpoch {
+    pub steps_done: u32,
+    pub loss_sum: f64,
+    pub correct: f64,
+    pub seen: usize,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub model_file: String,
@@ -43,6 +53,9 @@ pub struct Checkpoint {
     /// Every random stream of the run derives from it and the epoch.
     pub seed: u64,
     pub history: Vec<EpochMetrics>,
+    /// Set when the run was interrupted inside an epoch: how far that epoch got.
+    #[serde(default)]
+    pub partial: Option<PartialEpoch>,
     #[serde(skip)]
     pub params: TensorMap,
 }

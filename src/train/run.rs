@@ -8,7 +8,7 @@
 //! stopped.
 
 use super::augment;
-use super::checkpoint::{self, Checkpoint, EpochMetrics};
+use super::checkpoint::{self, Checkpoint, EpochMetrics, PartialEpoch};
 use super::schedule::learning_rate;
 use super::tensorboard::EventWriter;
 use crate::autodiff;
@@ -136,6 +136,33 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
         .take_while(|m| m.val_acc < best)
         .count() as u32;
 
+    let mut partial = cfg.resume.as_ref().and_then(|c| c.partial.clone());
+    let checkpoint_of = |params: TensorMap,
+                         epoch: u32,
+                         step: u64,
+                         history: &[EpochMetrics],
+                         partial: Option<PartialEpoch>| Checkpoint {
+        model_source: cfg.source.clone(),
+        model_file: cfg.source_name.clone(),
+        source_hash: checkpoint::hash(&cfg.source),
+        hparams: cfg
+            .model
+            .hparams
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect(),
+        recipe: recipe.clone(),
+        normalize: norm.clone(),
+        classes: cfg.data.classes.clone(),
+        data: cfg.data_source.clone(),
+        limit: cfg.limit,
+        epoch,
+        step,
+        seed: recipe.seed,
+        history: history.to_vec(),
+        partial,
+        params,
+    };
     for epoch in start_epoch..recipe.epochs {
         let started = std::time::Instant::now();
         let mut order = train_idx.clone();
@@ -143,9 +170,21 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
             recipe.seed ^ ((epoch as u64 + 1) << 32),
         ));
         let bar = progress(cfg.quiet, steps_per_epoch as u64, epoch, recipe.epochs);
-        let (mut loss_sum, mut correct, mut seen) = (0f64, 0f64, 0usize);
+        // A resumed epoch starts where the interrupted one stopped, with its sums.
+        let done = partial.take().unwrap_or(PartialEpoch {
+            steps_done: 0,
+            loss_sum: 0.0,
+            correct: 0.0,
+            seen: 0,
+        });
+        let (mut loss_sum, mut correct, mut seen) = (done.loss_sum, done.correct, done.seen);
+        let mut steps_done = done.steps_done;
         let mut lr = 0.0;
-        for (s, chunk) in order.chunks_exact(batch).enumerate() {
+        for (s, chunk) in order
+            .chunks_exact(batch)
+            .enumerate()
+            .skip(done.steps_done as usize)
+        {
             let global = epoch as u64 * steps_per_epoch as u64 + s as u64;
             lr = learning_rate(&recipe, epoch, s as u32, steps_per_epoch);
             let x = augment::batch(
@@ -202,12 +241,24 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
                     rate
                 ));
             }
+            steps_done = s as u32 + 1;
             if cfg.interrupt.load(Ordering::SeqCst) {
                 break;
             }
         }
-        if cfg.interrupt.load(Ordering::SeqCst) {
-            // Resume restarts this epoch: the checkpoint holds the state after `epoch` epochs.
+        if cfg.interrupt.load(Ordering::SeqCst) && steps_done < steps_per_epoch {
+            // Save exactly where this epoch stopped; `--resume` continues from here.
+            let params = step_model.read_params().map_err(setup)?;
+            let step = epoch as u64 * steps_per_epoch as u64 + steps_done as u64;
+            let p = PartialEpoch {
+                steps_done,
+                loss_sum,
+                correct,
+                seen,
+            };
+            checkpoint_of(params, epoch, step, &history, Some(p))
+                .save(&cfg.out, "last")
+                .map_err(setup)?;
             if let Some(b) = &bar {
                 b.abandon_with_message("interrupted");
             }
@@ -242,27 +293,7 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
         events.scalar("lr", step, m.lr as f32).map_err(io)?;
         events.flush().map_err(io)?;
         append_jsonl(&cfg.out.join("metrics.jsonl"), &m).map_err(io)?;
-        let ckpt = Checkpoint {
-            model_source: cfg.source.clone(),
-            model_file: cfg.source_name.clone(),
-            source_hash: checkpoint::hash(&cfg.source),
-            hparams: cfg
-                .model
-                .hparams
-                .iter()
-                .map(|(k, v)| (k.clone(), v.to_string()))
-                .collect(),
-            recipe: recipe.clone(),
-            normalize: norm.clone(),
-            classes: cfg.data.classes.clone(),
-            data: cfg.data_source.clone(),
-            limit: cfg.limit,
-            epoch: epoch + 1,
-            step,
-            seed: recipe.seed,
-            history: history.clone(),
-            params,
-        };
+        let ckpt = checkpoint_of(params, epoch + 1, step, &history, None);
         ckpt.save(&cfg.out, "last").map_err(setup)?;
         let improved = m.val_acc > best;
         if improved {
@@ -288,6 +319,9 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
             Some(b) => b.finish_with_message(line),
             None if !cfg.quiet => println!("{line}"),
             None => {}
+        }
+        if cfg.interrupt.load(Ordering::SeqCst) && epoch + 1 < recipe.epochs {
+            return Ok(Outcome::Interrupted { epoch: epoch + 1 });
         }
         if recipe.early_stopping > 0 && since_best >= recipe.early_stopping {
             return Ok(Outcome::EarlyStopped {

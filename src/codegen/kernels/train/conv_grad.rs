@@ -8,7 +8,8 @@
 //!
 //! * grad input gathers: each invocation owns a tile of `dx` (input pixels x input channels of
 //!   one group) and sums over the group's output channels and the taps whose output position
-//!   exists. One runtime loop over `Cout/groups`.
+//!   exists. Pixels are grouped by stride phase so that a strided conv only visits the taps that
+//!   can reach them (4 of 9 for 3x3 stride 2). One runtime loop over `Cout/groups`.
 //! * grad weight owns a tile of `dw` (input-channel taps x output channels of one group) and sums
 //!   over `(n, oy, ox)`: N*Ho*Wo terms, up to 131,072 for batch 128 on 32x32, beyond lavapipe's
 //!   loop cap, so the range is cut into contiguous chunks ([`super::reduce`] picks how many), one
@@ -117,13 +118,17 @@ pub(crate) fn conv2d_grad_input_named(
     let cout_g = p.out_channels / p.groups;
     // The only runtime loop is over co (the window and the tile are unrolled).
     check_loops(op, u64::from(cout_g))?;
-    let m = u64::from(p.batch) * u64::from(p.in_h) * u64::from(p.in_w);
+    // Pixels are split by stride phase: one z-slice per (group, phase), each over
+    // N * ceil(H / stride_h) * ceil(W / stride_w) rows.
+    let (qh, qw) = (p.in_h.div_ceil(p.stride_h), p.in_w.div_ceil(p.stride_w));
+    let m = u64::from(p.batch) * u64::from(qh) * u64::from(qw);
+    let phases = u64::from(p.stride_h) * u64::from(p.stride_w);
     let workgroups = check_grid(
         op,
         [
             m.div_ceil(u64::from(tiling.block_m())),
             u64::from(cin_g).div_ceil(u64::from(tiling.block_n())),
-            u64::from(p.groups),
+            u64::from(p.groups) * phases,
         ],
     )?;
     let vars = Vars::new()
@@ -136,8 +141,10 @@ pub(crate) fn conv2d_grad_input_named(
         .i32("WO", p.out_w() as i32)
         .u32("KH", p.kernel_h)
         .u32("KW", p.kernel_w)
-        .i32("STRIDE_H", p.stride_h as i32)
-        .i32("STRIDE_W", p.stride_w as i32)
+        .u32("STRIDE_H", p.stride_h)
+        .u32("STRIDE_W", p.stride_w)
+        .u32("QH", qh)
+        .u32("QW", qw)
         .i32("PAD_H", p.pad_h as i32)
         .i32("PAD_W", p.pad_w as i32)
         .u32("CIN_G", cin_g)
@@ -146,8 +153,8 @@ pub(crate) fn conv2d_grad_input_named(
         .u32("TN", tiling.tn)
         .count("TM", tiling.tm)
         .count("TN", tiling.tn)
-        .count("KH", p.kernel_h)
-        .count("KW", p.kernel_w)
+        .count("TY", p.kernel_h.div_ceil(p.stride_h))
+        .count("TX", p.kernel_w.div_ceil(p.stride_w))
         .u32("WG_M", tiling.wg_m)
         .u32("WG_N", tiling.wg_n);
     let name = if op == "conv2d_grad_input" {
