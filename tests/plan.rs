@@ -125,7 +125,11 @@ fn all_four_models_lower() {
             check_plan(&format!("{stem} at batch {batch}"), &p);
             assert_eq!(p.batch, batch);
             assert_eq!(p.outputs.len(), 1, "{stem}: one output (the logits)");
-            assert_eq!(p.outputs[0].2, vec![10], "{stem}: 10 classes");
+            assert_eq!(
+                p.outputs[0].2,
+                vec![batch, 10],
+                "{stem}: a batch of 10 logits"
+            );
             // Every layer that computes something has a dispatch: all ops but the free ones.
             let computing = g
                 .node_ids()

@@ -3,7 +3,8 @@
 //! time, images/s, achieved GFLOP/s (from the IR's MAC count), kernels per step, planned
 //! device memory, compile time, and the device.
 //!
-//! Training steps have no GPU kernels yet, so `--mode train` is refused with a message.
+//! `--mode train` times the whole compiled training step (one submission): forward,
+//! loss, backward and optimizer update, with the loss and accuracy read back.
 
 use super::{ModelArgs, open_runtime};
 use netc::codegen::plan::{self, Options};
@@ -55,13 +56,6 @@ struct Report {
 }
 
 pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
-    if a.mode == Mode::Train {
-        return Err(Diagnostic::error(
-            "`--mode train` is not available yet: training graphs have no GPU kernels so far",
-        )
-        .with_help("`netc bench --mode infer` measures the forward pass")
-        .into());
-    }
     if a.batch == 0 || a.steps == 0 {
         return Err(Diagnostic::error("--batch and --steps must be at least 1").into());
     }
@@ -69,18 +63,27 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
     let e = pipeline::front_end(sources, &a.model.file, &a.model.set)?;
     let runtime = open_runtime()?;
     let fail = |err: String| Diagnostics::from(Diagnostic::error(err));
+    let train = a.mode == Mode::Train;
+    // In train mode the measured graph is the whole step: forward, loss, backward, update.
+    let graph = if train {
+        netc::autodiff::build(&e.graph, &e.recipe.optimizer)
+            .map_err(|x| fail(x.to_string()))?
+            .graph
+    } else {
+        e.graph.clone()
+    };
     check_batch(
-        &e.graph,
+        &graph,
         a.batch,
         runtime.context().limits().max_storage_buffer_binding_size,
     )
     .map_err(|x| fail(x.to_string()))?;
     let plan =
-        plan::lower(&e.graph, a.batch, &Options::default()).map_err(|x| fail(x.to_string()))?;
+        plan::lower(&graph, a.batch, &Options::default()).map_err(|x| fail(x.to_string()))?;
     let compile_ms = start.elapsed().as_secs_f64() * 1e3;
     let (kernels_per_step, distinct_kernels, planned_bytes) =
         (plan.steps.len(), plan.kernels.len(), plan.total_bytes());
-    let weights = params::init(&e.graph, &e.recipe.init, e.recipe.seed);
+    let weights = params::init(&graph, &e.recipe.init, e.recipe.seed);
     let dm = DeviceModel::new(&runtime, plan, &weights).map_err(|x| fail(x.to_string()))?;
     let input = e.graph.inputs_of_model()[0];
     let name = match &e.graph.node(input).op {
@@ -96,7 +99,14 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
             .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
             .collect(),
     );
-    let inputs = HashMap::from([(name, x)]);
+    let mut inputs = HashMap::from([(name, x)]);
+    if train {
+        let labels = (0..a.batch).map(|i| (i % 10) as f32).collect();
+        inputs.insert("labels".into(), Tensor::new(vec![a.batch], labels));
+        // A tiny rate keeps random data from diverging over the timed steps.
+        inputs.insert("lr".into(), Tensor::new(vec![], vec![1e-4]));
+        inputs.insert("step".into(), Tensor::new(vec![], vec![1.0]));
+    }
     // Warm-up: the first runs compile shaders in the driver.
     for _ in 0..2 {
         dm.run(&inputs).map_err(|x| fail(x.to_string()))?;
@@ -112,12 +122,15 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
     let info = runtime.context().adapter_info();
     let r = Report {
         model: e.graph.name.clone(),
-        mode: "infer",
+        mode: if train { "train" } else { "infer" },
         batch: a.batch,
         steps: a.steps,
         median_ms: median * 1e3,
         images_per_s: a.batch as f64 / median,
-        gflops: 2.0 * e.graph.macs() as f64 * a.batch as f64 / median / 1e9,
+        // Training counts forward + backward as 3x the forward MACs (as bench/torch_ref.py).
+        gflops: 2.0 * e.graph.macs() as f64 * a.batch as f64 * if train { 3.0 } else { 1.0 }
+            / median
+            / 1e9,
         kernels_per_step,
         distinct_kernels,
         planned_bytes,
