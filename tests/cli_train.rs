@@ -110,6 +110,31 @@ fn a_short_run_trains_checkpoints_logs_resumes_and_tests() {
         "{t}"
     );
 
+    // `netc report` tabulates the runs and draws their curves.
+    let report = tempdir("report");
+    let o = netc(&[
+        "report",
+        full.to_str().unwrap(),
+        part.to_str().unwrap(),
+        "--out",
+        report.to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("| Model | Val Accuracy | Test Accuracy | Parameters |")
+            && t.contains("| Small |"),
+        "{t}"
+    );
+    for f in ["report.md", "curves.svg", "curves.png"] {
+        assert!(
+            std::fs::metadata(report.join(f))
+                .map(|m| m.len() > 100)
+                .unwrap_or(false),
+            "{f} missing or empty"
+        );
+    }
+
     // TensorBoard's own reader reads the event file.
     let events: Vec<PathBuf> = std::fs::read_dir(full.join("tensorboard"))
         .unwrap()

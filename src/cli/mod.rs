@@ -62,6 +62,8 @@ pub enum Command {
     Train(train::Args),
     /// Evaluate a run's best checkpoint.
     Test(train::TestArgs),
+    /// Compare runs: accuracy table (text and Markdown) and training curves (SVG, PNG).
+    Report(train::ReportArgs),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -77,6 +79,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Bench(a) => bench::run(&mut sources, a),
         Command::Train(a) => train::run(&mut sources, a),
         Command::Test(a) => train::test(&mut sources, a),
+        Command::Report(a) => train::report_runs(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -259,5 +259,49 @@ pub fn test(sources: &mut Sources, a: TestArgs) -> Result<(), Diagnostics> {
         r.correct,
         r.images
     );
+    // Recorded for `netc report`.
+    let result = train::report::TestResult {
+        accuracy: r.accuracy,
+        images: r.images,
+        data: what,
+    };
+    std::fs::write(
+        a.run.join("test.json"),
+        serde_json::to_string_pretty(&result).expect("serialises"),
+    )
+    .map_err(|e| err(format!("cannot write to `{}`: {e}", a.run.display())))?;
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    /// Run directories written by `netc train`.
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Where to write `curves.svg`, `curves.png` and `report.md`.
+    #[arg(long, default_value = ".")]
+    pub out: PathBuf,
+}
+
+pub fn report_runs(a: ReportArgs) -> Result<(), Diagnostics> {
+    let runs = a
+        .runs
+        .iter()
+        .map(|d| train::report::load(d).map_err(|e| err(format!("{}: {e}", d.display()))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (text, md) = train::report::tables(&runs);
+    print!("{text}\n{md}");
+    std::fs::create_dir_all(&a.out)
+        .map_err(|e| err(format!("cannot create `{}`: {e}", a.out.display())))?;
+    std::fs::write(a.out.join("report.md"), &md)
+        .map_err(|e| err(format!("cannot write to `{}`: {e}", a.out.display())))?;
+    for name in ["curves.svg", "curves.png"] {
+        train::report::curves(&runs, &a.out.join(name))
+            .map_err(|e| err(format!("cannot draw {name}: {e}")))?;
+    }
+    println!(
+        "\nwrote report.md, curves.svg and curves.png in {}",
+        a.out.display()
+    );
     Ok(())
 }

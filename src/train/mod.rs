@@ -3,6 +3,7 @@
 
 pub mod augment;
 pub mod checkpoint;
+pub mod report;
 pub mod run;
 pub mod schedule;
 pub mod synthetic;
