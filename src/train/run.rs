@@ -180,72 +180,83 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
         let (mut loss_sum, mut correct, mut seen) = (done.loss_sum, done.correct, done.seen);
         let mut steps_done = done.steps_done;
         let mut lr = 0.0;
-        for (s, chunk) in order
-            .chunks_exact(batch)
-            .enumerate()
-            .skip(done.steps_done as usize)
-        {
-            let global = epoch as u64 * steps_per_epoch as u64 + s as u64;
-            lr = learning_rate(&recipe, epoch, s as u32, steps_per_epoch);
-            let x = augment::batch(
-                &cfg.data,
-                chunk,
-                &recipe.augment,
-                &norm.mean,
-                &norm.std,
-                recipe.seed,
-                epoch,
-            );
-            let labels = Tensor::new(
-                vec![batch],
-                chunk.iter().map(|&i| cfg.data.labels[i] as f32).collect(),
-            );
-            let inputs = HashMap::from([
-                ("x".to_string(), x),
-                ("labels".to_string(), labels),
-                ("lr".to_string(), Tensor::new(vec![], vec![lr as f32])),
-                (
-                    "step".to_string(),
-                    Tensor::new(vec![], vec![(global + 1) as f32]),
-                ),
-            ]);
-            let out = step_model.run(&inputs).map_err(setup)?;
-            let value = |name: &str| {
-                out.iter()
-                    .find(|(n, _)| n == name)
-                    .map_or(f32::NAN, |(_, t)| t.data[0])
-            };
-            let (loss, c) = (value("loss"), value("correct"));
-            if !loss.is_finite() {
-                if let Some(b) = &bar {
-                    b.abandon();
+        // Batches are augmented on a producer thread (itself using every core) while the
+        // device runs the previous step: the GPU does not wait for the CPU.
+        let chunks: Vec<&[usize]> = order.chunks_exact(batch).collect();
+        let (data, augments, mean, std, seed) = (
+            &cfg.data,
+            &recipe.augment,
+            &norm.mean,
+            &norm.std,
+            recipe.seed,
+        );
+        std::thread::scope(|scope| -> Result<(), TrainError> {
+            let (tx, rx) = std::sync::mpsc::sync_channel(2);
+            let skip = done.steps_done as usize;
+            let chunks = &chunks;
+            scope.spawn(move || {
+                for (s, chunk) in chunks.iter().enumerate().skip(skip) {
+                    let x = augment::batch(data, chunk, augments, mean, std, seed, epoch);
+                    let labels = Tensor::new(
+                        vec![chunk.len()],
+                        chunk.iter().map(|&i| data.labels[i] as f32).collect(),
+                    );
+                    if tx.send((s, x, labels)).is_err() {
+                        break; // The consumer stopped (interrupt or error).
+                    }
                 }
-                return Err(TrainError::NonFinite {
-                    value: loss,
-                    step: global + 1,
-                    epoch: epoch + 1,
-                    checkpoint: cfg.out.join("last.safetensors").display().to_string(),
-                });
+            });
+            for (s, x, labels) in rx {
+                let global = epoch as u64 * steps_per_epoch as u64 + s as u64;
+                lr = learning_rate(&recipe, epoch, s as u32, steps_per_epoch);
+                let inputs = HashMap::from([
+                    ("x".to_string(), x),
+                    ("labels".to_string(), labels),
+                    ("lr".to_string(), Tensor::new(vec![], vec![lr as f32])),
+                    (
+                        "step".to_string(),
+                        Tensor::new(vec![], vec![(global + 1) as f32]),
+                    ),
+                ]);
+                let out = step_model.run(&inputs).map_err(setup)?;
+                let value = |name: &str| {
+                    out.iter()
+                        .find(|(n, _)| n == name)
+                        .map_or(f32::NAN, |(_, t)| t.data[0])
+                };
+                let (loss, c) = (value("loss"), value("correct"));
+                if !loss.is_finite() {
+                    if let Some(b) = &bar {
+                        b.abandon();
+                    }
+                    return Err(TrainError::NonFinite {
+                        value: loss,
+                        step: global + 1,
+                        epoch: epoch + 1,
+                        checkpoint: cfg.out.join("last.safetensors").display().to_string(),
+                    });
+                }
+                loss_sum += loss as f64 * batch as f64;
+                correct += c as f64;
+                seen += batch;
+                events.scalar("train_loss", global + 1, loss).map_err(io)?;
+                if let Some(b) = &bar {
+                    b.set_position(s as u64 + 1);
+                    let rate = seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                    b.set_message(format!(
+                        "loss {:.4} acc {:.2}% {:.0} img/s",
+                        loss_sum / seen as f64,
+                        100.0 * correct / seen as f64,
+                        rate
+                    ));
+                }
+                steps_done = s as u32 + 1;
+                if cfg.interrupt.load(Ordering::SeqCst) {
+                    break;
+                }
             }
-            loss_sum += loss as f64 * batch as f64;
-            correct += c as f64;
-            seen += batch;
-            events.scalar("train_loss", global + 1, loss).map_err(io)?;
-            if let Some(b) = &bar {
-                b.set_position(s as u64 + 1);
-                let rate = seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
-                b.set_message(format!(
-                    "loss {:.4} acc {:.2}% {:.0} img/s",
-                    loss_sum / seen as f64,
-                    100.0 * correct / seen as f64,
-                    rate
-                ));
-            }
-            steps_done = s as u32 + 1;
-            if cfg.interrupt.load(Ordering::SeqCst) {
-                break;
-            }
-        }
+            Ok(())
+        })?;
         if cfg.interrupt.load(Ordering::SeqCst) && steps_done < steps_per_epoch {
             // Save exactly where this epoch stopped; `--resume` continues from here.
             let params = step_model.read_params().map_err(setup)?;
