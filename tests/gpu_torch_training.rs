@@ -1,0 +1,106 @@
+//! The four seed models' training steps on the GPU (lavapipe in CI) against PyTorch
+//! (float64 fixtures from tools/make_fixtures.py): the first step's loss, and every
+//! parameter and BN running statistic after three optimizer steps, within the same
+//! bounds as the CPU-reference test (tests/torch_training.rs) — 1e-3 relative, or
+//! twice PyTorch float32's own error where that is larger; DenseNet (ReLU) gets 2e-2,
+//! for the reason given there. GoogleNet gets 2e-3: its max pools choose an arg-max per
+//! window, and the GPU's f32 sums (in another order than the CPU's or PyTorch's) can
+//! tip a near-tie the other way, moving the branch behind it (measured: 1.4e-3 on
+//! `inception.0.pool_proj.conv1.weight` after three AdamW steps).
+
+mod common;
+
+use common::rel_error;
+use netc::codegen::plan::{self, Options};
+use netc::diag::Sources;
+use netc::runtime::{Runtime, model::DeviceModel};
+use netc::tensor::{Tensor, TensorMap};
+use netc::{autodiff, params, pipeline};
+use std::collections::HashMap;
+use std::path::Path;
+
+fn check(fixture: &str, stem: &str, overrides: &[&str], tol: f64) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let f =
+        params::load(&root.join(format!("tests/fixtures/{fixture}.safetensors"))).expect("fixture");
+    let prefixed = |p: &str| -> TensorMap {
+        f.iter()
+            .filter_map(|(k, v)| k.strip_prefix(p).map(|n| (n.to_string(), v.clone())))
+            .collect()
+    };
+    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    let mut sources = Sources::new();
+    let model = pipeline::front_end(
+        &mut sources,
+        &root.join(format!("models/{stem}.net")),
+        &overrides,
+    )
+    .expect("model");
+    let train = autodiff::build(&model.graph, &model.recipe.optimizer).expect("training graph");
+    let mut state = prefixed("param:");
+    for (name, id) in train.graph.params() {
+        state
+            .entry(name)
+            .or_insert_with(|| Tensor::zeros(train.graph.node(id).ty.dims.clone()));
+    }
+    let x = f["train.input"].clone();
+    let batch = x.dims[0];
+    let rt = Runtime::open().unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"));
+    let plan =
+        plan::lower(&train.graph, batch, &Options::default()).expect("training graph lowers");
+    let dm = DeviceModel::new(&rt, plan, &state).expect("uploads");
+    let lr = model.recipe.optimizer.lr() as f32;
+    for step in 1..=3 {
+        let inputs = HashMap::from([
+            ("x".to_string(), x.clone()),
+            ("labels".to_string(), f["train.labels"].clone()),
+            ("lr".to_string(), Tensor::new(vec![], vec![lr])),
+            ("step".to_string(), Tensor::new(vec![], vec![step as f32])),
+        ]);
+        let out = dm.run(&inputs).expect("step runs");
+        if step == 1 {
+            let loss = &out.iter().find(|(n, _)| n == "loss").expect("loss").1;
+            let e = rel_error(&Tensor::new(vec![], loss.data.clone()), &f["train.loss"]);
+            assert!(
+                e < 1e-4,
+                "{stem}: GPU loss {} vs PyTorch {}",
+                loss.data[0],
+                f["train.loss"].data[0]
+            );
+        }
+    }
+    let after = dm.read_params().expect("read back");
+    for (name, want) in prefixed("step3:") {
+        let e = rel_error(&after[&name], &want);
+        let e32 = f[&format!("err32:step3:{name}")].data[0] as f64;
+        assert!(
+            e < tol.max(2.0 * e32),
+            "{stem}: {name} after 3 GPU steps differs from PyTorch by {e:e}"
+        );
+    }
+}
+
+#[test]
+fn resnet_trains_on_the_gpu_like_pytorch() {
+    check("resnet", "resnet", &[], 1e-3);
+}
+
+#[test]
+fn preact_resnet_trains_on_the_gpu_like_pytorch() {
+    check("preact_resnet", "preact_resnet", &[], 1e-3);
+}
+
+#[test]
+fn googlenet_trains_on_the_gpu_like_pytorch() {
+    check("googlenet", "googlenet", &[], 2e-3);
+}
+
+#[test]
+fn densenet_trains_on_the_gpu_like_pytorch() {
+    check("densenet", "densenet", &[], 2e-2);
+}
+
+#[test]
+fn densenet_with_tanh_trains_on_the_gpu_like_pytorch() {
+    check("densenet_tanh", "densenet", &["act=tanh"], 1e-3);
+}
