@@ -14,20 +14,15 @@ use common::rel_error;
 use netc::codegen::plan::{self, Options};
 use netc::diag::Sources;
 use netc::runtime::{Runtime, model::DeviceModel};
-use netc::tensor::{Tensor, TensorMap};
-use netc::{autodiff, params, pipeline};
+use netc::tensor::Tensor;
+use netc::{autodiff, pipeline};
 use std::collections::HashMap;
 use std::path::Path;
 
 fn check(fixture: &str, stem: &str, overrides: &[&str], tol: f64) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let f =
-        params::load(&root.join(format!("tests/fixtures/{fixture}.safetensors"))).expect("fixture");
-    let prefixed = |p: &str| -> TensorMap {
-        f.iter()
-            .filter_map(|(k, v)| k.strip_prefix(p).map(|n| (n.to_string(), v.clone())))
-            .collect()
-    };
+    let f = common::fixture(fixture);
+    let prefixed = |p: &str| common::with_prefix(&f, p);
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
     let mut sources = Sources::new();
     let model = pipeline::front_end(

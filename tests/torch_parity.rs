@@ -7,29 +7,11 @@
 
 mod common;
 
-use common::rel_error;
+use common::{fixture, rel_error, with_prefix};
 use netc::diag::Sources;
-use netc::tensor::TensorMap;
 use netc::{params, pipeline, reference};
 use std::collections::HashMap;
 use std::path::Path;
-
-fn fixture(stem: &str) -> TensorMap {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/{stem}.safetensors"));
-    params::load(&path)
-        .unwrap_or_else(|e| panic!("{e}; regenerate with `python3 tools/make_fixtures.py`"))
-}
-
-/// The fixture's tensors whose keys start with `prefix`, with the prefix removed.
-fn with_prefix(f: &TensorMap, prefix: &str) -> TensorMap {
-    f.iter()
-        .filter_map(|(k, v)| {
-            k.strip_prefix(prefix)
-                .map(|name| (name.to_string(), v.clone()))
-        })
-        .collect()
-}
 
 fn check_logits(stem: &str) {
     let f = fixture(stem);

@@ -13,8 +13,8 @@ mod common;
 
 use common::{max_abs, rel_error, rel_error_floor};
 use netc::diag::Sources;
-use netc::tensor::{Tensor, TensorMap};
-use netc::{autodiff, params, pipeline, reference};
+use netc::tensor::Tensor;
+use netc::{autodiff, pipeline, reference};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -22,14 +22,9 @@ use std::path::Path;
 /// steps (or twice PyTorch float32's own error, if larger).
 fn check(fixture: &str, stem: &str, overrides: &[&str], tol: f64) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let f =
-        params::load(&root.join(format!("tests/fixtures/{fixture}.safetensors"))).expect("fixture");
+    let f = common::fixture(fixture);
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    let prefixed = |prefix: &str| -> TensorMap {
-        f.iter()
-            .filter_map(|(k, v)| k.strip_prefix(prefix).map(|n| (n.to_string(), v.clone())))
-            .collect()
-    };
+    let prefixed = |p: &str| common::with_prefix(&f, p);
     let mut sources = Sources::new();
     let model = pipeline::front_end(
         &mut sources,

@@ -2,6 +2,9 @@
 //! optimisation passes intact; `--train --emit ir` shows it; a step is deterministic;
 //! and a tiny model learns a tiny task on the CPU reference.
 
+mod common;
+
+use common::two_squares;
 use netc::diag::Sources;
 use netc::elab::recipe::Optimizer;
 use netc::ir::{Op, TrainOp};
@@ -100,39 +103,6 @@ model Tiny() {
 }
 train { optimizer = sgd(lr = 0.1, momentum = 0.9) }
 ";
-
-/// Two classes of 8x8 images: a bright square top-left, or bottom-right, on noise.
-fn two_squares(n: usize) -> (Tensor, Tensor) {
-    let mut data = Vec::with_capacity(n * 3 * 64);
-    let mut labels = Vec::with_capacity(n);
-    let mut seed = 12345u64;
-    let mut noise = || {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.4
-    };
-    for i in 0..n {
-        let class = i % 2;
-        labels.push(class as f32);
-        for _c in 0..3 {
-            for y in 0..8 {
-                for x in 0..8 {
-                    let inside = if class == 0 {
-                        y < 4 && x < 4
-                    } else {
-                        y >= 4 && x >= 4
-                    };
-                    data.push(if inside { 1.0 } else { 0.0 } + noise());
-                }
-            }
-        }
-    }
-    (
-        Tensor::new(vec![n, 3, 8, 8], data),
-        Tensor::new(vec![n], labels),
-    )
-}
 
 fn train(steps: usize) -> (TensorMap, Vec<f32>) {
     let mut sources = Sources::new();

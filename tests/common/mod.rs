@@ -112,3 +112,50 @@ pub fn rel_error_floor(
         .fold(0f64, |m, (&a, &b)| m.max((a as f64 - b as f64).abs()));
     diff / max_abs(theirs).max(floor)
 }
+
+/// Two classes of 8x8 images: a bright square top-left, or bottom-right, on noise.
+pub fn two_squares(n: usize) -> (netc::tensor::Tensor, netc::tensor::Tensor) {
+    let mut data = Vec::with_capacity(n * 3 * 64);
+    let mut labels = Vec::with_capacity(n);
+    let mut seed = 12345u64;
+    let mut noise = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.4
+    };
+    for i in 0..n {
+        let class = i % 2;
+        labels.push(class as f32);
+        for _ in 0..3 {
+            for y in 0..8 {
+                for x in 0..8 {
+                    let inside = if class == 0 {
+                        y < 4 && x < 4
+                    } else {
+                        y >= 4 && x >= 4
+                    };
+                    data.push(if inside { 1.0 } else { 0.0 } + noise());
+                }
+            }
+        }
+    }
+    (
+        netc::tensor::Tensor::new(vec![n, 3, 8, 8], data),
+        netc::tensor::Tensor::new(vec![n], labels),
+    )
+}
+
+/// A PyTorch fixture from tests/fixtures (written by tools/make_fixtures.py).
+pub fn fixture(name: &str) -> netc::tensor::TensorMap {
+    let path = root().join(format!("tests/fixtures/{name}.safetensors"));
+    netc::params::load(&path)
+        .unwrap_or_else(|e| panic!("{e}; regenerate with `python3 tools/make_fixtures.py`"))
+}
+
+/// The tensors of `f` whose keys start with `prefix`, with the prefix removed.
+pub fn with_prefix(f: &netc::tensor::TensorMap, prefix: &str) -> netc::tensor::TensorMap {
+    f.iter()
+        .filter_map(|(k, v)| k.strip_prefix(prefix).map(|n| (n.to_string(), v.clone())))
+        .collect()
+}
