@@ -66,7 +66,27 @@ fn check(fixture: &str, stem: &str, overrides: &[&str], tol: f64) {
         }
     }
     let after = dm.read_params().expect("read back");
+    // A conv bias that feeds batch norm has an exactly-zero gradient; under AdamW its
+    // three steps follow the sign of rounding noise, on the GPU as in PyTorch float32.
+    let g = &model.graph;
+    let noise_only: Vec<String> = g
+        .node_ids()
+        .filter(|&id| matches!(g.node(id).op, netc::ir::Op::Conv2d { bias: true, .. }))
+        .filter(|&id| {
+            g.users(id)
+                .iter()
+                .all(|&u| matches!(g.node(u).op, netc::ir::Op::BatchNorm { .. }))
+        })
+        .filter_map(|id| g.param_name(g.inputs(id)[2]))
+        .collect();
+    let adam = !matches!(
+        model.recipe.optimizer,
+        netc::elab::recipe::Optimizer::Sgd { .. }
+    );
     for (name, want) in prefixed("step3:") {
+        if adam && noise_only.iter().any(|n| name.starts_with(n.as_str())) {
+            continue;
+        }
         let e = rel_error(&after[&name], &want);
         let e32 = f[&format!("err32:step3:{name}")].data[0] as f64;
         assert!(
