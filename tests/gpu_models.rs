@@ -9,9 +9,8 @@ mod common;
 use common::rel_error;
 use netc::codegen::plan::{self, Options};
 use netc::diag::Sources;
+use netc::pipeline;
 use netc::runtime::{Runtime, model::DeviceModel};
-use netc::tensor::TensorMap;
-use netc::{params, pipeline};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -21,12 +20,8 @@ fn runtime() -> Runtime {
 
 fn check(stem: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let f =
-        params::load(&root.join(format!("tests/fixtures/{stem}.safetensors"))).expect("fixture");
-    let weights: TensorMap = f
-        .iter()
-        .filter_map(|(k, v)| k.strip_prefix("param:").map(|n| (n.to_string(), v.clone())))
-        .collect();
+    let f = common::fixture(stem);
+    let weights = common::with_prefix(&f, "param:");
     let mut sources = Sources::new();
     let model = pipeline::front_end(&mut sources, &root.join(format!("models/{stem}.net")), &[])
         .expect("model");

@@ -1,13 +1,19 @@
-//! The four seed models' training steps on the GPU (lavapipe in CI) against PyTorch
-//! (float64 fixtures from tools/make_fixtures.py): the first step's loss, and every
-//! parameter and BN running statistic after three optimizer steps, within the same
-//! bounds as the CPU-reference test (tests/torch_training.rs) — 1e-3 relative, or
-//! twice PyTorch float32's own error where that is larger; DenseNet (ReLU) gets 2e-2,
-//! for the reason given there. GoogleNet gets 1e-2: its max pools choose an arg-max per
-//! window, and the GPU's f32 sums (in another order than the CPU's or PyTorch's) can
-//! tip a near-tie the other way; AdamW then turns a near-zero gradient of the other sign
-//! into a full step of the other sign (measured on lavapipe: 1.4e-3 on
-//! `inception.0.pool_proj.conv1.weight`, 5.3e-3 on `inception.2.b1x1.bn1.bias`).
+//! The four seed models' training steps on the GPU (lavapipe in CI) against PyTorch's
+//! float64 results (tools/make_fixtures.py): the first step's loss within 1e-4, and
+//! every parameter and BN running statistic after three optimizer steps within 1e-3
+//! relative, or twice PyTorch float32's own error where that is larger (the first
+//! layers, where batch-norm backward cancels: ResNet's `conv1.weight` strays 2.8e-3 on
+//! the GPU and about as much in PyTorch float32).
+//!
+//! The exact comparison is tests/torch_training.rs: the reference interpreter in f64
+//! matches these fixtures to ~1e-11. The GPU computes in f32, and two models have
+//! values that f32 rounding puts on the other side of a kink: DenseNet (ReLU) has a
+//! ReLU input within 1e-6 of zero, GoogleNet max-pool near-ties, which move a few
+//! tensors by up to 1.4e-2 (DenseNet, `dense_block.0.dense_layer.4.bn1.bias`) and
+//! 1.6e-2 (GoogleNet, `inception.4.b1x1.bn1.bias`) after three AdamW steps (AdamW turns
+//! a near-zero gradient of the other sign into a full step). Those two get 2e-2; the
+//! same DenseNet with tanh, which has no kink, meets the common bound. Measured on
+//! lavapipe; the worst tensor of each model is printed (`--nocapture`).
 
 mod common;
 
@@ -83,6 +89,7 @@ fn check(fixture: &str, stem: &str, overrides: &[&str], tol: f64) {
         model.recipe.optimizer,
         netc::elab::recipe::Optimizer::Sgd { .. }
     );
+    let mut worst = (0f64, String::new());
     for (name, want) in prefixed("step3:") {
         if adam && noise_only.iter().any(|n| name.starts_with(n.as_str())) {
             continue;
@@ -93,7 +100,14 @@ fn check(fixture: &str, stem: &str, overrides: &[&str], tol: f64) {
             e < tol.max(2.0 * e32),
             "{stem}: {name} after 3 GPU steps differs from PyTorch by {e:e}"
         );
+        if e > worst.0 {
+            worst = (e, name);
+        }
     }
+    eprintln!(
+        "{stem}: worst error after 3 GPU steps {:e} ({})",
+        worst.0, worst.1
+    );
 }
 
 #[test]
@@ -108,7 +122,7 @@ fn preact_resnet_trains_on_the_gpu_like_pytorch() {
 
 #[test]
 fn googlenet_trains_on_the_gpu_like_pytorch() {
-    check("googlenet", "googlenet", &[], 1e-2);
+    check("googlenet", "googlenet", &[], 2e-2);
 }
 
 #[test]

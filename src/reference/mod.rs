@@ -4,15 +4,20 @@
 //! Output: every node's value (or just the outputs).
 //!
 //! It is written to be obviously right, not fast: plain loops over NCHW buffers, f64
-//! accumulation in every reduction, no fusion, no tiling. Every GPU kernel — and
-//! later every gradient — is tested against it. Batch norm runs in eval mode here
-//! (running statistics).
+//! accumulation in every reduction, no fusion, no tiling. Every GPU kernel and every
+//! gradient is tested against it. Batch norm runs in eval mode in forward graphs
+//! (running statistics); training graphs use batch statistics (`BatchNormTrain`).
+//!
+//! It is generic over the element type: `f32`, as the device stores values, for
+//! checking kernels; `f64` for checking gradients against finite differences and
+//! against PyTorch's float64 training steps, where f32 rounding would tip values
+//! that sit on a kink (a ReLU input near zero, a near-tie in a max pool).
 
 pub mod ops;
 pub mod train_ops;
 
 use crate::ir::{Graph, NodeId, Op};
-use crate::tensor::{Tensor, TensorMap};
+use crate::tensor::{Element, Tensor, TensorMap};
 use std::collections::HashMap;
 
 /// Why the interpreter could not run a graph (missing or mis-shaped inputs).
@@ -33,17 +38,17 @@ pub enum RunError {
 }
 
 /// Every node's value, by node.
-pub type Values = HashMap<NodeId, Tensor>;
+pub type Values<T = f32> = HashMap<NodeId, Tensor<T>>;
 /// Graph outputs by name.
-pub type Outputs = Vec<(String, Tensor)>;
+pub type Outputs<T = f32> = Vec<(String, Tensor<T>)>;
 
 /// Evaluate every node; returns values indexed by node.
-pub fn run_all(
+pub fn run_all<T: Element>(
     g: &Graph,
-    params: &TensorMap,
-    inputs: &HashMap<String, Tensor>,
-) -> Result<HashMap<NodeId, Tensor>, RunError> {
-    let mut values: HashMap<NodeId, Tensor> = HashMap::new();
+    params: &TensorMap<T>,
+    inputs: &HashMap<String, Tensor<T>>,
+) -> Result<Values<T>, RunError> {
+    let mut values: Values<T> = HashMap::new();
     let mut batch: Option<usize> = None;
     let order = g.topo_order().expect("a verified graph is acyclic");
     for id in order {
@@ -91,7 +96,7 @@ pub fn run_all(
                 t.clone()
             }
             op => {
-                let xs: Vec<&Tensor> = g.inputs(id).iter().map(|i| &values[i]).collect();
+                let xs: Vec<&Tensor<T>> = g.inputs(id).iter().map(|i| &values[i]).collect();
                 ops::forward(op, &xs)
             }
         };
@@ -101,11 +106,11 @@ pub fn run_all(
 }
 
 /// Evaluate the graph and return its outputs by name.
-pub fn run(
+pub fn run<T: Element>(
     g: &Graph,
-    params: &TensorMap,
-    inputs: &HashMap<String, Tensor>,
-) -> Result<Vec<(String, Tensor)>, RunError> {
+    params: &TensorMap<T>,
+    inputs: &HashMap<String, Tensor<T>>,
+) -> Result<Outputs<T>, RunError> {
     let mut values = run_all(g, params, inputs)?;
     Ok(g.outputs()
         .into_iter()
@@ -122,11 +127,11 @@ pub fn run(
 /// Run one training step of a training graph: evaluate it, then apply every `Assign`
 /// to `params` (parameters, running statistics, optimizer state). Returns the outputs
 /// (`loss`, `correct`) and every node's value, for tests that inspect gradients.
-pub fn train_step(
+pub fn train_step<T: Element>(
     g: &Graph,
-    params: &mut TensorMap,
-    inputs: &HashMap<String, Tensor>,
-) -> Result<(Outputs, Values), RunError> {
+    params: &mut TensorMap<T>,
+    inputs: &HashMap<String, Tensor<T>>,
+) -> Result<(Outputs<T>, Values<T>), RunError> {
     let values = run_all(g, params, inputs)?;
     for id in g.node_ids() {
         if let Op::Train(crate::ir::TrainOp::Assign) = g.node(id).op {

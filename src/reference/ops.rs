@@ -1,10 +1,10 @@
 //! Forward semantics of each op on host tensors (see `ir::ops` for the definitions).
 
 use crate::ir::{Activation, Op, Window};
-use crate::tensor::Tensor;
+use crate::tensor::{Element, Tensor};
 
 /// Evaluate one op. Operand shapes were checked by the verifier and by `run_all`.
-pub fn forward(op: &Op, xs: &[&Tensor]) -> Tensor {
+pub fn forward<T: Element>(op: &Op, xs: &[&Tensor<T>]) -> Tensor<T> {
     match op {
         Op::Conv2d {
             out_channels,
@@ -35,7 +35,7 @@ pub fn forward(op: &Op, xs: &[&Tensor]) -> Tensor {
                 .data
                 .iter()
                 .zip(&xs[1].data)
-                .map(|(a, b)| a + b)
+                .map(|(a, b)| T::from_f64(a.to_f64() + b.to_f64()))
                 .collect(),
         ),
         Op::Concat => concat(xs),
@@ -49,10 +49,14 @@ pub fn forward(op: &Op, xs: &[&Tensor]) -> Tensor {
     }
 }
 
-/// One activation, in f64 for accuracy.
-pub fn activate(a: Activation, v: f32) -> f32 {
-    let x = v as f64;
-    let y = match a {
+/// One activation, computed in f64 and rounded to the element type.
+pub fn activate<T: Element>(a: Activation, v: T) -> T {
+    T::from_f64(activate_f64(a, v.to_f64()))
+}
+
+/// One activation in f64.
+pub fn activate_f64(a: Activation, x: f64) -> f64 {
+    match a {
         Activation::Relu => x.max(0.0),
         Activation::LeakyRelu => {
             if x >= 0.0 {
@@ -64,8 +68,7 @@ pub fn activate(a: Activation, v: f32) -> f32 {
         Activation::Tanh => x.tanh(),
         // 0.5 x (1 + erf(x/sqrt2)) == 0.5 x erfc(-x/sqrt2); the erfc form keeps the left tail exact.
         Activation::Gelu => 0.5 * x * erfc(-x / std::f64::consts::SQRT_2),
-    };
-    y as f32
+    }
 }
 
 /// The error function to double precision: its Maclaurin series for |x| < 2, and
@@ -128,22 +131,22 @@ fn erfc_large(x: f64) -> f64 {
     (-x * x).exp() / (f * std::f64::consts::PI.sqrt())
 }
 
-fn map(x: &Tensor, f: impl Fn(f32) -> f32) -> Tensor {
+fn map<T: Element>(x: &Tensor<T>, f: impl Fn(T) -> T) -> Tensor<T> {
     Tensor::new(x.dims.clone(), x.data.iter().map(|&v| f(v)).collect())
 }
 
-fn nchw(t: &Tensor) -> (usize, usize, usize, usize) {
+fn nchw<T: Element>(t: &Tensor<T>) -> (usize, usize, usize, usize) {
     (t.dims[0], t.dims[1], t.dims[2], t.dims[3])
 }
 
-fn conv2d(
-    x: &Tensor,
-    w: &Tensor,
-    b: Option<&Tensor>,
+fn conv2d<T: Element>(
+    x: &Tensor<T>,
+    w: &Tensor<T>,
+    b: Option<&Tensor<T>>,
     cout: usize,
     win: &Window,
     groups: usize,
-) -> Tensor {
+) -> Tensor<T> {
     let (n, cin, h, wd) = nchw(x);
     let (kh, kw) = (win.kernel[0], win.kernel[1]);
     let ho = win.out_dim(0, h).expect("verified window");
@@ -156,7 +159,7 @@ fn conv2d(
             let g = co / cout_g;
             for oy in 0..ho {
                 for ox in 0..wo {
-                    let mut acc = b.map_or(0.0, |b| b.data[co] as f64);
+                    let mut acc = b.map_or(0.0, |b| b.data[co].to_f64());
                     for ci in 0..cin_g {
                         let c = g * cin_g + ci;
                         for ky in 0..kh {
@@ -172,13 +175,13 @@ fn conv2d(
                                 }
                                 let xv = x.data
                                     [((ni * cin + c) * h + iy as usize) * wd + ix as usize]
-                                    as f64;
-                                let wv = w.data[((co * cin_g + ci) * kh + ky) * kw + kx] as f64;
+                                    .to_f64();
+                                let wv = w.data[((co * cin_g + ci) * kh + ky) * kw + kx].to_f64();
                                 acc += xv * wv;
                             }
                         }
                     }
-                    out.data[((ni * cout + co) * ho + oy) * wo + ox] = acc as f32;
+                    out.data[((ni * cout + co) * ho + oy) * wo + ox] = T::from_f64(acc);
                 }
             }
         }
@@ -186,30 +189,30 @@ fn conv2d(
     out
 }
 
-fn batch_norm_eval(
-    x: &Tensor,
-    gamma: &Tensor,
-    beta: &Tensor,
-    mean: &Tensor,
-    var: &Tensor,
+fn batch_norm_eval<T: Element>(
+    x: &Tensor<T>,
+    gamma: &Tensor<T>,
+    beta: &Tensor<T>,
+    mean: &Tensor<T>,
+    var: &Tensor<T>,
     eps: f32,
-) -> Tensor {
+) -> Tensor<T> {
     let (n, c, h, w) = nchw(x);
     let mut out = x.clone();
     for ni in 0..n {
         for ci in 0..c {
-            let scale = gamma.data[ci] as f64 / (var.data[ci] as f64 + eps as f64).sqrt();
-            let shift = beta.data[ci] as f64 - mean.data[ci] as f64 * scale;
+            let scale = gamma.data[ci].to_f64() / (var.data[ci].to_f64() + eps as f64).sqrt();
+            let shift = beta.data[ci].to_f64() - mean.data[ci].to_f64() * scale;
             let base = (ni * c + ci) * h * w;
             for v in &mut out.data[base..base + h * w] {
-                *v = (*v as f64 * scale + shift) as f32;
+                *v = T::from_f64(v.to_f64() * scale + shift);
             }
         }
     }
     out
 }
 
-fn pool(x: &Tensor, win: &Window, max: bool) -> Tensor {
+fn pool<T: Element>(x: &Tensor<T>, win: &Window, max: bool) -> Tensor<T> {
     let (n, c, h, w) = nchw(x);
     let ho = win.out_dim(0, h).expect("verified window");
     let wo = win.out_dim(1, w).expect("verified window");
@@ -230,46 +233,52 @@ fn pool(x: &Tensor, win: &Window, max: bool) -> Tensor {
                         if ix < 0 || ix >= w as isize {
                             continue;
                         }
-                        let v = x.data[(nc * h + iy as usize) * w + ix as usize] as f64;
+                        let v = x.data[(nc * h + iy as usize) * w + ix as usize].to_f64();
                         best = best.max(v);
                         sum += v;
                     }
                 }
                 // Average pooling counts the zero padding (PyTorch's count_include_pad=True).
-                out.data[(nc * ho + oy) * wo + ox] = if max { best } else { sum / area } as f32;
+                out.data[(nc * ho + oy) * wo + ox] =
+                    T::from_f64(if max { best } else { sum / area });
             }
         }
     }
     out
 }
 
-fn global_avg_pool(x: &Tensor) -> Tensor {
+fn global_avg_pool<T: Element>(x: &Tensor<T>) -> Tensor<T> {
     let (n, c, h, w) = nchw(x);
     let data = x
         .data
         .chunks(h * w)
-        .map(|plane| (plane.iter().map(|&v| v as f64).sum::<f64>() / (h * w) as f64) as f32)
+        .map(|plane| T::from_f64(plane.iter().map(|&v| v.to_f64()).sum::<f64>() / (h * w) as f64))
         .collect();
     Tensor::new(vec![n, c, 1, 1], data)
 }
 
-fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>, out_features: usize) -> Tensor {
+fn linear<T: Element>(
+    x: &Tensor<T>,
+    w: &Tensor<T>,
+    b: Option<&Tensor<T>>,
+    out_features: usize,
+) -> Tensor<T> {
     let n = x.dims[0];
     let fin = x.dims[1];
     let mut out = Tensor::zeros(vec![n, out_features]);
     for ni in 0..n {
         for o in 0..out_features {
-            let mut acc = b.map_or(0.0, |b| b.data[o] as f64);
+            let mut acc = b.map_or(0.0, |b| b.data[o].to_f64());
             for i in 0..fin {
-                acc += x.data[ni * fin + i] as f64 * w.data[o * fin + i] as f64;
+                acc += x.data[ni * fin + i].to_f64() * w.data[o * fin + i].to_f64();
             }
-            out.data[ni * out_features + o] = acc as f32;
+            out.data[ni * out_features + o] = T::from_f64(acc);
         }
     }
     out
 }
 
-fn concat(xs: &[&Tensor]) -> Tensor {
+fn concat<T: Element>(xs: &[&Tensor<T>]) -> Tensor<T> {
     let (n, _, h, w) = nchw(xs[0]);
     let c_total: usize = xs.iter().map(|x| x.dims[1]).sum();
     let mut data = Vec::with_capacity(n * c_total * h * w);
@@ -282,14 +291,16 @@ fn concat(xs: &[&Tensor]) -> Tensor {
     Tensor::new(vec![n, c_total, h, w], data)
 }
 
-fn softmax(x: &Tensor) -> Tensor {
+fn softmax<T: Element>(x: &Tensor<T>) -> Tensor<T> {
     let k = x.dims[1];
     let mut out = x.clone();
     for row in out.data.chunks_mut(k) {
-        let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
-        let z: f64 = row.iter().map(|&v| (v as f64 - m).exp()).sum();
+        let m = row
+            .iter()
+            .fold(f64::NEG_INFINITY, |a, &b| a.max(b.to_f64()));
+        let z: f64 = row.iter().map(|&v| (v.to_f64() - m).exp()).sum();
         for v in row.iter_mut() {
-            *v = ((*v as f64 - m).exp() / z) as f32;
+            *v = T::from_f64((v.to_f64() - m).exp() / z);
         }
     }
     out
@@ -297,15 +308,21 @@ fn softmax(x: &Tensor) -> Tensor {
 
 /// Mean over the batch of `-log softmax(logits)[label]`; labels are stored as f32
 /// class indices on the host.
-fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Tensor {
+fn cross_entropy<T: Element>(logits: &Tensor<T>, labels: &Tensor<T>) -> Tensor<T> {
     let (n, k) = (logits.dims[0], logits.dims[1]);
     let mut total = 0.0;
     for (row, &label) in logits.data.chunks(k).zip(&labels.data) {
-        let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
-        let lse = m + row.iter().map(|&v| (v as f64 - m).exp()).sum::<f64>().ln();
-        total += lse - row[label as usize] as f64;
+        let m = row
+            .iter()
+            .fold(f64::NEG_INFINITY, |a, &b| a.max(b.to_f64()));
+        let lse = m + row
+            .iter()
+            .map(|&v| (v.to_f64() - m).exp())
+            .sum::<f64>()
+            .ln();
+        total += lse - row[label.to_f64() as usize].to_f64();
     }
-    Tensor::new(vec![], vec![(total / n.max(1) as f64) as f32])
+    Tensor::new(vec![], vec![T::from_f64(total / n.max(1) as f64)])
 }
 
 #[cfg(test)]

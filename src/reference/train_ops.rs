@@ -1,12 +1,12 @@
 //! Reference semantics of the training ops (see `ir::train_ops` for the definitions):
 //! plain loops, f64 accumulation, written to be checked by eye and against PyTorch.
 
-use super::ops::{activate, erfc};
+use super::ops::{activate_f64, erfc};
 use crate::ir::train_ops::{STATS_MEAN, STATS_VAR_BIASED, STATS_VAR_UNBIASED, TrainOp};
 use crate::ir::{Activation, Window};
-use crate::tensor::Tensor;
+use crate::tensor::{Element, Tensor};
 
-pub fn forward(op: &TrainOp, xs: &[&Tensor]) -> Tensor {
+pub fn forward<T: Element>(op: &TrainOp, xs: &[&Tensor<T>]) -> Tensor<T> {
     match op {
         TrainOp::BatchStats => batch_stats(xs[0]),
         TrainOp::BatchNormTrain { eps } => batch_norm_train(xs[0], xs[1], xs[2], xs[3], *eps),
@@ -15,7 +15,9 @@ pub fn forward(op: &TrainOp, xs: &[&Tensor]) -> Tensor {
             let m = *momentum as f64;
             let data = (0..c)
                 .map(|i| {
-                    (xs[0].data[i] as f64 * (1.0 - m) + xs[1].data[row * c + i] as f64 * m) as f32
+                    T::from_f64(
+                        xs[0].data[i].to_f64() * (1.0 - m) + xs[1].data[row * c + i].to_f64() * m,
+                    )
                 })
                 .collect();
             Tensor::new(xs[0].dims.clone(), data)
@@ -43,7 +45,7 @@ pub fn forward(op: &TrainOp, xs: &[&Tensor]) -> Tensor {
             let data = xs[0]
                 .data
                 .iter()
-                .flat_map(|&g| std::iter::repeat_n((g as f64 / hw as f64) as f32, hw))
+                .flat_map(|&g| std::iter::repeat_n(T::from_f64(g.to_f64() / hw as f64), hw))
                 .collect();
             Tensor::new(vec![n, c, input_hw[0], input_hw[1]], data)
         }
@@ -56,15 +58,15 @@ pub fn forward(op: &TrainOp, xs: &[&Tensor]) -> Tensor {
         TrainOp::LinearGradInput => {
             let (n, o) = (xs[0].dims[0], xs[0].dims[1]);
             let i_len = xs[1].dims[1];
-            let mut out = vec![0f32; n * i_len];
+            let mut out = vec![T::default(); n * i_len];
             for ni in 0..n {
                 for i in 0..i_len {
                     let acc: f64 = (0..o)
                         .map(|oi| {
-                            xs[0].data[ni * o + oi] as f64 * xs[1].data[oi * i_len + i] as f64
+                            xs[0].data[ni * o + oi].to_f64() * xs[1].data[oi * i_len + i].to_f64()
                         })
                         .sum();
-                    out[ni * i_len + i] = acc as f32;
+                    out[ni * i_len + i] = T::from_f64(acc);
                 }
             }
             Tensor::new(vec![n, i_len], out)
@@ -72,15 +74,15 @@ pub fn forward(op: &TrainOp, xs: &[&Tensor]) -> Tensor {
         TrainOp::LinearGradWeight => {
             let (n, i_len) = (xs[0].dims[0], xs[0].dims[1]);
             let o = xs[1].dims[1];
-            let mut out = vec![0f32; o * i_len];
+            let mut out = vec![T::default(); o * i_len];
             for oi in 0..o {
                 for i in 0..i_len {
                     let acc: f64 = (0..n)
                         .map(|ni| {
-                            xs[1].data[ni * o + oi] as f64 * xs[0].data[ni * i_len + i] as f64
+                            xs[1].data[ni * o + oi].to_f64() * xs[0].data[ni * i_len + i].to_f64()
                         })
                         .sum();
-                    out[oi * i_len + i] = acc as f32;
+                    out[oi * i_len + i] = T::from_f64(acc);
                 }
             }
             Tensor::new(vec![o, i_len], out)
@@ -99,11 +101,18 @@ pub fn forward(op: &TrainOp, xs: &[&Tensor]) -> Tensor {
             let (n, k) = (xs[0].dims[0], xs[0].dims[1]);
             let mut out = Vec::with_capacity(n * k);
             for (row, &label) in xs[0].data.chunks(k).zip(&xs[1].data) {
-                let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
-                let z: f64 = row.iter().map(|&v| (v as f64 - m).exp()).sum();
+                let m = row
+                    .iter()
+                    .fold(f64::NEG_INFINITY, |a, &b| a.max(b.to_f64()));
+                let z: f64 = row.iter().map(|&v| (v.to_f64() - m).exp()).sum();
                 for (j, &v) in row.iter().enumerate() {
-                    let p = (v as f64 - m).exp() / z - if j == label as usize { 1.0 } else { 0.0 };
-                    out.push((p / n as f64) as f32);
+                    let p = (v.to_f64() - m).exp() / z
+                        - if j == label.to_f64() as usize {
+                            1.0
+                        } else {
+                            0.0
+                        };
+                    out.push(T::from_f64(p / n as f64));
                 }
             }
             Tensor::new(vec![n, k], out)
@@ -120,10 +129,10 @@ pub fn forward(op: &TrainOp, xs: &[&Tensor]) -> Tensor {
                         .iter()
                         .enumerate()
                         .fold(0, |b, (i, &v)| if v > row[b] { i } else { b });
-                    best == **label as usize
+                    best == label.to_f64() as usize
                 })
                 .count();
-            Tensor::new(vec![], vec![correct as f32])
+            Tensor::new(vec![], vec![T::from_f64(correct as f64)])
         }
         TrainOp::SgdBuffer {
             momentum,
@@ -139,7 +148,7 @@ pub fn forward(op: &TrainOp, xs: &[&Tensor]) -> Tensor {
             weight_decay,
             nesterov,
         } => {
-            let lr = xs[3].data[0] as f64;
+            let lr = xs[3].data[0].to_f64();
             map3(xs[0], xs[1], xs[2], |p, g, b| {
                 let d = if *nesterov {
                     g + *weight_decay as f64 * p + *momentum as f64 * b
@@ -160,7 +169,7 @@ pub fn forward(op: &TrainOp, xs: &[&Tensor]) -> Tensor {
             eps,
             decoupled_wd,
         } => {
-            let (lr, t) = (xs[3].data[0] as f64, xs[4].data[0] as f64);
+            let (lr, t) = (xs[3].data[0].to_f64(), xs[4].data[0].to_f64());
             let bc1 = 1.0 - (*beta1 as f64).powf(t);
             let bc2 = 1.0 - (*beta2 as f64).powf(t);
             map3(xs[0], xs[1], xs[2], |p, m, v| {
@@ -172,8 +181,7 @@ pub fn forward(op: &TrainOp, xs: &[&Tensor]) -> Tensor {
 }
 
 /// d act(x) / dx, in f64.
-pub fn activation_derivative(a: Activation, x: f32) -> f64 {
-    let x = x as f64;
+pub fn activation_derivative(a: Activation, x: f64) -> f64 {
     match a {
         Activation::Relu => f64::from(u8::from(x > 0.0)),
         Activation::LeakyRelu => {
@@ -184,7 +192,7 @@ pub fn activation_derivative(a: Activation, x: f32) -> f64 {
             }
         }
         Activation::Tanh => {
-            let t = activate(a, x as f32) as f64;
+            let t = activate_f64(a, x);
             1.0 - t * t
         }
         Activation::Gelu => {
@@ -195,70 +203,87 @@ pub fn activation_derivative(a: Activation, x: f32) -> f64 {
     }
 }
 
-fn zip(a: &Tensor, b: &Tensor, f: impl Fn(f32, f64) -> f64) -> Tensor {
+fn zip<T: Element>(a: &Tensor<T>, b: &Tensor<T>, f: impl Fn(f64, f64) -> f64) -> Tensor<T> {
     Tensor::new(
         a.dims.clone(),
         a.data
             .iter()
             .zip(&b.data)
-            .map(|(&x, &y)| f(x, y as f64) as f32)
+            .map(|(&x, &y)| T::from_f64(f(x.to_f64(), y.to_f64())))
             .collect(),
     )
 }
 
-fn map3(a: &Tensor, b: &Tensor, c: &Tensor, f: impl Fn(f64, f64, f64) -> f64) -> Tensor {
+fn map3<T: Element>(
+    a: &Tensor<T>,
+    b: &Tensor<T>,
+    c: &Tensor<T>,
+    f: impl Fn(f64, f64, f64) -> f64,
+) -> Tensor<T> {
     let data = (0..a.numel())
-        .map(|i| f(a.data[i] as f64, b.data[i] as f64, c.data[i] as f64) as f32)
+        .map(|i| {
+            T::from_f64(f(
+                a.data[i].to_f64(),
+                b.data[i].to_f64(),
+                c.data[i].to_f64(),
+            ))
+        })
         .collect();
     Tensor::new(a.dims.clone(), data)
 }
 
-fn nchw(t: &Tensor) -> (usize, usize, usize, usize) {
+fn nchw<T: Element>(t: &Tensor<T>) -> (usize, usize, usize, usize) {
     (t.dims[0], t.dims[1], t.dims[2], t.dims[3])
 }
 
-fn batch_stats(x: &Tensor) -> Tensor {
+fn batch_stats<T: Element>(x: &Tensor<T>) -> Tensor<T> {
     let (n, c, h, w) = nchw(x);
     let plane = h * w;
     let m = (n * plane) as f64;
-    let mut out = vec![0f32; 3 * c];
+    let mut out = vec![T::default(); 3 * c];
     for ci in 0..c {
         let values =
             (0..n).flat_map(|ni| x.data[(ni * c + ci) * plane..(ni * c + ci + 1) * plane].iter());
-        let mean = values.clone().map(|&v| v as f64).sum::<f64>() / m;
-        let ss: f64 = values.map(|&v| (v as f64 - mean).powi(2)).sum();
-        out[STATS_MEAN * c + ci] = mean as f32;
-        out[STATS_VAR_BIASED * c + ci] = (ss / m) as f32;
-        out[STATS_VAR_UNBIASED * c + ci] = (ss / (m - 1.0).max(1.0)) as f32;
+        let mean = values.clone().map(|&v| v.to_f64()).sum::<f64>() / m;
+        let ss: f64 = values.map(|&v| (v.to_f64() - mean).powi(2)).sum();
+        out[STATS_MEAN * c + ci] = T::from_f64(mean);
+        out[STATS_VAR_BIASED * c + ci] = T::from_f64(ss / m);
+        out[STATS_VAR_UNBIASED * c + ci] = T::from_f64(ss / (m - 1.0).max(1.0));
     }
     Tensor::new(vec![3, c], out)
 }
 
 /// (mean, 1/sqrt(var_biased + eps)) of channel `ci`.
-fn mean_invstd(stats: &Tensor, ci: usize, eps: f32) -> (f64, f64) {
+fn mean_invstd<T: Element>(stats: &Tensor<T>, ci: usize, eps: f32) -> (f64, f64) {
     let c = stats.dims[1];
-    let mean = stats.data[STATS_MEAN * c + ci] as f64;
-    let var = stats.data[STATS_VAR_BIASED * c + ci] as f64;
+    let mean = stats.data[STATS_MEAN * c + ci].to_f64();
+    let var = stats.data[STATS_VAR_BIASED * c + ci].to_f64();
     (mean, 1.0 / (var + eps as f64).sqrt())
 }
 
-fn batch_norm_train(x: &Tensor, stats: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32) -> Tensor {
+fn batch_norm_train<T: Element>(
+    x: &Tensor<T>,
+    stats: &Tensor<T>,
+    gamma: &Tensor<T>,
+    beta: &Tensor<T>,
+    eps: f32,
+) -> Tensor<T> {
     let (n, c, h, w) = nchw(x);
     let plane = h * w;
     let mut out = x.clone();
     for ni in 0..n {
         for ci in 0..c {
             let (mean, invstd) = mean_invstd(stats, ci, eps);
-            let (g, b) = (gamma.data[ci] as f64, beta.data[ci] as f64);
+            let (g, b) = (gamma.data[ci].to_f64(), beta.data[ci].to_f64());
             for v in &mut out.data[(ni * c + ci) * plane..(ni * c + ci + 1) * plane] {
-                *v = ((*v as f64 - mean) * invstd * g + b) as f32;
+                *v = T::from_f64((v.to_f64() - mean) * invstd * g + b);
             }
         }
     }
     out
 }
 
-fn bias_grad(dy: &Tensor) -> Tensor {
+fn bias_grad<T: Element>(dy: &Tensor<T>) -> Tensor<T> {
     let (n, c) = (dy.dims[0], dy.dims[1]);
     let inner: usize = dy.dims[2..].iter().product();
     let mut out = vec![0f64; c];
@@ -266,14 +291,19 @@ fn bias_grad(dy: &Tensor) -> Tensor {
         for (ci, o) in out.iter_mut().enumerate() {
             *o += dy.data[(ni * c + ci) * inner..(ni * c + ci + 1) * inner]
                 .iter()
-                .map(|&v| v as f64)
+                .map(|&v| v.to_f64())
                 .sum::<f64>();
         }
     }
-    Tensor::new(vec![c], out.into_iter().map(|v| v as f32).collect())
+    Tensor::new(vec![c], out.into_iter().map(T::from_f64).collect())
 }
 
-fn bn_grad_gamma(x: &Tensor, stats: &Tensor, dy: &Tensor, eps: f32) -> Tensor {
+fn bn_grad_gamma<T: Element>(
+    x: &Tensor<T>,
+    stats: &Tensor<T>,
+    dy: &Tensor<T>,
+    eps: f32,
+) -> Tensor<T> {
     let (n, c, h, w) = nchw(x);
     let plane = h * w;
     let mut out = vec![0f64; c];
@@ -284,22 +314,22 @@ fn bn_grad_gamma(x: &Tensor, stats: &Tensor, dy: &Tensor, eps: f32) -> Tensor {
             *o += x.data[r.clone()]
                 .iter()
                 .zip(&dy.data[r])
-                .map(|(&xv, &g)| (xv as f64 - mean) * invstd * g as f64)
+                .map(|(&xv, &g)| (xv.to_f64() - mean) * invstd * g.to_f64())
                 .sum::<f64>();
         }
     }
-    Tensor::new(vec![c], out.into_iter().map(|v| v as f32).collect())
+    Tensor::new(vec![c], out.into_iter().map(T::from_f64).collect())
 }
 
-fn bn_grad_input(
-    x: &Tensor,
-    stats: &Tensor,
-    gamma: &Tensor,
-    dy: &Tensor,
-    dgamma: &Tensor,
-    dbeta: &Tensor,
+fn bn_grad_input<T: Element>(
+    x: &Tensor<T>,
+    stats: &Tensor<T>,
+    gamma: &Tensor<T>,
+    dy: &Tensor<T>,
+    dgamma: &Tensor<T>,
+    dbeta: &Tensor<T>,
     eps: f32,
-) -> Tensor {
+) -> Tensor<T> {
     let (n, c, h, w) = nchw(x);
     let plane = h * w;
     let m = (n * plane) as f64;
@@ -307,11 +337,11 @@ fn bn_grad_input(
     for ni in 0..n {
         for ci in 0..c {
             let (mean, invstd) = mean_invstd(stats, ci, eps);
-            let k = gamma.data[ci] as f64 * invstd / m;
-            let (dg, db) = (dgamma.data[ci] as f64, dbeta.data[ci] as f64);
+            let k = gamma.data[ci].to_f64() * invstd / m;
+            let (dg, db) = (dgamma.data[ci].to_f64(), dbeta.data[ci].to_f64());
             for i in (ni * c + ci) * plane..(ni * c + ci + 1) * plane {
-                let xhat = (x.data[i] as f64 - mean) * invstd;
-                out.data[i] = (k * (m * dy.data[i] as f64 - db - xhat * dg)) as f32;
+                let xhat = (x.data[i].to_f64() - mean) * invstd;
+                out.data[i] = T::from_f64(k * (m * dy.data[i].to_f64() - db - xhat * dg));
             }
         }
     }
@@ -324,13 +354,13 @@ fn tap(o: usize, k: usize, stride: usize, pad: usize, size: usize) -> Option<usi
     (i >= 0 && (i as usize) < size).then_some(i as usize)
 }
 
-fn conv_grad_input(
-    dy: &Tensor,
-    w: &Tensor,
+fn conv_grad_input<T: Element>(
+    dy: &Tensor<T>,
+    w: &Tensor<T>,
     win: &Window,
     groups: usize,
     input_hw: [usize; 2],
-) -> Tensor {
+) -> Tensor<T> {
     let (n, cout, ho, wo) = nchw(dy);
     let (cin_g, kh, kw) = (w.dims[1], w.dims[2], w.dims[3]);
     let (h, wd) = (input_hw[0], input_hw[1]);
@@ -342,7 +372,7 @@ fn conv_grad_input(
             let g = co / cout_g;
             for oy in 0..ho {
                 for ox in 0..wo {
-                    let d = dy.data[((ni * cout + co) * ho + oy) * wo + ox] as f64;
+                    let d = dy.data[((ni * cout + co) * ho + oy) * wo + ox].to_f64();
                     for ci in 0..cin_g {
                         for ky in 0..kh {
                             let Some(iy) = tap(oy, ky, win.stride[0], win.padding[0], h) else {
@@ -353,7 +383,7 @@ fn conv_grad_input(
                                 else {
                                     continue;
                                 };
-                                let wv = w.data[((co * cin_g + ci) * kh + ky) * kw + kx] as f64;
+                                let wv = w.data[((co * cin_g + ci) * kh + ky) * kw + kx].to_f64();
                                 acc[((ni * cin + g * cin_g + ci) * h + iy) * wd + ix] += d * wv;
                             }
                         }
@@ -364,11 +394,16 @@ fn conv_grad_input(
     }
     Tensor::new(
         vec![n, cin, h, wd],
-        acc.into_iter().map(|v| v as f32).collect(),
+        acc.into_iter().map(T::from_f64).collect(),
     )
 }
 
-fn conv_grad_weight(x: &Tensor, dy: &Tensor, win: &Window, groups: usize) -> Tensor {
+fn conv_grad_weight<T: Element>(
+    x: &Tensor<T>,
+    dy: &Tensor<T>,
+    win: &Window,
+    groups: usize,
+) -> Tensor<T> {
     let (n, cin, h, wd) = nchw(x);
     let (_, cout, ho, wo) = nchw(dy);
     let (kh, kw) = (win.kernel[0], win.kernel[1]);
@@ -380,7 +415,7 @@ fn conv_grad_weight(x: &Tensor, dy: &Tensor, win: &Window, groups: usize) -> Ten
             let g = co / cout_g;
             for oy in 0..ho {
                 for ox in 0..wo {
-                    let d = dy.data[((ni * cout + co) * ho + oy) * wo + ox] as f64;
+                    let d = dy.data[((ni * cout + co) * ho + oy) * wo + ox].to_f64();
                     for ci in 0..cin_g {
                         for ky in 0..kh {
                             let Some(iy) = tap(oy, ky, win.stride[0], win.padding[0], h) else {
@@ -391,8 +426,8 @@ fn conv_grad_weight(x: &Tensor, dy: &Tensor, win: &Window, groups: usize) -> Ten
                                 else {
                                     continue;
                                 };
-                                let xv =
-                                    x.data[((ni * cin + g * cin_g + ci) * h + iy) * wd + ix] as f64;
+                                let xv = x.data[((ni * cin + g * cin_g + ci) * h + iy) * wd + ix]
+                                    .to_f64();
                                 acc[((co * cin_g + ci) * kh + ky) * kw + kx] += d * xv;
                             }
                         }
@@ -403,11 +438,11 @@ fn conv_grad_weight(x: &Tensor, dy: &Tensor, win: &Window, groups: usize) -> Ten
     }
     Tensor::new(
         vec![cout, cin_g, kh, kw],
-        acc.into_iter().map(|v| v as f32).collect(),
+        acc.into_iter().map(T::from_f64).collect(),
     )
 }
 
-fn max_pool_grad(x: &Tensor, dy: &Tensor, win: &Window) -> Tensor {
+fn max_pool_grad<T: Element>(x: &Tensor<T>, dy: &Tensor<T>, win: &Window) -> Tensor<T> {
     let (n, c, h, w) = nchw(x);
     let (ho, wo) = (dy.dims[2], dy.dims[3]);
     let mut acc = vec![0f64; x.numel()];
@@ -415,7 +450,7 @@ fn max_pool_grad(x: &Tensor, dy: &Tensor, win: &Window) -> Tensor {
         for oy in 0..ho {
             for ox in 0..wo {
                 // The first maximum in scan order receives the gradient (PyTorch's rule).
-                let mut best: Option<(usize, f32)> = None;
+                let mut best: Option<(usize, T)> = None;
                 for ky in 0..win.kernel[0] {
                     let Some(iy) = tap(oy, ky, win.stride[0], win.padding[0], h) else {
                         continue;
@@ -431,15 +466,15 @@ fn max_pool_grad(x: &Tensor, dy: &Tensor, win: &Window) -> Tensor {
                     }
                 }
                 if let Some((i, _)) = best {
-                    acc[i] += dy.data[(nc * ho + oy) * wo + ox] as f64;
+                    acc[i] += dy.data[(nc * ho + oy) * wo + ox].to_f64();
                 }
             }
         }
     }
-    Tensor::new(x.dims.clone(), acc.into_iter().map(|v| v as f32).collect())
+    Tensor::new(x.dims.clone(), acc.into_iter().map(T::from_f64).collect())
 }
 
-fn avg_pool_grad(dy: &Tensor, win: &Window, input_hw: [usize; 2]) -> Tensor {
+fn avg_pool_grad<T: Element>(dy: &Tensor<T>, win: &Window, input_hw: [usize; 2]) -> Tensor<T> {
     let (n, c, ho, wo) = nchw(dy);
     let (h, w) = (input_hw[0], input_hw[1]);
     let area = (win.kernel[0] * win.kernel[1]) as f64;
@@ -447,7 +482,7 @@ fn avg_pool_grad(dy: &Tensor, win: &Window, input_hw: [usize; 2]) -> Tensor {
     for nc in 0..n * c {
         for oy in 0..ho {
             for ox in 0..wo {
-                let d = dy.data[(nc * ho + oy) * wo + ox] as f64 / area;
+                let d = dy.data[(nc * ho + oy) * wo + ox].to_f64() / area;
                 for ky in 0..win.kernel[0] {
                     let Some(iy) = tap(oy, ky, win.stride[0], win.padding[0], h) else {
                         continue;
@@ -462,8 +497,5 @@ fn avg_pool_grad(dy: &Tensor, win: &Window, input_hw: [usize; 2]) -> Tensor {
             }
         }
     }
-    Tensor::new(
-        vec![n, c, h, w],
-        acc.into_iter().map(|v| v as f32).collect(),
-    )
+    Tensor::new(vec![n, c, h, w], acc.into_iter().map(T::from_f64).collect())
 }

@@ -3,6 +3,7 @@
 
 use netc::diag::{Diagnostics, Sources};
 use netc::elab::Elaborated;
+use netc::tensor::{Element, Tensor};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -88,20 +89,20 @@ pub fn stderr(o: &Output) -> String {
 }
 
 /// Largest absolute value of a tensor.
-pub fn max_abs(t: &netc::tensor::Tensor) -> f64 {
-    t.data.iter().fold(0f64, |m, &v| m.max(v.abs() as f64))
+pub fn max_abs<T: Element>(t: &Tensor<T>) -> f64 {
+    t.data.iter().fold(0f64, |m, &v| m.max(v.to_f64().abs()))
 }
 
 /// Relative error used by every parity test: `max |ours - theirs| / max |theirs|` over
 /// the tensor (an elementwise ratio would blow up on values near zero).
-pub fn rel_error(ours: &netc::tensor::Tensor, theirs: &netc::tensor::Tensor) -> f64 {
+pub fn rel_error<T: Element, U: Element>(ours: &Tensor<T>, theirs: &Tensor<U>) -> f64 {
     rel_error_floor(ours, theirs, 1e-12)
 }
 
 /// [`rel_error`] with the scale `max |theirs|` floored at `floor`.
-pub fn rel_error_floor(
-    ours: &netc::tensor::Tensor,
-    theirs: &netc::tensor::Tensor,
+pub fn rel_error_floor<T: Element, U: Element>(
+    ours: &Tensor<T>,
+    theirs: &Tensor<U>,
     floor: f64,
 ) -> f64 {
     assert_eq!(ours.dims, theirs.dims, "shapes differ");
@@ -109,7 +110,7 @@ pub fn rel_error_floor(
         .data
         .iter()
         .zip(&theirs.data)
-        .fold(0f64, |m, (&a, &b)| m.max((a as f64 - b as f64).abs()));
+        .fold(0f64, |m, (&a, &b)| m.max((a.to_f64() - b.to_f64()).abs()));
     diff / max_abs(theirs).max(floor)
 }
 
@@ -146,15 +147,50 @@ pub fn two_squares(n: usize) -> (netc::tensor::Tensor, netc::tensor::Tensor) {
     )
 }
 
-/// A PyTorch fixture from tests/fixtures (written by tools/make_fixtures.py).
+/// A PyTorch fixture from tests/fixtures (written by tools/make_fixtures.py), every
+/// tensor in f32 (float64 training results rounded).
 pub fn fixture(name: &str) -> netc::tensor::TensorMap {
+    netc::tensor::cast_map(&fixture64(name))
+}
+
+/// A PyTorch fixture with every tensor in f64: its float64 training results exact, its
+/// float32 entries (parameters, inputs) widened exactly.
+pub fn fixture64(name: &str) -> netc::tensor::TensorMap<f64> {
+    use safetensors::Dtype;
     let path = root().join(format!("tests/fixtures/{name}.safetensors"));
-    netc::params::load(&path)
-        .unwrap_or_else(|e| panic!("{e}; regenerate with `python3 tools/make_fixtures.py`"))
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; regenerate with `python3 tools/make_fixtures.py`",
+            path.display()
+        )
+    });
+    let st = safetensors::SafeTensors::deserialize(&bytes).expect("a safetensors fixture");
+    st.tensors()
+        .into_iter()
+        .map(|(key, view)| {
+            let data: Vec<f64> = match view.dtype() {
+                Dtype::F32 => view
+                    .data()
+                    .chunks_exact(4)
+                    .map(|b| f64::from(f32::from_le_bytes(b.try_into().unwrap())))
+                    .collect(),
+                Dtype::F64 => view
+                    .data()
+                    .chunks_exact(8)
+                    .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+                    .collect(),
+                other => panic!("{key}: fixture tensors are F32 or F64, not {other}"),
+            };
+            (key, netc::tensor::Tensor::new(view.shape().to_vec(), data))
+        })
+        .collect()
 }
 
 /// The tensors of `f` whose keys start with `prefix`, with the prefix removed.
-pub fn with_prefix(f: &netc::tensor::TensorMap, prefix: &str) -> netc::tensor::TensorMap {
+pub fn with_prefix<T: Element>(
+    f: &netc::tensor::TensorMap<T>,
+    prefix: &str,
+) -> netc::tensor::TensorMap<T> {
     f.iter()
         .filter_map(|(k, v)| k.strip_prefix(prefix).map(|n| (n.to_string(), v.clone())))
         .collect()
