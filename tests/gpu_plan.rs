@@ -58,7 +58,9 @@ fn run_plan(plan: &Plan, params: &TensorMap, inputs: &HashMap<String, Tensor>) -
             let data = match &b.role {
                 BufferRole::Param(name) => &params[name].data,
                 BufferRole::Input(name) => &inputs[name].data,
-                BufferRole::Activation => return rt.create_buffer(b.len).expect("buffer"),
+                BufferRole::Activation | BufferRole::Log(_) => {
+                    return rt.create_buffer(b.len).expect("buffer");
+                }
             };
             assert_eq!(data.len(), b.len, "{}: length", b.name);
             rt.upload(data).expect("upload")

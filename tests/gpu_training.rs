@@ -136,3 +136,46 @@ fn a_tiny_model_learns_two_squares_on_the_gpu() {
         "train accuracy by step: {accuracy:?}"
     );
 }
+
+/// With a device log, steps read nothing back: the metrics of several steps come back
+/// in one read, equal to what reading every step returns, and the log empties.
+#[test]
+fn step_metrics_stay_on_the_device_until_read() {
+    let s = setup(4);
+    let rt = runtime();
+    let every_step = DeviceModel::new(
+        &rt,
+        plan::lower(&s.graph, 4, &Options::default()).expect("lowers"),
+        &s.state,
+    )
+    .expect("uploads");
+    let opts = Options {
+        log_capacity: 3,
+        ..Options::default()
+    };
+    let logged = DeviceModel::new(
+        &rt,
+        plan::lower(&s.graph, 4, &opts).expect("lowers"),
+        &s.state,
+    )
+    .expect("uploads");
+    let mut want: Vec<(f32, f32)> = Vec::new();
+    for _ in 0..3 {
+        let out = every_step.run(&s.inputs).expect("step");
+        let value = |n: &str| out.iter().find(|(k, _)| k == n).expect("output").1.data[0];
+        want.push((value("loss"), value("correct")));
+        logged.step(&s.inputs).expect("step");
+    }
+    let logs = logged.read_logs().expect("read");
+    let log = |n: &str| logs.iter().find(|(k, _)| k == n).expect("a log").1.clone();
+    assert_eq!(log("loss"), want.iter().map(|w| w.0).collect::<Vec<_>>());
+    assert_eq!(log("correct"), want.iter().map(|w| w.1).collect::<Vec<_>>());
+    let again = logged.read_logs().expect("read");
+    assert!(again.iter().all(|(_, v)| v.is_empty()), "{again:?}");
+    // A fourth unread step overflows a log of three: the read says so.
+    for _ in 0..4 {
+        logged.step(&s.inputs).expect("step");
+    }
+    let err = logged.read_logs().expect_err("overflow").to_string();
+    assert!(err.contains("holds 3 entries and 4 runs"), "{err}");
+}

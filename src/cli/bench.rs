@@ -4,7 +4,8 @@
 //! device memory, compile time, and the device.
 //!
 //! `--mode train` times the whole compiled training step (one submission): forward,
-//! loss, backward and optimizer update, with the loss and accuracy read back.
+//! loss, backward and optimizer update, the loss and accuracy appended to the device
+//! log and read back once after the timed steps, as `netc train` does.
 
 use super::{ModelArgs, open_runtime};
 use netc::codegen::plan::{self, Options};
@@ -78,8 +79,13 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         runtime.context().limits().max_storage_buffer_binding_size,
     )
     .map_err(|x| fail(x.to_string()))?;
-    let plan =
-        plan::lower(&graph, a.batch, &Options::default()).map_err(|x| fail(x.to_string()))?;
+    let opts = Options {
+        // Warm-up and timed steps, all logged on the device (train mode only: a forward
+        // graph has no scalar outputs).
+        log_capacity: if train { a.steps + 2 } else { 0 },
+        ..Options::default()
+    };
+    let plan = plan::lower(&graph, a.batch, &opts).map_err(|x| fail(x.to_string()))?;
     let compile_ms = start.elapsed().as_secs_f64() * 1e3;
     let (kernels_per_step, distinct_kernels, planned_bytes) =
         (plan.steps.len(), plan.kernels.len(), plan.total_bytes());
@@ -107,15 +113,27 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         inputs.insert("lr".into(), Tensor::new(vec![], vec![1e-4]));
         inputs.insert("step".into(), Tensor::new(vec![], vec![1.0]));
     }
+    // Inference reads its logits back each run; a training step reads nothing.
+    let run_once = || -> Result<(), Diagnostics> {
+        if train {
+            dm.step(&inputs).map_err(|x| fail(x.to_string()))
+        } else {
+            dm.run(&inputs).map(|_| ()).map_err(|x| fail(x.to_string()))
+        }
+    };
     // Warm-up: the first runs compile shaders in the driver.
     for _ in 0..2 {
-        dm.run(&inputs).map_err(|x| fail(x.to_string()))?;
+        run_once()?;
     }
     let mut times = Vec::with_capacity(a.steps);
     for _ in 0..a.steps {
         let t = Instant::now();
-        dm.run(&inputs).map_err(|x| fail(x.to_string()))?;
+        run_once()?;
         times.push(t.elapsed().as_secs_f64());
+    }
+    if train {
+        // The log proves the steps ran to the end (and frees nothing: it is read once).
+        dm.read_logs().map_err(|x| fail(x.to_string()))?;
     }
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];

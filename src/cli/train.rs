@@ -46,6 +46,11 @@ pub struct Args {
     /// No progress bar or per-epoch lines.
     #[arg(long)]
     pub quiet: bool,
+    /// Read the loss and accuracy back from the device every N steps (and at the end of
+    /// each epoch); between reads they stay on the device (Lightning's log_every_n_steps).
+    #[arg(long, value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..=run::MAX_LOG_EVERY as i64))]
+    pub log_every: u32,
 }
 
 #[derive(clap::Args, Debug)]
@@ -189,6 +194,7 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         quiet: a.quiet,
         interrupt,
         resume,
+        log_every: a.log_every as usize,
     };
     match run::train(&runtime, cfg).map_err(|e| err(e.to_string()))? {
         Outcome::Finished {

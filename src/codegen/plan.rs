@@ -30,6 +30,8 @@ pub enum BufferRole {
     Param(String),
     /// An intermediate value.
     Activation,
+    /// The device-side log of a scalar output (`Plan::logs`); persists across runs.
+    Log(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,6 +63,11 @@ pub struct Plan {
     pub param_shapes: HashMap<String, Vec<usize>>,
     /// Outputs by name, with their full shape (batch first where batched).
     pub outputs: Vec<(String, BufferId, Vec<usize>)>,
+    /// Scalar outputs each run appends to a device-side log (see [`Options::log_capacity`]):
+    /// `(output name, log buffer)`, the log holding a count then the entries.
+    pub logs: Vec<(String, BufferId)>,
+    /// Entries each log holds before it must be read.
+    pub log_capacity: usize,
 }
 
 /// Why a graph could not be lowered.
@@ -78,6 +85,10 @@ pub enum CodegenError {
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     pub tiling: ConvTiling,
+    /// When non-zero, every scalar output (a training step's `loss` and `correct`) is
+    /// also appended to a device-side log of this many entries at the end of each run,
+    /// so a trainer can read the metrics of many steps back at once, when it asks.
+    pub log_capacity: usize,
 }
 
 /// Lower a verified graph for inference at `batch`.
@@ -94,6 +105,8 @@ pub fn lower(g: &Graph, batch: usize, opts: &Options) -> Result<Plan, CodegenErr
             inputs: vec![],
             param_shapes: HashMap::new(),
             outputs: vec![],
+            logs: vec![],
+            log_capacity: opts.log_capacity,
         },
         kernel_index: HashMap::new(),
         value: HashMap::new(),
@@ -112,6 +125,7 @@ pub fn lower(g: &Graph, batch: usize, opts: &Options) -> Result<Plan, CodegenErr
         b.node(id, &into_concat)?;
     }
     b.finish_assigns()?;
+    b.append_logs()?;
     validate_all(&b.plan.kernels)?;
     Ok(b.plan)
 }
@@ -188,6 +202,35 @@ pub(super) struct Builder<'g> {
 }
 
 impl Builder<'_> {
+    /// One log per scalar output, appended to after everything else of the run.
+    fn append_logs(&mut self) -> Result<(), CodegenError> {
+        if self.opts.log_capacity == 0 {
+            return Ok(());
+        }
+        let capacity = u32::try_from(self.opts.log_capacity).unwrap_or(u32::MAX);
+        let scalars: Vec<(String, BufferId)> = self
+            .plan
+            .outputs
+            .iter()
+            .filter(|(_, _, dims)| dims.is_empty())
+            .map(|(name, b, _)| (name.clone(), *b))
+            .collect();
+        for (name, value) in scalars {
+            let log = self.buffer(
+                format!("log.{name}"),
+                1 + self.opts.log_capacity,
+                BufferRole::Log(name.clone()),
+            );
+            self.emit(
+                &format!("log.{name}"),
+                super::kernels::train::log::log_scalar(capacity),
+                vec![value, log],
+            )?;
+            self.plan.logs.push((name, log));
+        }
+        Ok(())
+    }
+
     pub(super) fn buffer(&mut self, name: String, len: usize, role: BufferRole) -> BufferId {
         self.plan.buffers.push(BufferDesc { name, len, role });
         BufferId(self.plan.buffers.len() - 1)
@@ -493,6 +536,7 @@ impl Plan {
                 BufferRole::Input(_) => "input",
                 BufferRole::Param(_) => "param",
                 BufferRole::Activation => "act",
+                BufferRole::Log(_) => "log",
             };
             let _ = writeln!(out, "  b{i:<4} {role:<6} {:>10} f32  {}", b.len, b.name);
         }

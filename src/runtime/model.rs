@@ -48,6 +48,14 @@ pub enum ModelError {
         want: usize,
         batch: usize,
     },
+    #[error(
+        "the device log of `{name}` holds {capacity} entries and {count} runs wrote to it; read it at least every {capacity} runs"
+    )]
+    LogOverflow {
+        name: String,
+        count: usize,
+        capacity: usize,
+    },
 }
 
 /// Check, before lowering, that every value of `g` fits one device buffer at `batch`.
@@ -177,12 +185,66 @@ impl<'r> DeviceModel<'r> {
         Ok(out)
     }
 
-    /// Run one forward pass: upload the inputs, submit every dispatch at once, read
-    /// back only the outputs.
+    /// Run one pass: upload the inputs, submit every dispatch at once, read back only
+    /// the outputs.
     pub fn run(
         &self,
         inputs: &HashMap<String, Tensor>,
     ) -> Result<Vec<(String, Tensor)>, ModelError> {
+        self.upload_inputs(inputs)?;
+        let outs: Vec<&GpuBuffer> = self
+            .plan
+            .outputs
+            .iter()
+            .map(|(_, b, _)| &self.buffers[b.0])
+            .collect();
+        let data = self.runtime.run_and_read(&self.dispatches(), &outs)?;
+        Ok(self
+            .plan
+            .outputs
+            .iter()
+            .zip(data)
+            .map(|((name, _, dims), d)| (name.clone(), Tensor::new(dims.clone(), d)))
+            .collect())
+    }
+
+    /// Run one pass and read nothing back: a training step whose metrics go to the
+    /// device-side logs (`Options::log_capacity`), read with [`DeviceModel::read_logs`].
+    pub fn step(&self, inputs: &HashMap<String, Tensor>) -> Result<(), ModelError> {
+        self.upload_inputs(inputs)?;
+        self.runtime.run(&self.dispatches())?;
+        Ok(())
+    }
+
+    /// Read every log back in one submission and empty it: for each logged output, the
+    /// values of the runs since the last read, in run order.
+    pub fn read_logs(&self) -> Result<Vec<(String, Vec<f32>)>, ModelError> {
+        let bufs: Vec<&GpuBuffer> = self
+            .plan
+            .logs
+            .iter()
+            .map(|(_, b)| &self.buffers[b.0])
+            .collect();
+        let data = self.runtime.run_and_read(&[], &bufs)?;
+        let capacity = self.plan.log_capacity;
+        let mut out = Vec::with_capacity(data.len());
+        for ((name, b), log) in self.plan.logs.iter().zip(data) {
+            let count = log[0] as usize;
+            if count > capacity {
+                return Err(ModelError::LogOverflow {
+                    name: name.clone(),
+                    count,
+                    capacity,
+                });
+            }
+            self.runtime
+                .write(&self.buffers[b.0], &vec![0.0; capacity + 1])?;
+            out.push((name.clone(), log[1..=count].to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn upload_inputs(&self, inputs: &HashMap<String, Tensor>) -> Result<(), ModelError> {
         for (name, buf) in &self.plan.inputs {
             let t = inputs
                 .get(name)
@@ -198,28 +260,17 @@ impl<'r> DeviceModel<'r> {
             }
             self.runtime.write(&self.buffers[buf.0], &t.data)?;
         }
-        let dispatches: Vec<Dispatch<'_>> = self
-            .plan
+        Ok(())
+    }
+
+    fn dispatches(&self) -> Vec<Dispatch<'_>> {
+        self.plan
             .steps
             .iter()
             .map(|s| {
                 let bufs: Vec<&GpuBuffer> = s.buffers.iter().map(|b| &self.buffers[b.0]).collect();
                 Dispatch::new(&self.plan.kernels[s.kernel], &bufs)
             })
-            .collect();
-        let outs: Vec<&GpuBuffer> = self
-            .plan
-            .outputs
-            .iter()
-            .map(|(_, b, _)| &self.buffers[b.0])
-            .collect();
-        let data = self.runtime.run_and_read(&dispatches, &outs)?;
-        Ok(self
-            .plan
-            .outputs
-            .iter()
-            .zip(data)
-            .map(|((name, _, dims), d)| (name.clone(), Tensor::new(dims.clone(), d)))
-            .collect())
+            .collect()
     }
 }

@@ -44,7 +44,13 @@ pub struct TrainConfig {
     pub interrupt: Arc<AtomicBool>,
     /// Continue from this checkpoint (its epoch is complete).
     pub resume: Option<Checkpoint>,
+    /// Read the step metrics (loss, correct count) back from the device every this many
+    /// steps (and at the end of each epoch); between reads they stay on the device.
+    pub log_every: usize,
 }
+
+/// The largest `--log-every`: the device log holds one entry per step.
+pub const MAX_LOG_EVERY: usize = 1 << 16;
 
 /// How a run ended.
 #[derive(Debug)]
@@ -101,7 +107,12 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
     let training = autodiff::build(&cfg.model.graph, &recipe.optimizer).map_err(setup)?;
     let limit = runtime.context().limits().max_storage_buffer_binding_size;
     check_batch(&training.graph, batch, limit).map_err(setup)?;
-    let plan = plan::lower(&training.graph, batch, &Options::default()).map_err(setup)?;
+    let log_every = cfg.log_every.clamp(1, MAX_LOG_EVERY);
+    let opts = Options {
+        log_capacity: log_every,
+        ..Options::default()
+    };
+    let plan = plan::lower(&training.graph, batch, &opts).map_err(setup)?;
     let initial: TensorMap = match &cfg.resume {
         Some(c) => c.params.clone(),
         None => crate::params::init(&training.graph, &recipe.init, recipe.seed),
@@ -177,7 +188,11 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
             correct: 0.0,
             seen: 0,
         });
-        let (mut loss_sum, mut correct, mut seen) = (done.loss_sum, done.correct, done.seen);
+        let mut sums = EpochSums {
+            loss_sum: done.loss_sum,
+            correct: done.correct,
+            seen: done.seen,
+        };
         let mut steps_done = done.steps_done;
         let mut lr = 0.0;
         // Batches are augmented on a producer thread (itself using every core) while the
@@ -190,7 +205,38 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
             &norm.std,
             recipe.seed,
         );
-        std::thread::scope(|scope| -> Result<(), TrainError> {
+        // The metrics of the steps since the last read stay on the device; reading them
+        // (every `log_every` steps, at the end of the epoch and on an interrupt) adds them
+        // to the epoch's sums in step order, so the sums do not depend on when they are
+        // read, and logs each step's loss to TensorBoard.
+        let mut unread_from: Option<u64> = None;
+        let mut read_metrics = |first: u64, sums: &mut EpochSums| -> Result<(), TrainError> {
+            let logs = step_model.read_logs().map_err(setup)?;
+            let log = |name: &str| {
+                logs.iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            let (losses, corrects) = (log("loss"), log("correct"));
+            for (i, (&loss, &c)) in losses.iter().zip(&corrects).enumerate() {
+                let step = first + i as u64 + 1;
+                if !loss.is_finite() {
+                    return Err(TrainError::NonFinite {
+                        value: loss,
+                        step,
+                        epoch: epoch + 1,
+                        checkpoint: cfg.out.join("last.safetensors").display().to_string(),
+                    });
+                }
+                sums.loss_sum += loss as f64 * batch as f64;
+                sums.correct += c as f64;
+                sums.seen += batch;
+                events.scalar("train_loss", step, loss).map_err(io)?;
+            }
+            Ok(())
+        };
+        let run = std::thread::scope(|scope| -> Result<(), TrainError> {
             let (tx, rx) = std::sync::mpsc::sync_channel(2);
             let skip = done.steps_done as usize;
             let chunks = &chunks;
@@ -218,45 +264,46 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
                         Tensor::new(vec![], vec![(global + 1) as f32]),
                     ),
                 ]);
-                let out = step_model.run(&inputs).map_err(setup)?;
-                let value = |name: &str| {
-                    out.iter()
-                        .find(|(n, _)| n == name)
-                        .map_or(f32::NAN, |(_, t)| t.data[0])
-                };
-                let (loss, c) = (value("loss"), value("correct"));
-                if !loss.is_finite() {
+                step_model.step(&inputs).map_err(setup)?;
+                let first = *unread_from.get_or_insert(global);
+                steps_done = s as u32 + 1;
+                let interrupted = cfg.interrupt.load(Ordering::SeqCst);
+                if global + 1 - first >= log_every as u64 || interrupted {
+                    read_metrics(first, &mut sums)?;
+                    unread_from = None;
                     if let Some(b) = &bar {
-                        b.abandon();
+                        let rate = sums.seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                        b.set_message(format!(
+                            "loss {:.4} acc {:.2}% {:.0} img/s",
+                            sums.loss_sum / sums.seen.max(1) as f64,
+                            100.0 * sums.correct / sums.seen.max(1) as f64,
+                            rate
+                        ));
                     }
-                    return Err(TrainError::NonFinite {
-                        value: loss,
-                        step: global + 1,
-                        epoch: epoch + 1,
-                        checkpoint: cfg.out.join("last.safetensors").display().to_string(),
-                    });
                 }
-                loss_sum += loss as f64 * batch as f64;
-                correct += c as f64;
-                seen += batch;
-                events.scalar("train_loss", global + 1, loss).map_err(io)?;
                 if let Some(b) = &bar {
                     b.set_position(s as u64 + 1);
-                    let rate = seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
-                    b.set_message(format!(
-                        "loss {:.4} acc {:.2}% {:.0} img/s",
-                        loss_sum / seen as f64,
-                        100.0 * correct / seen as f64,
-                        rate
-                    ));
                 }
-                steps_done = s as u32 + 1;
-                if cfg.interrupt.load(Ordering::SeqCst) {
+                if interrupted {
                     break;
                 }
             }
+            if let Some(first) = unread_from.take() {
+                read_metrics(first, &mut sums)?;
+            }
             Ok(())
-        })?;
+        });
+        if let Err(e) = run {
+            if let Some(b) = &bar {
+                b.abandon();
+            }
+            return Err(e);
+        }
+        let EpochSums {
+            loss_sum,
+            correct,
+            seen,
+        } = sums;
         if cfg.interrupt.load(Ordering::SeqCst) && steps_done < steps_per_epoch {
             // Save exactly where this epoch stopped; `--resume` continues from here.
             let params = step_model.read_params().map_err(setup)?;
@@ -345,6 +392,14 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
         best_val_acc: best,
         epochs: recipe.epochs,
     })
+}
+
+/// An epoch's running sums of the training metrics.
+struct EpochSums {
+    /// Sum over images of the loss (each step's mean loss times the batch).
+    loss_sum: f64,
+    correct: f64,
+    seen: usize,
 }
 
 /// A progress bar on a terminal; `None` (plain lines) otherwise or with `--quiet`.

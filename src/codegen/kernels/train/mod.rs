@@ -6,6 +6,7 @@
 
 pub mod conv_grad;
 pub mod linear_grad;
+pub mod log;
 pub mod loss;
 pub mod norm_train;
 pub mod optim;
