@@ -143,7 +143,7 @@ fn all_train_kernels() -> Vec<KernelSource> {
             out.push(r.partial);
             out.push(r.finish);
         }
-        out.push(norm_train::batch_norm_train(n, c, h, w, 1e-5).expect("bn"));
+        out.push(norm_train::batch_norm_train(n, c, h, w, 1e-5, Activation::Identity).expect("bn"));
         out.push(norm_train::bn_grad_input(n, c, h, w, 1e-3).expect("dx"));
         out.push(pointwise_grad::global_avg_pool_grad(n, c, h, w).expect("gap"));
         out.push(pointwise_grad::channel_slice(n, c + 3, h * w, 2, c).expect("slice"));
@@ -307,11 +307,18 @@ fn batch_norm_train_forward_and_grad_input() {
         let (gt, bt) = (tensor(&[c], &gamma), tensor(&[c], &beta));
         let eps = 1e-5;
 
-        let want = train_ref(TrainOp::BatchNormTrain { eps }, &[&xt, &stats, &gt, &bt]);
-        let k = norm_train::batch_norm_train(n, c, h, w, eps).expect("kernel");
         let (xb, sb) = (upload(&x), upload(&stats.data));
-        let got = run1(&k, &[&xb, &sb, &upload(&gamma), &upload(&beta)], x.len());
-        assert_close(&format!("batch_norm_train {shape:?}"), &got, &want);
+        // Plain, and with each activation the fusion pass may fold in.
+        for act in KERNEL_ACTS {
+            let op = TrainOp::BatchNormTrain {
+                eps,
+                act: ir_act(act),
+            };
+            let want = train_ref(op, &[&xt, &stats, &gt, &bt]);
+            let k = norm_train::batch_norm_train(n, c, h, w, eps, act).expect("kernel");
+            let got = run1(&k, &[&xb, &sb, &upload(&gamma), &upload(&beta)], x.len());
+            assert_close(&format!("batch_norm_train {act:?} {shape:?}"), &got, &want);
+        }
 
         let dy = rng.vec(x.len());
         let dyt = nchw(n, c, h, w, &dy);
@@ -385,6 +392,33 @@ fn activation_grads() {
         let got = run1(&k, &[&upload(&x), &upload(&dy)], x.len());
         assert_close(&format!("{act:?} grad"), &got, &want);
     }
+}
+
+#[test]
+fn activation_grads_from_output() {
+    for (i, act) in [Activation::Relu, Activation::LEAKY_RELU, Activation::Tanh]
+        .into_iter()
+        .enumerate()
+    {
+        let a = ir_act(act).expect("not the identity");
+        let mut rng = Lcg::new(45 + i as u64);
+        let mut x = rng.vec_in(2000, -8.0, 8.0);
+        x[0] = 0.0; // relu's derivative at 0 is the left one: y = 0 must give 0 too
+        let xt = tensor(&[2000], &x);
+        let y = netc::reference::ops::forward(&Op::Activation(a), &[&xt]);
+        let dy = tensor(&[2000], &rng.vec(x.len()));
+        // The reference's two forms agree bit for bit (see activation_derivative_from_output).
+        let want = train_ref(TrainOp::ActivationGrad(a), &[&xt, &dy]);
+        assert_eq!(
+            want,
+            train_ref(TrainOp::ActivationGradFromOutput(a), &[&y, &dy]),
+            "{act:?}"
+        );
+        let k = pointwise_grad::activation_grad_from_output(x.len() as u64, act).expect("kernel");
+        let got = run1(&k, &[&upload(&y.data), &upload(&dy.data)], x.len());
+        assert_close(&format!("{act:?} grad from output"), &got, &want);
+    }
+    assert!(pointwise_grad::activation_grad_from_output(8, Activation::Gelu).is_err());
 }
 
 /// tanh' and gelu' pointwise over a dense grid of [-10, 10]: within 2e-6 of each reference value

@@ -53,7 +53,7 @@ pub(crate) fn local_grads(
                 push(ins[2], db);
             }
         }
-        Op::Train(TrainOp::BatchNormTrain { eps }) => {
+        Op::Train(TrainOp::BatchNormTrain { eps, act: None }) => {
             // Operands: x, stats, gamma, beta. The statistics' own dependence on x is part of
             // BatchNormGradInput's formula, so stats get no gradient of their own.
             let dbeta = b.op(Op::Train(TrainOp::BiasGrad), &[g], site.clone());
@@ -134,7 +134,7 @@ pub(crate) fn local_grads(
                 push(ins[2], db);
             }
         }
-        Op::Add => {
+        Op::Add { act: None } => {
             push(ins[0], g);
             push(ins[1], g);
         }

@@ -8,7 +8,9 @@
 use super::kernels::train::{
     conv_grad, linear_grad, loss, norm_train, optim, pointwise_grad, pool_grad, reduce,
 };
-use super::kernels::{self, Conv2dParams, KernelError, Pool2dParams, Reduction};
+use super::kernels::{
+    self, Activation as KAct, Conv2dParams, KernelError, Pool2dParams, Reduction,
+};
 use super::plan::{BufferId, BufferRole, Builder, CodegenError, kernel_activation, square};
 use crate::ir::{NodeId, TrainOp};
 
@@ -61,11 +63,18 @@ impl Builder<'_> {
                     out,
                 )
             }
-            TrainOp::BatchNormTrain { eps } => {
+            TrainOp::BatchNormTrain { eps, act } => {
                 let x = dims(ins[0]);
                 self.emit(
                     layer,
-                    norm_train::batch_norm_train(n, x[0], x[1], x[2], *eps),
+                    norm_train::batch_norm_train(
+                        n,
+                        x[0],
+                        x[1],
+                        x[2],
+                        *eps,
+                        act.map_or(KAct::Identity, kernel_activation),
+                    ),
                     vec![inb[0], inb[1], inb[2], inb[3], out],
                 )
             }
@@ -80,6 +89,11 @@ impl Builder<'_> {
             TrainOp::ActivationGrad(a) => self.emit(
                 layer,
                 pointwise_grad::activation_grad(elems(ins[0]), kernel_activation(*a)),
+                vec![inb[0], inb[1], out],
+            ),
+            TrainOp::ActivationGradFromOutput(a) => self.emit(
+                layer,
+                pointwise_grad::activation_grad_from_output(elems(ins[0]), kernel_activation(*a)),
                 vec![inb[0], inb[1], out],
             ),
             TrainOp::Conv2dGradInput {

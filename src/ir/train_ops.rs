@@ -24,8 +24,11 @@ pub enum TrainOp {
     /// Operands: `x [N,C,H,W]`. Shape: `[3, C]`.
     BatchStats,
     /// Training-mode batch norm: `(x - mean) / sqrt(var_biased + eps) * gamma + beta` with the
-    /// batch's statistics. Operands: `x`, `stats [3,C]`, `gamma [C]`, `beta [C]`. Shape: as `x`.
-    BatchNormTrain { eps: f32 },
+    /// batch's statistics; with `act: Some(a)`, that value through `a` (`relu(bn(x))`), a form
+    /// only the fusion pass makes (`passes::fuse_activation`; the activation's gradient then
+    /// reads this op's output through [`TrainOp::ActivationGradFromOutput`]).
+    /// Operands: `x`, `stats [3,C]`, `gamma [C]`, `beta [C]`. Shape: as `x`.
+    BatchNormTrain { eps: f32, act: Option<Activation> },
     /// `running * (1 - momentum) + stats[row] * momentum` (PyTorch's running-statistics update).
     /// Operands: `running [C]`, `stats [3,C]`. Shape: `[C]`.
     RunningUpdate { momentum: f32, row: usize },
@@ -34,6 +37,13 @@ pub enum TrainOp {
     Assign,
     /// Gradient of an activation: `dy * act'(x)`. Operands: `x`, `dy`. Shape: as `x`.
     ActivationGrad(Activation),
+    /// The same gradient read off the activation's output `y = act(x)`, for when the fusion
+    /// pass has folded the activation into its producer and `x` is never stored:
+    /// relu `dy * (y > 0)`, leaky relu `dy * (y > 0 ? 1 : 0.01)` (both exactly `act'(x)`,
+    /// the left derivative at 0 as PyTorch), tanh `dy * (1 - y^2)` (PyTorch's own
+    /// `tanh_backward(dy, y)`). gelu's derivative is not a function of its output: the
+    /// shape rule rejects it. Operands: `y`, `dy`. Shape: as `y`.
+    ActivationGradFromOutput(Activation),
     /// Gradient of conv2d with respect to its input (a transposed convolution).
     /// Operands: `dy [N,Cout,Ho,Wo]`, `weight [Cout,Cin/g,kh,kw]`. Shape: `[N,Cin,H,W]` with
     /// `input_hw = [H, W]` (the forward floor formula loses it).
@@ -147,6 +157,7 @@ impl TrainOp {
             TrainOp::RunningUpdate { .. } => "running_update",
             TrainOp::Assign => "assign",
             TrainOp::ActivationGrad(_) => "activation_grad",
+            TrainOp::ActivationGradFromOutput(_) => "activation_grad_from_output",
             TrainOp::Conv2dGradInput { .. } => "conv2d_grad_input",
             TrainOp::Conv2dGradWeight { .. } => "conv2d_grad_weight",
             TrainOp::BiasGrad => "bias_grad",
@@ -179,6 +190,7 @@ impl TrainOp {
             TrainOp::RunningUpdate { .. }
             | TrainOp::Assign
             | TrainOp::ActivationGrad(_)
+            | TrainOp::ActivationGradFromOutput(_)
             | TrainOp::Conv2dGradInput { .. }
             | TrainOp::Conv2dGradWeight { .. }
             | TrainOp::MaxPool2dGrad(_)
@@ -229,6 +241,13 @@ impl TrainOp {
             }
             TrainOp::ActivationGrad(_) => {
                 same(xs[0], xs[1], "activation_grad")?;
+                Ok(xs[0].clone())
+            }
+            TrainOp::ActivationGradFromOutput(a) => {
+                if *a == Activation::Gelu {
+                    return err("gelu's derivative cannot be computed from its output".into());
+                }
+                same(xs[0], xs[1], "activation_grad_from_output")?;
                 Ok(xs[0].clone())
             }
             TrainOp::Conv2dGradInput {
@@ -441,15 +460,17 @@ impl fmt::Display for TrainOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = self.name();
         match self {
-            TrainOp::BatchNormTrain { eps }
-            | TrainOp::BatchNormGradInput { eps }
-            | TrainOp::BatchNormGradGamma { eps } => {
+            TrainOp::BatchNormTrain { eps, act } => {
+                write!(f, "{name}[eps={eps:e}{}]", super::ops::fused(*act))
+            }
+            TrainOp::BatchNormGradInput { eps } | TrainOp::BatchNormGradGamma { eps } => {
                 write!(f, "{name}[eps={eps:e}]")
             }
             TrainOp::RunningUpdate { momentum, row } => {
                 write!(f, "{name}[momentum={momentum} row={row}]")
             }
             TrainOp::ActivationGrad(a) => write!(f, "{}_grad", a.name()),
+            TrainOp::ActivationGradFromOutput(a) => write!(f, "{}_grad_from_output", a.name()),
             TrainOp::Conv2dGradInput {
                 window,
                 groups,

@@ -1,7 +1,7 @@
 //! Reference semantics of the training ops (see `ir::train_ops` for the definitions):
 //! plain loops, f64 accumulation, written to be checked by eye and against PyTorch.
 
-use super::ops::{activate, erfc};
+use super::ops::{activate, erfc, then};
 use crate::ir::train_ops::{STATS_MEAN, STATS_VAR_BIASED, STATS_VAR_UNBIASED, TrainOp};
 use crate::ir::{Activation, Window};
 use crate::tensor::Tensor;
@@ -9,7 +9,9 @@ use crate::tensor::Tensor;
 pub fn forward(op: &TrainOp, xs: &[&Tensor]) -> Tensor {
     match op {
         TrainOp::BatchStats => batch_stats(xs[0]),
-        TrainOp::BatchNormTrain { eps } => batch_norm_train(xs[0], xs[1], xs[2], xs[3], *eps),
+        TrainOp::BatchNormTrain { eps, act } => {
+            then(*act, batch_norm_train(xs[0], xs[1], xs[2], xs[3], *eps))
+        }
         TrainOp::RunningUpdate { momentum, row } => {
             let c = xs[0].numel();
             let m = *momentum as f64;
@@ -22,6 +24,9 @@ pub fn forward(op: &TrainOp, xs: &[&Tensor]) -> Tensor {
         }
         TrainOp::Assign => xs[1].clone(),
         TrainOp::ActivationGrad(a) => zip(xs[0], xs[1], |x, dy| dy * activation_derivative(*a, x)),
+        TrainOp::ActivationGradFromOutput(a) => zip(xs[0], xs[1], |y, dy| {
+            dy * activation_derivative_from_output(*a, y)
+        }),
         TrainOp::Conv2dGradInput {
             window,
             groups,
@@ -192,6 +197,25 @@ pub fn activation_derivative(a: Activation, x: f32) -> f64 {
             let pdf = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
             cdf + x * pdf
         }
+    }
+}
+
+/// `act'(x)` from `y = act(x)` (see [`TrainOp::ActivationGradFromOutput`]). For relu,
+/// leaky relu and tanh it equals [`activation_derivative`] bit for bit: `y > 0` exactly when
+/// `x > 0`, and tanh's derivative there is already `1 - y^2` of the f32 `y`.
+pub fn activation_derivative_from_output(a: Activation, y: f32) -> f64 {
+    let y = y as f64;
+    match a {
+        Activation::Relu => f64::from(u8::from(y > 0.0)),
+        Activation::LeakyRelu => {
+            if y > 0.0 {
+                1.0
+            } else {
+                Activation::LEAKY_SLOPE as f64
+            }
+        }
+        Activation::Tanh => 1.0 - y * y,
+        Activation::Gelu => unreachable!("the verifier rejects gelu_grad_from_output"),
     }
 }
 

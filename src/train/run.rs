@@ -101,7 +101,8 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
     let training = autodiff::build(&cfg.model.graph, &recipe.optimizer).map_err(setup)?;
     let limit = runtime.context().limits().max_storage_buffer_binding_size;
     check_batch(&training.graph, batch, limit).map_err(setup)?;
-    let plan = plan::lower(&training.graph, batch, &Options::default()).map_err(setup)?;
+    let step_graph = crate::pipeline::optimise(&training.graph).map_err(setup)?;
+    let plan = plan::lower(&step_graph, batch, &Options::default()).map_err(setup)?;
     let initial: TensorMap = match &cfg.resume {
         Some(c) => c.params.clone(),
         None => crate::params::init(&training.graph, &recipe.init, recipe.seed),

@@ -52,7 +52,7 @@ impl Activation {
     }
 
     /// The `ACT_KIND` constant of `shaders/lib/activation.wgsl`.
-    fn kind_id(self) -> u32 {
+    pub(crate) fn kind_id(self) -> u32 {
         match self {
             Activation::Identity => 0,
             Activation::Relu => 1,

@@ -16,8 +16,8 @@
 use super::super::pool::reduction_wg;
 use super::super::template::{Vars, render};
 use super::super::{
-    BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, Reduction, check_loops,
-    ensure, fit_u32, grid_1d,
+    Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, Reduction,
+    check_loops, ensure, fit_u32, grid_1d,
 };
 use super::pointwise_grad::elementwise;
 
@@ -150,8 +150,8 @@ pub fn batch_stats(n: u32, c: u32, h: u32, w: u32) -> Result<Reduction, KernelEr
     })
 }
 
-/// Training-mode batch norm with the batch's statistics:
-/// `y = (x - mean) / sqrt(var_biased + eps) * gamma + beta`.
+/// Training-mode batch norm with the batch's statistics and an optional fused activation:
+/// `y = act((x - mean) / sqrt(var_biased + eps) * gamma + beta)`.
 ///
 /// Bindings: `x`, `stats [3, c]`, `gamma`, `beta`, `y`.
 pub fn batch_norm_train(
@@ -160,6 +160,7 @@ pub fn batch_norm_train(
     h: u32,
     w: u32,
     eps: f32,
+    act: Activation,
 ) -> Result<KernelSource, KernelError> {
     const OP: &str = "batch_norm_train";
     ensure(OP, n > 0 && c > 0 && h > 0 && w > 0, || {
@@ -171,10 +172,15 @@ pub fn batch_norm_train(
     let vars = Vars::new()
         .u32("CHANNELS", c)
         .u32("HW", fit_u32(OP, "plane", hw, MAX_ELEMENTS)?)
-        .f32("EPS", eps);
+        .f32("EPS", eps)
+        .set("ACTIVATION_LIB", act.wgsl_library()?);
+    let fused = match act {
+        Activation::Identity => String::new(),
+        a => format!("{}_", a.name()),
+    };
     elementwise(
         OP,
-        format!("batch_norm_train_{n}x{c}x{h}x{w}"),
+        format!("batch_norm_train_{fused}{n}x{c}x{h}x{w}"),
         ("train/batch_norm_train.wgsl", BN_TRAIN),
         len,
         vars,
@@ -308,7 +314,7 @@ mod tests {
     #[test]
     fn bad_parameters_are_errors() {
         assert!(batch_stats(0, 1, 1, 1).is_err());
-        assert!(batch_norm_train(1, 1, 1, 1, f32::NAN).is_err());
+        assert!(batch_norm_train(1, 1, 1, 1, f32::NAN, Activation::Identity).is_err());
         assert!(running_update(4, 0.1, 3).is_err());
         assert!(bn_grad_gamma(1, 1, 1, 1, -1.0).is_err());
         assert!(bn_grad_input(1, u32::MAX, u32::MAX, 2, 1e-5).is_err());

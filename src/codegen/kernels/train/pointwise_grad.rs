@@ -11,6 +11,8 @@ use super::super::{
 };
 
 const ACT_GRAD: &str = include_str!("../../../../shaders/train/activation_grad.wgsl");
+const ACT_GRAD_OUT: &str =
+    include_str!("../../../../shaders/train/activation_grad_from_output.wgsl");
 const SLICE: &str = include_str!("../../../../shaders/train/channel_slice.wgsl");
 const GAP_GRAD: &str = include_str!("../../../../shaders/train/global_avg_pool_grad.wgsl");
 
@@ -55,6 +57,43 @@ pub fn activation_grad(len: u64, act: Activation) -> Result<KernelSource, Kernel
         OP,
         format!("{}_grad_{len}", act.name()),
         ("train/activation_grad.wgsl", ACT_GRAD),
+        len,
+        vars,
+        2,
+    )
+}
+
+/// `dx = dy * act'(x)` over `len` elements, read off the output `y = act(x)` (relu, leaky
+/// relu: `y > 0`; tanh: `1 - y^2`), for activations the fusion pass folded into their
+/// producer. gelu's derivative needs `x`, so it is refused.
+///
+/// Bindings: `y`, `dy`, `dx`.
+pub fn activation_grad_from_output(len: u64, act: Activation) -> Result<KernelSource, KernelError> {
+    const OP: &str = "activation_grad_from_output";
+    ensure(
+        OP,
+        !matches!(act, Activation::Gelu | Activation::Identity),
+        || {
+            format!(
+                "{}'s derivative is not read off its output here",
+                act.name()
+            )
+        },
+    )?;
+    let slope = match act {
+        Activation::LeakyRelu { slope } => slope,
+        _ => 0.0,
+    };
+    ensure(OP, slope.is_finite(), || {
+        format!("leaky relu slope must be finite, got {slope}")
+    })?;
+    let vars = Vars::new()
+        .u32("ACT_KIND", act.kind_id())
+        .f32("LEAKY_SLOPE", slope);
+    elementwise(
+        OP,
+        format!("{}_grad_from_output_{len}", act.name()),
+        ("train/activation_grad_from_output.wgsl", ACT_GRAD_OUT),
         len,
         vars,
         2,
