@@ -1,7 +1,8 @@
 //! Activation fusion (`passes::fuse_activation`) changes how a model runs, never what it
 //! computes: on the CPU reference, the fused graph of every seed model gives the unfused
 //! graph's inference outputs, and one training step gives its loss, gradients and updated
-//! parameters. Also: what is fused and what is deliberately not (gelu with a gradient).
+//! parameters (with activation gradients folded into batch norm's backward too). Also: what
+//! is fused and what is deliberately not (gelu with a gradient, a value with other uses).
 
 mod common;
 
@@ -200,13 +201,33 @@ fn every_activation_whose_gradient_reads_its_output_fuses_in_training() {
             0,
             "{act}: every activation gradient now reads the fused output"
         );
+        // bn1's and bn3's activation gradients fold into their batch norm's backward ops;
+        // the residual add's also flows down the shortcut, so it stays a node.
         assert_eq!(
             count(&g, |op| matches!(
                 op,
                 Op::Train(TrainOp::ActivationGradFromOutput(_))
             )),
-            3,
+            1,
             "{act}"
+        );
+        assert_eq!(
+            count(&g, |op| matches!(
+                op,
+                Op::Train(
+                    TrainOp::BiasGrad { act_grad: Some(_) }
+                        | TrainOp::BatchNormGradGamma {
+                            act_grad: Some(_),
+                            ..
+                        }
+                        | TrainOp::BatchNormGradInput {
+                            act_grad: Some(_),
+                            ..
+                        }
+                )
+            )),
+            6,
+            "{act}: dbeta, dgamma and dx of bn1 and bn3"
         );
     }
 }

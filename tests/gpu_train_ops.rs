@@ -13,7 +13,7 @@
 mod gpu_common;
 
 use gpu_common::{Lcg, assert_close, normalised_error, rt, tensor, upload, window};
-use netc::codegen::kernels::train::{loss, norm_train, optim, pointwise_grad, pool_grad};
+use netc::codegen::kernels::train::{loss, norm_train, optim, pointwise_grad, pool_grad, reduce};
 use netc::codegen::kernels::{
     Activation, BindingKind, KernelSource, MAX_WORKGROUPS_PER_DIM, Pool2dParams, Reduction,
     validate_wgsl,
@@ -138,13 +138,13 @@ fn all_train_kernels() -> Vec<KernelSource> {
     for [n, c, h, w] in shapes {
         for r in [
             norm_train::batch_stats(n, c, h, w).expect("stats"),
-            norm_train::bn_grad_gamma(n, c, h, w, 1e-5).expect("dgamma"),
+            norm_train::bn_grad_gamma(n, c, h, w, 1e-5, Activation::Identity).expect("dgamma"),
         ] {
             out.push(r.partial);
             out.push(r.finish);
         }
         out.push(norm_train::batch_norm_train(n, c, h, w, 1e-5, Activation::Identity).expect("bn"));
-        out.push(norm_train::bn_grad_input(n, c, h, w, 1e-3).expect("dx"));
+        out.push(norm_train::bn_grad_input(n, c, h, w, 1e-3, Activation::Identity).expect("dx"));
         out.push(pointwise_grad::global_avg_pool_grad(n, c, h, w).expect("gap"));
         out.push(pointwise_grad::channel_slice(n, c + 3, h * w, 2, c).expect("slice"));
         for row in 0..3 {
@@ -227,7 +227,7 @@ fn bad_parameters_are_errors() {
     assert!(norm_train::batch_stats(0, 1, 1, 1).is_err());
     assert!(norm_train::batch_stats(u32::MAX, u32::MAX, 2, 2).is_err());
     assert!(norm_train::running_update(3, 0.1, 3).is_err());
-    assert!(norm_train::bn_grad_input(1, 1, 1, 1, f32::INFINITY).is_err());
+    assert!(norm_train::bn_grad_input(1, 1, 1, 1, f32::INFINITY, Activation::Identity).is_err());
     assert!(pointwise_grad::channel_slice(1, 8, 4, 6, 3).is_err());
     assert!(pointwise_grad::channel_slice(1, 8, 4, u32::MAX, 3).is_err());
     assert!(pointwise_grad::activation_grad(0, Activation::Relu).is_err());
@@ -275,14 +275,96 @@ fn check_bn_grad_gamma(shape: [u32; 4], seed: u64) {
     let dy = rng.vec_in(x.len(), -0.5, 1.0);
     let dyt = nchw(n, c, h, w, &dy);
     let eps = 1e-5;
-    let want = train_ref(TrainOp::BatchNormGradGamma { eps }, &[&xt, &stats, &dyt]);
-    let r = norm_train::bn_grad_gamma(n, c, h, w, eps).expect("kernel");
+    let want = train_ref(
+        TrainOp::BatchNormGradGamma {
+            eps,
+            act_grad: None,
+        },
+        &[&xt, &stats, &dyt],
+    );
+    let r = norm_train::bn_grad_gamma(n, c, h, w, eps, Activation::Identity).expect("kernel");
     let got = run_reduction(
         &r,
         &[&upload(&x), &upload(&stats.data), &upload(&dy)],
         c as usize,
     );
     assert_close(&format!("bn_grad_gamma {shape:?}"), &got, &want);
+}
+
+/// Batch norm's backward with a fused activation's gradient folded in (`act_grad`): the
+/// kernels read `dy` and the activation's output `y` and equal the reference, which equals
+/// the unfolded ops fed `activation_grad_from_output(y, dy)`.
+#[test]
+fn bn_backward_through_a_fused_activation() {
+    let [n, c, h, w] = [3u32, 4, 5, 6];
+    for (i, act) in [Activation::Relu, Activation::LEAKY_RELU, Activation::Tanh]
+        .into_iter()
+        .enumerate()
+    {
+        let a = ir_act(act);
+        let mut rng = Lcg::new(60 + i as u64);
+        let x = batch(&mut rng, [n, c, h, w]);
+        let xt = nchw(n, c, h, w, &x);
+        let stats = train_ops::forward(&TrainOp::BatchStats, &[&xt]);
+        let gamma = rng.vec_in(c as usize, 0.5, 1.5);
+        let gt = tensor(&[c], &gamma);
+        let pre = nchw(n, c, h, w, &rng.vec(x.len()));
+        let y = ops::forward(&Op::Activation(a.expect("an activation")), &[&pre]);
+        let dy = rng.vec(x.len());
+        let dyt = nchw(n, c, h, w, &dy);
+        let g = train_ops::forward(&TrainOp::ActivationGradFromOutput(a.unwrap()), &[&y, &dyt]);
+
+        let dbeta = train_ref(TrainOp::BiasGrad { act_grad: a }, &[&dyt, &y]);
+        assert_eq!(
+            dbeta,
+            train_ref(TrainOp::BiasGrad { act_grad: None }, &[&g])
+        );
+        let gamma_op = TrainOp::BatchNormGradGamma {
+            eps: 1e-5,
+            act_grad: a,
+        };
+        let dgamma = train_ref(gamma_op, &[&xt, &stats, &dyt, &y]);
+        let (dgt, dbt) = (tensor(&[c], &dgamma), tensor(&[c], &dbeta));
+        let input_op = TrainOp::BatchNormGradInput {
+            eps: 1e-5,
+            act_grad: a,
+        };
+        let dx = train_ref(input_op, &[&xt, &stats, &gt, &dyt, &dgt, &dbt, &y]);
+        let plain = TrainOp::BatchNormGradInput {
+            eps: 1e-5,
+            act_grad: None,
+        };
+        assert_eq!(dx, train_ref(plain, &[&xt, &stats, &gt, &g, &dgt, &dbt]));
+
+        let (xb, sb, dyb, yb) = (
+            upload(&x),
+            upload(&stats.data),
+            upload(&dy),
+            upload(&y.data),
+        );
+        let r = reduce::bias_grad(n, c, h * w, act).expect("kernel");
+        let got = run_reduction(&r, &[&dyb, &yb], c as usize);
+        assert_close(&format!("bias_grad through {act:?}"), &got, &dbeta);
+        let r = norm_train::bn_grad_gamma(n, c, h, w, 1e-5, act).expect("kernel");
+        let got = run_reduction(&r, &[&xb, &sb, &dyb, &yb], c as usize);
+        assert_close(&format!("bn_grad_gamma through {act:?}"), &got, &dgamma);
+        let k = norm_train::bn_grad_input(n, c, h, w, 1e-5, act).expect("kernel");
+        let got = run1(
+            &k,
+            &[
+                &xb,
+                &sb,
+                &upload(&gamma),
+                &dyb,
+                &upload(&dgamma),
+                &upload(&dbeta),
+                &yb,
+            ],
+            x.len(),
+        );
+        assert_close(&format!("bn_grad_input through {act:?}"), &got, &dx);
+    }
+    assert!(norm_train::bn_grad_input(1, 1, 1, 1, 1e-5, Activation::Gelu).is_err());
 }
 
 #[test]
@@ -322,10 +404,19 @@ fn batch_norm_train_forward_and_grad_input() {
 
         let dy = rng.vec(x.len());
         let dyt = nchw(n, c, h, w, &dy);
-        let dgamma = train_ref(TrainOp::BatchNormGradGamma { eps }, &[&xt, &stats, &dyt]);
-        let dbeta = train_ref(TrainOp::BiasGrad, &[&dyt]);
+        let dgamma = train_ref(
+            TrainOp::BatchNormGradGamma {
+                eps,
+                act_grad: None,
+            },
+            &[&xt, &stats, &dyt],
+        );
+        let dbeta = train_ref(TrainOp::BiasGrad { act_grad: None }, &[&dyt]);
         let want = train_ref(
-            TrainOp::BatchNormGradInput { eps },
+            TrainOp::BatchNormGradInput {
+                eps,
+                act_grad: None,
+            },
             &[
                 &xt,
                 &stats,
@@ -335,7 +426,7 @@ fn batch_norm_train_forward_and_grad_input() {
                 &tensor(&[c], &dbeta),
             ],
         );
-        let k = norm_train::bn_grad_input(n, c, h, w, eps).expect("kernel");
+        let k = norm_train::bn_grad_input(n, c, h, w, eps, Activation::Identity).expect("kernel");
         let got = run1(
             &k,
             &[

@@ -133,27 +133,32 @@ impl Builder<'_> {
                     out,
                 )
             }
-            TrainOp::BiasGrad => {
+            TrainOp::BiasGrad { act_grad } => {
                 let dy = dims(ins[0]);
                 let inner = dy[1..].iter().product::<u32>().max(1);
-                self.emit_reduction(layer, reduce::bias_grad(n, dy[0], inner), vec![inb[0]], out)
-            }
-            TrainOp::BatchNormGradGamma { eps } => {
-                let x = dims(ins[0]);
                 self.emit_reduction(
                     layer,
-                    norm_train::bn_grad_gamma(n, x[0], x[1], x[2], *eps),
-                    vec![inb[0], inb[1], inb[2]],
+                    reduce::bias_grad(n, dy[0], inner, through(*act_grad)),
+                    inb.to_vec(),
                     out,
                 )
             }
-            TrainOp::BatchNormGradInput { eps } => {
+            TrainOp::BatchNormGradGamma { eps, act_grad } => {
+                let x = dims(ins[0]);
+                self.emit_reduction(
+                    layer,
+                    norm_train::bn_grad_gamma(n, x[0], x[1], x[2], *eps, through(*act_grad)),
+                    inb.to_vec(),
+                    out,
+                )
+            }
+            TrainOp::BatchNormGradInput { eps, act_grad } => {
                 let x = dims(ins[0]);
                 let mut bufs = inb.to_vec();
                 bufs.push(out);
                 self.emit(
                     layer,
-                    norm_train::bn_grad_input(n, x[0], x[1], x[2], *eps),
+                    norm_train::bn_grad_input(n, x[0], x[1], x[2], *eps, through(*act_grad)),
                     bufs,
                 )
             }
@@ -274,7 +279,8 @@ impl Builder<'_> {
         }
     }
 
-    /// A two-dispatch reduction through a fresh scratch buffer.
+    /// A two-dispatch reduction through a fresh scratch buffer (its inputs are `inputs`, in
+    /// binding order).
     fn emit_reduction(
         &mut self,
         layer: &str,
@@ -310,4 +316,9 @@ impl Builder<'_> {
         }
         Ok(())
     }
+}
+
+/// The kernel form of a gradient's folded activation (the identity when there is none).
+fn through(act_grad: Option<crate::ir::Activation>) -> KAct {
+    act_grad.map_or(KAct::Identity, kernel_activation)
 }

@@ -57,13 +57,24 @@ pub enum TrainOp {
     Conv2dGradWeight { window: Window, groups: usize },
     /// Gradient of a bias: `dy` summed over every axis but the channel (dim 1).
     /// Operands: `dy [N,C,...]`. Shape: `[C]`.
-    BiasGrad,
+    /// With `act_grad: Some(a)` (see [`TrainOp::ActivationGradFromOutput`]): one more
+    /// operand `y`, the output of a fused activation `a`, and `dy`, the gradient of `y`, is
+    /// read as `dy * a'(y)` — `a`'s gradient folded in by `passes::fuse_activation_grad`.
+    BiasGrad { act_grad: Option<Activation> },
     /// Gradient of training-mode batch norm with respect to `x`:
     /// `gamma * invstd / M * (M dy - dbeta - xhat * dgamma)`, M = N*H*W.
-    /// Operands: `x`, `stats`, `gamma`, `dy`, `dgamma [C]`, `dbeta [C]`. Shape: as `x`.
-    BatchNormGradInput { eps: f32 },
-    /// `dgamma = sum(dy * xhat)` per channel. Operands: `x`, `stats`, `dy`. Shape: `[C]`.
-    BatchNormGradGamma { eps: f32 },
+    /// Operands: `x`, `stats`, `gamma`, `dy`, `dgamma [C]`, `dbeta [C]`, and with `act_grad`
+    /// `y` (as for [`TrainOp::BiasGrad`]). Shape: as `x`.
+    BatchNormGradInput {
+        eps: f32,
+        act_grad: Option<Activation>,
+    },
+    /// `dgamma = sum(dy * xhat)` per channel. Operands: `x`, `stats`, `dy`, and with
+    /// `act_grad` `y` (as for [`TrainOp::BiasGrad`]). Shape: `[C]`.
+    BatchNormGradGamma {
+        eps: f32,
+        act_grad: Option<Activation>,
+    },
     /// Gradient of max pooling: each window's `dy` goes to its first maximum (PyTorch's
     /// tie-breaking), summed where windows overlap. Operands: `x`, `dy`. Shape: as `x`.
     MaxPool2dGrad(Window),
@@ -145,6 +156,13 @@ fn chw(x: &TensorType, what: &str) -> Result<(usize, usize, usize), ShapeError> 
     })
 }
 
+/// The ` through=relu` attribute of a gradient taken through a fused activation.
+fn through(act_grad: Option<Activation>) -> String {
+    act_grad
+        .map(|a| format!(" through={}", a.name()))
+        .unwrap_or_default()
+}
+
 fn stats_of(c: usize) -> TensorType {
     TensorType::param(vec![3, c])
 }
@@ -160,7 +178,7 @@ impl TrainOp {
             TrainOp::ActivationGradFromOutput(_) => "activation_grad_from_output",
             TrainOp::Conv2dGradInput { .. } => "conv2d_grad_input",
             TrainOp::Conv2dGradWeight { .. } => "conv2d_grad_weight",
-            TrainOp::BiasGrad => "bias_grad",
+            TrainOp::BiasGrad { .. } => "bias_grad",
             TrainOp::BatchNormGradInput { .. } => "batch_norm_grad_input",
             TrainOp::BatchNormGradGamma { .. } => "batch_norm_grad_gamma",
             TrainOp::MaxPool2dGrad(_) => "max_pool2d_grad",
@@ -180,9 +198,13 @@ impl TrainOp {
     }
 
     pub fn arity(&self) -> usize {
+        // A gradient taken through a fused activation also reads the activation's output.
+        let through = |a: &Option<Activation>| usize::from(a.is_some());
         match self {
+            TrainOp::BiasGrad { act_grad } => 1 + through(act_grad),
+            TrainOp::BatchNormGradGamma { act_grad, .. } => 3 + through(act_grad),
+            TrainOp::BatchNormGradInput { act_grad, .. } => 6 + through(act_grad),
             TrainOp::BatchStats
-            | TrainOp::BiasGrad
             | TrainOp::AvgPool2dGrad { .. }
             | TrainOp::GlobalAvgPoolGrad { .. }
             | TrainOp::Reshape { .. }
@@ -198,18 +220,38 @@ impl TrainOp {
             | TrainOp::LinearGradWeight
             | TrainOp::SoftmaxCrossEntropyGrad
             | TrainOp::CorrectCount => 2,
-            TrainOp::BatchNormGradGamma { .. }
-            | TrainOp::SgdBuffer { .. }
-            | TrainOp::AdamMoment { .. } => 3,
+            TrainOp::SgdBuffer { .. } | TrainOp::AdamMoment { .. } => 3,
             TrainOp::BatchNormTrain { .. } | TrainOp::SgdStep { .. } => 4,
             TrainOp::AdamStep { .. } => 5,
-            TrainOp::BatchNormGradInput { .. } => 6,
         }
     }
 
     /// The shape rule (operand count already checked by `Op::infer`).
     pub fn infer(&self, xs: &[&TensorType]) -> Result<TensorType, ShapeError> {
         let scalar = TensorType::scalar();
+        if let TrainOp::BiasGrad { act_grad: Some(a) }
+        | TrainOp::BatchNormGradGamma {
+            act_grad: Some(a), ..
+        }
+        | TrainOp::BatchNormGradInput {
+            act_grad: Some(a), ..
+        } = self
+        {
+            // The trailing `y` is shaped like `dy`; its activation's derivative must be a
+            // function of `y`.
+            if *a == Activation::Gelu {
+                return err(format!(
+                    "{}: gelu's derivative needs its input",
+                    self.name()
+                ));
+            }
+            let dy = match self {
+                TrainOp::BiasGrad { .. } => 0,
+                TrainOp::BatchNormGradGamma { .. } => 2,
+                _ => 3,
+            };
+            same(xs[xs.len() - 1], xs[dy], &format!("{} y", self.name()))?;
+        }
         match self {
             TrainOp::BatchStats => {
                 let (c, _, _) = chw(xs[0], "batch_stats")?;
@@ -301,7 +343,7 @@ impl TrainOp {
                     window.kernel[1],
                 ]))
             }
-            TrainOp::BiasGrad => {
+            TrainOp::BiasGrad { .. } => {
                 if !xs[0].batched || xs[0].dims.is_empty() {
                     return err(format!("bias_grad expects [N,C,...], got {}", xs[0]));
                 }
@@ -463,9 +505,11 @@ impl fmt::Display for TrainOp {
             TrainOp::BatchNormTrain { eps, act } => {
                 write!(f, "{name}[eps={eps:e}{}]", super::ops::fused(*act))
             }
-            TrainOp::BatchNormGradInput { eps } | TrainOp::BatchNormGradGamma { eps } => {
-                write!(f, "{name}[eps={eps:e}]")
+            TrainOp::BatchNormGradInput { eps, act_grad }
+            | TrainOp::BatchNormGradGamma { eps, act_grad } => {
+                write!(f, "{name}[eps={eps:e}{}]", through(*act_grad))
             }
+            TrainOp::BiasGrad { act_grad: Some(a) } => write!(f, "{name}[through={}]", a.name()),
             TrainOp::RunningUpdate { momentum, row } => {
                 write!(f, "{name}[momentum={momentum} row={row}]")
             }

@@ -6,6 +6,7 @@
 
 mod dead_code;
 mod fuse_activation;
+mod fuse_activation_grad;
 
 use crate::ir::{Graph, VerifyError};
 
@@ -16,6 +17,7 @@ pub type Pass = fn(&mut Graph);
 pub const PASSES: &[(&str, Pass)] = &[
     ("dead_code", dead_code::run),
     ("fuse_activation", fuse_activation::run),
+    ("fuse_activation_grad", fuse_activation_grad::run),
 ];
 
 /// A pass left the graph ill-formed: a compiler bug.

@@ -35,10 +35,14 @@ pub fn forward(op: &TrainOp, xs: &[&Tensor]) -> Tensor {
         TrainOp::Conv2dGradWeight { window, groups } => {
             conv_grad_weight(xs[0], xs[1], window, *groups)
         }
-        TrainOp::BiasGrad => bias_grad(xs[0]),
-        TrainOp::BatchNormGradGamma { eps } => bn_grad_gamma(xs[0], xs[1], xs[2], *eps),
-        TrainOp::BatchNormGradInput { eps } => {
-            bn_grad_input(xs[0], xs[1], xs[2], xs[3], xs[4], xs[5], *eps)
+        TrainOp::BiasGrad { act_grad } => bias_grad(&through(*act_grad, xs[0], xs.get(1))),
+        TrainOp::BatchNormGradGamma { eps, act_grad } => {
+            let dy = through(*act_grad, xs[2], xs.get(3));
+            bn_grad_gamma(xs[0], xs[1], &dy, *eps)
+        }
+        TrainOp::BatchNormGradInput { eps, act_grad } => {
+            let dy = through(*act_grad, xs[3], xs.get(6));
+            bn_grad_input(xs[0], xs[1], xs[2], &dy, xs[4], xs[5], *eps)
         }
         TrainOp::MaxPool2dGrad(w) => max_pool_grad(xs[0], xs[1], w),
         TrainOp::AvgPool2dGrad { window, input_hw } => avg_pool_grad(xs[0], window, *input_hw),
@@ -216,6 +220,19 @@ pub fn activation_derivative_from_output(a: Activation, y: f32) -> f64 {
         }
         Activation::Tanh => 1.0 - y * y,
         Activation::Gelu => unreachable!("the verifier rejects gelu_grad_from_output"),
+    }
+}
+
+/// The gradient an op reads: `dy` itself, or with a fused activation's gradient folded in,
+/// `dy * act'(y)` rounded to f32 — exactly the tensor `activation_grad_from_output(y, dy)`
+/// would have stored, so folding changes no bit.
+fn through(act_grad: Option<crate::ir::Activation>, dy: &Tensor, y: Option<&&Tensor>) -> Tensor {
+    match act_grad {
+        Some(a) => {
+            let y = y.expect("a gradient through an activation has its output as operand");
+            zip(y, dy, |y, dy| dy * activation_derivative_from_output(a, y))
+        }
+        None => dy.clone(),
     }
 }
 

@@ -70,26 +70,10 @@ pub fn activation_grad(len: u64, act: Activation) -> Result<KernelSource, Kernel
 /// Bindings: `y`, `dy`, `dx`.
 pub fn activation_grad_from_output(len: u64, act: Activation) -> Result<KernelSource, KernelError> {
     const OP: &str = "activation_grad_from_output";
-    ensure(
-        OP,
-        !matches!(act, Activation::Gelu | Activation::Identity),
-        || {
-            format!(
-                "{}'s derivative is not read off its output here",
-                act.name()
-            )
-        },
-    )?;
-    let slope = match act {
-        Activation::LeakyRelu { slope } => slope,
-        _ => 0.0,
-    };
-    ensure(OP, slope.is_finite(), || {
-        format!("leaky relu slope must be finite, got {slope}")
+    ensure(OP, act != Activation::Identity, || {
+        "the identity has no gradient kernel".into()
     })?;
-    let vars = Vars::new()
-        .u32("ACT_KIND", act.kind_id())
-        .f32("LEAKY_SLOPE", slope);
+    let vars = Vars::new().set("ACT_GRAD_LIB", act.wgsl_grad_library()?);
     elementwise(
         OP,
         format!("{}_grad_from_output_{len}", act.name()),
