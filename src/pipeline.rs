@@ -63,11 +63,19 @@ pub fn compile(
         }
         elaborated.graph = t.graph;
     }
-    let mut optimised = elaborated.graph.clone();
-    passes::run(&mut optimised)
+    let optimised = optimise(&elaborated.graph)
         .map_err(|e| Diagnostic::error(format!("internal compiler error: {e}")))?;
     Ok(Compiled {
         elaborated,
         optimised,
     })
+}
+
+/// The graph after [`passes::PASSES`] (dead code removed, activations fused): what every
+/// device plan is lowered from — training steps, inference, `netc bench` — so that they
+/// run the graph `--emit ir-opt` prints. The CPU reference may run either form.
+pub fn optimise(graph: &crate::ir::Graph) -> Result<crate::ir::Graph, passes::PassError> {
+    let mut optimised = graph.clone();
+    passes::run(&mut optimised)?;
+    Ok(optimised)
 }

@@ -48,6 +48,8 @@ pub enum PredictError {
     Device(#[from] crate::runtime::model::ModelError),
     #[error(transparent)]
     Reference(#[from] reference::RunError),
+    #[error("internal compiler error: {0}")]
+    Pass(#[from] crate::passes::PassError),
     #[error(
         "the model has {model} input(s) and {outputs} output(s); prediction needs exactly one of each"
     )]
@@ -62,7 +64,8 @@ pub struct Predictor<'r> {
 }
 
 impl<'r> Predictor<'r> {
-    /// Compile `g` for `batch` images and upload `params` to the device.
+    /// Compile `g` (through the optimisation passes) for `batch` images and upload
+    /// `params` to the device.
     pub fn gpu(
         runtime: &'r Runtime,
         g: &Graph,
@@ -75,7 +78,7 @@ impl<'r> Predictor<'r> {
             batch,
             runtime.context().limits().max_storage_buffer_binding_size,
         )?;
-        let plan = plan::lower(g, batch, &Options::default())?;
+        let plan = plan::lower(&crate::pipeline::optimise(g)?, batch, &Options::default())?;
         Ok(Predictor {
             backend: Backend::Gpu(DeviceModel::new(runtime, plan, params)?),
             input,

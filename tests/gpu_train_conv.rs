@@ -17,8 +17,8 @@ mod gpu_common;
 use gpu_common::{Lcg, assert_close, rt, tensor, upload, window};
 use netc::codegen::kernels::train::{conv_grad, linear_grad, reduce};
 use netc::codegen::kernels::{
-    BindingKind, Conv2dParams, ConvTiling, KernelError, KernelSource, MAX_WORKGROUPS_PER_DIM,
-    Reduction, validate_wgsl,
+    Activation, BindingKind, Conv2dParams, ConvTiling, KernelError, KernelSource,
+    MAX_WORKGROUPS_PER_DIM, Reduction, validate_wgsl,
 };
 use netc::ir::TrainOp;
 use netc::reference::train_ops;
@@ -268,8 +268,8 @@ fn bias_grad_conv_and_linear() {
         } else {
             vec![n, c, inner, 1]
         };
-        let want = reference(TrainOp::BiasGrad, &[&tensor(&dims, &dy)]);
-        let r = reduce::bias_grad(n, c, inner).expect("kernel");
+        let want = reference(TrainOp::BiasGrad { act_grad: None }, &[&tensor(&dims, &dy)]);
+        let r = reduce::bias_grad(n, c, inner, Activation::Identity).expect("kernel");
         let got = run_reduction(&r, &[&upload(&dy)], c as usize);
         assert_close(&format!("bias grad {n}x{c}x{inner}"), &got, &want);
     }
@@ -281,8 +281,11 @@ fn bias_grad_reduction_longer_than_2_17() {
     let mut rng = Lcg::new(24);
     // Offset so the sums are far from 0 and a truncated sum cannot hide in the tolerance.
     let dy = rng.vec_in((n * c * inner) as usize, -0.5, 1.0);
-    let want = reference(TrainOp::BiasGrad, &[&tensor(&[n, c, 32, 32], &dy)]);
-    let r = reduce::bias_grad(n, c, inner).expect("kernel");
+    let want = reference(
+        TrainOp::BiasGrad { act_grad: None },
+        &[&tensor(&[n, c, 32, 32], &dy)],
+    );
+    let r = reduce::bias_grad(n, c, inner, Activation::Identity).expect("kernel");
     assert!(r.scratch_len >= 2 * u64::from(c), "not split: {r:?}");
     let got = run_reduction(&r, &[&upload(&dy)], c as usize);
     assert_close("bias grad, 133,120 terms", &got, &want);
@@ -390,7 +393,7 @@ fn all_kernels() -> Vec<KernelSource> {
         out.extend([r.partial, r.finish]);
     }
     for (n, c, inner) in [(128, 64, 1024), (128, 10, 1), (1, 1, 1), (128, 1, 65_536)] {
-        let r = reduce::bias_grad(n, c, inner).expect("bias");
+        let r = reduce::bias_grad(n, c, inner, Activation::Identity).expect("bias");
         out.extend([r.partial, r.finish]);
     }
     out
@@ -451,7 +454,7 @@ fn reductions_cover_their_scratch_and_stay_under_the_loop_budget() {
     assert_eq!(r.scratch_len % p.weight_len(), 0);
     let parts = r.scratch_len / p.weight_len();
     assert!(parts >= 128 * 32 * 32 / 4096, "{parts} parts");
-    let r = reduce::bias_grad(1000, 8, 64 * 64).expect("kernel");
+    let r = reduce::bias_grad(1000, 8, 64 * 64, Activation::Identity).expect("kernel");
     assert_eq!(r.scratch_len % 8, 0);
     assert!(r.scratch_len / 8 >= 1000 * 64 * 64 / 4096);
 }
@@ -480,9 +483,9 @@ fn invalid_parameters_are_errors() {
     ));
     assert!(linear_grad::linear_grad_input(0, 3, 3).is_err());
     assert!(linear_grad::linear_grad_weight(3, 0, 3).is_err());
-    assert!(reduce::bias_grad(1, 0, 1).is_err());
+    assert!(reduce::bias_grad(1, 0, 1, Activation::Identity).is_err());
     // Absurd sizes are errors, not overflow panics.
-    assert!(reduce::bias_grad(u32::MAX, u32::MAX, u32::MAX).is_err());
+    assert!(reduce::bias_grad(u32::MAX, u32::MAX, u32::MAX, Activation::Identity).is_err());
     let huge = Conv2dParams::new(1 << 16, 1 << 16, (1, 1), 1 << 16, 1);
     assert!(conv_grad::conv2d_grad_input(&huge, &t).is_err());
     assert!(conv_grad::conv2d_grad_weight(&huge, &t).is_err());

@@ -13,7 +13,7 @@
 mod gpu_common;
 
 use gpu_common::{Lcg, assert_close, normalised_error, rt, tensor, upload, window};
-use netc::codegen::kernels::train::{loss, norm_train, optim, pointwise_grad, pool_grad};
+use netc::codegen::kernels::train::{loss, norm_train, optim, pointwise_grad, pool_grad, reduce};
 use netc::codegen::kernels::{
     Activation, BindingKind, KernelSource, MAX_WORKGROUPS_PER_DIM, Pool2dParams, Reduction,
     validate_wgsl,
@@ -138,13 +138,13 @@ fn all_train_kernels() -> Vec<KernelSource> {
     for [n, c, h, w] in shapes {
         for r in [
             norm_train::batch_stats(n, c, h, w).expect("stats"),
-            norm_train::bn_grad_gamma(n, c, h, w, 1e-5).expect("dgamma"),
+            norm_train::bn_grad_gamma(n, c, h, w, 1e-5, Activation::Identity).expect("dgamma"),
         ] {
             out.push(r.partial);
             out.push(r.finish);
         }
-        out.push(norm_train::batch_norm_train(n, c, h, w, 1e-5).expect("bn"));
-        out.push(norm_train::bn_grad_input(n, c, h, w, 1e-3).expect("dx"));
+        out.push(norm_train::batch_norm_train(n, c, h, w, 1e-5, Activation::Identity).expect("bn"));
+        out.push(norm_train::bn_grad_input(n, c, h, w, 1e-3, Activation::Identity).expect("dx"));
         out.push(pointwise_grad::global_avg_pool_grad(n, c, h, w).expect("gap"));
         out.push(pointwise_grad::channel_slice(n, c + 3, h * w, 2, c).expect("slice"));
         for row in 0..3 {
@@ -227,7 +227,7 @@ fn bad_parameters_are_errors() {
     assert!(norm_train::batch_stats(0, 1, 1, 1).is_err());
     assert!(norm_train::batch_stats(u32::MAX, u32::MAX, 2, 2).is_err());
     assert!(norm_train::running_update(3, 0.1, 3).is_err());
-    assert!(norm_train::bn_grad_input(1, 1, 1, 1, f32::INFINITY).is_err());
+    assert!(norm_train::bn_grad_input(1, 1, 1, 1, f32::INFINITY, Activation::Identity).is_err());
     assert!(pointwise_grad::channel_slice(1, 8, 4, 6, 3).is_err());
     assert!(pointwise_grad::channel_slice(1, 8, 4, u32::MAX, 3).is_err());
     assert!(pointwise_grad::activation_grad(0, Activation::Relu).is_err());
@@ -275,14 +275,96 @@ fn check_bn_grad_gamma(shape: [u32; 4], seed: u64) {
     let dy = rng.vec_in(x.len(), -0.5, 1.0);
     let dyt = nchw(n, c, h, w, &dy);
     let eps = 1e-5;
-    let want = train_ref(TrainOp::BatchNormGradGamma { eps }, &[&xt, &stats, &dyt]);
-    let r = norm_train::bn_grad_gamma(n, c, h, w, eps).expect("kernel");
+    let want = train_ref(
+        TrainOp::BatchNormGradGamma {
+            eps,
+            act_grad: None,
+        },
+        &[&xt, &stats, &dyt],
+    );
+    let r = norm_train::bn_grad_gamma(n, c, h, w, eps, Activation::Identity).expect("kernel");
     let got = run_reduction(
         &r,
         &[&upload(&x), &upload(&stats.data), &upload(&dy)],
         c as usize,
     );
     assert_close(&format!("bn_grad_gamma {shape:?}"), &got, &want);
+}
+
+/// Batch norm's backward with a fused activation's gradient folded in (`act_grad`): the
+/// kernels read `dy` and the activation's output `y` and equal the reference, which equals
+/// the unfolded ops fed `activation_grad_from_output(y, dy)`.
+#[test]
+fn bn_backward_through_a_fused_activation() {
+    let [n, c, h, w] = [3u32, 4, 5, 6];
+    for (i, act) in [Activation::Relu, Activation::LEAKY_RELU, Activation::Tanh]
+        .into_iter()
+        .enumerate()
+    {
+        let a = ir_act(act);
+        let mut rng = Lcg::new(60 + i as u64);
+        let x = batch(&mut rng, [n, c, h, w]);
+        let xt = nchw(n, c, h, w, &x);
+        let stats = train_ops::forward(&TrainOp::BatchStats, &[&xt]);
+        let gamma = rng.vec_in(c as usize, 0.5, 1.5);
+        let gt = tensor(&[c], &gamma);
+        let pre = nchw(n, c, h, w, &rng.vec(x.len()));
+        let y = ops::forward(&Op::Activation(a.expect("an activation")), &[&pre]);
+        let dy = rng.vec(x.len());
+        let dyt = nchw(n, c, h, w, &dy);
+        let g = train_ops::forward(&TrainOp::ActivationGradFromOutput(a.unwrap()), &[&y, &dyt]);
+
+        let dbeta = train_ref(TrainOp::BiasGrad { act_grad: a }, &[&dyt, &y]);
+        assert_eq!(
+            dbeta,
+            train_ref(TrainOp::BiasGrad { act_grad: None }, &[&g])
+        );
+        let gamma_op = TrainOp::BatchNormGradGamma {
+            eps: 1e-5,
+            act_grad: a,
+        };
+        let dgamma = train_ref(gamma_op, &[&xt, &stats, &dyt, &y]);
+        let (dgt, dbt) = (tensor(&[c], &dgamma), tensor(&[c], &dbeta));
+        let input_op = TrainOp::BatchNormGradInput {
+            eps: 1e-5,
+            act_grad: a,
+        };
+        let dx = train_ref(input_op, &[&xt, &stats, &gt, &dyt, &dgt, &dbt, &y]);
+        let plain = TrainOp::BatchNormGradInput {
+            eps: 1e-5,
+            act_grad: None,
+        };
+        assert_eq!(dx, train_ref(plain, &[&xt, &stats, &gt, &g, &dgt, &dbt]));
+
+        let (xb, sb, dyb, yb) = (
+            upload(&x),
+            upload(&stats.data),
+            upload(&dy),
+            upload(&y.data),
+        );
+        let r = reduce::bias_grad(n, c, h * w, act).expect("kernel");
+        let got = run_reduction(&r, &[&dyb, &yb], c as usize);
+        assert_close(&format!("bias_grad through {act:?}"), &got, &dbeta);
+        let r = norm_train::bn_grad_gamma(n, c, h, w, 1e-5, act).expect("kernel");
+        let got = run_reduction(&r, &[&xb, &sb, &dyb, &yb], c as usize);
+        assert_close(&format!("bn_grad_gamma through {act:?}"), &got, &dgamma);
+        let k = norm_train::bn_grad_input(n, c, h, w, 1e-5, act).expect("kernel");
+        let got = run1(
+            &k,
+            &[
+                &xb,
+                &sb,
+                &upload(&gamma),
+                &dyb,
+                &upload(&dgamma),
+                &upload(&dbeta),
+                &yb,
+            ],
+            x.len(),
+        );
+        assert_close(&format!("bn_grad_input through {act:?}"), &got, &dx);
+    }
+    assert!(norm_train::bn_grad_input(1, 1, 1, 1, 1e-5, Activation::Gelu).is_err());
 }
 
 #[test]
@@ -307,18 +389,34 @@ fn batch_norm_train_forward_and_grad_input() {
         let (gt, bt) = (tensor(&[c], &gamma), tensor(&[c], &beta));
         let eps = 1e-5;
 
-        let want = train_ref(TrainOp::BatchNormTrain { eps }, &[&xt, &stats, &gt, &bt]);
-        let k = norm_train::batch_norm_train(n, c, h, w, eps).expect("kernel");
         let (xb, sb) = (upload(&x), upload(&stats.data));
-        let got = run1(&k, &[&xb, &sb, &upload(&gamma), &upload(&beta)], x.len());
-        assert_close(&format!("batch_norm_train {shape:?}"), &got, &want);
+        // Plain, and with each activation the fusion pass may fold in.
+        for act in KERNEL_ACTS {
+            let op = TrainOp::BatchNormTrain {
+                eps,
+                act: ir_act(act),
+            };
+            let want = train_ref(op, &[&xt, &stats, &gt, &bt]);
+            let k = norm_train::batch_norm_train(n, c, h, w, eps, act).expect("kernel");
+            let got = run1(&k, &[&xb, &sb, &upload(&gamma), &upload(&beta)], x.len());
+            assert_close(&format!("batch_norm_train {act:?} {shape:?}"), &got, &want);
+        }
 
         let dy = rng.vec(x.len());
         let dyt = nchw(n, c, h, w, &dy);
-        let dgamma = train_ref(TrainOp::BatchNormGradGamma { eps }, &[&xt, &stats, &dyt]);
-        let dbeta = train_ref(TrainOp::BiasGrad, &[&dyt]);
+        let dgamma = train_ref(
+            TrainOp::BatchNormGradGamma {
+                eps,
+                act_grad: None,
+            },
+            &[&xt, &stats, &dyt],
+        );
+        let dbeta = train_ref(TrainOp::BiasGrad { act_grad: None }, &[&dyt]);
         let want = train_ref(
-            TrainOp::BatchNormGradInput { eps },
+            TrainOp::BatchNormGradInput {
+                eps,
+                act_grad: None,
+            },
             &[
                 &xt,
                 &stats,
@@ -328,7 +426,7 @@ fn batch_norm_train_forward_and_grad_input() {
                 &tensor(&[c], &dbeta),
             ],
         );
-        let k = norm_train::bn_grad_input(n, c, h, w, eps).expect("kernel");
+        let k = norm_train::bn_grad_input(n, c, h, w, eps, Activation::Identity).expect("kernel");
         let got = run1(
             &k,
             &[
@@ -385,6 +483,33 @@ fn activation_grads() {
         let got = run1(&k, &[&upload(&x), &upload(&dy)], x.len());
         assert_close(&format!("{act:?} grad"), &got, &want);
     }
+}
+
+#[test]
+fn activation_grads_from_output() {
+    for (i, act) in [Activation::Relu, Activation::LEAKY_RELU, Activation::Tanh]
+        .into_iter()
+        .enumerate()
+    {
+        let a = ir_act(act).expect("not the identity");
+        let mut rng = Lcg::new(45 + i as u64);
+        let mut x = rng.vec_in(2000, -8.0, 8.0);
+        x[0] = 0.0; // relu's derivative at 0 is the left one: y = 0 must give 0 too
+        let xt = tensor(&[2000], &x);
+        let y = netc::reference::ops::forward(&Op::Activation(a), &[&xt]);
+        let dy = tensor(&[2000], &rng.vec(x.len()));
+        // The reference's two forms agree bit for bit (see activation_derivative_from_output).
+        let want = train_ref(TrainOp::ActivationGrad(a), &[&xt, &dy]);
+        assert_eq!(
+            want,
+            train_ref(TrainOp::ActivationGradFromOutput(a), &[&y, &dy]),
+            "{act:?}"
+        );
+        let k = pointwise_grad::activation_grad_from_output(x.len() as u64, act).expect("kernel");
+        let got = run1(&k, &[&upload(&y.data), &upload(&dy.data)], x.len());
+        assert_close(&format!("{act:?} grad from output"), &got, &want);
+    }
+    assert!(pointwise_grad::activation_grad_from_output(8, Activation::Gelu).is_err());
 }
 
 /// tanh' and gelu' pointwise over a dense grid of [-10, 10]: within 2e-6 of each reference value

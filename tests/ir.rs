@@ -494,9 +494,12 @@ fn linear_flatten_softmax_shapes() {
 #[test]
 fn elementwise_and_batch_norm_shapes() {
     let x = act(&[4, 8, 8]);
-    assert_eq!(infer(&Op::Add, &[x.clone(), x.clone()]), Ok(x.clone()));
+    assert_eq!(
+        infer(&Op::Add { act: None }, &[x.clone(), x.clone()]),
+        Ok(x.clone())
+    );
     assert!(
-        infer_err(&Op::Add, &[x.clone(), act(&[4, 4, 4])])
+        infer_err(&Op::Add { act: None }, &[x.clone(), act(&[4, 4, 4])])
             .contains("add of different shapes: [N,4,8,8] + [N,4,4,4]")
     );
     for a in Activation::ALL {
@@ -509,6 +512,7 @@ fn elementwise_and_batch_norm_shapes() {
     let bn = Op::BatchNorm {
         eps: 1e-5,
         momentum: 0.1,
+        act: None,
     };
     let c = par(&[4]);
     assert_eq!(
@@ -608,10 +612,28 @@ fn op_display() {
     assert_eq!(
         Op::BatchNorm {
             eps: 1e-5,
-            momentum: 0.1
+            momentum: 0.1,
+            act: None,
         }
         .to_string(),
         "batch_norm[eps=1e-5 momentum=0.1]"
+    );
+    assert_eq!(
+        Op::BatchNorm {
+            eps: 1e-5,
+            momentum: 0.1,
+            act: Some(Activation::Relu),
+        }
+        .to_string(),
+        "batch_norm[eps=1e-5 momentum=0.1 act=relu]"
+    );
+    assert_eq!(Op::Add { act: None }.to_string(), "add");
+    assert_eq!(
+        Op::Add {
+            act: Some(Activation::Tanh)
+        }
+        .to_string(),
+        "add[act=tanh]"
     );
     assert_eq!(
         Op::Linear {

@@ -1,6 +1,7 @@
-//! Training-mode batch norm with the batch's statistics (netc: src/codegen/kernels/train/norm_train.rs):
-//! y = (x - mean[c]) / sqrt(var_biased[c] + EPS) * gamma[c] + beta[c], stats [3, CHANNELS] rows
-//! mean, biased variance, unbiased variance. One element per invocation.
+//! Training-mode batch norm with the batch's statistics and an optional fused activation
+//! (netc: src/codegen/kernels/train/norm_train.rs):
+//! y = act((x - mean[c]) / sqrt(var_biased[c] + EPS) * gamma[c] + beta[c]), stats [3, CHANNELS]
+//! rows mean, biased variance, unbiased variance. One element per invocation.
 
 const TOTAL: u32 = {{TOTAL}};
 const CHANNELS: u32 = {{CHANNELS}};
@@ -15,6 +16,8 @@ const GRID_X: u32 = {{GRID_X}};
 @group(0) @binding(3) var<storage, read> beta: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
+{{ACTIVATION_LIB}}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = (wid.x + wid.y * GRID_X) * WG + lid.x;
@@ -22,5 +25,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         return;
     }
     let c = (i / HW) % CHANNELS;
-    y[i] = (x[i] - stats[c]) / sqrt(stats[CHANNELS + c] + EPS) * gamma[c] + beta[c];
+    y[i] = activate((x[i] - stats[c]) / sqrt(stats[CHANNELS + c] + EPS) * gamma[c] + beta[c]);
 }

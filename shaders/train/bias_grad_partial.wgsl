@@ -1,5 +1,7 @@
 //! First pass of the bias gradient db[c] = sum over n and p of dy[n, c, p]
 //! (netc: src/codegen/kernels/train/reduce.rs; the second pass is reduce_finish.wgsl).
+//! With ACT_GRAD, dy is the gradient of a fused activation's output y and the summand is
+//! dy * act'(y) (the activation's gradient folded into the reduction).
 //!
 //! The reduction index r = n * INNER + p runs over R = BATCH * INNER values, cut into PARTS
 //! contiguous chunks of CHUNK (the last one shorter). Invocation (c, s) sums chunk s of channel c
@@ -16,7 +18,24 @@ const GRID_X: u32 = {{GRID_X}};
 const WG: u32 = {{WG}};
 
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
+{{#if ACT_GRAD}}
+@group(0) @binding(1) var<storage, read> y: array<f32>;
+@group(0) @binding(2) var<storage, read_write> scratch: array<f32>;
+{{/if}}
+{{#if !ACT_GRAD}}
 @group(0) @binding(1) var<storage, read_write> scratch: array<f32>;
+{{/if}}
+
+{{ACT_GRAD_LIB}}
+
+fn grad(i: u32) -> f32 {
+{{#if ACT_GRAD}}
+    return dy[i] * derivative_from_output(y[i]);
+{{/if}}
+{{#if !ACT_GRAD}}
+    return dy[i];
+{{/if}}
+}
 
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -32,7 +51,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     var off = ((r0 / INNER) * C + c) * INNER + p;
     var acc = 0.0;
     for (var r = r0; r < r1; r++) {
-        acc += dy[off];
+        acc += grad(off);
         off++;
         p++;
         if p == INNER {

@@ -1,7 +1,8 @@
 //! Batch-norm dgamma, first pass (netc: src/codegen/kernels/train/norm_train.rs): one
 //! workgroup per (channel, chunk of CHUNK values) writes the chunk's sum of
 //! dy * (x - mean) / sqrt(var + EPS) to scratch [CHANNELS, CHUNKS]; a strided sweep per
-//! invocation, then a shared-memory tree, in a fixed order.
+//! invocation, then a shared-memory tree, in a fixed order. With ACT_GRAD, dy is the gradient of
+//! a fused activation's output y and is used as dy * act'(y).
 
 const CHANNELS: u32 = {{CHANNELS}};
 const HW: u32 = {{HW}};
@@ -15,7 +16,24 @@ const GRID_X: u32 = {{GRID_X}};
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> stats: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
+{{#if ACT_GRAD}}
+@group(0) @binding(3) var<storage, read> y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> scratch: array<f32>;
+{{/if}}
+{{#if !ACT_GRAD}}
 @group(0) @binding(3) var<storage, read_write> scratch: array<f32>;
+{{/if}}
+
+{{ACT_GRAD_LIB}}
+
+fn grad(i: u32) -> f32 {
+{{#if ACT_GRAD}}
+    return dy[i] * derivative_from_output(y[i]);
+{{/if}}
+{{#if !ACT_GRAD}}
+    return dy[i];
+{{/if}}
+}
 
 var<workgroup> partial: array<f32, WG>;
 
@@ -34,7 +52,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     var s = 0.0;
     for (var j = start + lid.x; j < end; j += WG) {
         let i = ((j / HW) * CHANNELS + c) * HW + j % HW;
-        s = fma(dy[i], x[i] - mean, s);
+        s = fma(grad(i), x[i] - mean, s);
     }
     partial[lid.x] = s;
     workgroupBarrier();

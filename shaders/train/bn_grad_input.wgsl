@@ -1,6 +1,7 @@
 //! Gradient of training-mode batch norm with respect to x (netc: src/codegen/kernels/train/norm_train.rs):
 //! dx = gamma * invstd / M * (M dy - dbeta - xhat * dgamma), xhat = (x - mean) * invstd,
-//! invstd = 1 / sqrt(var_biased + EPS), M = N * H * W. One element per invocation.
+//! invstd = 1 / sqrt(var_biased + EPS), M = N * H * W. One element per invocation. With ACT_GRAD,
+//! dy is the gradient of a fused activation's output y and is used as dy * act'(y).
 
 const TOTAL: u32 = {{TOTAL}};
 const CHANNELS: u32 = {{CHANNELS}};
@@ -16,7 +17,24 @@ const GRID_X: u32 = {{GRID_X}};
 @group(0) @binding(3) var<storage, read> dy: array<f32>;
 @group(0) @binding(4) var<storage, read> dgamma: array<f32>;
 @group(0) @binding(5) var<storage, read> dbeta: array<f32>;
+{{#if ACT_GRAD}}
+@group(0) @binding(6) var<storage, read> y: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dx: array<f32>;
+{{/if}}
+{{#if !ACT_GRAD}}
 @group(0) @binding(6) var<storage, read_write> dx: array<f32>;
+{{/if}}
+
+{{ACT_GRAD_LIB}}
+
+fn grad(i: u32) -> f32 {
+{{#if ACT_GRAD}}
+    return dy[i] * derivative_from_output(y[i]);
+{{/if}}
+{{#if !ACT_GRAD}}
+    return dy[i];
+{{/if}}
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -28,5 +46,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let m = f32(M);
     let invstd = 1.0 / sqrt(stats[CHANNELS + c] + EPS);
     let xhat = (x[i] - stats[c]) * invstd;
-    dx[i] = gamma[c] * invstd / m * (m * dy[i] - dbeta[c] - xhat * dgamma[c]);
+    dx[i] = gamma[c] * invstd / m * (m * grad(i) - dbeta[c] - xhat * dgamma[c]);
 }

@@ -21,7 +21,7 @@ mod rules;
 
 use crate::elab::recipe::Optimizer;
 use crate::ir::train_ops::{STATS_MEAN, STATS_VAR_UNBIASED};
-use crate::ir::{DType, Graph, NodeId, Op, ParamRole, Site, TensorType, TrainOp};
+use crate::ir::{Activation, DType, Graph, NodeId, Op, ParamRole, Site, TensorType, TrainOp};
 use std::collections::HashMap;
 
 /// A training graph and where its gradients are.
@@ -123,7 +123,7 @@ pub fn build(forward: &Graph, optimizer: &Optimizer) -> Result<TrainingGraph, Au
         let site = b.site_of(id);
         let g = parts
             .into_iter()
-            .reduce(|acc, p| b.op(Op::Add, &[acc, p], site.clone()))
+            .reduce(|acc, p| b.op(Op::Add { act: None }, &[acc, p], site.clone()))
             .expect("pending lists are non-empty");
         if matches!(b.t.node(id).op, Op::Param { .. }) {
             grads.push((b.t.param_name(id).expect("param"), g));
@@ -192,10 +192,13 @@ impl Builder {
             Op::Input { .. } | Op::Param { .. } => {
                 self.t.add_leaf(node.op.clone(), node.ty.clone(), site)
             }
-            Op::BatchNorm { eps, momentum } => {
+            Op::BatchNorm { eps, momentum, act } => {
                 let stats = self.op(Op::Train(TrainOp::BatchStats), &[ins[0]], site.clone());
                 let y = self.op(
-                    Op::Train(TrainOp::BatchNormTrain { eps: *eps }),
+                    Op::Train(TrainOp::BatchNormTrain {
+                        eps: *eps,
+                        act: None,
+                    }),
                     &[ins[0], stats, ins[1], ins[2]],
                     site.clone(),
                 );
@@ -214,11 +217,25 @@ impl Builder {
                         site.clone(),
                     );
                 }
-                y
+                self.then(*act, y, site)
+            }
+            // Autodiff differentiates unfused ops (fusion runs after it, on the whole step);
+            // a fused forward graph is split back into op and activation here.
+            Op::Add { act } => {
+                let y = self.op(Op::Add { act: None }, &ins, site.clone());
+                self.then(*act, y, site)
             }
             op => self.op(op.clone(), &ins, site),
         };
         self.map.insert(id, new);
+    }
+
+    /// `act(y)` as its own node, or `y` when there is no activation.
+    fn then(&mut self, act: Option<Activation>, y: NodeId, site: Site) -> NodeId {
+        match act {
+            Some(a) => self.op(Op::Activation(a), &[y], site),
+            None => y,
+        }
     }
 
     /// A new state buffer for the parameter `param` (e.g. its momentum).

@@ -49,22 +49,32 @@ pub(crate) fn local_grads(
             );
             push(ins[1], dw);
             if *bias {
-                let db = b.op(Op::Train(TrainOp::BiasGrad), &[g], site);
+                let db = b.op(Op::Train(TrainOp::BiasGrad { act_grad: None }), &[g], site);
                 push(ins[2], db);
             }
         }
-        Op::Train(TrainOp::BatchNormTrain { eps }) => {
+        Op::Train(TrainOp::BatchNormTrain { eps, act: None }) => {
             // Operands: x, stats, gamma, beta. The statistics' own dependence on x is part of
             // BatchNormGradInput's formula, so stats get no gradient of their own.
-            let dbeta = b.op(Op::Train(TrainOp::BiasGrad), &[g], site.clone());
+            let dbeta = b.op(
+                Op::Train(TrainOp::BiasGrad { act_grad: None }),
+                &[g],
+                site.clone(),
+            );
             let dgamma = b.op(
-                Op::Train(TrainOp::BatchNormGradGamma { eps: *eps }),
+                Op::Train(TrainOp::BatchNormGradGamma {
+                    eps: *eps,
+                    act_grad: None,
+                }),
                 &[ins[0], ins[1], g],
                 site.clone(),
             );
             if needs(0) {
                 let dx = b.op(
-                    Op::Train(TrainOp::BatchNormGradInput { eps: *eps }),
+                    Op::Train(TrainOp::BatchNormGradInput {
+                        eps: *eps,
+                        act_grad: None,
+                    }),
                     &[ins[0], ins[1], ins[2], g, dgamma, dbeta],
                     site,
                 );
@@ -130,11 +140,11 @@ pub(crate) fn local_grads(
             );
             push(ins[1], dw);
             if *bias {
-                let db = b.op(Op::Train(TrainOp::BiasGrad), &[g], site);
+                let db = b.op(Op::Train(TrainOp::BiasGrad { act_grad: None }), &[g], site);
                 push(ins[2], db);
             }
         }
-        Op::Add => {
+        Op::Add { act: None } => {
             push(ins[0], g);
             push(ins[1], g);
         }

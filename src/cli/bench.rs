@@ -73,6 +73,8 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
     } else {
         e.graph.clone()
     };
+    // Measure what training and inference run: the optimised (fused) graph.
+    let graph = pipeline::optimise(&graph).map_err(|x| fail(x.to_string()))?;
     check_batch(
         &graph,
         a.batch,

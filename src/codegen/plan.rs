@@ -374,14 +374,21 @@ impl Builder<'_> {
                 )?;
                 self.value.insert(id, out);
             }
-            Op::BatchNorm { eps, .. } => {
+            Op::BatchNorm { eps, act, .. } => {
                 let x = dims(ins[0]);
                 let out = self.activation(id);
                 // Kernel order: x, running_mean, running_var, gamma, beta, y.
                 let bufs = vec![inb[0], inb[3], inb[4], inb[1], inb[2], out];
                 self.emit(
                     &layer,
-                    kernels::norm::batch_norm(n, u(x[0]), u(x[1]), u(x[2]), *eps, KAct::Identity),
+                    kernels::norm::batch_norm(
+                        n,
+                        u(x[0]),
+                        u(x[1]),
+                        u(x[2]),
+                        *eps,
+                        act.map_or(KAct::Identity, kernel_activation),
+                    ),
                     bufs,
                 )?;
                 self.value.insert(id, out);
@@ -442,12 +449,12 @@ impl Builder<'_> {
                 )?;
                 self.value.insert(id, out);
             }
-            Op::Add => {
+            Op::Add { act } => {
                 let out = self.activation(id);
                 let len = (self.batch * node.ty.numel()) as u64;
                 self.emit(
                     &layer,
-                    kernels::elementwise::add(len, KAct::Identity),
+                    kernels::elementwise::add(len, act.map_or(KAct::Identity, kernel_activation)),
                     vec![inb[0], inb[1], out],
                 )?;
                 self.value.insert(id, out);

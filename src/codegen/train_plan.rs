@@ -8,7 +8,9 @@
 use super::kernels::train::{
     conv_grad, linear_grad, loss, norm_train, optim, pointwise_grad, pool_grad, reduce,
 };
-use super::kernels::{self, Conv2dParams, KernelError, Pool2dParams, Reduction};
+use super::kernels::{
+    self, Activation as KAct, Conv2dParams, KernelError, Pool2dParams, Reduction,
+};
 use super::plan::{BufferId, BufferRole, Builder, CodegenError, kernel_activation, square};
 use crate::ir::{NodeId, TrainOp};
 
@@ -61,11 +63,18 @@ impl Builder<'_> {
                     out,
                 )
             }
-            TrainOp::BatchNormTrain { eps } => {
+            TrainOp::BatchNormTrain { eps, act } => {
                 let x = dims(ins[0]);
                 self.emit(
                     layer,
-                    norm_train::batch_norm_train(n, x[0], x[1], x[2], *eps),
+                    norm_train::batch_norm_train(
+                        n,
+                        x[0],
+                        x[1],
+                        x[2],
+                        *eps,
+                        act.map_or(KAct::Identity, kernel_activation),
+                    ),
                     vec![inb[0], inb[1], inb[2], inb[3], out],
                 )
             }
@@ -80,6 +89,11 @@ impl Builder<'_> {
             TrainOp::ActivationGrad(a) => self.emit(
                 layer,
                 pointwise_grad::activation_grad(elems(ins[0]), kernel_activation(*a)),
+                vec![inb[0], inb[1], out],
+            ),
+            TrainOp::ActivationGradFromOutput(a) => self.emit(
+                layer,
+                pointwise_grad::activation_grad_from_output(elems(ins[0]), kernel_activation(*a)),
                 vec![inb[0], inb[1], out],
             ),
             TrainOp::Conv2dGradInput {
@@ -119,27 +133,32 @@ impl Builder<'_> {
                     out,
                 )
             }
-            TrainOp::BiasGrad => {
+            TrainOp::BiasGrad { act_grad } => {
                 let dy = dims(ins[0]);
                 let inner = dy[1..].iter().product::<u32>().max(1);
-                self.emit_reduction(layer, reduce::bias_grad(n, dy[0], inner), vec![inb[0]], out)
-            }
-            TrainOp::BatchNormGradGamma { eps } => {
-                let x = dims(ins[0]);
                 self.emit_reduction(
                     layer,
-                    norm_train::bn_grad_gamma(n, x[0], x[1], x[2], *eps),
-                    vec![inb[0], inb[1], inb[2]],
+                    reduce::bias_grad(n, dy[0], inner, through(*act_grad)),
+                    inb.to_vec(),
                     out,
                 )
             }
-            TrainOp::BatchNormGradInput { eps } => {
+            TrainOp::BatchNormGradGamma { eps, act_grad } => {
+                let x = dims(ins[0]);
+                self.emit_reduction(
+                    layer,
+                    norm_train::bn_grad_gamma(n, x[0], x[1], x[2], *eps, through(*act_grad)),
+                    inb.to_vec(),
+                    out,
+                )
+            }
+            TrainOp::BatchNormGradInput { eps, act_grad } => {
                 let x = dims(ins[0]);
                 let mut bufs = inb.to_vec();
                 bufs.push(out);
                 self.emit(
                     layer,
-                    norm_train::bn_grad_input(n, x[0], x[1], x[2], *eps),
+                    norm_train::bn_grad_input(n, x[0], x[1], x[2], *eps, through(*act_grad)),
                     bufs,
                 )
             }
@@ -260,7 +279,8 @@ impl Builder<'_> {
         }
     }
 
-    /// A two-dispatch reduction through a fresh scratch buffer.
+    /// A two-dispatch reduction through a fresh scratch buffer (its inputs are `inputs`, in
+    /// binding order).
     fn emit_reduction(
         &mut self,
         layer: &str,
@@ -296,4 +316,9 @@ impl Builder<'_> {
         }
         Ok(())
     }
+}
+
+/// The kernel form of a gradient's folded activation (the identity when there is none).
+fn through(act_grad: Option<crate::ir::Activation>) -> KAct {
+    act_grad.map_or(KAct::Identity, kernel_activation)
 }

@@ -779,6 +779,7 @@ impl<'p> Evaluator<'p> {
                 Op::BatchNorm {
                     eps: float(&v[1]),
                     momentum: float(&v[2]),
+                    act: None,
                 },
                 vec![tensor(&v[0])],
             ),
@@ -811,7 +812,7 @@ impl<'p> Evaluator<'p> {
                 },
                 vec![tensor(&v[0])],
             ),
-            OpKind::Add => (Op::Add, vec![tensor(&v[0]), tensor(&v[1])]),
+            OpKind::Add => (Op::Add { act: None }, vec![tensor(&v[0]), tensor(&v[1])]),
             OpKind::Concat => match &v[0] {
                 Value::List(items) => (Op::Concat, items.iter().map(tensor).collect()),
                 _ => unreachable!("bind_variadic returns a list"),

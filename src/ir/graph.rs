@@ -257,6 +257,24 @@ impl Graph {
         self.g.remove_node(id.0);
     }
 
+    /// Move every use of `old` to `new`, each in the same operand slot (for passes that
+    /// replace a value by an equal one; `new`'s type must be `old`'s).
+    pub fn replace_uses(&mut self, old: NodeId, new: NodeId) {
+        let uses: Vec<(NodeId, usize)> = self
+            .g
+            .edges_directed(old.0, Direction::Outgoing)
+            .map(|e| (NodeId(e.target()), e.weight().operand))
+            .collect();
+        for (user, _) in &uses {
+            while let Some(e) = self.g.find_edge(old.0, user.0) {
+                self.g.remove_edge(e);
+            }
+        }
+        for (user, operand) in uses {
+            self.connect(new, user, operand);
+        }
+    }
+
     /// Add an edge directly; for passes that rewire. The verifier checks the result.
     pub fn connect(&mut self, from: NodeId, to: NodeId, operand: usize) {
         let ty = self.g[from.0].ty.clone();

@@ -157,9 +157,16 @@ pub enum Op {
     /// `F.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)`.
     /// In training, normalises with the batch's biased variance and updates the running
     /// statistics with the unbiased one; in eval, uses the running statistics.
+    /// With `act: Some(a)` the op is `a(F.batch_norm(...))`, e.g. `relu(bn(x))`: the
+    /// elaborator never makes that form, the fusion pass (`passes::fuse_activation`) does,
+    /// so the kernel applies the activation before it stores.
     /// Operands: `x [N,C,H,W]`, `gamma [C]`, `beta [C]`, `running_mean [C]`, `running_var [C]`.
     /// Shape: same as `x`.
-    BatchNorm { eps: f32, momentum: f32 },
+    BatchNorm {
+        eps: f32,
+        momentum: f32,
+        act: Option<Activation>,
+    },
 
     /// Pointwise activation. Operands: `x`. Shape: same as `x`.
     Activation(Activation),
@@ -183,8 +190,10 @@ pub enum Op {
     /// Operands: `x [N,in]`, `weight [out,in]`, optional `bias [out]`. Shape: `[N,out]`.
     Linear { out_features: usize, bias: bool },
 
-    /// Elementwise `a + b`, no broadcasting. Operands: `a`, `b` of equal type. Shape: that type.
-    Add,
+    /// Elementwise `a + b`, no broadcasting; with `act: Some(f)`, `f(a + b)` (e.g. ResNet's
+    /// `relu(y + shortcut)`), made only by the fusion pass (`passes::fuse_activation`).
+    /// Operands: `a`, `b` of equal type. Shape: that type.
+    Add { act: Option<Activation> },
 
     /// `torch.cat(xs, dim=1)`: channel concatenation, in operand order.
     /// Operands: two or more `[N,Ci,H,W]` with equal H, W. Shape: `[N, sum Ci, H, W]`.
@@ -240,7 +249,7 @@ impl Op {
             Op::GlobalAvgPool => "global_avg_pool",
             Op::Flatten => "flatten",
             Op::Linear { .. } => "linear",
-            Op::Add => "add",
+            Op::Add { .. } => "add",
             Op::Concat => "concat",
             Op::Softmax => "softmax",
             Op::SoftmaxCrossEntropy => "softmax_cross_entropy",
@@ -255,7 +264,7 @@ impl Op {
             Op::Input { .. } | Op::Param { .. } => 0,
             Op::Conv2d { bias, .. } | Op::Linear { bias, .. } => 2 + usize::from(*bias),
             Op::BatchNorm { .. } => 5,
-            Op::Add | Op::SoftmaxCrossEntropy => 2,
+            Op::Add { .. } | Op::SoftmaxCrossEntropy => 2,
             Op::Concat => return None,
             Op::Activation(_)
             | Op::MaxPool2d(_)
@@ -380,7 +389,7 @@ impl Op {
                 }
                 Ok(TensorType::activation(vec![*out_features]))
             }
-            Op::Add => {
+            Op::Add { .. } => {
                 if xs[0] != xs[1] {
                     return err_help(
                         format!("add of different shapes: {} + {}", xs[0], xs[1]),
@@ -508,6 +517,12 @@ impl Op {
     }
 }
 
+/// The ` act=relu` suffix of a fused op's attributes (empty when nothing is fused).
+pub(crate) fn fused(act: Option<Activation>) -> String {
+    act.map(|a| format!(" act={}", a.name()))
+        .unwrap_or_default()
+}
+
 fn float_batched(op: &Op, x: &TensorType) -> Result<(), ShapeError> {
     if !x.batched || x.dtype != DType::F32 {
         return err(format!(
@@ -572,9 +587,14 @@ impl fmt::Display for Op {
                 }
                 write!(f, "]")
             }
-            Op::BatchNorm { eps, momentum } => {
-                write!(f, "batch_norm[eps={eps:e} momentum={momentum}]")
+            Op::BatchNorm { eps, momentum, act } => {
+                write!(
+                    f,
+                    "batch_norm[eps={eps:e} momentum={momentum}{}]",
+                    fused(*act)
+                )
             }
+            Op::Add { act: Some(a) } => write!(f, "add[act={}]", a.name()),
             Op::MaxPool2d(w) => write!(f, "max_pool2d[{w}]"),
             Op::AvgPool2d(w) => write!(f, "avg_pool2d[{w}]"),
             Op::Linear { out_features, bias } => {

@@ -24,8 +24,11 @@ pub enum TrainOp {
     /// Operands: `x [N,C,H,W]`. Shape: `[3, C]`.
     BatchStats,
     /// Training-mode batch norm: `(x - mean) / sqrt(var_biased + eps) * gamma + beta` with the
-    /// batch's statistics. Operands: `x`, `stats [3,C]`, `gamma [C]`, `beta [C]`. Shape: as `x`.
-    BatchNormTrain { eps: f32 },
+    /// batch's statistics; with `act: Some(a)`, that value through `a` (`relu(bn(x))`), a form
+    /// only the fusion pass makes (`passes::fuse_activation`; the activation's gradient then
+    /// reads this op's output through [`TrainOp::ActivationGradFromOutput`]).
+    /// Operands: `x`, `stats [3,C]`, `gamma [C]`, `beta [C]`. Shape: as `x`.
+    BatchNormTrain { eps: f32, act: Option<Activation> },
     /// `running * (1 - momentum) + stats[row] * momentum` (PyTorch's running-statistics update).
     /// Operands: `running [C]`, `stats [3,C]`. Shape: `[C]`.
     RunningUpdate { momentum: f32, row: usize },
@@ -34,6 +37,13 @@ pub enum TrainOp {
     Assign,
     /// Gradient of an activation: `dy * act'(x)`. Operands: `x`, `dy`. Shape: as `x`.
     ActivationGrad(Activation),
+    /// The same gradient read off the activation's output `y = act(x)`, for when the fusion
+    /// pass has folded the activation into its producer and `x` is never stored:
+    /// relu `dy * (y > 0)`, leaky relu `dy * (y > 0 ? 1 : 0.01)` (both exactly `act'(x)`,
+    /// the left derivative at 0 as PyTorch), tanh `dy * (1 - y^2)` (PyTorch's own
+    /// `tanh_backward(dy, y)`). gelu's derivative is not a function of its output: the
+    /// shape rule rejects it. Operands: `y`, `dy`. Shape: as `y`.
+    ActivationGradFromOutput(Activation),
     /// Gradient of conv2d with respect to its input (a transposed convolution).
     /// Operands: `dy [N,Cout,Ho,Wo]`, `weight [Cout,Cin/g,kh,kw]`. Shape: `[N,Cin,H,W]` with
     /// `input_hw = [H, W]` (the forward floor formula loses it).
@@ -47,13 +57,24 @@ pub enum TrainOp {
     Conv2dGradWeight { window: Window, groups: usize },
     /// Gradient of a bias: `dy` summed over every axis but the channel (dim 1).
     /// Operands: `dy [N,C,...]`. Shape: `[C]`.
-    BiasGrad,
+    /// With `act_grad: Some(a)` (see [`TrainOp::ActivationGradFromOutput`]): one more
+    /// operand `y`, the output of a fused activation `a`, and `dy`, the gradient of `y`, is
+    /// read as `dy * a'(y)` — `a`'s gradient folded in by `passes::fuse_activation_grad`.
+    BiasGrad { act_grad: Option<Activation> },
     /// Gradient of training-mode batch norm with respect to `x`:
     /// `gamma * invstd / M * (M dy - dbeta - xhat * dgamma)`, M = N*H*W.
-    /// Operands: `x`, `stats`, `gamma`, `dy`, `dgamma [C]`, `dbeta [C]`. Shape: as `x`.
-    BatchNormGradInput { eps: f32 },
-    /// `dgamma = sum(dy * xhat)` per channel. Operands: `x`, `stats`, `dy`. Shape: `[C]`.
-    BatchNormGradGamma { eps: f32 },
+    /// Operands: `x`, `stats`, `gamma`, `dy`, `dgamma [C]`, `dbeta [C]`, and with `act_grad`
+    /// `y` (as for [`TrainOp::BiasGrad`]). Shape: as `x`.
+    BatchNormGradInput {
+        eps: f32,
+        act_grad: Option<Activation>,
+    },
+    /// `dgamma = sum(dy * xhat)` per channel. Operands: `x`, `stats`, `dy`, and with
+    /// `act_grad` `y` (as for [`TrainOp::BiasGrad`]). Shape: `[C]`.
+    BatchNormGradGamma {
+        eps: f32,
+        act_grad: Option<Activation>,
+    },
     /// Gradient of max pooling: each window's `dy` goes to its first maximum (PyTorch's
     /// tie-breaking), summed where windows overlap. Operands: `x`, `dy`. Shape: as `x`.
     MaxPool2dGrad(Window),
@@ -135,6 +156,13 @@ fn chw(x: &TensorType, what: &str) -> Result<(usize, usize, usize), ShapeError> 
     })
 }
 
+/// The ` through=relu` attribute of a gradient taken through a fused activation.
+fn through(act_grad: Option<Activation>) -> String {
+    act_grad
+        .map(|a| format!(" through={}", a.name()))
+        .unwrap_or_default()
+}
+
 fn stats_of(c: usize) -> TensorType {
     TensorType::param(vec![3, c])
 }
@@ -147,9 +175,10 @@ impl TrainOp {
             TrainOp::RunningUpdate { .. } => "running_update",
             TrainOp::Assign => "assign",
             TrainOp::ActivationGrad(_) => "activation_grad",
+            TrainOp::ActivationGradFromOutput(_) => "activation_grad_from_output",
             TrainOp::Conv2dGradInput { .. } => "conv2d_grad_input",
             TrainOp::Conv2dGradWeight { .. } => "conv2d_grad_weight",
-            TrainOp::BiasGrad => "bias_grad",
+            TrainOp::BiasGrad { .. } => "bias_grad",
             TrainOp::BatchNormGradInput { .. } => "batch_norm_grad_input",
             TrainOp::BatchNormGradGamma { .. } => "batch_norm_grad_gamma",
             TrainOp::MaxPool2dGrad(_) => "max_pool2d_grad",
@@ -169,9 +198,13 @@ impl TrainOp {
     }
 
     pub fn arity(&self) -> usize {
+        // A gradient taken through a fused activation also reads the activation's output.
+        let through = |a: &Option<Activation>| usize::from(a.is_some());
         match self {
+            TrainOp::BiasGrad { act_grad } => 1 + through(act_grad),
+            TrainOp::BatchNormGradGamma { act_grad, .. } => 3 + through(act_grad),
+            TrainOp::BatchNormGradInput { act_grad, .. } => 6 + through(act_grad),
             TrainOp::BatchStats
-            | TrainOp::BiasGrad
             | TrainOp::AvgPool2dGrad { .. }
             | TrainOp::GlobalAvgPoolGrad { .. }
             | TrainOp::Reshape { .. }
@@ -179,6 +212,7 @@ impl TrainOp {
             TrainOp::RunningUpdate { .. }
             | TrainOp::Assign
             | TrainOp::ActivationGrad(_)
+            | TrainOp::ActivationGradFromOutput(_)
             | TrainOp::Conv2dGradInput { .. }
             | TrainOp::Conv2dGradWeight { .. }
             | TrainOp::MaxPool2dGrad(_)
@@ -186,18 +220,38 @@ impl TrainOp {
             | TrainOp::LinearGradWeight
             | TrainOp::SoftmaxCrossEntropyGrad
             | TrainOp::CorrectCount => 2,
-            TrainOp::BatchNormGradGamma { .. }
-            | TrainOp::SgdBuffer { .. }
-            | TrainOp::AdamMoment { .. } => 3,
+            TrainOp::SgdBuffer { .. } | TrainOp::AdamMoment { .. } => 3,
             TrainOp::BatchNormTrain { .. } | TrainOp::SgdStep { .. } => 4,
             TrainOp::AdamStep { .. } => 5,
-            TrainOp::BatchNormGradInput { .. } => 6,
         }
     }
 
     /// The shape rule (operand count already checked by `Op::infer`).
     pub fn infer(&self, xs: &[&TensorType]) -> Result<TensorType, ShapeError> {
         let scalar = TensorType::scalar();
+        if let TrainOp::BiasGrad { act_grad: Some(a) }
+        | TrainOp::BatchNormGradGamma {
+            act_grad: Some(a), ..
+        }
+        | TrainOp::BatchNormGradInput {
+            act_grad: Some(a), ..
+        } = self
+        {
+            // The trailing `y` is shaped like `dy`; its activation's derivative must be a
+            // function of `y`.
+            if *a == Activation::Gelu {
+                return err(format!(
+                    "{}: gelu's derivative needs its input",
+                    self.name()
+                ));
+            }
+            let dy = match self {
+                TrainOp::BiasGrad { .. } => 0,
+                TrainOp::BatchNormGradGamma { .. } => 2,
+                _ => 3,
+            };
+            same(xs[xs.len() - 1], xs[dy], &format!("{} y", self.name()))?;
+        }
         match self {
             TrainOp::BatchStats => {
                 let (c, _, _) = chw(xs[0], "batch_stats")?;
@@ -229,6 +283,13 @@ impl TrainOp {
             }
             TrainOp::ActivationGrad(_) => {
                 same(xs[0], xs[1], "activation_grad")?;
+                Ok(xs[0].clone())
+            }
+            TrainOp::ActivationGradFromOutput(a) => {
+                if *a == Activation::Gelu {
+                    return err("gelu's derivative cannot be computed from its output".into());
+                }
+                same(xs[0], xs[1], "activation_grad_from_output")?;
                 Ok(xs[0].clone())
             }
             TrainOp::Conv2dGradInput {
@@ -282,7 +343,7 @@ impl TrainOp {
                     window.kernel[1],
                 ]))
             }
-            TrainOp::BiasGrad => {
+            TrainOp::BiasGrad { .. } => {
                 if !xs[0].batched || xs[0].dims.is_empty() {
                     return err(format!("bias_grad expects [N,C,...], got {}", xs[0]));
                 }
@@ -441,15 +502,19 @@ impl fmt::Display for TrainOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = self.name();
         match self {
-            TrainOp::BatchNormTrain { eps }
-            | TrainOp::BatchNormGradInput { eps }
-            | TrainOp::BatchNormGradGamma { eps } => {
-                write!(f, "{name}[eps={eps:e}]")
+            TrainOp::BatchNormTrain { eps, act } => {
+                write!(f, "{name}[eps={eps:e}{}]", super::ops::fused(*act))
             }
+            TrainOp::BatchNormGradInput { eps, act_grad }
+            | TrainOp::BatchNormGradGamma { eps, act_grad } => {
+                write!(f, "{name}[eps={eps:e}{}]", through(*act_grad))
+            }
+            TrainOp::BiasGrad { act_grad: Some(a) } => write!(f, "{name}[through={}]", a.name()),
             TrainOp::RunningUpdate { momentum, row } => {
                 write!(f, "{name}[momentum={momentum} row={row}]")
             }
             TrainOp::ActivationGrad(a) => write!(f, "{}_grad", a.name()),
+            TrainOp::ActivationGradFromOutput(a) => write!(f, "{}_grad_from_output", a.name()),
             TrainOp::Conv2dGradInput {
                 window,
                 groups,

@@ -5,6 +5,8 @@
 //! after each one, naming the pass that broke an invariant.
 
 mod dead_code;
+mod fuse_activation;
+mod fuse_activation_grad;
 
 use crate::ir::{Graph, VerifyError};
 
@@ -12,7 +14,11 @@ use crate::ir::{Graph, VerifyError};
 pub type Pass = fn(&mut Graph);
 
 /// The optimisation pipeline, in order.
-pub const PASSES: &[(&str, Pass)] = &[("dead_code", dead_code::run)];
+pub const PASSES: &[(&str, Pass)] = &[
+    ("dead_code", dead_code::run),
+    ("fuse_activation", fuse_activation::run),
+    ("fuse_activation_grad", fuse_activation_grad::run),
+];
 
 /// A pass left the graph ill-formed: a compiler bug.
 #[derive(Debug, thiserror::Error)]

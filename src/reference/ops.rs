@@ -19,7 +19,10 @@ pub fn forward<T: Element>(op: &Op, xs: &[&Tensor<T>]) -> Tensor<T> {
             window,
             *groups,
         ),
-        Op::BatchNorm { eps, .. } => batch_norm_eval(xs[0], xs[1], xs[2], xs[3], xs[4], *eps),
+        Op::BatchNorm { eps, act, .. } => then(
+            *act,
+            batch_norm_eval(xs[0], xs[1], xs[2], xs[3], xs[4], *eps),
+        ),
         Op::Activation(a) => map(xs[0], |v| activate(*a, v)),
         Op::MaxPool2d(w) => pool(xs[0], w, true),
         Op::AvgPool2d(w) => pool(xs[0], w, false),
@@ -29,14 +32,17 @@ pub fn forward<T: Element>(op: &Op, xs: &[&Tensor<T>]) -> Tensor<T> {
             Tensor::new(vec![n, xs[0].numel() / n.max(1)], xs[0].data.clone())
         }
         Op::Linear { out_features, .. } => linear(xs[0], xs[1], xs.get(2).copied(), *out_features),
-        Op::Add => Tensor::new(
-            xs[0].dims.clone(),
-            xs[0]
-                .data
-                .iter()
-                .zip(&xs[1].data)
-                .map(|(a, b)| T::from_f64(a.to_f64() + b.to_f64()))
-                .collect(),
+        Op::Add { act } => then(
+            *act,
+            Tensor::new(
+                xs[0].dims.clone(),
+                xs[0]
+                    .data
+                    .iter()
+                    .zip(&xs[1].data)
+                    .map(|(a, b)| T::from_f64(a.to_f64() + b.to_f64()))
+                    .collect(),
+            ),
         ),
         Op::Concat => concat(xs),
         Op::Softmax => softmax(xs[0]),
@@ -46,6 +52,16 @@ pub fn forward<T: Element>(op: &Op, xs: &[&Tensor<T>]) -> Tensor<T> {
         Op::Input { .. } | Op::Param { .. } => {
             unreachable!("leaves are not evaluated by forward()")
         }
+    }
+}
+
+/// A fused op's activation, applied to the op's rounded result: rounding the
+/// pre-activation to the element type first makes a fused op produce exactly the bits
+/// of the unfused pair.
+pub fn then<T: Element>(act: Option<Activation>, y: Tensor<T>) -> Tensor<T> {
+    match act {
+        Some(a) => map(&y, |v| activate(a, v)),
+        None => y,
     }
 }
 

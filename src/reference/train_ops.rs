@@ -1,7 +1,7 @@
 //! Reference semantics of the training ops (see `ir::train_ops` for the definitions):
 //! plain loops, f64 accumulation, written to be checked by eye and against PyTorch.
 
-use super::ops::{activate_f64, erfc};
+use super::ops::{activate_f64, erfc, then};
 use crate::ir::train_ops::{STATS_MEAN, STATS_VAR_BIASED, STATS_VAR_UNBIASED, TrainOp};
 use crate::ir::{Activation, Window};
 use crate::tensor::{Element, Tensor};
@@ -9,7 +9,9 @@ use crate::tensor::{Element, Tensor};
 pub fn forward<T: Element>(op: &TrainOp, xs: &[&Tensor<T>]) -> Tensor<T> {
     match op {
         TrainOp::BatchStats => batch_stats(xs[0]),
-        TrainOp::BatchNormTrain { eps } => batch_norm_train(xs[0], xs[1], xs[2], xs[3], *eps),
+        TrainOp::BatchNormTrain { eps, act } => {
+            then(*act, batch_norm_train(xs[0], xs[1], xs[2], xs[3], *eps))
+        }
         TrainOp::RunningUpdate { momentum, row } => {
             let c = xs[0].numel();
             let m = *momentum as f64;
@@ -23,7 +25,12 @@ pub fn forward<T: Element>(op: &TrainOp, xs: &[&Tensor<T>]) -> Tensor<T> {
             Tensor::new(xs[0].dims.clone(), data)
         }
         TrainOp::Assign => xs[1].clone(),
-        TrainOp::ActivationGrad(a) => zip(xs[0], xs[1], |x, dy| dy * activation_derivative(*a, x)),
+        TrainOp::ActivationGrad(a) => {
+            zip(xs[0], xs[1], |x, dy| dy * activation_derivative::<T>(*a, x))
+        }
+        TrainOp::ActivationGradFromOutput(a) => zip(xs[0], xs[1], |y, dy| {
+            dy * activation_derivative_from_output(*a, y)
+        }),
         TrainOp::Conv2dGradInput {
             window,
             groups,
@@ -32,10 +39,14 @@ pub fn forward<T: Element>(op: &TrainOp, xs: &[&Tensor<T>]) -> Tensor<T> {
         TrainOp::Conv2dGradWeight { window, groups } => {
             conv_grad_weight(xs[0], xs[1], window, *groups)
         }
-        TrainOp::BiasGrad => bias_grad(xs[0]),
-        TrainOp::BatchNormGradGamma { eps } => bn_grad_gamma(xs[0], xs[1], xs[2], *eps),
-        TrainOp::BatchNormGradInput { eps } => {
-            bn_grad_input(xs[0], xs[1], xs[2], xs[3], xs[4], xs[5], *eps)
+        TrainOp::BiasGrad { act_grad } => bias_grad(&through(*act_grad, xs[0], xs.get(1))),
+        TrainOp::BatchNormGradGamma { eps, act_grad } => {
+            let dy = through(*act_grad, xs[2], xs.get(3));
+            bn_grad_gamma(xs[0], xs[1], &dy, *eps)
+        }
+        TrainOp::BatchNormGradInput { eps, act_grad } => {
+            let dy = through(*act_grad, xs[3], xs.get(6));
+            bn_grad_input(xs[0], xs[1], xs[2], &dy, xs[4], xs[5], *eps)
         }
         TrainOp::MaxPool2dGrad(w) => max_pool_grad(xs[0], xs[1], w),
         TrainOp::AvgPool2dGrad { window, input_hw } => avg_pool_grad(xs[0], window, *input_hw),
@@ -180,8 +191,9 @@ pub fn forward<T: Element>(op: &TrainOp, xs: &[&Tensor<T>]) -> Tensor<T> {
     }
 }
 
-/// d act(x) / dx, in f64.
-pub fn activation_derivative(a: Activation, x: f64) -> f64 {
+/// d act(x) / dx, computed in f64 from `act(x)` as the element type `T` stores it
+/// (tanh's `1 - y^2` of the stored `y`, as PyTorch's tanh backward and the GPU do).
+pub fn activation_derivative<T: Element>(a: Activation, x: f64) -> f64 {
     match a {
         Activation::Relu => f64::from(u8::from(x > 0.0)),
         Activation::LeakyRelu => {
@@ -192,7 +204,7 @@ pub fn activation_derivative(a: Activation, x: f64) -> f64 {
             }
         }
         Activation::Tanh => {
-            let t = activate_f64(a, x);
+            let t = T::from_f64(activate_f64(a, x)).to_f64();
             1.0 - t * t
         }
         Activation::Gelu => {
@@ -200,6 +212,41 @@ pub fn activation_derivative(a: Activation, x: f64) -> f64 {
             let pdf = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
             cdf + x * pdf
         }
+    }
+}
+
+/// `act'(x)` from `y = act(x)` (see [`TrainOp::ActivationGradFromOutput`]). For relu,
+/// leaky relu and tanh it equals [`activation_derivative`] bit for bit: `y > 0` exactly when
+/// `x > 0`, and tanh's derivative there is already `1 - y^2` of the stored `y`.
+pub fn activation_derivative_from_output(a: Activation, y: f64) -> f64 {
+    match a {
+        Activation::Relu => f64::from(u8::from(y > 0.0)),
+        Activation::LeakyRelu => {
+            if y > 0.0 {
+                1.0
+            } else {
+                Activation::LEAKY_SLOPE as f64
+            }
+        }
+        Activation::Tanh => 1.0 - y * y,
+        Activation::Gelu => unreachable!("the verifier rejects gelu_grad_from_output"),
+    }
+}
+
+/// The gradient an op reads: `dy` itself, or with a fused activation's gradient folded in,
+/// `dy * act'(y)` rounded to the element type — exactly the tensor
+/// `activation_grad_from_output(y, dy)` would have stored, so folding changes no bit.
+fn through<T: Element>(
+    act_grad: Option<crate::ir::Activation>,
+    dy: &Tensor<T>,
+    y: Option<&&Tensor<T>>,
+) -> Tensor<T> {
+    match act_grad {
+        Some(a) => {
+            let y = y.expect("a gradient through an activation has its output as operand");
+            zip(y, dy, |y, dy| dy * activation_derivative_from_output(a, y))
+        }
+        None => dy.clone(),
     }
 }
 

@@ -112,7 +112,8 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
         log_capacity: log_every,
         ..Options::default()
     };
-    let plan = plan::lower(&training.graph, batch, &opts).map_err(setup)?;
+    let step_graph = crate::pipeline::optimise(&training.graph).map_err(setup)?;
+    let plan = plan::lower(&step_graph, batch, &opts).map_err(setup)?;
     let initial: TensorMap = match &cfg.resume {
         Some(c) => c.params.clone(),
         None => crate::params::init(&training.graph, &recipe.init, recipe.seed),

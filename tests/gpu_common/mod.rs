@@ -240,7 +240,11 @@ pub fn batch_norm_reference(
         per_channel(var),
     );
     // IR operand order: x, gamma, beta, running_mean, running_var.
-    let op = Op::BatchNorm { eps, momentum: 0.1 };
+    let op = Op::BatchNorm {
+        eps,
+        momentum: 0.1,
+        act: None,
+    };
     activate_all(forward(op, &[&xt, &g, &b, &m, &v]), act)
 }
 
@@ -278,6 +282,6 @@ pub fn softmax_reference(x: &[f32], len: usize) -> Vec<f32> {
 /// Reference `act(a + b)`.
 pub fn add_reference(a: &[f32], b: &[f32], act: KAct) -> Vec<f32> {
     let n = a.len() as u32;
-    let sum = forward(Op::Add, &[&tensor(&[n], a), &tensor(&[n], b)]);
+    let sum = forward(Op::Add { act: None }, &[&tensor(&[n], a), &tensor(&[n], b)]);
     activate_all(sum, act)
 }

@@ -11,6 +11,7 @@ use super::{
 };
 
 const LIB_TEMPLATE: &str = include_str!("../../../shaders/lib/activation.wgsl");
+const GRAD_LIB_TEMPLATE: &str = include_str!("../../../shaders/lib/activation_grad.wgsl");
 const TEMPLATE: &str = include_str!("../../../shaders/activation.wgsl");
 
 /// Workgroup size of the elementwise kernels: large enough that lavapipe's 8-wide SIMD and a
@@ -78,6 +79,30 @@ impl Activation {
         Ok(render("lib/activation.wgsl", LIB_TEMPLATE, &vars)?
             .trim_end()
             .to_string())
+    }
+
+    /// Renders the WGSL library defining `fn derivative_from_output(y: f32) -> f32`, this
+    /// activation's derivative read off its output (1 for the identity: no activation).
+    /// gelu's derivative is not a function of its output and is refused.
+    pub fn wgsl_grad_library(self) -> Result<String, KernelError> {
+        ensure("activation_grad", self != Activation::Gelu, || {
+            "gelu's derivative cannot be read off its output".into()
+        })?;
+        let slope = match self {
+            Activation::LeakyRelu { slope } => slope,
+            _ => 0.0,
+        };
+        ensure("activation_grad", slope.is_finite(), || {
+            format!("leaky relu slope must be finite, got {slope}")
+        })?;
+        let vars = Vars::new()
+            .u32("GRAD_KIND", self.kind_id())
+            .f32("GRAD_SLOPE", slope);
+        Ok(
+            render("lib/activation_grad.wgsl", GRAD_LIB_TEMPLATE, &vars)?
+                .trim_end()
+                .to_string(),
+        )
     }
 }
 

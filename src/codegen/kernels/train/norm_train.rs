@@ -16,10 +16,11 @@
 use super::super::pool::reduction_wg;
 use super::super::template::{Vars, render};
 use super::super::{
-    BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, Reduction, check_loops,
-    ensure, fit_u32, grid_1d,
+    Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, Reduction,
+    check_loops, ensure, fit_u32, grid_1d,
 };
 use super::pointwise_grad::elementwise;
+use super::reduce::{read_then_write, through};
 
 const STATS_PARTIAL: &str = include_str!("../../../../shaders/train/batch_stats_partial.wgsl");
 const STATS_FINISH: &str = include_str!("../../../../shaders/train/batch_stats_finish.wgsl");
@@ -150,8 +151,8 @@ pub fn batch_stats(n: u32, c: u32, h: u32, w: u32) -> Result<Reduction, KernelEr
     })
 }
 
-/// Training-mode batch norm with the batch's statistics:
-/// `y = (x - mean) / sqrt(var_biased + eps) * gamma + beta`.
+/// Training-mode batch norm with the batch's statistics and an optional fused activation:
+/// `y = act((x - mean) / sqrt(var_biased + eps) * gamma + beta)`.
 ///
 /// Bindings: `x`, `stats [3, c]`, `gamma`, `beta`, `y`.
 pub fn batch_norm_train(
@@ -160,6 +161,7 @@ pub fn batch_norm_train(
     h: u32,
     w: u32,
     eps: f32,
+    act: Activation,
 ) -> Result<KernelSource, KernelError> {
     const OP: &str = "batch_norm_train";
     ensure(OP, n > 0 && c > 0 && h > 0 && w > 0, || {
@@ -171,10 +173,15 @@ pub fn batch_norm_train(
     let vars = Vars::new()
         .u32("CHANNELS", c)
         .u32("HW", fit_u32(OP, "plane", hw, MAX_ELEMENTS)?)
-        .f32("EPS", eps);
+        .f32("EPS", eps)
+        .set("ACTIVATION_LIB", act.wgsl_library()?);
+    let fused = match act {
+        Activation::Identity => String::new(),
+        a => format!("{}_", a.name()),
+    };
     elementwise(
         OP,
-        format!("batch_norm_train_{n}x{c}x{h}x{w}"),
+        format!("batch_norm_train_{fused}{n}x{c}x{h}x{w}"),
         ("train/batch_norm_train.wgsl", BN_TRAIN),
         len,
         vars,
@@ -211,13 +218,25 @@ pub fn running_update(c: u32, momentum: f32, row: u32) -> Result<KernelSource, K
 /// `dgamma[c] = sum over N, H, W of dy * (x - mean) / sqrt(var_biased + eps)`.
 ///
 /// Bindings: partial `x`, `stats [3, c]`, `dy`, `scratch`; finish `scratch`, `dgamma [c]`.
-pub fn bn_grad_gamma(n: u32, c: u32, h: u32, w: u32, eps: f32) -> Result<Reduction, KernelError> {
+///
+/// With `act_grad` other than the identity, `dy` is the gradient of a fused activation's output
+/// `y` (one more binding after `dy`) and is used as `dy * act'(y)`.
+pub fn bn_grad_gamma(
+    n: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    eps: f32,
+    act_grad: Activation,
+) -> Result<Reduction, KernelError> {
     const OP: &str = "bn_grad_gamma";
     check_eps(OP, eps)?;
     let k = chunks(OP, n, c, h, w)?;
     let partial_vars = chunk_vars(&k, k.partial_grid)
         .u32("WG", k.wg)
-        .f32("EPS", eps);
+        .f32("EPS", eps)
+        .flag("ACT_GRAD", act_grad != Activation::Identity)
+        .set("ACT_GRAD_LIB", act_grad.wgsl_grad_library()?);
     let finish_vars = Vars::new()
         .u32("CHANNELS", k.c)
         .u32("CHUNKS", k.chunks)
@@ -226,7 +245,7 @@ pub fn bn_grad_gamma(n: u32, c: u32, h: u32, w: u32, eps: f32) -> Result<Reducti
     let shape = format!("{n}x{c}x{h}x{w}");
     Ok(Reduction {
         partial: KernelSource {
-            name: format!("bn_grad_gamma_partial_{shape}"),
+            name: format!("bn_grad_gamma_partial{}_{shape}", through(act_grad)),
             wgsl: render(
                 "train/bn_grad_gamma_partial.wgsl",
                 GAMMA_PARTIAL,
@@ -235,12 +254,7 @@ pub fn bn_grad_gamma(n: u32, c: u32, h: u32, w: u32, eps: f32) -> Result<Reducti
             entry: ENTRY_POINT,
             workgroups: k.partial_grid,
             workgroup_size: [k.wg, 1, 1],
-            bindings: vec![
-                BindingKind::ReadOnly,
-                BindingKind::ReadOnly,
-                BindingKind::ReadOnly,
-                BindingKind::ReadWrite,
-            ],
+            bindings: read_then_write(3 + usize::from(act_grad != Activation::Identity)),
         },
         finish: KernelSource {
             name: format!("bn_grad_gamma_finish_{shape}"),
@@ -255,7 +269,8 @@ pub fn bn_grad_gamma(n: u32, c: u32, h: u32, w: u32, eps: f32) -> Result<Reducti
 }
 
 /// Gradient of training-mode batch norm with respect to its input,
-/// `dx = gamma * invstd / M * (M dy - dbeta - xhat * dgamma)` with `M = n*h*w`.
+/// `dx = gamma * invstd / M * (M dy - dbeta - xhat * dgamma)` with `M = n*h*w`; with
+/// `act_grad`, `dy` is read as `dy * act'(y)` from one more binding `y` after `dbeta`.
 ///
 /// Bindings: `x`, `stats [3, c]`, `gamma`, `dy`, `dgamma`, `dbeta`, `dx`.
 pub fn bn_grad_input(
@@ -264,6 +279,7 @@ pub fn bn_grad_input(
     h: u32,
     w: u32,
     eps: f32,
+    act_grad: Activation,
 ) -> Result<KernelSource, KernelError> {
     const OP: &str = "bn_grad_input";
     ensure(OP, n > 0 && c > 0 && h > 0 && w > 0, || {
@@ -279,14 +295,16 @@ pub fn bn_grad_input(
             "M",
             fit_u32(OP, "values per channel", u64::from(n) * hw, MAX_ELEMENTS)?,
         )
-        .f32("EPS", eps);
+        .f32("EPS", eps)
+        .flag("ACT_GRAD", act_grad != Activation::Identity)
+        .set("ACT_GRAD_LIB", act_grad.wgsl_grad_library()?);
     elementwise(
         OP,
-        format!("bn_grad_input_{n}x{c}x{h}x{w}"),
+        format!("bn_grad_input{}_{n}x{c}x{h}x{w}", through(act_grad)),
         ("train/bn_grad_input.wgsl", BN_GRAD_INPUT),
         len,
         vars,
-        6,
+        6 + usize::from(act_grad != Activation::Identity),
     )
 }
 
@@ -301,16 +319,16 @@ mod tests {
         assert_eq!(r.scratch_len, 2 * 2 * 33);
         assert_eq!(r.partial.workgroups, [66, 1, 1]);
         assert_eq!(r.finish.workgroups, [2, 1, 1]);
-        let g = bn_grad_gamma(1, 3, 2, 2, 1e-5).expect("gamma");
+        let g = bn_grad_gamma(1, 3, 2, 2, 1e-5, Activation::Identity).expect("gamma");
         assert_eq!(g.scratch_len, 3);
     }
 
     #[test]
     fn bad_parameters_are_errors() {
         assert!(batch_stats(0, 1, 1, 1).is_err());
-        assert!(batch_norm_train(1, 1, 1, 1, f32::NAN).is_err());
+        assert!(batch_norm_train(1, 1, 1, 1, f32::NAN, Activation::Identity).is_err());
         assert!(running_update(4, 0.1, 3).is_err());
-        assert!(bn_grad_gamma(1, 1, 1, 1, -1.0).is_err());
-        assert!(bn_grad_input(1, u32::MAX, u32::MAX, 2, 1e-5).is_err());
+        assert!(bn_grad_gamma(1, 1, 1, 1, -1.0, Activation::Identity).is_err());
+        assert!(bn_grad_input(1, u32::MAX, u32::MAX, 2, 1e-5, Activation::Identity).is_err());
     }
 }

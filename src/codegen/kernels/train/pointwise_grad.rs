@@ -11,6 +11,8 @@ use super::super::{
 };
 
 const ACT_GRAD: &str = include_str!("../../../../shaders/train/activation_grad.wgsl");
+const ACT_GRAD_OUT: &str =
+    include_str!("../../../../shaders/train/activation_grad_from_output.wgsl");
 const SLICE: &str = include_str!("../../../../shaders/train/channel_slice.wgsl");
 const GAP_GRAD: &str = include_str!("../../../../shaders/train/global_avg_pool_grad.wgsl");
 
@@ -55,6 +57,27 @@ pub fn activation_grad(len: u64, act: Activation) -> Result<KernelSource, Kernel
         OP,
         format!("{}_grad_{len}", act.name()),
         ("train/activation_grad.wgsl", ACT_GRAD),
+        len,
+        vars,
+        2,
+    )
+}
+
+/// `dx = dy * act'(x)` over `len` elements, read off the output `y = act(x)` (relu, leaky
+/// relu: `y > 0`; tanh: `1 - y^2`), for activations the fusion pass folded into their
+/// producer. gelu's derivative needs `x`, so it is refused.
+///
+/// Bindings: `y`, `dy`, `dx`.
+pub fn activation_grad_from_output(len: u64, act: Activation) -> Result<KernelSource, KernelError> {
+    const OP: &str = "activation_grad_from_output";
+    ensure(OP, act != Activation::Identity, || {
+        "the identity has no gradient kernel".into()
+    })?;
+    let vars = Vars::new().set("ACT_GRAD_LIB", act.wgsl_grad_library()?);
+    elementwise(
+        OP,
+        format!("{}_grad_from_output_{len}", act.name()),
+        ("train/activation_grad_from_output.wgsl", ACT_GRAD_OUT),
         len,
         vars,
         2,

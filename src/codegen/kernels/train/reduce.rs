@@ -14,8 +14,8 @@
 
 use super::super::template::{Vars, render};
 use super::super::{
-    BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, Reduction, check_loops,
-    ensure, fit_u32, grid_1d,
+    Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, Reduction,
+    check_loops, ensure, fit_u32, grid_1d,
 };
 
 const FINISH_TEMPLATE: &str = include_str!("../../../../shaders/train/reduce_finish.wgsl");
@@ -97,7 +97,16 @@ pub(crate) fn finish(
 ///
 /// Bindings of `partial`: `dy [batch, channels, inner]` (read), `scratch` (written); of
 /// `finish`: `scratch` (read), `db [channels]` (written).
-pub fn bias_grad(batch: u32, channels: u32, inner: u32) -> Result<Reduction, KernelError> {
+///
+/// With `act_grad` other than the identity, `dy` is the gradient of a fused activation's output
+/// `y` (one more binding after `dy`) and the sum is over `dy * act'(y)`: the activation's
+/// gradient folded into the reduction.
+pub fn bias_grad(
+    batch: u32,
+    channels: u32,
+    inner: u32,
+    act_grad: Activation,
+) -> Result<Reduction, KernelError> {
     const OP: &str = "bias_grad";
     ensure(OP, batch > 0 && channels > 0 && inner > 0, || {
         format!("batch = {batch}, channels = {channels} and inner = {inner} must be positive")
@@ -121,21 +130,38 @@ pub fn bias_grad(batch: u32, channels: u32, inner: u32) -> Result<Reduction, Ker
         .u32("CHUNK", sp.chunk)
         .u32("PARTS", sp.parts)
         .u32("GRID_X", workgroups[0])
-        .u32("WG", WG);
-    let name = format!("bias_grad_{batch}x{channels}x{inner}");
+        .u32("WG", WG)
+        .flag("ACT_GRAD", act_grad != Activation::Identity)
+        .set("ACT_GRAD_LIB", act_grad.wgsl_grad_library()?);
+    let name = format!("bias_grad{}_{batch}x{channels}x{inner}", through(act_grad));
     let partial = KernelSource {
         name: format!("{name}_partial"),
         wgsl: render("train/bias_grad_partial.wgsl", BIAS_TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups,
         workgroup_size: [WG, 1, 1],
-        bindings: vec![BindingKind::ReadOnly, BindingKind::ReadWrite],
+        bindings: read_then_write(1 + usize::from(act_grad != Activation::Identity)),
     };
     Ok(Reduction {
         partial,
         finish: finish(OP, &name, c, sp.parts)?,
         scratch_len,
     })
+}
+
+/// The kernel-name suffix of a gradient taken through a fused activation (`_through_relu`).
+pub(crate) fn through(act_grad: Activation) -> String {
+    match act_grad {
+        Activation::Identity => String::new(),
+        a => format!("_through_{}", a.name()),
+    }
+}
+
+/// `reads` read-only bindings, then one read-write.
+pub(crate) fn read_then_write(reads: usize) -> Vec<BindingKind> {
+    let mut b = vec![BindingKind::ReadOnly; reads];
+    b.push(BindingKind::ReadWrite);
+    b
 }
 
 #[cfg(test)]
@@ -164,12 +190,12 @@ mod tests {
     #[test]
     fn bias_grad_kernels_validate() {
         for (n, c, p) in [(1, 1, 1), (128, 10, 1), (130, 24, 1024), (3, 7, 5)] {
-            let r = bias_grad(n, c, p).unwrap();
+            let r = bias_grad(n, c, p, Activation::Identity).unwrap();
             for k in [&r.partial, &r.finish] {
                 super::super::super::validate_wgsl(&k.wgsl)
                     .unwrap_or_else(|e| panic!("{}: {e}", k.name));
             }
         }
-        assert!(bias_grad(0, 1, 1).is_err());
+        assert!(bias_grad(0, 1, 1, Activation::Identity).is_err());
     }
 }

@@ -1,0 +1,23 @@
+//! Activation gradient from the activation's output, dx = dy * act'(x) with y = act(x)
+//! (netc: src/codegen/kernels/train/pointwise_grad.rs). The fusion pass folds the activation into
+//! its producer, so x is never stored; the derivative comes from shaders/lib/activation_grad.wgsl.
+//! One element per invocation.
+
+const TOTAL: u32 = {{TOTAL}};
+const WG: u32 = {{WG}};
+const GRID_X: u32 = {{GRID_X}};
+
+@group(0) @binding(0) var<storage, read> y: array<f32>;
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+
+{{ACT_GRAD_LIB}}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = (wid.x + wid.y * GRID_X) * WG + lid.x;
+    if i >= TOTAL {
+        return;
+    }
+    dx[i] = dy[i] * derivative_from_output(y[i]);
+}
