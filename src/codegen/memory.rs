@@ -3,10 +3,11 @@
 //!
 //! Lowering gives every value its own *logical* buffer. This pass computes each
 //! intermediate (`BufferRole::Activation`) buffer's live range over step indices and
-//! assigns logical buffers to *physical* buffers greedily, largest first, each into the
-//! smallest physical buffer none of whose members is live at the same time (best fit),
-//! or a new one. Because members arrive in decreasing size, a physical buffer's size is
-//! that of its first (largest) member and never grows.
+//! assigns logical buffers to *physical* buffers greedily: each goes into the smallest
+//! physical buffer that is long enough and none of whose members is live at the same
+//! time (best fit), else into the longest such buffer (which grows), else into a new
+//! one. A physical buffer's length is the largest of its members'. The pass runs this
+//! greedy in two orders, largest first and by birth, and keeps the smaller plan.
 //!
 //! Live ranges are inclusive step intervals `[first, last]`: `first` is the first step
 //! that binds the buffer (lowering always writes a value before reading it: a step that
@@ -108,6 +109,47 @@ impl Slot {
     }
 }
 
+/// Assign the buffers of `order`, in that order, to slots: each goes to the slot free
+/// over its whole live range that is the smallest at least its length (best fit), else
+/// to the longest free slot, which grows, else to a new slot. Returns the slots and
+/// each buffer's slot.
+fn fill(
+    order: &[usize],
+    lens: &[usize],
+    live: &[Option<(usize, usize)>],
+) -> (Vec<Slot>, Vec<Option<usize>>) {
+    let mut slots: Vec<Slot> = Vec::new();
+    let mut slot_of: Vec<Option<usize>> = vec![None; lens.len()];
+    for &i in order {
+        let range = live[i].expect("shareable buffers are live");
+        let len = lens[i];
+        let free = || slots.iter().enumerate().filter(|(_, s)| s.is_free(range));
+        let fits = free()
+            .filter(|(_, s)| s.len >= len)
+            .min_by_key(|(k, s)| (s.len, *k))
+            .map(|(k, _)| k);
+        let grows = || {
+            free()
+                .max_by_key(|(k, s)| (s.len, std::cmp::Reverse(*k)))
+                .map(|(k, _)| k)
+        };
+        let k = match fits.or_else(grows) {
+            Some(k) => k,
+            None => {
+                slots.push(Slot {
+                    len,
+                    ranges: BTreeMap::new(),
+                });
+                slots.len() - 1
+            }
+        };
+        slots[k].len = slots[k].len.max(len);
+        slots[k].ranges.insert(range.0, range.1);
+        slot_of[i] = Some(k);
+    }
+    (slots, slot_of)
+}
+
 /// Share storage between intermediate buffers with disjoint live ranges (see the
 /// module docs). A pure renaming of buffers; kernels and steps are untouched.
 pub fn share_buffers(mut plan: Plan) -> Plan {
@@ -118,37 +160,20 @@ pub fn share_buffers(mut plan: Plan) -> Plan {
             && live[i].is_some()
             && !outputs.contains(&BufferId(i))
     };
-    // Largest first (so a slot never grows), then by birth and index for determinism.
-    let mut order: Vec<usize> = (0..plan.buffers.len()).filter(|&i| shareable(i)).collect();
-    order.sort_by_key(|&i| {
-        (
-            std::cmp::Reverse(plan.buffers[i].len),
-            live[i].map(|r| r.0),
-            i,
-        )
-    });
-    let mut slots: Vec<Slot> = Vec::new();
-    let mut slot_of: Vec<Option<usize>> = vec![None; plan.buffers.len()];
-    for i in order {
-        let range = live[i].expect("shareable buffers are live");
-        // Best fit: the smallest slot free over the whole range; every slot is at least
-        // this long already (members arrive largest first).
-        let best = slots
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.is_free(range))
-            .min_by_key(|(k, s)| (s.len, *k))
-            .map(|(k, _)| k);
-        let k = best.unwrap_or_else(|| {
-            slots.push(Slot {
-                len: plan.buffers[i].len,
-                ranges: BTreeMap::new(),
-            });
-            slots.len() - 1
-        });
-        slots[k].ranges.insert(range.0, range.1);
-        slot_of[i] = Some(k);
-    }
+    let candidates: Vec<usize> = (0..plan.buffers.len()).filter(|&i| shareable(i)).collect();
+    let lens: Vec<usize> = plan.buffers.iter().map(|b| b.len).collect();
+    // Two greedy orders, keeping the smaller result: largest first (slots never grow;
+    // best when a few large values dominate) and by birth (interval colouring; best
+    // when many similar values come and go). Ties break by index: deterministic.
+    let mut by_size = candidates.clone();
+    by_size.sort_by_key(|&i| (std::cmp::Reverse(lens[i]), live[i].map(|r| r.0), i));
+    let mut by_birth = candidates;
+    by_birth.sort_by_key(|&i| (live[i].map(|r| r.0), std::cmp::Reverse(lens[i]), i));
+    let (slots, slot_of) = [by_size, by_birth]
+        .iter()
+        .map(|order| fill(order, &lens, &live))
+        .min_by_key(|(slots, _)| slots.iter().map(|s| s.len).sum::<usize>())
+        .expect("two orders");
 
     // Number physical buffers in logical order, so the printed plan reads like the
     // unplanned one; a shared buffer takes the name of its largest member.
