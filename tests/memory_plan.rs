@@ -9,7 +9,9 @@
 //! * on the GPU (lavapipe in CI), planned and unplanned plans give bit-identical outputs
 //!   for inference (a small model, and ResNet at batch 2, each run twice so stale data
 //!   in reused buffers would show) and bit-identical parameters, optimizer state and
-//!   outputs over three training steps (SGD with momentum, and AdamW).
+//!   outputs over three training steps (SGD with momentum, and AdamW);
+//! * `netc compile --emit plan` and `netc bench --json` report planned and unplanned
+//!   memory, and `--no-memory-plan` turns planning off.
 
 mod common;
 
@@ -479,4 +481,58 @@ fn same_training(optimizer: &str) {
 fn gpu_training_is_bit_identical_planned_or_not() {
     same_training("sgd(lr = 0.1, momentum = 0.9, weight_decay = 1e-4)");
     same_training("adamw(lr = 0.01, weight_decay = 0.05)");
+}
+
+// ---- The command line ------------------------------------------------------------------
+
+#[test]
+fn compile_reports_planned_and_unplanned_memory() {
+    let small = common::root().join("tests/train/small.net");
+    let small = small.to_str().expect("utf-8 path");
+    let header = |extra: &[&str]| {
+        let mut args = vec!["compile", small, "--emit", "plan", "--batch", "2"];
+        args.extend_from_slice(extra);
+        let o = common::netc(&common::root(), &args);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        common::stdout(&o)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let planned = header(&[]);
+    assert!(
+        planned.contains("MiB planned") && planned.contains("MiB unplanned"),
+        "{planned}"
+    );
+    let off = header(&["--no-memory-plan"]);
+    assert!(off.contains("memory planning off"), "{off}");
+}
+
+#[test]
+fn bench_json_reports_planned_and_naive_bytes() {
+    let small = common::root().join("tests/train/small.net");
+    let bench = |extra: &[&str]| {
+        let mut args = vec![
+            "bench",
+            small.to_str().expect("utf-8 path"),
+            "--batch",
+            "2",
+            "--steps",
+            "1",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let o = common::netc(&common::root(), &args);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&common::stdout(&o)).expect("json");
+        (
+            v["planned_bytes"].as_u64().expect("planned_bytes"),
+            v["naive_bytes"].as_u64().expect("naive_bytes"),
+        )
+    };
+    let (planned, naive) = bench(&[]);
+    assert!(planned < naive, "planned {planned} vs naive {naive}");
+    let (off_planned, off_naive) = bench(&["--no-memory-plan"]);
+    assert_eq!((off_planned, off_naive), (naive, naive));
 }
