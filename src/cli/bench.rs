@@ -1,13 +1,15 @@
-//! `netc bench FILE [--batch 128] [--steps N] [--mode infer] [--json]`: compile a model,
+//! `netc bench FILE [--batch 128] [--steps N] [--mode infer] [--json] [--no-memory-plan]`: compile a model,
 //! run it on the device with random parameters and inputs, and report the median step
 //! time, images/s, achieved GFLOP/s (from the IR's MAC count), kernels per step, planned
-//! device memory, compile time, and the device.
+//! device memory (and what it would be with one buffer per value), compile time, and the
+//! device.
 //!
 //! `--mode train` times the whole compiled training step (one submission): forward,
 //! loss, backward and optimizer update, the loss and accuracy appended to the device
 //! log and read back once after the timed steps, as `netc train` does.
 
 use super::{ModelArgs, open_runtime};
+use netc::codegen::memory::MemoryPlanning;
 use netc::codegen::plan::{self, Options};
 use netc::diag::{Diagnostic, Diagnostics, Sources};
 use netc::runtime::model::{DeviceModel, check_batch};
@@ -37,6 +39,9 @@ pub struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Give every value its own buffer (no memory planning), for comparison.
+    #[arg(long)]
+    pub no_memory_plan: bool,
 }
 
 #[derive(Serialize)]
@@ -50,7 +55,11 @@ struct Report {
     gflops: f64,
     kernels_per_step: usize,
     distinct_kernels: usize,
+    /// Device memory of the plan as run: every buffer, after memory planning.
     planned_bytes: usize,
+    /// Device memory with one buffer per value (equal to `planned_bytes` when
+    /// memory planning is off).
+    naive_bytes: usize,
     compile_ms: f64,
     device: String,
     driver: String,
@@ -85,12 +94,21 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         // Warm-up and timed steps, all logged on the device (train mode only: a forward
         // graph has no scalar outputs).
         log_capacity: if train { a.steps + 2 } else { 0 },
+        memory: if a.no_memory_plan {
+            MemoryPlanning::Off
+        } else {
+            MemoryPlanning::Shared
+        },
         ..Options::default()
     };
     let plan = plan::lower(&graph, a.batch, &opts).map_err(|x| fail(x.to_string()))?;
     let compile_ms = start.elapsed().as_secs_f64() * 1e3;
-    let (kernels_per_step, distinct_kernels, planned_bytes) =
-        (plan.steps.len(), plan.kernels.len(), plan.total_bytes());
+    let (kernels_per_step, distinct_kernels, planned_bytes, naive_bytes) = (
+        plan.steps.len(),
+        plan.kernels.len(),
+        plan.total_bytes(),
+        plan.naive_bytes(),
+    );
     let weights = params::init(&graph, &e.recipe.init, e.recipe.seed);
     let dm = DeviceModel::new(&runtime, plan, &weights).map_err(|x| fail(x.to_string()))?;
     let input = e.graph.inputs_of_model()[0];
@@ -154,6 +172,7 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         kernels_per_step,
         distinct_kernels,
         planned_bytes,
+        naive_bytes,
         compile_ms,
         device: format!("{} ({:?})", info.name, info.backend),
         driver: format!("{} {}", info.driver, info.driver_info),
@@ -162,7 +181,7 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         println!("{}", serde_json::to_string(&r).expect("report serialises"));
     } else {
         println!(
-            "{} {} batch {}: median {:.2} ms/step, {:.0} images/s, {:.1} GFLOP/s; {} dispatches ({} kernels), {:.1} MiB planned; compiled in {:.0} ms; {} — {}",
+            "{} {} batch {}: median {:.2} ms/step, {:.0} images/s, {:.1} GFLOP/s; {} dispatches ({} kernels), {:.1} MiB planned ({:.1} MiB unplanned); compiled in {:.0} ms; {} — {}",
             r.model,
             r.mode,
             r.batch,
@@ -172,6 +191,7 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
             r.kernels_per_step,
             r.distinct_kernels,
             r.planned_bytes as f64 / (1 << 20) as f64,
+            r.naive_bytes as f64 / (1 << 20) as f64,
             r.compile_ms,
             r.device,
             r.driver

@@ -1,7 +1,8 @@
-//! `netc compile FILE [--emit STAGE] [-o DIR] [--batch N]`: run the pipeline and print
+//! `netc compile FILE [--emit STAGE] [-o DIR] [--batch N] [--no-memory-plan]`: run the pipeline and print
 //! one stage's output, or write the WGSL kernels and the plan to a directory.
 
 use super::{ModelArgs, report, write_file};
+use netc::codegen::memory::MemoryPlanning;
 use netc::codegen::plan::{self, Options, Plan};
 use netc::diag::{Diagnostic, Diagnostics, Sources};
 use netc::{elab, ir, pipeline, syntax};
@@ -38,6 +39,10 @@ pub struct Args {
     /// Batch size the plan is specialised for.
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
+    /// Give every value its own buffer instead of sharing buffers between values whose
+    /// lifetimes do not overlap.
+    #[arg(long)]
+    pub no_memory_plan: bool,
 }
 
 pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
@@ -61,7 +66,15 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
     if a.batch == 0 {
         return Err(Diagnostic::error("--batch must be at least 1").into());
     }
-    let plan = plan::lower(&c.optimised, a.batch, &Options::default())
+    let opts = Options {
+        memory: if a.no_memory_plan {
+            MemoryPlanning::Off
+        } else {
+            MemoryPlanning::Shared
+        },
+        ..Options::default()
+    };
+    let plan = plan::lower(&c.optimised, a.batch, &opts)
         .map_err(|e| Diagnostic::error(format!("cannot generate kernels: {e}")))?;
     let elapsed = start.elapsed();
     match a.emit {

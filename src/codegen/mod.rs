@@ -3,8 +3,10 @@
 //! [`kernels`] renders one WGSL compute shader per op instance from the templates in
 //! `shaders/` (every shape a compile-time constant) and validates it with naga;
 //! [`plan`] lowers a whole graph into buffers and an ordered list of dispatches that
-//! the runtime records into one command buffer.
+//! the runtime records into one command buffer; [`memory`] then lets values with
+//! disjoint lifetimes share device buffers.
 
 pub mod kernels;
+pub mod memory;
 pub mod plan;
 mod train_plan;

@@ -7,6 +7,8 @@
 //!   writes straight into its channel slice of the concatenated buffer; other operands
 //!   are copied in by a `concat_channels` dispatch.
 //! * Kernels are deduplicated by source text, so identical layers share one shader.
+//! * Values whose lifetimes do not overlap then share buffers ([`super::memory`]),
+//!   unless `Options::memory` turns that off.
 //!
 //! The plan prints as text (`netc compile --emit plan`) and its shaders are the
 //! `--emit wgsl` output.
@@ -14,6 +16,7 @@
 use super::kernels::{
     self, Activation as KAct, BindingKind, ConvTiling, KernelError, KernelSource,
 };
+use super::memory::{self, MemoryMap, MemoryPlanning};
 use crate::ir::{Activation, Graph, NodeId, Op, Window};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -68,6 +71,9 @@ pub struct Plan {
     pub logs: Vec<(String, BufferId)>,
     /// Entries each log holds before it must be read.
     pub log_capacity: usize,
+    /// Which values share which buffer, when memory planning ran (`buffers` are then
+    /// the physical buffers).
+    pub memory: Option<MemoryMap>,
 }
 
 /// Why a graph could not be lowered.
@@ -89,6 +95,8 @@ pub struct Options {
     /// also appended to a device-side log of this many entries at the end of each run,
     /// so a trainer can read the metrics of many steps back at once, when it asks.
     pub log_capacity: usize,
+    /// Share buffers between values with disjoint lifetimes (on by default).
+    pub memory: MemoryPlanning,
 }
 
 /// Lower a verified graph for inference at `batch`.
@@ -107,6 +115,7 @@ pub fn lower(g: &Graph, batch: usize, opts: &Options) -> Result<Plan, CodegenErr
             outputs: vec![],
             logs: vec![],
             log_capacity: opts.log_capacity,
+            memory: None,
         },
         kernel_index: HashMap::new(),
         value: HashMap::new(),
@@ -127,7 +136,25 @@ pub fn lower(g: &Graph, batch: usize, opts: &Options) -> Result<Plan, CodegenErr
     b.finish_assigns()?;
     b.append_logs()?;
     validate_all(&b.plan.kernels)?;
-    Ok(b.plan)
+    Ok(match opts.memory {
+        MemoryPlanning::Off => b.plan,
+        MemoryPlanning::Shared => plan_memory(b.plan),
+    })
+}
+
+/// Run the memory planner; debug and test builds check its result against the
+/// unplanned plan, so every plan any test lowers is checked.
+fn plan_memory(unplanned: Plan) -> Plan {
+    #[cfg(debug_assertions)]
+    {
+        let planned = memory::share_buffers(unplanned.clone());
+        if let Err(e) = memory::check(&unplanned, &planned) {
+            panic!("memory planning broke an invariant (a compiler bug): {e}");
+        }
+        planned
+    }
+    #[cfg(not(debug_assertions))]
+    memory::share_buffers(unplanned)
 }
 
 /// Validate every kernel with naga, spread over the machine's cores: validation is
@@ -514,7 +541,8 @@ pub(super) fn kernel_activation(a: Activation) -> KAct {
 }
 
 impl Plan {
-    /// Bytes of all buffers together (parameters, inputs and activations).
+    /// Bytes of all buffers together (parameters, inputs and activations), after
+    /// memory planning where it ran.
     pub fn total_bytes(&self) -> usize {
         self.buffers.iter().map(|b| b.len * 4).sum()
     }
@@ -529,23 +557,28 @@ impl Plan {
             .count();
         let _ = writeln!(
             out,
-            "plan: batch {}, {} buffers ({} parameters), {} kernels, {} dispatches, {:.1} MiB",
+            "plan: batch {}, {} buffers ({} parameters), {} kernels, {} dispatches, {}",
             self.batch,
             self.buffers.len(),
             params,
             self.kernels.len(),
             self.steps.len(),
-            self.total_bytes() as f64 / (1 << 20) as f64
+            self.memory_summary()
         );
         out.push_str("buffers:\n");
-        for (i, b) in self.buffers.iter().enumerate() {
+        let notes = self.sharing_notes();
+        for ((i, b), note) in self.buffers.iter().enumerate().zip(notes) {
             let role = match &b.role {
                 BufferRole::Input(_) => "input",
                 BufferRole::Param(_) => "param",
                 BufferRole::Activation => "act",
                 BufferRole::Log(_) => "log",
             };
-            let _ = writeln!(out, "  b{i:<4} {role:<6} {:>10} f32  {}", b.len, b.name);
+            let _ = writeln!(
+                out,
+                "  b{i:<4} {role:<6} {:>10} f32  {}{note}",
+                b.len, b.name
+            );
         }
         out.push_str("dispatches:\n");
         for (i, s) in self.steps.iter().enumerate() {
