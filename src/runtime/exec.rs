@@ -73,7 +73,10 @@ impl<'a> Dispatch<'a> {
 }
 
 /// Where a `map_async` callback leaves its outcome.
-type MapSlot = Arc<Mutex<Option<Result<(), wgpu::BufferAsyncError>>>>;
+type MapReceiver = std::sync::mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>;
+
+/// How long a read-back may wait for its map callback after the device went idle.
+const MAP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A compiled kernel with the bind group layout it was created with.
 #[derive(Debug)]
@@ -271,19 +274,18 @@ impl Runtime {
         scopes.pop("recording and submitting dispatches")?;
 
         // Map every staging buffer, then wait once.
-        let results: Vec<MapSlot> = staging
+        let results: Vec<Option<MapReceiver>> = staging
             .iter()
             .map(|s| {
-                let slot = Arc::new(Mutex::new(None));
-                if let Some(s) = s {
-                    let sink = Arc::clone(&slot);
+                s.as_ref().map(|s| {
+                    let (tx, rx) = std::sync::mpsc::channel();
                     s.map_async(wgpu::MapMode::Read, .., move |r| {
-                        if let Ok(mut g) = sink.lock() {
-                            *g = Some(r);
-                        }
+                        // The receiver outlives the wait below; a send can only fail
+                        // after an error return, when nobody needs the result.
+                        let _ = tx.send(r);
                     });
-                }
-                slot
+                    rx
+                })
             })
             .collect();
         device
@@ -301,20 +303,24 @@ impl Runtime {
         }
 
         let mut out = Vec::with_capacity(read.len());
-        for (s, slot) in staging.iter().zip(&results) {
-            let Some(s) = s else {
+        for (s, rx) in staging.iter().zip(&results) {
+            let (Some(s), Some(rx)) = (s, rx) else {
                 out.push(Vec::new());
                 continue;
             };
-            let status = slot
-                .lock()
-                .map_err(|_| GpuError::Map("map callback poisoned".into()))?
-                .take();
-            match status {
-                Some(Ok(())) => {}
-                Some(Err(e)) => return Err(GpuError::Map(e.to_string())),
-                None => return Err(GpuError::Map("map callback never ran".into())),
-            }
+            // When several threads share the device, another thread's poll can be the one
+            // that runs this map's callback, a moment after our own poll returned: wait
+            // for it instead of assuming it already ran.
+            let status = match rx.recv_timeout(MAP_WAIT) {
+                Ok(status) => status,
+                Err(_) => {
+                    return Err(GpuError::Map(format!(
+                        "the read-back was not mapped within {} s",
+                        MAP_WAIT.as_secs()
+                    )));
+                }
+            };
+            status.map_err(|e| GpuError::Map(e.to_string()))?;
             let view = s
                 .get_mapped_range(..)
                 .map_err(|e| GpuError::Map(e.to_string()))?;
