@@ -7,4 +7,5 @@
 
 pub mod kernels;
 pub mod plan;
+pub mod tiling;
 mod train_plan;

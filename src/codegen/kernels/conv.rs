@@ -234,7 +234,7 @@ impl Conv2dParams {
 /// On lavapipe large register tiles win (no shared memory is used at all); on a discrete GPU
 /// smaller tiles and bigger workgroups give more parallelism. `tm * tn` registers of accumulator
 /// per invocation is the main cost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ConvTiling {
     /// Output pixels per invocation.
     pub tm: u32,
