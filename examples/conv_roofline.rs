@@ -97,16 +97,36 @@ fn gemm_gflops(rt: &Runtime, samples: usize) -> f64 {
 /// downsampling conv), GoogleNet's and DenseNet's 1x1 convs, a DenseNet 3x3 growth conv.
 fn shapes(batch: u32) -> Vec<(&'static str, Conv2dParams)> {
     vec![
-        ("resnet 3x3 16@32x32", Conv2dParams::new(batch, 16, (32, 32), 16, 3).with_padding(1)),
-        ("resnet 3x3 32@16x16", Conv2dParams::new(batch, 32, (16, 16), 32, 3).with_padding(1)),
-        ("resnet 3x3 64@8x8", Conv2dParams::new(batch, 64, (8, 8), 64, 3).with_padding(1)),
+        (
+            "resnet 3x3 16@32x32",
+            Conv2dParams::new(batch, 16, (32, 32), 16, 3).with_padding(1),
+        ),
+        (
+            "resnet 3x3 32@16x16",
+            Conv2dParams::new(batch, 32, (16, 16), 32, 3).with_padding(1),
+        ),
+        (
+            "resnet 3x3 64@8x8",
+            Conv2dParams::new(batch, 64, (8, 8), 64, 3).with_padding(1),
+        ),
         (
             "resnet 3x3 s2 16->32",
-            Conv2dParams::new(batch, 16, (32, 32), 32, 3).with_stride(2).with_padding(1),
+            Conv2dParams::new(batch, 16, (32, 32), 32, 3)
+                .with_stride(2)
+                .with_padding(1),
         ),
-        ("googlenet 1x1 64->32@32x32", Conv2dParams::new(batch, 64, (32, 32), 32, 1)),
-        ("densenet 1x1 96->64@16x16", Conv2dParams::new(batch, 96, (16, 16), 64, 1)),
-        ("densenet 3x3 64->16@16x16", Conv2dParams::new(batch, 64, (16, 16), 16, 3).with_padding(1)),
+        (
+            "googlenet 1x1 64->32@32x32",
+            Conv2dParams::new(batch, 64, (32, 32), 32, 1),
+        ),
+        (
+            "densenet 1x1 96->64@16x16",
+            Conv2dParams::new(batch, 96, (16, 16), 64, 1),
+        ),
+        (
+            "densenet 3x3 64->16@16x16",
+            Conv2dParams::new(batch, 64, (16, 16), 16, 3).with_padding(1),
+        ),
     ]
 }
 

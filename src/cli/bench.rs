@@ -7,9 +7,10 @@
 //! loss, backward and optimizer update, with the loss and accuracy read back.
 
 use super::{ModelArgs, open_runtime};
-use netc::codegen::plan::{self, Options};
+use netc::codegen::plan;
 use netc::diag::{Diagnostic, Diagnostics, Sources};
 use netc::runtime::model::{DeviceModel, check_batch};
+use netc::runtime::tune;
 use netc::tensor::Tensor;
 use netc::{params, pipeline};
 use serde::Serialize;
@@ -36,6 +37,11 @@ pub struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Keep the fixed default conv tilings instead of timing candidates on the device (the
+    /// choice is cached per device in `$XDG_CACHE_HOME/netc/tune.json`; tuning happens before
+    /// the compile timer starts); also `NETC_TUNE=0`.
+    #[arg(long)]
+    pub no_tune: bool,
 }
 
 #[derive(Serialize)]
@@ -53,6 +59,8 @@ struct Report {
     compile_ms: f64,
     device: String,
     driver: String,
+    /// Whether conv tilings came from the tuner (false: `--no-tune` defaults).
+    tuned: bool,
 }
 
 pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
@@ -78,9 +86,14 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         runtime.context().limits().max_storage_buffer_binding_size,
     )
     .map_err(|x| fail(x.to_string()))?;
-    let plan =
-        plan::lower(&graph, a.batch, &Options::default()).map_err(|x| fail(x.to_string()))?;
-    let compile_ms = start.elapsed().as_secs_f64() * 1e3;
+    let tune_start = Instant::now();
+    let opts = tune::plan_options(&runtime, &graph, a.batch, super::tune_enabled(a.no_tune))
+        .map_err(|x| fail(x.to_string()))?;
+    // Tuning (a one-off per device, then a cache read) is not compile time.
+    let tune_time = tune_start.elapsed();
+    let plan = plan::lower(&graph, a.batch, &opts).map_err(|x| fail(x.to_string()))?;
+    let compile_ms = (start.elapsed() - tune_time).as_secs_f64() * 1e3;
+    let tuned = !opts.tuned.is_empty();
     let (kernels_per_step, distinct_kernels, planned_bytes) =
         (plan.steps.len(), plan.kernels.len(), plan.total_bytes());
     let weights = params::init(&graph, &e.recipe.init, e.recipe.seed);
@@ -137,15 +150,17 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         compile_ms,
         device: format!("{} ({:?})", info.name, info.backend),
         driver: format!("{} {}", info.driver, info.driver_info),
+        tuned,
     };
     if a.json {
         println!("{}", serde_json::to_string(&r).expect("report serialises"));
     } else {
         println!(
-            "{} {} batch {}: median {:.2} ms/step, {:.0} images/s, {:.1} GFLOP/s; {} dispatches ({} kernels), {:.1} MiB planned; compiled in {:.0} ms; {} — {}",
+            "{} {} batch {}{}: median {:.2} ms/step, {:.0} images/s, {:.1} GFLOP/s; {} dispatches ({} kernels), {:.1} MiB planned; compiled in {:.0} ms; {} — {}",
             r.model,
             r.mode,
             r.batch,
+            if r.tuned { ", tuned" } else { "" },
             r.median_ms,
             r.images_per_s,
             r.gflops,

@@ -46,6 +46,10 @@ pub struct Args {
     /// No progress bar or per-epoch lines.
     #[arg(long)]
     pub quiet: bool,
+    /// Keep the fixed default conv tilings instead of timing candidates on the device (the
+    /// choice is cached per device in `$XDG_CACHE_HOME/netc/tune.json`); also `NETC_TUNE=0`.
+    #[arg(long)]
+    pub no_tune: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -189,6 +193,7 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         quiet: a.quiet,
         interrupt,
         resume,
+        tune: super::tune_enabled(a.no_tune),
     };
     match run::train(&runtime, cfg).map_err(|e| err(e.to_string()))? {
         Outcome::Finished {

@@ -59,7 +59,9 @@ pub fn time_dispatches(
 fn filler(len: usize, seed: u32) -> Vec<f32> {
     (0..len as u32)
         .map(|i| {
-            let h = i.wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(40_503));
+            let h = i
+                .wrapping_mul(2_654_435_761)
+                .wrapping_add(seed.wrapping_mul(40_503));
             (h >> 8) as f32 / (1u32 << 23) as f32 - 1.0
         })
         .collect()
@@ -164,7 +166,11 @@ impl TuneCache {
     /// `$NETC_CACHE_DIR/tune.json`, else `$XDG_CACHE_HOME/netc/tune.json`, else
     /// `$HOME/.cache/netc/tune.json`; `None` when none of these is set.
     pub fn default_path() -> Option<PathBuf> {
-        let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let var = |name| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         var("NETC_CACHE_DIR")
             .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("netc")))
             .or_else(|| var("HOME").map(|d| d.join(".cache").join("netc")))
@@ -200,7 +206,10 @@ impl TuneCache {
                 path.display(),
                 f.version
             )),
-            Err(e) => cache.warn(format!("{} is not a valid tuning cache: {e}", path.display())),
+            Err(e) => cache.warn(format!(
+                "{} is not a valid tuning cache: {e}",
+                path.display()
+            )),
         }
         cache
     }
@@ -273,7 +282,10 @@ impl TuneCache {
 /// which tiling wins).
 pub fn device_key(rt: &Runtime) -> String {
     let i = rt.context().adapter_info();
-    format!("{} [{:?}] {} {}", i.name, i.backend, i.driver, i.driver_info)
+    format!(
+        "{} [{:?}] {} {}",
+        i.name, i.backend, i.driver, i.driver_info
+    )
 }
 
 /// Chooses tilings by timing candidates on a device, through a [`TuneCache`].
@@ -351,4 +363,34 @@ impl<'a> Tuner<'a> {
             );
         }
     }
+}
+
+/// Lowering options for `g` at `batch` on `rt`'s device: tuned through the on-disk cache when
+/// `tune` is true (timing only kernels the cache does not know, and saying so on stderr), the
+/// fixed defaults otherwise (`--no-tune`).
+pub fn plan_options(
+    rt: &Runtime,
+    g: &Graph,
+    batch: usize,
+    tune: bool,
+) -> Result<Options, CodegenError> {
+    if !tune {
+        return Ok(Options::default());
+    }
+    let start = Instant::now();
+    let mut tuner = Tuner::new(rt, TuneCache::load_default());
+    let opts = tuner.options(g, batch)?;
+    if tuner.measured > 0 {
+        tuner.save();
+        let place = tuner
+            .cache()
+            .path()
+            .map_or_else(|| "memory only".to_string(), |p| p.display().to_string());
+        eprintln!(
+            "tuned {} conv kernels in {:.1} s (cached in {place}; --no-tune skips tuning)",
+            tuner.measured,
+            start.elapsed().as_secs_f64()
+        );
+    }
+    Ok(opts)
 }

@@ -12,12 +12,13 @@ use super::checkpoint::{self, Checkpoint, EpochMetrics, PartialEpoch};
 use super::schedule::learning_rate;
 use super::tensorboard::EventWriter;
 use crate::autodiff;
-use crate::codegen::plan::{self, Options};
+use crate::codegen::plan;
 use crate::data::Dataset;
 use crate::elab::Elaborated;
 use crate::predict::{self, Normalize, Predictor};
 use crate::runtime::Runtime;
 use crate::runtime::model::{DeviceModel, check_batch};
+use crate::runtime::tune;
 use crate::tensor::{Tensor, TensorMap};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -44,6 +45,10 @@ pub struct TrainConfig {
     pub interrupt: Arc<AtomicBool>,
     /// Continue from this checkpoint (its epoch is complete).
     pub resume: Option<Checkpoint>,
+    /// Choose conv tilings by timing them on the device (cached on disk); false keeps the
+    /// fixed defaults (`--no-tune`). Either way the run computes the same values up to float
+    /// summation order.
+    pub tune: bool,
 }
 
 /// How a run ended.
@@ -101,15 +106,19 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
     let training = autodiff::build(&cfg.model.graph, &recipe.optimizer).map_err(setup)?;
     let limit = runtime.context().limits().max_storage_buffer_binding_size;
     check_batch(&training.graph, batch, limit).map_err(setup)?;
-    let plan = plan::lower(&training.graph, batch, &Options::default()).map_err(setup)?;
+    let opts = tune::plan_options(runtime, &training.graph, batch, cfg.tune).map_err(setup)?;
+    let plan = plan::lower(&training.graph, batch, &opts).map_err(setup)?;
     let initial: TensorMap = match &cfg.resume {
         Some(c) => c.params.clone(),
         None => crate::params::init(&training.graph, &recipe.init, recipe.seed),
     };
     let step_model = DeviceModel::new(runtime, plan, &initial).map_err(setup)?;
     let eval_batch = batch.min(val_idx.len().max(1));
+    let eval_opts =
+        tune::plan_options(runtime, &cfg.model.graph, eval_batch, cfg.tune).map_err(setup)?;
     let mut validator =
-        Predictor::gpu(runtime, &cfg.model.graph, &initial, eval_batch).map_err(setup)?;
+        Predictor::gpu_with(runtime, &cfg.model.graph, &initial, eval_batch, &eval_opts)
+            .map_err(setup)?;
 
     std::fs::create_dir_all(&cfg.out).map_err(|e| TrainError::Io {
         path: cfg.out.display().to_string(),

@@ -26,6 +26,7 @@
 
 pub mod activation;
 pub mod conv;
+mod conv_rows;
 pub mod elementwise;
 pub mod gemm;
 pub mod linear;
