@@ -17,8 +17,8 @@ use super::kernels::{
 use super::tiling::{self, ConvKind, TileRequest};
 use crate::ir::{Activation, Graph, NodeId, Op, Window};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::fmt::Write;
+use std::sync::{Arc, Mutex};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BufferId(pub usize);
