@@ -327,7 +327,8 @@ fn row_kernel_odd_shapes() {
 }
 
 /// Every tiling the tuner may choose (software and GPU candidate lists) computes the same conv,
-/// on shapes that take the row kernel and shapes that do not.
+/// on shapes that take the row kernel and shapes that do not — bit for bit: both forward
+/// kernels sum in the same order whatever the tiling, so tuning cannot change a forward result.
 #[test]
 fn every_tuning_candidate_is_correct() {
     use netc::codegen::tiling::{ConvKind, TileRequest, candidates};
@@ -346,6 +347,7 @@ fn every_tuning_candidate_is_correct() {
         let b = rng.vec(p.out_channels as usize);
         let want = expected_destination(&p, &conv_reference(&p, &x, &w, &b), 7.5);
         let (xb, wb, bb) = (upload(&x), upload(&w), upload(&b));
+        let mut first: Option<Vec<f32>> = None;
         for software in [true, false] {
             for tiling in candidates(&request, software) {
                 let k = conv::conv2d(&p, &tiling).unwrap_or_else(|e| panic!("{label}: {e}"));
@@ -359,6 +361,14 @@ fn every_tuning_candidate_is_correct() {
                     .run_and_read(&[Dispatch::new(&k, &bufs)], &[&yb])
                     .expect("run");
                 assert_close(&format!("{label} {tiling:?}"), &got[0], &want);
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                match &first {
+                    None => first = Some(got[0].clone()),
+                    Some(f) => assert!(
+                        bits(f) == bits(&got[0]),
+                        "{label}: {tiling:?} differs bitwise from the first candidate"
+                    ),
+                }
             }
         }
     }

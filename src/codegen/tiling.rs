@@ -110,8 +110,8 @@ pub fn default_tiling(request: &TileRequest) -> ConvTiling {
     }
 }
 
-/// The tilings a tuner tries for `request`, the default first, a handful at most so tuning
-/// stays short. `software` is true on CPU drivers such as lavapipe, which favour large
+/// The tilings a tuner tries for `request`, the default first, at most five so tuning stays
+/// short. `software` is true on CPU drivers such as lavapipe, which favour large
 /// register tiles and uniform weight loads; other devices also try GPU-style tiles (small tiles,
 /// 64-256 invocations per workgroup). Every candidate is valid for every shape (tests run them
 /// all against the CPU reference).
@@ -126,6 +126,7 @@ pub fn candidates(request: &TileRequest, software: bool) -> Vec<ConvTiling> {
     };
     let mut out = vec![default_tiling(request)];
     if software {
+        // Each won on some seed-model shape on lavapipe (examples/conv_roofline.rs, the tuner).
         out.extend([
             t(8, tn, 8, 1),
             t(16, tn, 16, 1),
