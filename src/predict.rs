@@ -72,13 +72,24 @@ impl<'r> Predictor<'r> {
         params: &TensorMap,
         batch: usize,
     ) -> Result<Predictor<'r>, PredictError> {
+        Self::gpu_with(runtime, g, params, batch, &Options::default())
+    }
+
+    /// [`Predictor::gpu`] with lowering options (tuned tilings).
+    pub fn gpu_with(
+        runtime: &'r Runtime,
+        g: &Graph,
+        params: &TensorMap,
+        batch: usize,
+        opts: &Options,
+    ) -> Result<Predictor<'r>, PredictError> {
         let input = single_input(g)?;
         crate::runtime::model::check_batch(
             g,
             batch,
             runtime.context().limits().max_storage_buffer_binding_size,
         )?;
-        let plan = plan::lower(&crate::pipeline::optimise(g)?, batch, &Options::default())?;
+        let plan = plan::lower(&crate::pipeline::optimise(g)?, batch, opts)?;
         Ok(Predictor {
             backend: Backend::Gpu(DeviceModel::new(runtime, plan, params)?),
             input,

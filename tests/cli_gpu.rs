@@ -10,6 +10,8 @@ use std::process::{Command, Output};
 
 fn netc(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_netc"))
+        // Tests never time kernels or write the user's tuning cache (tests/gpu_tune.rs does).
+        .env("NETC_TUNE", "0")
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
@@ -177,6 +179,8 @@ fn commands_without_an_adapter_explain_how_to_get_one() {
     // No Metal on Linux: wgpu finds no adapter at all.
     let data = cifar_subset("noadapter-data", 1);
     let o = Command::new(env!("CARGO_BIN_EXE_netc"))
+        // Tests never time kernels or write the user's tuning cache (tests/gpu_tune.rs does).
+        .env("NETC_TUNE", "0")
         .args([
             "eval",
             "models/resnet.net",

@@ -10,6 +10,8 @@ const MODEL: &str = "tests/train/small.net";
 
 fn netc(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_netc"))
+        // Tests never time kernels or write the user's tuning cache (tests/gpu_tune.rs does).
+        .env("NETC_TUNE", "0")
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
@@ -202,6 +204,8 @@ fn bad_training_data_is_reported_before_training() {
     // No --data, no $NETC_DATA, no ./data: say where to get a dataset.
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join(MODEL);
     let o = Command::new(env!("CARGO_BIN_EXE_netc"))
+        // Tests never time kernels or write the user's tuning cache (tests/gpu_tune.rs does).
+        .env("NETC_TUNE", "0")
         .args(["train", model.to_str().unwrap(), "--quiet"])
         .current_dir(&dir)
         .env_remove("NETC_DATA")

@@ -10,9 +10,23 @@ use gpu_common::{Lcg, assert_close, conv_reference, linear_reference, rt, upload
 use netc::codegen::kernels::{Activation, Conv2dParams, ConvTiling, conv, linear};
 use netc::runtime::Dispatch;
 
-/// Tilings exercised by every case: 4x4 tiles, no register tiling at all, the default 8x8, and
-/// odd non-power-of-two tiles so partial tiles occur in both dimensions.
-const TILINGS: [ConvTiling; 4] = [
+/// Tilings exercised by every case: 4x4 tiles, no register tiling at all, 8x8, odd
+/// non-power-of-two tiles so partial tiles occur in both dimensions, and two tilings that select
+/// the row-vectorised kernel where the shape allows it (`tm % 4 == 0`, `wg_n == 1`): the
+/// default's 16x16 in 8-wide workgroups, and 3 rows x 5 channels in 3-wide workgroups.
+const TILINGS: [ConvTiling; 6] = [
+    ConvTiling {
+        tm: 16,
+        tn: 16,
+        wg_m: 8,
+        wg_n: 1,
+    },
+    ConvTiling {
+        tm: 12,
+        tn: 5,
+        wg_m: 3,
+        wg_n: 1,
+    },
     ConvTiling {
         tm: 4,
         tn: 4,
@@ -272,4 +286,90 @@ fn linear_without_bias_with_relu() {
         .run_and_read(&[Dispatch::new(&k, &[&xb, &wb, &yb])], &[&yb])
         .expect("run");
     assert_close("linear relu", &got[0], &want);
+}
+
+/// Shapes the row kernel accepts (stride 1, widths multiple of 4), odd in everything else:
+/// rgb input, a height that leaves partial row tiles, groups, a 5x5 window, a 1x1 conv with
+/// bias, an output channel slice, batch 1.
+fn row_kernel_shapes() -> Vec<(&'static str, Conv2dParams)> {
+    vec![
+        (
+            "rows 3x3 rgb",
+            Conv2dParams::new(1, 3, (5, 12), 24, 3).with_padding(1),
+        ),
+        (
+            "rows 3x3 groups",
+            Conv2dParams::new(2, 24, (7, 8), 96, 3)
+                .with_padding(1)
+                .with_groups(3),
+        ),
+        (
+            "rows 5x5 p2 bias relu",
+            Conv2dParams::new(1, 5, (6, 12), 7, 5)
+                .with_padding(2)
+                .with_bias(true)
+                .with_activation(Activation::Relu),
+        ),
+        (
+            "rows 1x1 slice",
+            Conv2dParams::new(3, 96, (3, 4), 24, 1)
+                .with_bias(true)
+                .with_output_slice(5, 40),
+        ),
+    ]
+}
+
+#[test]
+fn row_kernel_odd_shapes() {
+    for (i, (label, p)) in row_kernel_shapes().into_iter().enumerate() {
+        check(label, p, 100 + i as u64);
+    }
+}
+
+/// Every tiling the tuner may choose (software and GPU candidate lists) computes the same conv,
+/// on shapes that take the row kernel and shapes that do not — bit for bit: both forward
+/// kernels sum in the same order whatever the tiling, so tuning cannot change a forward result.
+#[test]
+fn every_tuning_candidate_is_correct() {
+    use netc::codegen::tiling::{ConvKind, TileRequest, candidates};
+    let mut shapes = row_kernel_shapes();
+    shapes.push((
+        "generic 3x3 s2 odd",
+        Conv2dParams::new(2, 5, (9, 7), 24, 3)
+            .with_stride(2)
+            .with_padding(1),
+    ));
+    for (i, (label, p)) in shapes.into_iter().enumerate() {
+        let request = TileRequest::new(ConvKind::Forward, &p);
+        let mut rng = Lcg::new(200 + i as u64);
+        let x = rng.vec(p.input_len() as usize);
+        let w = rng.vec(p.weight_len() as usize);
+        let b = rng.vec(p.out_channels as usize);
+        let want = expected_destination(&p, &conv_reference(&p, &x, &w, &b), 7.5);
+        let (xb, wb, bb) = (upload(&x), upload(&w), upload(&b));
+        let mut first: Option<Vec<f32>> = None;
+        for software in [true, false] {
+            for tiling in candidates(&request, software) {
+                let k = conv::conv2d(&p, &tiling).unwrap_or_else(|e| panic!("{label}: {e}"));
+                let yb = upload(&vec![7.5; p.output_len() as usize]);
+                let mut bufs = vec![&xb, &wb];
+                if p.bias {
+                    bufs.push(&bb);
+                }
+                bufs.push(&yb);
+                let got = rt()
+                    .run_and_read(&[Dispatch::new(&k, &bufs)], &[&yb])
+                    .expect("run");
+                assert_close(&format!("{label} {tiling:?}"), &got[0], &want);
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                match &first {
+                    None => first = Some(got[0].clone()),
+                    Some(f) => assert!(
+                        bits(f) == bits(&got[0]),
+                        "{label}: {tiling:?} differs bitwise from the first candidate"
+                    ),
+                }
+            }
+        }
+    }
 }

@@ -25,9 +25,23 @@ use netc::reference::train_ops;
 use netc::runtime::{Dispatch, GpuBuffer};
 use netc::tensor::Tensor;
 
-/// Tilings exercised by the conv cases: the default 4x4 tiles in 8x8 workgroups, no register
-/// tiling, and odd tiles so partial tiles occur in both dimensions.
-const TILINGS: [ConvTiling; 3] = [
+/// Tilings exercised by the conv cases: 4x4 tiles in 8x8 workgroups, no register tiling, odd
+/// tiles so partial tiles occur in both dimensions, and two that select the row-vectorised
+/// input-gradient kernel where the shape allows it (`tm % 4 == 0`, `wg_n == 1`; the weight
+/// gradient stays generic): the default's 16x16 in 8-wide workgroups, and 3 rows x 5 channels.
+const TILINGS: [ConvTiling; 5] = [
+    ConvTiling {
+        tm: 16,
+        tn: 16,
+        wg_m: 8,
+        wg_n: 1,
+    },
+    ConvTiling {
+        tm: 12,
+        tn: 5,
+        wg_m: 3,
+        wg_n: 1,
+    },
     ConvTiling {
         tm: 4,
         tn: 4,
@@ -489,4 +503,87 @@ fn invalid_parameters_are_errors() {
     let huge = Conv2dParams::new(1 << 16, 1 << 16, (1, 1), 1 << 16, 1);
     assert!(conv_grad::conv2d_grad_input(&huge, &t).is_err());
     assert!(conv_grad::conv2d_grad_weight(&huge, &t).is_err());
+}
+
+/// Shapes whose input gradient takes the row kernel (stride 1, widths multiple of 4), odd in
+/// everything else: rgb, partial row tiles, groups, a 5x5 window, a 1x1 conv, batch 1.
+#[test]
+fn row_kernel_odd_shapes() {
+    check_conv(
+        "rows 3x3 rgb",
+        Conv2dParams::new(1, 3, (5, 12), 24, 3).with_padding(1),
+        40,
+    );
+    check_conv(
+        "rows 3x3 groups",
+        Conv2dParams::new(2, 24, (7, 8), 96, 3)
+            .with_padding(1)
+            .with_groups(3),
+        41,
+    );
+    check_conv(
+        "rows 5x5 p2",
+        Conv2dParams::new(1, 5, (6, 12), 7, 5).with_padding(2),
+        42,
+    );
+    check_conv("rows 1x1", Conv2dParams::new(3, 96, (3, 4), 24, 1), 43);
+}
+
+/// Every tiling the tuner may choose for the input and weight gradients (software and GPU
+/// candidate lists) computes the same gradients.
+#[test]
+fn every_tuning_candidate_is_correct() {
+    use netc::codegen::tiling::{ConvKind, TileRequest, candidates};
+    for (i, p) in [
+        Conv2dParams::new(2, 24, (7, 8), 96, 3)
+            .with_padding(1)
+            .with_groups(3),
+        Conv2dParams::new(2, 5, (9, 7), 24, 3)
+            .with_stride(2)
+            .with_padding(1),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut rng = Lcg::new(50 + i as u64);
+        let x = rng.vec(p.input_len() as usize);
+        let w = rng.vec(p.weight_len() as usize);
+        let dy = rng.vec(p.output_len() as usize);
+        let (xt, wt, dyt) = (
+            tensor(&x_dims(&p), &x),
+            tensor(&w_dims(&p), &w),
+            tensor(&dy_dims(&p), &dy),
+        );
+        let want_dx = reference(
+            TrainOp::Conv2dGradInput {
+                window: conv_window(&p),
+                groups: p.groups as usize,
+                input_hw: [p.in_h as usize, p.in_w as usize],
+            },
+            &[&dyt, &wt],
+        );
+        let want_dw = reference(
+            TrainOp::Conv2dGradWeight {
+                window: conv_window(&p),
+                groups: p.groups as usize,
+            },
+            &[&xt, &dyt],
+        );
+        let (xb, wb, dyb) = (upload(&x), upload(&w), upload(&dy));
+        for software in [true, false] {
+            for t in candidates(&TileRequest::new(ConvKind::GradInput, &p), software) {
+                let k = conv_grad::conv2d_grad_input(&p, &t).expect("kernel");
+                let dxb = nan_buffer(want_dx.len());
+                let got = rt()
+                    .run_and_read(&[Dispatch::new(&k, &[&dyb, &wb, &dxb])], &[&dxb])
+                    .expect("run");
+                assert_close(&format!("{p:?} grad input {t:?}"), &got[0], &want_dx);
+            }
+            for t in candidates(&TileRequest::new(ConvKind::GradWeight, &p), software) {
+                let r = conv_grad::conv2d_grad_weight(&p, &t).expect("kernel");
+                let got = run_reduction(&r, &[&xb, &dyb], want_dw.len());
+                assert_close(&format!("{p:?} grad weight {t:?}"), &got, &want_dw);
+            }
+        }
+    }
 }

@@ -13,6 +13,7 @@ use netc::codegen::memory::MemoryPlanning;
 use netc::codegen::plan::{self, Options};
 use netc::diag::{Diagnostic, Diagnostics, Sources};
 use netc::runtime::model::{DeviceModel, check_batch};
+use netc::runtime::tune;
 use netc::tensor::Tensor;
 use netc::{params, pipeline};
 use serde::Serialize;
@@ -42,6 +43,11 @@ pub struct Args {
     /// Give every value its own buffer (no memory planning), for comparison.
     #[arg(long)]
     pub no_memory_plan: bool,
+    /// Keep the fixed default conv tilings instead of timing candidates on the device (the
+    /// choice is cached per device in `$XDG_CACHE_HOME/netc/tune.json`; tuning happens before
+    /// the compile timer starts); also `NETC_TUNE=0`.
+    #[arg(long)]
+    pub no_tune: bool,
 }
 
 #[derive(Serialize)]
@@ -63,6 +69,8 @@ struct Report {
     compile_ms: f64,
     device: String,
     driver: String,
+    /// Whether conv tilings came from the tuner (false: `--no-tune` defaults).
+    tuned: bool,
 }
 
 pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
@@ -90,6 +98,12 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         runtime.context().limits().max_storage_buffer_binding_size,
     )
     .map_err(|x| fail(x.to_string()))?;
+    let tune_start = Instant::now();
+    let tuned_opts = tune::plan_options(&runtime, &graph, a.batch, super::tune_enabled(a.no_tune))
+        .map_err(|x| fail(x.to_string()))?;
+    // Tuning (a one-off per device, then a cache read) is not compile time.
+    let tune_time = tune_start.elapsed();
+    let tuned = !tuned_opts.tuned.is_empty();
     let opts = Options {
         // Warm-up and timed steps, all logged on the device (train mode only: a forward
         // graph has no scalar outputs).
@@ -99,10 +113,10 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         } else {
             MemoryPlanning::Shared
         },
-        ..Options::default()
+        ..tuned_opts
     };
     let plan = plan::lower(&graph, a.batch, &opts).map_err(|x| fail(x.to_string()))?;
-    let compile_ms = start.elapsed().as_secs_f64() * 1e3;
+    let compile_ms = (start.elapsed() - tune_time).as_secs_f64() * 1e3;
     let (kernels_per_step, distinct_kernels, planned_bytes, naive_bytes) = (
         plan.steps.len(),
         plan.kernels.len(),
@@ -176,15 +190,17 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         compile_ms,
         device: format!("{} ({:?})", info.name, info.backend),
         driver: format!("{} {}", info.driver, info.driver_info),
+        tuned,
     };
     if a.json {
         println!("{}", serde_json::to_string(&r).expect("report serialises"));
     } else {
         println!(
-            "{} {} batch {}: median {:.2} ms/step, {:.0} images/s, {:.1} GFLOP/s; {} dispatches ({} kernels), {:.1} MiB planned ({:.1} MiB unplanned); compiled in {:.0} ms; {} — {}",
+            "{} {} batch {}{}: median {:.2} ms/step, {:.0} images/s, {:.1} GFLOP/s; {} dispatches ({} kernels), {:.1} MiB planned ({:.1} MiB unplanned); compiled in {:.0} ms; {} — {}",
             r.model,
             r.mode,
             r.batch,
+            if r.tuned { ", tuned" } else { "" },
             r.median_ms,
             r.images_per_s,
             r.gflops,

@@ -103,6 +103,12 @@ pub fn write_file(path: &std::path::Path, text: &str) -> Result<(), Diagnostics>
     })
 }
 
+/// Whether to tune conv tilings on the device: not with `--no-tune`, nor with `NETC_TUNE=0` in
+/// the environment (how the test suite keeps `netc` from timing kernels and writing the cache).
+pub fn tune_enabled(no_tune: bool) -> bool {
+    !no_tune && std::env::var_os("NETC_TUNE").is_none_or(|v| v != "0")
+}
+
 /// Open the GPU, or explain how to get one.
 pub fn open_runtime() -> Result<netc::runtime::Runtime, Diagnostics> {
     netc::runtime::Runtime::open().map_err(|e| netc::diag::Diagnostic::error(e.to_string()).into())

@@ -51,6 +51,10 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 50,
           value_parser = clap::value_parser!(u32).range(1..=run::MAX_LOG_EVERY as i64))]
     pub log_every: u32,
+    /// Keep the fixed default conv tilings instead of timing candidates on the device (the
+    /// choice is cached per device in `$XDG_CACHE_HOME/netc/tune.json`); also `NETC_TUNE=0`.
+    #[arg(long)]
+    pub no_tune: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -195,6 +199,7 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         interrupt,
         resume,
         log_every: a.log_every as usize,
+        tune: super::tune_enabled(a.no_tune),
     };
     match run::train(&runtime, cfg).map_err(|e| err(e.to_string()))? {
         Outcome::Finished {

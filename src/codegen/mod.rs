@@ -9,4 +9,5 @@
 pub mod kernels;
 pub mod memory;
 pub mod plan;
+pub mod tiling;
 mod train_plan;

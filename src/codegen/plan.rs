@@ -17,9 +17,11 @@ use super::kernels::{
     self, Activation as KAct, BindingKind, ConvTiling, KernelError, KernelSource,
 };
 use super::memory::{self, MemoryMap, MemoryPlanning};
+use super::tiling::{self, ConvKind, TileRequest};
 use crate::ir::{Activation, Graph, NodeId, Op, Window};
 use std::collections::HashMap;
 use std::fmt::Write;
+use std::sync::{Arc, Mutex};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BufferId(pub usize);
@@ -90,13 +92,49 @@ pub enum CodegenError {
 /// Lowering options; tile shapes are per-device choices.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    pub tiling: ConvTiling,
     /// When non-zero, every scalar output (a training step's `loss` and `correct`) is
     /// also appended to a device-side log of this many entries at the end of each run,
     /// so a trainer can read the metrics of many steps back at once, when it asks.
     pub log_capacity: usize,
     /// Share buffers between values with disjoint lifetimes (on by default).
     pub memory: MemoryPlanning,
+    /// Tilings chosen for this device by [`TileRequest::key`] (`runtime::tune` fills it);
+    /// kernels not listed get [`tiling::default_tiling`].
+    pub tuned: HashMap<String, ConvTiling>,
+    /// When set, every tiling request the lowering makes is appended here, so a tuner can
+    /// learn which kernels a graph needs by lowering it once.
+    pub record: Option<Arc<Mutex<Vec<TileRequest>>>>,
+}
+
+impl Options {
+    /// The tiling for a `kind` kernel at the shape of `params`.
+    pub fn tiling_for(&self, kind: ConvKind, params: &kernels::Conv2dParams) -> ConvTiling {
+        let request = TileRequest::new(kind, params);
+        if let Some(record) = &self.record
+            && let Ok(mut log) = record.lock()
+        {
+            log.push(request);
+        }
+        self.tuned
+            .get(&request.key())
+            .copied()
+            .unwrap_or_else(|| tiling::default_tiling(&request))
+    }
+}
+
+/// Every tiling request lowering `g` at `batch` makes, without duplicates, in plan order.
+pub fn tile_requests(g: &Graph, batch: usize) -> Result<Vec<TileRequest>, CodegenError> {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    // Which kernels a graph needs does not depend on where their buffers live.
+    let opts = Options {
+        record: Some(Arc::clone(&log)),
+        memory: MemoryPlanning::Off,
+        ..Options::default()
+    };
+    lower(g, batch, &opts)?;
+    let all = std::mem::take(&mut *log.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut seen = std::collections::HashSet::new();
+    Ok(all.into_iter().filter(|r| seen.insert(r.key())).collect())
 }
 
 /// Lower a verified graph for inference at `batch`.
@@ -396,7 +434,10 @@ impl Builder<'_> {
                 bufs.push(out);
                 self.emit(
                     &layer,
-                    kernels::conv::conv2d(&params, &self.opts.tiling),
+                    kernels::conv::conv2d(
+                        &params,
+                        &self.opts.tiling_for(ConvKind::Forward, &params),
+                    ),
                     bufs,
                 )?;
                 self.value.insert(id, out);
@@ -470,7 +511,11 @@ impl Builder<'_> {
                         u(*out_features),
                         *bias,
                         KAct::Identity,
-                        &self.opts.tiling,
+                        // A linear layer is lowered to this 1x1 conv on a 1x1 map.
+                        &self.opts.tiling_for(
+                            ConvKind::Forward,
+                            &kernels::Conv2dParams::new(n, u(x[0]), (1, 1), u(*out_features), 1),
+                        ),
                     ),
                     bufs,
                 )?;

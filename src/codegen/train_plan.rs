@@ -12,6 +12,7 @@ use super::kernels::{
     self, Activation as KAct, Conv2dParams, KernelError, Pool2dParams, Reduction,
 };
 use super::plan::{BufferId, BufferRole, Builder, CodegenError, kernel_activation, square};
+use super::tiling::ConvKind;
 use crate::ir::{NodeId, TrainOp};
 
 impl Builder<'_> {
@@ -115,7 +116,10 @@ impl Builder<'_> {
                 .with_groups(*groups as u32);
                 self.emit(
                     layer,
-                    conv_grad::conv2d_grad_input(&params, &self.opts.tiling),
+                    conv_grad::conv2d_grad_input(
+                        &params,
+                        &self.opts.tiling_for(ConvKind::GradInput, &params),
+                    ),
                     vec![inb[0], inb[1], out],
                 )
             }
@@ -128,7 +132,10 @@ impl Builder<'_> {
                     .with_groups(*groups as u32);
                 self.emit_reduction(
                     layer,
-                    conv_grad::conv2d_grad_weight(&params, &self.opts.tiling),
+                    conv_grad::conv2d_grad_weight(
+                        &params,
+                        &self.opts.tiling_for(ConvKind::GradWeight, &params),
+                    ),
                     vec![inb[0], inb[1]],
                     out,
                 )

@@ -13,3 +13,4 @@ pub mod model;
 pub use device::GpuContext;
 pub use error::GpuError;
 pub use exec::{Dispatch, GpuBuffer, Runtime};
+pub mod tune;

@@ -18,6 +18,7 @@ use crate::elab::Elaborated;
 use crate::predict::{self, Normalize, Predictor};
 use crate::runtime::Runtime;
 use crate::runtime::model::{DeviceModel, check_batch};
+use crate::runtime::tune;
 use crate::tensor::{Tensor, TensorMap};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -47,6 +48,10 @@ pub struct TrainConfig {
     /// Read the step metrics (loss, correct count) back from the device every this many
     /// steps (and at the end of each epoch); between reads they stay on the device.
     pub log_every: usize,
+    /// Choose conv tilings by timing them on the device (cached on disk); false keeps the
+    /// fixed defaults (`--no-tune`). Either way the run computes the same values up to float
+    /// summation order.
+    pub tune: bool,
 }
 
 /// The largest `--log-every`: the device log holds one entry per step.
@@ -107,12 +112,12 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
     let training = autodiff::build(&cfg.model.graph, &recipe.optimizer).map_err(setup)?;
     let limit = runtime.context().limits().max_storage_buffer_binding_size;
     check_batch(&training.graph, batch, limit).map_err(setup)?;
+    let step_graph = crate::pipeline::optimise(&training.graph).map_err(setup)?;
     let log_every = cfg.log_every.clamp(1, MAX_LOG_EVERY);
     let opts = Options {
         log_capacity: log_every,
-        ..Options::default()
+        ..tune::plan_options(runtime, &step_graph, batch, cfg.tune).map_err(setup)?
     };
-    let step_graph = crate::pipeline::optimise(&training.graph).map_err(setup)?;
     let plan = plan::lower(&step_graph, batch, &opts).map_err(setup)?;
     let initial: TensorMap = match &cfg.resume {
         Some(c) => c.params.clone(),
@@ -120,8 +125,11 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
     };
     let step_model = DeviceModel::new(runtime, plan, &initial).map_err(setup)?;
     let eval_batch = batch.min(val_idx.len().max(1));
+    let eval_opts =
+        tune::plan_options(runtime, &cfg.model.graph, eval_batch, cfg.tune).map_err(setup)?;
     let mut validator =
-        Predictor::gpu(runtime, &cfg.model.graph, &initial, eval_batch).map_err(setup)?;
+        Predictor::gpu_with(runtime, &cfg.model.graph, &initial, eval_batch, &eval_opts)
+            .map_err(setup)?;
 
     std::fs::create_dir_all(&cfg.out).map_err(|e| TrainError::Io {
         path: cfg.out.display().to_string(),

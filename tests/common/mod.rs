@@ -72,6 +72,8 @@ pub fn elaborate(path: &Path, overrides: &[&str]) -> Elaborated {
 /// Run the `netc` binary in `cwd`.
 pub fn netc(cwd: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_netc"))
+        // Tests never time kernels or write the user's tuning cache (tests/gpu_tune.rs does).
+        .env("NETC_TUNE", "0")
         .current_dir(cwd)
         .args(args)
         .env("NO_COLOR", "1")

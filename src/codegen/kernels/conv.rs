@@ -10,6 +10,7 @@
 //! z-slice per group), K = Cin/groups*KH*KW. The tile an invocation computes and the workgroup
 //! shape are a [`ConvTiling`], chosen per device.
 
+use super::conv_rows;
 use super::template::{Vars, render};
 use super::{
     Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS,
@@ -234,7 +235,7 @@ impl Conv2dParams {
 /// On lavapipe large register tiles win (no shared memory is used at all); on a discrete GPU
 /// smaller tiles and bigger workgroups give more parallelism. `tm * tn` registers of accumulator
 /// per invocation is the main cost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ConvTiling {
     /// Output pixels per invocation.
     pub tm: u32,
@@ -314,6 +315,26 @@ pub(crate) fn conv2d_named(
     fit_u32(op, "input elements", p.input_len(), MAX_ELEMENTS)?;
     fit_u32(op, "weight elements", p.weight_len(), MAX_ELEMENTS)?;
     fit_u32(op, "output elements", p.output_len(), MAX_ELEMENTS)?;
+    let name = if op == "conv2d" {
+        format!(
+            "conv2d_{}x{}_s{}_p{}_g{}_{}x{}x{}x{}_to{}",
+            p.kernel_h,
+            p.kernel_w,
+            p.stride_h,
+            p.pad_h,
+            p.groups,
+            p.batch,
+            p.in_channels,
+            p.in_h,
+            p.in_w,
+            p.out_channels
+        )
+    } else {
+        format!("{op}_{}x{}_to{}", p.batch, p.in_channels, p.out_channels)
+    };
+    if conv_rows::applies(p, tiling, false) {
+        return conv_rows::conv2d_rows(op, name, p, tiling, false);
+    }
     let cin_g = p.in_channels / p.groups;
     let cout_g = p.out_channels / p.groups;
     // The only runtime loop is over ci (the window and the tile are unrolled in the template).
@@ -369,23 +390,6 @@ pub(crate) fn conv2d_named(
         bindings.push(BindingKind::ReadOnly);
     }
     bindings.push(BindingKind::ReadWrite);
-    let name = if op == "conv2d" {
-        format!(
-            "conv2d_{}x{}_s{}_p{}_g{}_{}x{}x{}x{}_to{}",
-            p.kernel_h,
-            p.kernel_w,
-            p.stride_h,
-            p.pad_h,
-            p.groups,
-            p.batch,
-            p.in_channels,
-            p.in_h,
-            p.in_w,
-            p.out_channels
-        )
-    } else {
-        format!("{op}_{}x{}_to{}", p.batch, p.in_channels, p.out_channels)
-    };
     Ok(KernelSource {
         name,
         wgsl: render("conv2d.wgsl", TEMPLATE, &vars)?,

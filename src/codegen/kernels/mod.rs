@@ -11,6 +11,7 @@
 //! | [`elementwise`] | add (optional fused activation), channel concat copy | `add.wgsl`, `concat.wgsl` |
 //! | [`pool`] | max/avg pool 2d, global average pool | `pool2d.wgsl`, `global_avg_pool.wgsl` |
 //! | [`softmax`] | softmax over the last dimension | `softmax.wgsl` |
+//! | [`gemm`] | the reference GEMM conv throughput is measured against (not used by plans) | `gemm_reference.wgsl` |
 //!
 //! Every shape is a compile-time constant of the generated shader, so one layer = one shader;
 //! the runtime caches pipelines by source text, so identical layers share a pipeline.
@@ -25,7 +26,9 @@
 
 pub mod activation;
 pub mod conv;
+mod conv_rows;
 pub mod elementwise;
+pub mod gemm;
 pub mod linear;
 pub mod norm;
 pub mod pool;

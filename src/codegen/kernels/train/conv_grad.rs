@@ -16,6 +16,7 @@
 //!   partial result each, added in order by the finish pass.
 
 use super::super::conv::{Conv2dParams, ConvTiling};
+use super::super::conv_rows;
 use super::super::template::{Vars, render};
 use super::super::{
     Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS,
@@ -114,6 +115,14 @@ pub(crate) fn conv2d_grad_input_named(
     tiling: &ConvTiling,
 ) -> Result<KernelSource, KernelError> {
     let p = checked(op, p, tiling)?;
+    let name = if op == "conv2d_grad_input" {
+        dims_name(op, &p)
+    } else {
+        format!("{op}_{}x{}_to{}", p.batch, p.in_channels, p.out_channels)
+    };
+    if conv_rows::applies(&p, tiling, true) {
+        return conv_rows::conv2d_rows(op, name, &p, tiling, true);
+    }
     let cin_g = p.in_channels / p.groups;
     let cout_g = p.out_channels / p.groups;
     // The only runtime loop is over co (the window and the tile are unrolled).
@@ -157,11 +166,6 @@ pub(crate) fn conv2d_grad_input_named(
         .count("TX", p.kernel_w.div_ceil(p.stride_w))
         .u32("WG_M", tiling.wg_m)
         .u32("WG_N", tiling.wg_n);
-    let name = if op == "conv2d_grad_input" {
-        dims_name(op, &p)
-    } else {
-        format!("{op}_{}x{}_to{}", p.batch, p.in_channels, p.out_channels)
-    };
     Ok(KernelSource {
         name,
         wgsl: render("train/conv2d_grad_input.wgsl", INPUT_TEMPLATE, &vars)?,

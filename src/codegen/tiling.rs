@@ -1,0 +1,147 @@
+//! Per-kernel tiling choices: which [`ConvTiling`] each conv-family kernel of a plan uses.
+//!
+//! Lowering asks [`super::plan::Options::tiling_for`] once per conv forward, input gradient,
+//! weight gradient and linear kernel, with a [`TileRequest`]. A tuner
+//! (`runtime::tune`) answers with tilings it measured on the device; without one every kernel
+//! gets the fixed default. The key of a request names the kernel and its shape only, never
+//! options that do not change the inner loop (bias, fused activation, output slice).
+
+use super::kernels::{Activation, Conv2dParams, ConvTiling};
+
+/// The conv-family kernels a tiling applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConvKind {
+    /// conv2d forward (and linear, as a 1x1 conv on a 1x1 map).
+    Forward,
+    /// Gradient with respect to the input (`conv2d_grad_input.wgsl`).
+    GradInput,
+    /// Gradient with respect to the weight, first pass (`conv2d_grad_weight_partial.wgsl`).
+    GradWeight,
+}
+
+impl ConvKind {
+    /// Short name used in cache keys and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Forward => "fwd",
+            Self::GradInput => "dx",
+            Self::GradWeight => "dw",
+        }
+    }
+}
+
+/// One tiling decision: a kernel kind at a conv shape.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TileRequest {
+    /// Which kernel.
+    pub kind: ConvKind,
+    /// The forward conv's shape, with the options that do not affect tiling reset.
+    pub params: Conv2dParams,
+}
+
+impl TileRequest {
+    /// A request for `kind` at the shape of `params` (bias, activation and output slice are
+    /// dropped: they do not change which tiling is fastest).
+    pub fn new(kind: ConvKind, params: &Conv2dParams) -> Self {
+        Self {
+            kind,
+            params: Conv2dParams {
+                bias: false,
+                activation: Activation::Identity,
+                out_channel_offset: 0,
+                out_total_channels: params.out_channels,
+                ..*params
+            },
+        }
+    }
+
+    /// A stable text key: kind, window, stride, padding, groups, `NxCxHxW` and output channels.
+    pub fn key(&self) -> String {
+        let p = &self.params;
+        format!(
+            "{}:k{}x{}s{}x{}p{}x{}g{}:{}x{}x{}x{}->{}",
+            self.kind.name(),
+            p.kernel_h,
+            p.kernel_w,
+            p.stride_h,
+            p.stride_w,
+            p.pad_h,
+            p.pad_w,
+            p.groups,
+            p.batch,
+            p.in_channels,
+            p.in_h,
+            p.in_w,
+            p.out_channels
+        )
+    }
+}
+
+/// Output channels per invocation for `channels` output channels: 16 (a 16-wide tile is what
+/// makes lavapipe fast), or all of them when there are fewer, so no lane computes clamped
+/// duplicates.
+fn channel_tile(channels: u32) -> u32 {
+    channels.clamp(1, 16)
+}
+
+/// Output channels per group of the kernel's result: Cout for the forward conv and the weight
+/// gradient, Cin for the input gradient.
+fn result_channels(request: &TileRequest) -> u32 {
+    let p = &request.params;
+    let groups = p.groups.max(1);
+    match request.kind {
+        ConvKind::GradInput => p.in_channels / groups,
+        ConvKind::Forward | ConvKind::GradWeight => p.out_channels / groups,
+    }
+}
+
+/// The fixed tiling every kernel gets without tuning, measured on lavapipe (the project's CI
+/// and development driver; see `examples/conv_roofline.rs`): 16 output pixels (4 rows of the
+/// row kernel where it applies) x up to 16 channels per invocation, 8 invocations per workgroup
+/// all sharing their channels, so weight loads are uniform across SIMD lanes. This was 3-5x
+/// faster than the previous 4x4 tiles in 8x8 workgroups on every seed-model shape. Discrete
+/// GPUs prefer smaller tiles in bigger workgroups; the tuner finds those.
+pub fn default_tiling(request: &TileRequest) -> ConvTiling {
+    ConvTiling {
+        tm: 16,
+        tn: channel_tile(result_channels(request)),
+        wg_m: 8,
+        wg_n: 1,
+    }
+}
+
+/// The tilings a tuner tries for `request`, the default first, at most five so tuning stays
+/// short. `software` is true on CPU drivers such as lavapipe, which favour large
+/// register tiles and uniform weight loads; other devices also try GPU-style tiles (small tiles,
+/// 64-256 invocations per workgroup). Every candidate is valid for every shape (tests run them
+/// all against the CPU reference).
+pub fn candidates(request: &TileRequest, software: bool) -> Vec<ConvTiling> {
+    let channels = result_channels(request).max(1);
+    let tn = channel_tile(channels);
+    let t = |tm, tn: u32, wg_m, wg_n| ConvTiling {
+        tm,
+        tn: tn.min(256 / tm).min(channels).max(1),
+        wg_m,
+        wg_n,
+    };
+    let mut out = vec![default_tiling(request)];
+    if software {
+        // Each won on some seed-model shape on lavapipe (examples/conv_roofline.rs, the tuner).
+        out.extend([
+            t(8, tn, 8, 1),
+            t(16, tn, 16, 1),
+            t(16, tn / 2, 8, 1),
+            t(8, 2 * tn, 8, 1),
+        ]);
+    } else {
+        out.extend([
+            t(4, 4, 8, 8),
+            t(4, 4, 16, 16),
+            t(8, 8, 8, 8),
+            t(2, 2, 16, 16),
+        ]);
+    }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|c| seen.insert(*c));
+    out
+}

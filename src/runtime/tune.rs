@@ -1,0 +1,415 @@
+//! Kernel timing and conv autotuning.
+//!
+//! [`time_dispatches`] measures a list of dispatches on the device (one submission per sample,
+//! after a warm-up that compiles the pipelines). [`ConvCase`] is one conv kernel — forward,
+//! input gradient or weight gradient — at one shape, with the buffers it needs, so that a
+//! benchmark (`examples/conv_roofline.rs`) and the tuner time exactly the same work.
+//!
+//! Autotuning ([`Tuner`]) times a few [`ConvTiling`] candidates per conv kernel and shape on the
+//! device once and caches the winner on disk ([`TuneCache`]), keyed by adapter, driver and the
+//! kernel's shape key.
+//!
+//! Determinism: for a given tiling every kernel is bit-for-bit reproducible (no atomics, fixed
+//! sum order), and the tuner affects results only through the tiling it picks. The forward conv
+//! sums over (ci, ky, kx) in the same order in every tiling and both kernels (generic and
+//! row-vectorised), so its results never depend on the tiling (a test checks this bitwise). The
+//! input gradient's row kernel visits the taps in the opposite order to the generic kernel, and
+//! the weight gradient's split into partial sums depends on how many tiles there are, so for
+//! those two a different tiling can change results at rounding level (within the 1e-5 tests).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::error::GpuError;
+use super::exec::{Dispatch, GpuBuffer, Runtime};
+use crate::codegen::kernels::train::conv_grad;
+use crate::codegen::kernels::{Conv2dParams, ConvTiling, KernelError, KernelSource, conv};
+use crate::codegen::plan::{CodegenError, Options, tile_requests};
+use crate::codegen::tiling::{ConvKind, TileRequest, candidates, default_tiling};
+use crate::ir::Graph;
+
+/// Why a timing could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum TimingError {
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+}
+
+/// Seconds per execution of `dispatches`: the median of `samples` submissions of `reps`
+/// back-to-back copies each (one submission amortises the ~100 µs submit cost the way a real
+/// plan does), after one untimed run that compiles the pipelines.
+pub fn time_dispatches(
+    rt: &Runtime,
+    dispatches: &[Dispatch<'_>],
+    reps: usize,
+    samples: usize,
+) -> Result<f64, GpuError> {
+    rt.run(dispatches)?;
+    let reps = reps.max(1);
+    let batch: Vec<Dispatch<'_>> = (0..reps).flat_map(|_| dispatches.iter().cloned()).collect();
+    let mut times = Vec::with_capacity(samples.max(1));
+    for _ in 0..samples.max(1) {
+        let t = Instant::now();
+        rt.run(&batch)?;
+        times.push(t.elapsed().as_secs_f64() / reps as f64);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// Deterministic pseudo-random contents in [-1, 1) (the values do not affect timing, but
+/// denormals or NaNs could).
+fn filler(len: usize, seed: u32) -> Vec<f32> {
+    (0..len as u32)
+        .map(|i| {
+            let h = i
+                .wrapping_mul(2_654_435_761)
+                .wrapping_add(seed.wrapping_mul(40_503));
+            (h >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+/// One conv kernel at one shape.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConvCase {
+    /// Forward, input gradient or weight gradient.
+    pub kind: ConvKind,
+    /// The forward conv's parameters.
+    pub params: Conv2dParams,
+}
+
+impl ConvCase {
+    /// The kernels of this case with `tiling`, in dispatch order (the weight gradient has a
+    /// partial pass and a finish pass), and the scratch length the first needs.
+    pub fn kernels(&self, tiling: &ConvTiling) -> Result<(Vec<KernelSource>, u64), KernelError> {
+        Ok(match self.kind {
+            ConvKind::Forward => (vec![conv::conv2d(&self.params, tiling)?], 0),
+            ConvKind::GradInput => (vec![conv_grad::conv2d_grad_input(&self.params, tiling)?], 0),
+            ConvKind::GradWeight => {
+                let r = conv_grad::conv2d_grad_weight(&self.params, tiling)?;
+                (vec![r.partial, r.finish], r.scratch_len)
+            }
+        })
+    }
+
+    /// Floating-point operations of one execution (2 per multiply-accumulate; the same count
+    /// for all three kernels).
+    pub fn flops(&self) -> f64 {
+        2.0 * self.params.macs() as f64
+    }
+
+    /// Seconds per execution with `tiling` (see [`time_dispatches`]).
+    pub fn time(
+        &self,
+        rt: &Runtime,
+        tiling: &ConvTiling,
+        reps: usize,
+        samples: usize,
+    ) -> Result<f64, TimingError> {
+        let (kernels, scratch) = self.kernels(tiling)?;
+        let p = &self.params;
+        let (x, w, y) = (
+            p.input_len() as usize,
+            p.weight_len() as usize,
+            p.output_len() as usize,
+        );
+        let up = |len: usize, seed: u32| rt.upload(&filler(len, seed));
+        let owned: Vec<GpuBuffer> = match self.kind {
+            // x, w, y
+            ConvKind::Forward => vec![up(x, 1)?, up(w, 2)?, rt.create_buffer(y)?],
+            // dy, w, dx
+            ConvKind::GradInput => vec![up(y, 1)?, up(w, 2)?, rt.create_buffer(x)?],
+            // x, dy, scratch, dw
+            ConvKind::GradWeight => vec![
+                up(x, 1)?,
+                up(y, 2)?,
+                rt.create_buffer(scratch as usize)?,
+                rt.create_buffer(w)?,
+            ],
+        };
+        let refs: Vec<&GpuBuffer> = owned.iter().collect();
+        let binds: Vec<Vec<&GpuBuffer>> = match self.kind {
+            ConvKind::Forward | ConvKind::GradInput => vec![refs.clone()],
+            ConvKind::GradWeight => vec![refs[..3].to_vec(), refs[2..].to_vec()],
+        };
+        let dispatches: Vec<Dispatch<'_>> = kernels
+            .iter()
+            .zip(&binds)
+            .map(|(k, b)| Dispatch::new(k, b))
+            .collect();
+        Ok(time_dispatches(rt, &dispatches, reps, samples)?)
+    }
+}
+
+/// Format version of the cache file; a file with another version is ignored.
+const CACHE_VERSION: u32 = 1;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CacheFile {
+    version: u32,
+    /// `device key` → (`request key` → tiling).
+    devices: BTreeMap<String, BTreeMap<String, ConvTiling>>,
+}
+
+/// Tilings measured on devices, persisted as JSON.
+///
+/// A missing file is an empty cache; an unreadable or corrupt one is ignored with a warning
+/// (printed to stderr and kept in [`TuneCache::warning`]) and replaced on the next save: a
+/// cache only ever saves time, so it must never stop a run.
+#[derive(Debug, Default)]
+pub struct TuneCache {
+    path: Option<PathBuf>,
+    devices: BTreeMap<String, BTreeMap<String, ConvTiling>>,
+    warning: Option<String>,
+    dirty: bool,
+}
+
+impl TuneCache {
+    /// `$NETC_CACHE_DIR/tune.json`, else `$XDG_CACHE_HOME/netc/tune.json`, else
+    /// `$HOME/.cache/netc/tune.json`; `None` when none of these is set.
+    pub fn default_path() -> Option<PathBuf> {
+        let var = |name| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        var("NETC_CACHE_DIR")
+            .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("netc")))
+            .or_else(|| var("HOME").map(|d| d.join(".cache").join("netc")))
+            .map(|d| d.join("tune.json"))
+    }
+
+    /// The cache at [`TuneCache::default_path`] (in memory only when there is no such path).
+    pub fn load_default() -> Self {
+        match Self::default_path() {
+            Some(path) => Self::load(&path),
+            None => Self::default(),
+        }
+    }
+
+    /// A cache backed by `path`, read now if it exists.
+    pub fn load(path: &Path) -> Self {
+        let mut cache = Self {
+            path: Some(path.to_path_buf()),
+            ..Self::default()
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return cache,
+            Err(e) => {
+                cache.warn(format!("cannot read {}: {e}", path.display()));
+                return cache;
+            }
+        };
+        match serde_json::from_str::<CacheFile>(&text) {
+            Ok(f) if f.version == CACHE_VERSION => cache.devices = f.devices,
+            Ok(f) => cache.warn(format!(
+                "{} has format version {}, expected {CACHE_VERSION}",
+                path.display(),
+                f.version
+            )),
+            Err(e) => cache.warn(format!(
+                "{} is not a valid tuning cache: {e}",
+                path.display()
+            )),
+        }
+        cache
+    }
+
+    fn warn(&mut self, message: String) {
+        eprintln!("warning: ignoring the tuning cache: {message}");
+        self.warning = Some(message);
+    }
+
+    /// Why the file was ignored, if it was.
+    pub fn warning(&self) -> Option<&str> {
+        self.warning.as_deref()
+    }
+
+    /// Where the cache is saved (`None`: memory only).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Number of cached choices over all devices.
+    pub fn len(&self) -> usize {
+        self.devices.values().map(BTreeMap::len).sum()
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The cached tiling for `request` (a [`TileRequest::key`]) on `device`.
+    pub fn get(&self, device: &str, request: &str) -> Option<ConvTiling> {
+        self.devices.get(device)?.get(request).copied()
+    }
+
+    /// Records a choice (saved by [`TuneCache::save`]).
+    pub fn insert(&mut self, device: &str, request: &str, tiling: ConvTiling) {
+        self.devices
+            .entry(device.to_string())
+            .or_default()
+            .insert(request.to_string(), tiling);
+        self.dirty = true;
+    }
+
+    /// Writes the cache if anything changed: to a temporary file first, then renamed over the
+    /// old one, so a crash or a concurrent reader never sees half a file.
+    pub fn save(&mut self) -> std::io::Result<()> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        if !self.dirty {
+            return Ok(());
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = CacheFile {
+            version: CACHE_VERSION,
+            devices: self.devices.clone(),
+        };
+        let text = serde_json::to_string_pretty(&file).map_err(std::io::Error::other)?;
+        let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, path)?;
+        self.dirty = false;
+        Ok(())
+    }
+}
+
+/// The cache key of a device: adapter name, backend and driver (a driver update can change
+/// which tiling wins).
+pub fn device_key(rt: &Runtime) -> String {
+    let i = rt.context().adapter_info();
+    format!(
+        "{} [{:?}] {} {}",
+        i.name, i.backend, i.driver, i.driver_info
+    )
+}
+
+/// Seconds of timing per kernel after which the remaining candidates are skipped.
+const TUNE_BUDGET_S: f64 = 3.0;
+
+/// Chooses tilings by timing candidates on a device, through a [`TuneCache`].
+///
+/// Each uncached kernel is timed once per candidate ([`candidates`]: at most five, and no more
+/// once two are measured and [`TUNE_BUDGET_S`] seconds are spent): one untimed run that
+/// compiles it, one timed run. Tuning a model costs one to a few minutes on lavapipe, once per
+/// device and batch size, and nothing afterwards.
+pub struct Tuner<'a> {
+    rt: &'a Runtime,
+    cache: TuneCache,
+    device: String,
+    /// Kernels measured (not found in the cache) so far.
+    pub measured: usize,
+}
+
+impl<'a> Tuner<'a> {
+    /// A tuner for `rt`'s device using `cache`.
+    pub fn new(rt: &'a Runtime, cache: TuneCache) -> Self {
+        Self {
+            rt,
+            device: device_key(rt),
+            cache,
+            measured: 0,
+        }
+    }
+
+    /// The cache (for inspection).
+    pub fn cache(&self) -> &TuneCache {
+        &self.cache
+    }
+
+    /// The cached tiling for `request`, or the fastest candidate, measured now and cached.
+    /// Falls back to the default when no candidate runs.
+    pub fn choose(&mut self, request: &TileRequest) -> ConvTiling {
+        let key = request.key();
+        if let Some(t) = self.cache.get(&self.device, &key) {
+            return t;
+        }
+        let case = ConvCase {
+            kind: request.kind,
+            params: request.params,
+        };
+        let mut best: Option<(f64, ConvTiling)> = None;
+        let start = Instant::now();
+        for (i, t) in candidates(request, self.rt.context().is_software())
+            .into_iter()
+            .enumerate()
+        {
+            // Bounded tuning: once two candidates are measured, a kernel whose candidates are
+            // slow to compile and run (a big layer) gets no more than TUNE_BUDGET_S seconds.
+            if i >= 2 && start.elapsed().as_secs_f64() > TUNE_BUDGET_S {
+                break;
+            }
+            // A candidate that cannot be generated (grid too large) or run is just skipped.
+            if let Ok(s) = case.time(self.rt, &t, 1, 1)
+                && best.is_none_or(|(b, _)| s < b)
+            {
+                best = Some((s, t));
+            }
+        }
+        self.measured += 1;
+        let chosen = best.map_or_else(|| default_tiling(request), |(_, t)| t);
+        self.cache.insert(&self.device, &key, chosen);
+        chosen
+    }
+
+    /// Lowering options with a measured tiling for every conv kernel `g` needs at `batch`.
+    pub fn options(&mut self, g: &Graph, batch: usize) -> Result<Options, CodegenError> {
+        let mut opts = Options::default();
+        for r in tile_requests(g, batch)? {
+            let t = self.choose(&r);
+            opts.tuned.insert(r.key(), t);
+        }
+        Ok(opts)
+    }
+
+    /// Saves new choices, warning (never failing) when the cache cannot be written.
+    pub fn save(&mut self) {
+        if let Err(e) = self.cache.save() {
+            let path = self.cache.path().map(|p| p.display().to_string());
+            eprintln!(
+                "warning: could not save the tuning cache {}: {e}",
+                path.unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// Lowering options for `g` at `batch` on `rt`'s device: tuned through the on-disk cache when
+/// `tune` is true (timing only kernels the cache does not know, and saying so on stderr), the
+/// fixed defaults otherwise (`--no-tune`).
+pub fn plan_options(
+    rt: &Runtime,
+    g: &Graph,
+    batch: usize,
+    tune: bool,
+) -> Result<Options, CodegenError> {
+    if !tune {
+        return Ok(Options::default());
+    }
+    let start = Instant::now();
+    let mut tuner = Tuner::new(rt, TuneCache::load_default());
+    let opts = tuner.options(g, batch)?;
+    if tuner.measured > 0 {
+        tuner.save();
+        let place = tuner
+            .cache()
+            .path()
+            .map_or_else(|| "memory only".to_string(), |p| p.display().to_string());
+        eprintln!(
+            "tuned {} conv kernels in {:.1} s (cached in {place}; --no-tune skips tuning)",
+            tuner.measured,
+            start.elapsed().as_secs_f64()
+        );
+    }
+    Ok(opts)
+}
