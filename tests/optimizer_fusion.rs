@@ -88,8 +88,8 @@ fn an_update_whose_new_value_is_used_elsewhere_is_not_fused() {
     )
     .expect("an output of the new buffer");
     let p = lower(&g, OptimizerLowering::Fused);
-    assert_eq!(dispatches(&p, "sgd_buffer_"), [layer.clone()]);
-    assert_eq!(dispatches(&p, "sgd_step_"), [layer.clone()]);
+    assert_eq!(dispatches(&p, "sgd_buffer_"), std::slice::from_ref(&layer));
+    assert_eq!(dispatches(&p, "sgd_step_"), std::slice::from_ref(&layer));
     let fused = dispatches(&p, "sgd_update_");
     assert_eq!(fused.len(), trainable - 1);
     assert!(!fused.contains(&layer), "{layer} is fused: {fused:?}");
