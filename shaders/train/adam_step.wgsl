@@ -22,32 +22,7 @@ const GRID_X: u32 = {{GRID_X}};
 @group(0) @binding(4) var<storage, read> step: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-// ln(beta) for beta in [0, 1). Near 1 (beta >= 0.5): log1p(-q), q = 1 - beta (exact), as
-// 2 atanh(s) with s = -q / (2 - q), |s| <= 1/3, by its odd series to s^21 (error < 1e-11).
-fn ln_beta(beta: f32) -> f32 {
-    if beta < 0.5 {
-        return log(beta);
-    }
-    let q = 1.0 - beta;
-    let s = -q / (2.0 - q);
-    let s2 = s * s;
-    let series = 1.0 + s2 * (1.0 / 3.0 + s2 * (1.0 / 5.0 + s2 * (1.0 / 7.0 + s2 * (1.0 / 9.0
-        + s2 * (1.0 / 11.0 + s2 * (1.0 / 13.0 + s2 * (1.0 / 15.0 + s2 * (1.0 / 17.0
-        + s2 * (1.0 / 19.0 + s2 / 21.0)))))))));
-    return 2.0 * s * series;
-}
-
-// 1 - exp(y) for y <= 0, without cancellation near 0: -expm1(y) by its Taylor series for
-// |y| < 0.5 (to y^11, error < 1e-10 relative), 1 - exp(y) beyond (no cancellation left).
-fn one_minus_exp(y: f32) -> f32 {
-    if y < -0.5 {
-        return 1.0 - exp(y);
-    }
-    let e = y * (1.0 + y * (1.0 / 2.0 + y * (1.0 / 6.0 + y * (1.0 / 24.0 + y * (1.0 / 120.0
-        + y * (1.0 / 720.0 + y * (1.0 / 5040.0 + y * (1.0 / 40320.0 + y * (1.0 / 362880.0
-        + y * (1.0 / 3628800.0 + y / 39916800.0))))))))));
-    return -e;
-}
+{{ADAM_BIAS_LIB}}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {

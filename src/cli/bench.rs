@@ -1,4 +1,4 @@
-//! `netc bench FILE [--batch 128] [--steps N] [--mode infer] [--json] [--no-memory-plan]`: compile a model,
+//! `netc bench FILE [--batch 128] [--steps N] [--mode infer] [--json] [--no-memory-plan] [--no-optimizer-fusion]`: compile a model,
 //! run it on the device with random parameters and inputs, and report the median step
 //! time, images/s, achieved GFLOP/s (from the IR's MAC count), kernels per step, planned
 //! device memory (and what it would be with one buffer per value), compile time, and the
@@ -10,6 +10,7 @@
 
 use super::{ModelArgs, open_runtime};
 use netc::codegen::memory::MemoryPlanning;
+use netc::codegen::optim_fusion::OptimizerLowering;
 use netc::codegen::plan::{self, Options};
 use netc::diag::{Diagnostic, Diagnostics, Sources};
 use netc::runtime::model::{DeviceModel, check_batch};
@@ -48,6 +49,9 @@ pub struct Args {
     /// the compile timer starts); also `NETC_TUNE=0`.
     #[arg(long)]
     pub no_tune: bool,
+    /// Lower each optimizer op to its own dispatch (no fused updates), for comparison.
+    #[arg(long)]
+    pub no_optimizer_fusion: bool,
 }
 
 #[derive(Serialize)]
@@ -112,6 +116,11 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
             MemoryPlanning::Off
         } else {
             MemoryPlanning::Shared
+        },
+        optimizer: if a.no_optimizer_fusion {
+            OptimizerLowering::Unfused
+        } else {
+            OptimizerLowering::Fused
         },
         ..tuned_opts
     };

@@ -1,8 +1,9 @@
-//! `netc compile FILE [--emit STAGE] [-o DIR] [--batch N] [--no-memory-plan]`: run the pipeline and print
+//! `netc compile FILE [--emit STAGE] [-o DIR] [--batch N] [--no-memory-plan] [--no-optimizer-fusion]`: run the pipeline and print
 //! one stage's output, or write the WGSL kernels and the plan to a directory.
 
 use super::{ModelArgs, report, write_file};
 use netc::codegen::memory::MemoryPlanning;
+use netc::codegen::optim_fusion::OptimizerLowering;
 use netc::codegen::plan::{self, Options, Plan};
 use netc::diag::{Diagnostic, Diagnostics, Sources};
 use netc::{elab, ir, pipeline, syntax};
@@ -43,6 +44,10 @@ pub struct Args {
     /// lifetimes do not overlap.
     #[arg(long)]
     pub no_memory_plan: bool,
+    /// Lower each optimizer op to its own dispatch, with end-of-step copies, instead of
+    /// one in-place update per parameter.
+    #[arg(long)]
+    pub no_optimizer_fusion: bool,
 }
 
 pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
@@ -71,6 +76,11 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
             MemoryPlanning::Off
         } else {
             MemoryPlanning::Shared
+        },
+        optimizer: if a.no_optimizer_fusion {
+            OptimizerLowering::Unfused
+        } else {
+            OptimizerLowering::Fused
         },
         ..Options::default()
     };

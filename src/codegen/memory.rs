@@ -13,7 +13,8 @@
 //! that binds the buffer (lowering always writes a value before reading it: a step that
 //! writes a concat slice, a reduction's scratch, an op's output), `last` the last step
 //! that binds it. End-of-step `Assign` copies are ordinary steps, so a value copied into
-//! a parameter lives until its copy. Outputs are read back after the last step.
+//! a parameter lives until its copy; likewise a gradient lives until its parameter's fused
+//! optimizer update (`super::optim_fusion`). Outputs are read back after the last step.
 //! Inclusive ends matter: a value read for the last time by step `s` and a value first
 //! written by step `s` are both bound by `s`, and wgpu forbids binding one buffer as
 //! read-only and read-write in one dispatch.

@@ -4,10 +4,12 @@
 //! `shaders/` (every shape a compile-time constant) and validates it with naga;
 //! [`plan`] lowers a whole graph into buffers and an ordered list of dispatches that
 //! the runtime records into one command buffer; [`memory`] then lets values with
-//! disjoint lifetimes share device buffers.
+//! disjoint lifetimes share device buffers. [`optim_fusion`] decides which optimizer
+//! updates lowering emits as one in-place dispatch per parameter.
 
 pub mod kernels;
 pub mod memory;
+pub mod optim_fusion;
 pub mod plan;
 pub mod tiling;
 mod train_plan;

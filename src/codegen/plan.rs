@@ -17,6 +17,7 @@ use super::kernels::{
     self, Activation as KAct, BindingKind, ConvTiling, KernelError, KernelSource,
 };
 use super::memory::{self, MemoryMap, MemoryPlanning};
+use super::optim_fusion::{self, Fusion, OptimizerLowering, UpdateKind};
 use super::tiling::{self, ConvKind, TileRequest};
 use crate::ir::{Activation, Graph, NodeId, Op, Window};
 use std::collections::HashMap;
@@ -104,6 +105,9 @@ pub struct Options {
     /// When set, every tiling request the lowering makes is appended here, so a tuner can
     /// learn which kernels a graph needs by lowering it once.
     pub record: Option<Arc<Mutex<Vec<TileRequest>>>>,
+    /// Update each parameter and its optimizer state in one in-place dispatch (on by
+    /// default; [`super::optim_fusion`]).
+    pub optimizer: OptimizerLowering,
 }
 
 impl Options {
@@ -158,6 +162,11 @@ pub fn lower(g: &Graph, batch: usize, opts: &Options) -> Result<Plan, CodegenErr
         kernel_index: HashMap::new(),
         value: HashMap::new(),
         assigns: Vec::new(),
+        fusion: match opts.optimizer {
+            OptimizerLowering::Fused => optim_fusion::find(g),
+            OptimizerLowering::Unfused => Fusion::default(),
+        },
+        updates: Vec::new(),
     };
     let into_concat = concat_slices(g);
     let order = g.topo_order().expect("a verified graph is acyclic");
@@ -169,9 +178,15 @@ pub fn lower(g: &Graph, batch: usize, opts: &Options) -> Result<Plan, CodegenErr
         }
     }
     for &id in &order {
+        if b.fusion.skip.contains(&id) {
+            b.defer_update(id);
+            continue;
+        }
         b.node(id, &into_concat)?;
     }
+    // Copies first, then the fused updates (the order `optim_fusion` argues is safe).
     b.finish_assigns()?;
+    b.finish_updates()?;
     b.append_logs()?;
     validate_all(&b.plan.kernels)?;
     Ok(match opts.memory {
@@ -264,6 +279,11 @@ pub(super) struct Builder<'g> {
     pub(super) value: HashMap<NodeId, BufferId>,
     /// `(value, parameter, layer)` of each `Assign`, copied at the end of the step.
     pub(super) assigns: Vec<(BufferId, BufferId, String)>,
+    /// The optimizer updates lowered as one dispatch each, and the nodes they replace.
+    pub(super) fusion: Fusion,
+    /// `(update, its buffers in binding order, elements, layer)` of each fused update met,
+    /// emitted after the `Assign` copies.
+    pub(super) updates: Vec<(UpdateKind, Vec<BufferId>, u64, String)>,
 }
 
 impl Builder<'_> {

@@ -4,6 +4,8 @@
 //! are two dispatches with a scratch buffer. `Assign`s are collected while lowering and
 //! become copies into the parameter buffers at the very end of the step, so every read
 //! of a parameter in the step sees its old value, whatever order the dispatches take.
+//! Optimizer updates `super::optim_fusion` recognises skip all that: each becomes one
+//! in-place dispatch after those copies.
 
 use super::kernels::train::{
     conv_grad, linear_grad, loss, norm_train, optim, pointwise_grad, pool_grad, reduce,
@@ -11,6 +13,7 @@ use super::kernels::train::{
 use super::kernels::{
     self, Activation as KAct, Conv2dParams, KernelError, Pool2dParams, Reduction,
 };
+use super::optim_fusion::UpdateKind;
 use super::plan::{BufferId, BufferRole, Builder, CodegenError, kernel_activation, square};
 use super::tiling::ConvKind;
 use crate::ir::{NodeId, TrainOp};
@@ -310,7 +313,52 @@ impl Builder<'_> {
         self.emit(layer, Ok(r.finish), vec![scratch, out])
     }
 
-    /// Copy every assigned value into its parameter buffer: the step's last dispatches.
+    /// Note the fused optimizer update anchored at `id` (the `Assign` into its parameter),
+    /// if any; the other nodes it replaces lower to nothing.
+    pub(super) fn defer_update(&mut self, id: NodeId) {
+        let Some(u) = self.fusion.at.get(&id) else {
+            return;
+        };
+        let bufs = u
+            .reads
+            .iter()
+            .chain(&u.writes)
+            .map(|i| self.value[i])
+            .collect();
+        let len = self.len_of(u.writes[0]) as u64;
+        let node = self.g.node(id);
+        let layer = if node.path.is_empty() {
+            node.op.name().to_string()
+        } else {
+            node.path.clone()
+        };
+        self.updates.push((u.kind, bufs, len, layer));
+    }
+
+    /// Emit the fused optimizer updates, after every other dispatch of the step (see
+    /// `optim_fusion` for why that order keeps the unfused semantics).
+    pub(super) fn finish_updates(&mut self) -> Result<(), CodegenError> {
+        for (kind, bufs, len, layer) in std::mem::take(&mut self.updates) {
+            let kernel = match kind {
+                UpdateKind::Sgd {
+                    momentum,
+                    weight_decay,
+                    nesterov,
+                } => optim::sgd_update(len, momentum, weight_decay, nesterov),
+                UpdateKind::Adam {
+                    betas,
+                    eps,
+                    l2,
+                    decoupled_wd,
+                } => optim::adam_update(len, betas, eps, l2, decoupled_wd),
+            };
+            self.emit(&layer, kernel, bufs)?;
+        }
+        Ok(())
+    }
+
+    /// Copy every assigned value into its parameter buffer: the step's last dispatches
+    /// (but for the fused optimizer updates).
     pub(super) fn finish_assigns(&mut self) -> Result<(), CodegenError> {
         for (value, target, layer) in std::mem::take(&mut self.assigns) {
             let len = self.plan.buffers[target.0].len as u32;

@@ -3,19 +3,46 @@
 //! element of every input before it writes the output, and touches no other element, so the
 //! output may be the buffer being updated (in-place).
 //!
+//! [`sgd_update`] and [`adam_update`] are the fused forms lowering uses for a whole
+//! parameter's update (`codegen::optim_fusion`): one dispatch updating the parameter and
+//! its optimizer state in place, with the unfused kernels' expressions in the same order,
+//! so the results are bit-identical.
+//!
 //! Adam's bias corrections `1 - beta^t` come from the step buffer at run time; they are
 //! computed as `-expm1(t log1p(-(1 - beta)))` with series for both functions, so they keep
 //! full f32 accuracy when `beta^t` is close to 1 (`1 - 0.999^1`), where the naive
 //! `1 - pow(beta, t)` would lose four digits.
 
-use super::super::template::Vars;
+use super::super::template::{Vars, render};
 use super::super::{KernelError, KernelSource, ensure};
-use super::pointwise_grad::elementwise;
+use super::pointwise_grad::{elementwise, elementwise_in_place};
 
 const SGD_BUFFER: &str = include_str!("../../../../shaders/train/sgd_buffer.wgsl");
 const SGD_STEP: &str = include_str!("../../../../shaders/train/sgd_step.wgsl");
 const ADAM_MOMENT: &str = include_str!("../../../../shaders/train/adam_moment.wgsl");
 const ADAM_STEP: &str = include_str!("../../../../shaders/train/adam_step.wgsl");
+const SGD_UPDATE: &str = include_str!("../../../../shaders/train/sgd_update.wgsl");
+const ADAM_UPDATE: &str = include_str!("../../../../shaders/train/adam_update.wgsl");
+const ADAM_BIAS_LIB: &str = include_str!("../../../../shaders/lib/adam_bias.wgsl");
+
+/// `ln_beta` and `one_minus_exp`, the bias-correction helpers shared by [`adam_step`] and
+/// [`adam_update`] so both compute `1 - beta^t` by the same expressions.
+fn adam_bias_lib() -> Result<String, KernelError> {
+    // Drop the trailing newline so the library splices cleanly into a template line.
+    Ok(render("lib/adam_bias.wgsl", ADAM_BIAS_LIB, &Vars::new())?
+        .trim_end()
+        .to_string())
+}
+
+/// Adam's betas must lie in [0, 1) for the bias corrections.
+fn check_betas(op: &'static str, betas: [f32; 2]) -> Result<(), KernelError> {
+    for (what, beta) in [("beta1", betas[0]), ("beta2", betas[1])] {
+        ensure(op, (0.0..1.0).contains(&beta), || {
+            format!("{what} must be in [0, 1), got {beta}")
+        })?;
+    }
+    Ok(())
+}
 
 fn finite(op: &'static str, what: &str, v: f32) -> Result<(), KernelError> {
     ensure(op, v.is_finite(), || {
@@ -111,18 +138,15 @@ pub fn adam_step(
     decoupled_wd: f32,
 ) -> Result<KernelSource, KernelError> {
     const OP: &str = "adam_step";
-    for (what, beta) in [("beta1", beta1), ("beta2", beta2)] {
-        ensure(OP, (0.0..1.0).contains(&beta), || {
-            format!("{what} must be in [0, 1), got {beta}")
-        })?;
-    }
+    check_betas(OP, [beta1, beta2])?;
     finite(OP, "eps", eps)?;
     finite(OP, "weight decay", decoupled_wd)?;
     let vars = Vars::new()
         .f32("BETA1", beta1)
         .f32("BETA2", beta2)
         .f32("EPS", eps)
-        .f32("WEIGHT_DECAY", decoupled_wd);
+        .f32("WEIGHT_DECAY", decoupled_wd)
+        .set("ADAM_BIAS_LIB", adam_bias_lib()?);
     elementwise(
         OP,
         format!("adam_step_{len}"),
@@ -130,5 +154,80 @@ pub fn adam_step(
         len,
         vars,
         5,
+    )
+}
+
+/// SGD's whole update of one parameter in place: [`sgd_buffer`] then [`sgd_step`] in one
+/// dispatch, same expressions. `buf = buf * momentum + (grad + weight_decay * param)`, then
+/// `param = param - lr * d` with `d = buf`, or with Nesterov
+/// `d = grad + weight_decay * param + momentum * buf`.
+///
+/// Bindings: `grad`, `lr` (scalar), then `param` and `buf`, both read and written.
+pub fn sgd_update(
+    len: u64,
+    momentum: f32,
+    weight_decay: f32,
+    nesterov: bool,
+) -> Result<KernelSource, KernelError> {
+    const OP: &str = "sgd_update";
+    finite(OP, "momentum", momentum)?;
+    finite(OP, "weight decay", weight_decay)?;
+    let vars = Vars::new()
+        .f32("MOMENTUM", momentum)
+        .f32("WEIGHT_DECAY", weight_decay)
+        .bool("NESTEROV", nesterov);
+    elementwise_in_place(
+        OP,
+        format!(
+            "sgd_update_{}{len}",
+            if nesterov { "nesterov_" } else { "" }
+        ),
+        ("train/sgd_update.wgsl", SGD_UPDATE),
+        len,
+        vars,
+        2,
+        2,
+    )
+}
+
+/// Adam's or AdamW's whole update of one parameter in place: both [`adam_moment`]s then
+/// [`adam_step`] in one dispatch, same expressions. With `g = grad + l2 * param`:
+/// `m = m * beta1 + (1 - beta1) * g`, `v = v * beta2 + (1 - beta2) * g^2`, then
+/// `param = param * (1 - lr * decoupled_wd) - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)`.
+/// Adam passes its weight decay as `l2`, AdamW as `decoupled_wd`.
+///
+/// Bindings: `grad`, `lr` (scalar), `step` (scalar, `t` counted from 1), then `param`, `m`
+/// and `v`, all three read and written.
+pub fn adam_update(
+    len: u64,
+    [beta1, beta2]: [f32; 2],
+    eps: f32,
+    l2: f32,
+    decoupled_wd: f32,
+) -> Result<KernelSource, KernelError> {
+    const OP: &str = "adam_update";
+    check_betas(OP, [beta1, beta2])?;
+    finite(OP, "eps", eps)?;
+    finite(OP, "l2", l2)?;
+    finite(OP, "weight decay", decoupled_wd)?;
+    // The same f32 constants the unfused kernels bake in (`1 - beta` rounded once).
+    let vars = Vars::new()
+        .f32("BETA1", beta1)
+        .f32("ONE_MINUS_BETA1", 1.0 - beta1)
+        .f32("BETA2", beta2)
+        .f32("ONE_MINUS_BETA2", 1.0 - beta2)
+        .f32("L2", l2)
+        .f32("EPS", eps)
+        .f32("WEIGHT_DECAY", decoupled_wd)
+        .set("ADAM_BIAS_LIB", adam_bias_lib()?);
+    let kind = if decoupled_wd != 0.0 { "adamw" } else { "adam" };
+    elementwise_in_place(
+        OP,
+        format!("{kind}_update_{len}"),
+        ("train/adam_update.wgsl", ADAM_UPDATE),
+        len,
+        vars,
+        3,
+        3,
     )
 }

@@ -22,10 +22,24 @@ const GAP_GRAD: &str = include_str!("../../../../shaders/train/global_avg_pool_g
 pub(crate) fn elementwise(
     op: &'static str,
     name: String,
+    template: (&str, &str),
+    len: u64,
+    vars: Vars,
+    inputs: usize,
+) -> Result<KernelSource, KernelError> {
+    elementwise_in_place(op, name, template, len, vars, inputs, 1)
+}
+
+/// [`elementwise`] with `outputs` read-write bindings after the `inputs` read-only ones:
+/// kernels that update several buffers in place (the fused optimizer updates).
+pub(crate) fn elementwise_in_place(
+    op: &'static str,
+    name: String,
     (file, template): (&str, &str),
     len: u64,
     vars: Vars,
     inputs: usize,
+    outputs: usize,
 ) -> Result<KernelSource, KernelError> {
     ensure(op, len > 0, || "tensor is empty".into())?;
     let total = fit_u32(op, "elements", len, MAX_ELEMENTS)?;
@@ -35,7 +49,7 @@ pub(crate) fn elementwise(
         .u32("WG", ELEMENTWISE_WG)
         .u32("GRID_X", workgroups[0]);
     let mut bindings = vec![BindingKind::ReadOnly; inputs];
-    bindings.push(BindingKind::ReadWrite);
+    bindings.extend(std::iter::repeat_n(BindingKind::ReadWrite, outputs));
     Ok(KernelSource {
         name,
         wgsl: render(file, template, &vars)?,
