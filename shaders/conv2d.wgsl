@@ -55,6 +55,62 @@ const HWO: u32 = HO * WO;
 
 {{ACTIVATION_LIB}}
 
+// The per-tap work lives in helper functions rather than unrolled into `main`: every WGSL
+// function gets an expression arena of its own, and naga's validation time grows with the square
+// of a function's arena (a 16x16 tile unrolled over a whole window took seconds per kernel).
+// Drivers inline the helpers; every tile index stays a literal, and the order of the sums is
+// unchanged.
+
+// acc[i, j] += a * b[j] for every j of tile row i.
+{{#for i in TM}}
+fn fma_row_{{i}}(acc: ptr<function, array<f32, TM * TN>>, a: f32, b: ptr<function, array<f32, TN>>) {
+{{#for j in TN}}
+    (*acc)[{{i}} * TN + {{j}}] = fma(a, (*b)[{{j}}], (*acc)[{{i}} * TN + {{j}}]);
+{{/for}}
+}
+{{/for}}
+
+// Tap (ky, kx) of input channel ci for the whole tile.
+fn window_tap(acc: ptr<function, array<f32, TM * TN>>, ci: u32, ky: u32, kx: u32, iy0: ptr<function, array<i32, TM>>, ix0: ptr<function, array<i32, TM>>, in_base: ptr<function, array<i32, TM>>, w_base: ptr<function, array<u32, TN>>) {
+    let k = (ci * KH + ky) * KW + kx;
+    let at = i32(ci * HW + ky * W + kx);
+    var a: array<f32, TM>;
+{{#for i in TM}}
+    {
+        let iy = (*iy0)[{{i}}] + i32(ky);
+        let ix = (*ix0)[{{i}}] + i32(kx);
+        let inside = !CHECK_BOUNDS || (iy >= 0 && iy < i32(H) && ix >= 0 && ix < i32(W));
+        a[{{i}}] = select(0.0, x[u32(select(0, (*in_base)[{{i}}] + at, inside))], inside);
+    }
+{{/for}}
+    var b: array<f32, TN>;
+{{#for j in TN}}
+    b[{{j}}] = w[(*w_base)[{{j}}] + k];
+{{/for}}
+{{#for i in TM}}
+    fma_row_{{i}}(acc, a[{{i}}], &b);
+{{/for}}
+}
+
+// Epilogue of tile row i: bias, activation, store the in-range part.
+{{#for i in TM}}
+fn store_row_{{i}}(acc: ptr<function, array<f32, TM * TN>>, g: u32, m0: u32, co0: u32, out_base: u32) {
+{{#for j in TN}}
+    {
+        let m = m0 + {{i}}u * WG_M;
+        let co = co0 + {{j}}u * WG_N;
+        if m < M && co < COUT_G {
+            var v = (*acc)[{{i}} * TN + {{j}}];
+{{#if HAS_BIAS}}
+            v += bias[g * COUT_G + co];
+{{/if}}
+            y[out_base + (OUT_CHANNEL_OFFSET + g * COUT_G + co) * HWO] = activate(v);
+        }
+    }
+{{/for}}
+}
+{{/for}}
+
 @compute @workgroup_size(WG_M, WG_N, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let g = wid.z;
@@ -89,46 +145,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     for (var ci = 0u; ci < CIN_G; ci++) {
 {{#for ky in KH}}
 {{#for kx in KW}}
-        {
-            let k = (ci * KH + {{ky}}u) * KW + {{kx}}u;
-            let tap = i32(ci * HW + {{ky}}u * W + {{kx}}u);
-            var a: array<f32, TM>;
-{{#for i in TM}}
-            {
-                let iy = iy0[{{i}}] + {{ky}}i;
-                let ix = ix0[{{i}}] + {{kx}}i;
-                let inside = !CHECK_BOUNDS || (iy >= 0 && iy < i32(H) && ix >= 0 && ix < i32(W));
-                a[{{i}}] = select(0.0, x[u32(select(0, in_base[{{i}}] + tap, inside))], inside);
-            }
-{{/for}}
-            var b: array<f32, TN>;
-{{#for j in TN}}
-            b[{{j}}] = w[w_base[{{j}}] + k];
-{{/for}}
-{{#for i in TM}}
-{{#for j in TN}}
-            acc[{{i}} * TN + {{j}}] = fma(a[{{i}}], b[{{j}}], acc[{{i}} * TN + {{j}}]);
-{{/for}}
-{{/for}}
-        }
+        window_tap(&acc, ci, {{ky}}u, {{kx}}u, &iy0, &ix0, &in_base, &w_base);
 {{/for}}
 {{/for}}
     }
 
     // Epilogue: bias, activation, store the in-range part of the tile.
 {{#for i in TM}}
-{{#for j in TN}}
-    {
-        let m = m0 + {{i}}u * WG_M;
-        let co = co0 + {{j}}u * WG_N;
-        if m < M && co < COUT_G {
-            var v = acc[{{i}} * TN + {{j}}];
-{{#if HAS_BIAS}}
-            v += bias[g * COUT_G + co];
-{{/if}}
-            y[out_base[{{i}}] + (OUT_CHANNEL_OFFSET + g * COUT_G + co) * HWO] = activate(v);
-        }
-    }
-{{/for}}
+    store_row_{{i}}(&acc, g, m0, co0, out_base[{{i}}]);
 {{/for}}
 }

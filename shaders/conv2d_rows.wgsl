@@ -65,6 +65,67 @@ const TILES: u32 = BATCH * RB * QO;
 
 {{ACTIVATION_LIB}}
 
+// Each tap's multiply-adds live in a helper function rather than unrolled into `main`: every
+// WGSL function gets an expression arena of its own, and naga's validation time grows with the
+// square of a function's arena (a 5x5 window unrolled over the whole tile took seconds per
+// kernel). Drivers inline the helpers; every index stays a literal, and the order of the sums is
+// unchanged.
+
+// acc[r, j] += wv[r] * b for every tile row r of channel j.
+{{#for j in TN}}
+fn fma_col_{{j}}(acc: ptr<function, array<vec4<f32>, TR * TN>>, wv: ptr<function, array<vec4<f32>, TR>>, b: vec4<f32>) {
+{{#for r in TR}}
+    (*acc)[{{r}} * TN + {{j}}] = fma((*wv)[{{r}}], b, (*acc)[{{r}} * TN + {{j}}]);
+{{/for}}
+}
+{{/for}}
+
+// Tap (ky, kx) for the whole tile: the TR windows it reads, one weight per channel.
+{{#for ky in KH}}
+{{#for kx in KW}}
+fn tap_{{ky}}_{{kx}}(acc: ptr<function, array<vec4<f32>, TR * TN>>, win: ptr<function, array<vec4<f32>, IR * KW>>, w_at: ptr<function, array<u32, TN>>, w_c: u32) {
+    let tap = select({{ky}}u * KW + {{kx}}u, (KH - 1u - {{ky}}u) * KW + (KW - 1u - {{kx}}u), FLIP);
+    var wv: array<vec4<f32>, TR>;
+{{#for r in TR}}
+    wv[{{r}}] = (*win)[({{r}} + {{ky}}) * KW + {{kx}}];
+{{/for}}
+{{#for j in TN}}
+    fma_col_{{j}}(acc, &wv, vec4<f32>(w[(*w_at)[{{j}}] + w_c + tap]));
+{{/for}}
+}
+{{/for}}
+{{/for}}
+
+// Epilogue of tile row r: bias, activation, one aligned vec4 store per channel in range.
+{{#for r in TR}}
+fn store_row_{{r}}(acc: ptr<function, array<vec4<f32>, TR * TN>>, g: u32, o0: u32, t: u32, n: u32, q: u32, oy0: u32) {
+{{#for j in TN}}
+    {
+        let oy = oy0 + {{r}}u;
+        let o = o0 + {{j}}u;
+        if t < TILES && oy < HO && o < CO_G {
+            var v = (*acc)[{{r}} * TN + {{j}}];
+{{#if HAS_BIAS}}
+            v += vec4<f32>(bias[g * CO_G + o]);
+{{/if}}
+            dst[((n * D_TOTAL + D_OFFSET + g * CO_G + o) * HO + oy) * QO + q] = vec4<f32>(activate(v.x), activate(v.y), activate(v.z), activate(v.w));
+        }
+    }
+{{/for}}
+}
+{{/for}}
+
+// The KW windows of source row ir.
+{{#for ir in IR}}
+fn window_row_{{ir}}(win: ptr<function, array<vec4<f32>, IR * KW>>, xr: ptr<function, array<vec4<f32>, IR * NV>>) {
+{{#for kx in KW}}
+{{#for cc in LANES}}
+    (*win)[{{ir}} * KW + {{kx}}][{{cc}}] = (*xr)[{{ir}} * NV + (E0 + {{kx}} + {{cc}}) / 4][(E0 + {{kx}} + {{cc}}) % 4];
+{{/for}}
+{{/for}}
+}
+{{/for}}
+
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let g = wid.z;
@@ -116,43 +177,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         // win[ir * KW + kx]: the 4 source values tap kx of the quad's columns reads in row ir.
         var win: array<vec4<f32>, IR * KW>;
 {{#for ir in IR}}
-{{#for kx in KW}}
-{{#for cc in LANES}}
-        win[{{ir}} * KW + {{kx}}][{{cc}}] = xr[{{ir}} * NV + (E0 + {{kx}} + {{cc}}) / 4][(E0 + {{kx}} + {{cc}}) % 4];
-{{/for}}
-{{/for}}
+        window_row_{{ir}}(&win, &xr);
 {{/for}}
 {{#for ky in KH}}
 {{#for kx in KW}}
-        {
-            let tap = select({{ky}}u * KW + {{kx}}u, (KH - 1u - {{ky}}u) * KW + (KW - 1u - {{kx}}u), FLIP);
-{{#for j in TN}}
-            {
-                let b = vec4<f32>(w[w_at[{{j}}] + w_c + tap]);
-{{#for r in TR}}
-                acc[{{r}} * TN + {{j}}] = fma(win[({{r}} + {{ky}}) * KW + {{kx}}], b, acc[{{r}} * TN + {{j}}]);
-{{/for}}
-            }
-{{/for}}
-        }
+        tap_{{ky}}_{{kx}}(&acc, &win, &w_at, w_c);
 {{/for}}
 {{/for}}
     }
 
     // Epilogue: bias, activation, one aligned vec4 store per row and channel in range.
 {{#for r in TR}}
-{{#for j in TN}}
-    {
-        let oy = oy0 + {{r}}u;
-        let o = o0 + {{j}}u;
-        if t < TILES && oy < HO && o < CO_G {
-            var v = acc[{{r}} * TN + {{j}}];
-{{#if HAS_BIAS}}
-            v += vec4<f32>(bias[g * CO_G + o]);
-{{/if}}
-            dst[((n * D_TOTAL + D_OFFSET + g * CO_G + o) * HO + oy) * QO + q] = vec4<f32>(activate(v.x), activate(v.y), activate(v.z), activate(v.w));
-        }
-    }
-{{/for}}
+    store_row_{{r}}(&acc, g, o0, t, n, q, oy0);
 {{/for}}
 }

@@ -56,6 +56,61 @@ const HWO: u32 = u32(HO * WO);
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;
 
+// The per-tap work lives in helper functions rather than unrolled into `main`: every WGSL
+// function gets an expression arena of its own, and naga's validation time grows with the square
+// of a function's arena. Drivers inline the helpers; every tile index stays a literal, and the
+// order of the sums is unchanged.
+
+// acc[i, j] += a * b[j] for every j of tile row i.
+{{#for i in TM}}
+fn fma_row_{{i}}(acc: ptr<function, array<f32, TM * TN>>, a: f32, b: ptr<function, array<f32, TN>>) {
+{{#for j in TN}}
+    (*acc)[{{i}} * TN + {{j}}] = fma(a, (*b)[{{j}}], (*acc)[{{i}} * TN + {{j}}]);
+{{/for}}
+}
+{{/for}}
+
+// Tap (ry + t * STRIDE_H, rx + u * STRIDE_W) of output channel co for the whole tile.
+fn window_tap(acc: ptr<function, array<f32, TM * TN>>, co: u32, ry: u32, rx: u32, t: u32, u: u32, oy0: ptr<function, array<i32, TM>>, ox0: ptr<function, array<i32, TM>>, dy_base: ptr<function, array<u32, TM>>, w_base: ptr<function, array<u32, TN>>) {
+    let dy_co = co * HWO;
+    let w_co = co * CIN_G * KK;
+    let ky = ry + t * STRIDE_H;
+    let kx = rx + u * STRIDE_W;
+    let tap_ok = ky < KH && kx < KW;
+    var a: array<f32, TM>;
+{{#for i in TM}}
+    {
+        let oy = (*oy0)[{{i}}] - i32(t);
+        let ox = (*ox0)[{{i}}] - i32(u);
+        let ok = tap_ok && oy >= 0 && ox >= 0 && oy < HO && ox < WO;
+        let at = (*dy_base)[{{i}}] + dy_co + u32(oy * WO + ox);
+        a[{{i}}] = select(0.0, dy[select(0u, at, ok)], ok);
+    }
+{{/for}}
+    let tap = min(ky, KH - 1u) * KW + min(kx, KW - 1u);
+    var b: array<f32, TN>;
+{{#for j in TN}}
+    b[{{j}}] = w[(*w_base)[{{j}}] + w_co + tap];
+{{/for}}
+{{#for i in TM}}
+    fma_row_{{i}}(acc, a[{{i}}], &b);
+{{/for}}
+}
+
+// Store the in-range part of tile row i.
+{{#for i in TM}}
+fn store_row_{{i}}(acc: ptr<function, array<f32, TM * TN>>, g: u32, ci0: u32, row_ok: bool, dx_base: u32) {
+{{#for j in TN}}
+    {
+        let ci = ci0 + {{j}}u * WG_N;
+        if row_ok && ci < CIN_G {
+            dx[dx_base + (g * CIN_G + ci) * HW] = (*acc)[{{i}} * TN + {{j}}];
+        }
+    }
+{{/for}}
+}
+{{/for}}
+
 @compute @workgroup_size(WG_M, WG_N, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let g = wid.z / PHASES;
@@ -104,48 +159,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 
     var acc: array<f32, TM * TN>;
     for (var co = 0u; co < co_end; co++) {
-        let dy_co = co * HWO;
-        let w_co = co * CIN_G * KK;
 {{#for t in TY}}
 {{#for u in TX}}
-        {
-            let ky = ry + {{t}}u * STRIDE_H;
-            let kx = rx + {{u}}u * STRIDE_W;
-            let tap_ok = ky < KH && kx < KW;
-            var a: array<f32, TM>;
-{{#for i in TM}}
-            {
-                let oy = oy0[{{i}}] - {{t}}i;
-                let ox = ox0[{{i}}] - {{u}}i;
-                let ok = tap_ok && oy >= 0 && ox >= 0 && oy < HO && ox < WO;
-                let at = dy_base[{{i}}] + dy_co + u32(oy * WO + ox);
-                a[{{i}}] = select(0.0, dy[select(0u, at, ok)], ok);
-            }
-{{/for}}
-            let tap = min(ky, KH - 1u) * KW + min(kx, KW - 1u);
-            var b: array<f32, TN>;
-{{#for j in TN}}
-            b[{{j}}] = w[w_base[{{j}}] + w_co + tap];
-{{/for}}
-{{#for i in TM}}
-{{#for j in TN}}
-            acc[{{i}} * TN + {{j}}] = fma(a[{{i}}], b[{{j}}], acc[{{i}} * TN + {{j}}]);
-{{/for}}
-{{/for}}
-        }
+        window_tap(&acc, co, ry, rx, {{t}}u, {{u}}u, &oy0, &ox0, &dy_base, &w_base);
 {{/for}}
 {{/for}}
     }
 
     // Store the in-range part of the tile.
 {{#for i in TM}}
-{{#for j in TN}}
-    {
-        let ci = ci0 + {{j}}u * WG_N;
-        if row_ok[{{i}}] && ci < CIN_G {
-            dx[dx_base[{{i}}] + (g * CIN_G + ci) * HW] = acc[{{i}} * TN + {{j}}];
-        }
-    }
-{{/for}}
+    store_row_{{i}}(&acc, g, ci0, row_ok[{{i}}], dx_base[{{i}}]);
 {{/for}}
 }

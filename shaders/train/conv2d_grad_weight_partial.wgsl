@@ -49,6 +49,44 @@ const HWO: u32 = HO * WO;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read_write> scratch: array<f32>;
 
+// The fma rows live in helper functions rather than unrolled into `main`: every WGSL function
+// gets an expression arena of its own, and naga's validation time grows with the square of a
+// function's arena. Drivers inline the helpers; every tile index stays a literal, and the order
+// of the sums is unchanged.
+
+// acc[i, j] += a * b[j] for every j of tile row i.
+{{#for i in TM}}
+fn fma_row_{{i}}(acc: ptr<function, array<f32, TM * TN>>, a: f32, b: ptr<function, array<f32, TN>>) {
+{{#for j in TN}}
+    (*acc)[{{i}} * TN + {{j}}] = fma(a, (*b)[{{j}}], (*acc)[{{i}} * TN + {{j}}]);
+{{/for}}
+}
+{{/for}}
+
+// x at tap (ky, kx) of the window whose top-left corner is (iy0, ix0) (flat offset x_corner),
+// or zero outside the image.
+fn x_at(iy0: i32, ix0: i32, x_corner: i32, ky: i32, kx: i32, x_off: i32) -> f32 {
+    let iy = iy0 + ky;
+    let ix = ix0 + kx;
+    let inside = !CHECK_BOUNDS || (iy >= 0 && iy < i32(H) && ix >= 0 && ix < i32(W));
+    return select(0.0, x[u32(select(0, x_corner + x_off, inside))], inside);
+}
+
+// Store the in-range part of tile row i.
+{{#for i in TM}}
+fn store_row_{{i}}(acc: ptr<function, array<f32, TM * TN>>, g: u32, s: u32, k0: u32, co0: u32) {
+{{#for j in TN}}
+    {
+        let k = k0 + {{i}}u * WG_M;
+        let co = co0 + {{j}}u * WG_N;
+        if k < KC && co < COUT_G {
+            scratch[s * WLEN + (g * COUT_G + co) * KC + k] = (*acc)[{{i}} * TN + {{j}}];
+        }
+    }
+{{/for}}
+}
+{{/for}}
+
 @compute @workgroup_size(WG_M, WG_N, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let g = wid.z % GROUPS;
@@ -89,21 +127,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         let dy_at = n * COUT * HWO + oy * WO + ox;
         var a: array<f32, TM>;
 {{#for i in TM}}
-        {
-            let iy = iy0 + ky[{{i}}];
-            let ix = ix0 + kx[{{i}}];
-            let inside = !CHECK_BOUNDS || (iy >= 0 && iy < i32(H) && ix >= 0 && ix < i32(W));
-            a[{{i}}] = select(0.0, x[u32(select(0, x_corner + x_off[{{i}}], inside))], inside);
-        }
+        a[{{i}}] = x_at(iy0, ix0, x_corner, ky[{{i}}], kx[{{i}}], x_off[{{i}}]);
 {{/for}}
         var b: array<f32, TN>;
 {{#for j in TN}}
         b[{{j}}] = dy[dy_at + dy_off[{{j}}]];
 {{/for}}
 {{#for i in TM}}
-{{#for j in TN}}
-        acc[{{i}} * TN + {{j}}] = fma(a[{{i}}], b[{{j}}], acc[{{i}} * TN + {{j}}]);
-{{/for}}
+        fma_row_{{i}}(&acc, a[{{i}}], &b);
 {{/for}}
         ox++;
         if ox == WO {
@@ -117,14 +148,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }
 
 {{#for i in TM}}
-{{#for j in TN}}
-    {
-        let k = k0 + {{i}}u * WG_M;
-        let co = co0 + {{j}}u * WG_N;
-        if k < KC && co < COUT_G {
-            scratch[s * WLEN + (g * COUT_G + co) * KC + k] = acc[{{i}} * TN + {{j}}];
-        }
-    }
-{{/for}}
+    store_row_{{i}}(&acc, g, s, k0, co0);
 {{/for}}
 }
