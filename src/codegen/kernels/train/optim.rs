@@ -81,12 +81,7 @@ pub fn sgd_step(
     nesterov: bool,
 ) -> Result<KernelSource, KernelError> {
     const OP: &str = "sgd_step";
-    finite(OP, "momentum", momentum)?;
-    finite(OP, "weight decay", weight_decay)?;
-    let vars = Vars::new()
-        .f32("MOMENTUM", momentum)
-        .f32("WEIGHT_DECAY", weight_decay)
-        .bool("NESTEROV", nesterov);
+    let vars = sgd_step_vars(OP, momentum, weight_decay, nesterov)?;
     elementwise(
         OP,
         format!("sgd_step_{}{len}", if nesterov { "nesterov_" } else { "" }),
@@ -157,6 +152,22 @@ pub fn adam_step(
     )
 }
 
+/// The checked constants of an SGD step, shared by [`sgd_step`] and [`sgd_update`] so
+/// the fused kernel bakes in exactly the unfused one's values.
+fn sgd_step_vars(
+    op: &'static str,
+    momentum: f32,
+    weight_decay: f32,
+    nesterov: bool,
+) -> Result<Vars, KernelError> {
+    finite(op, "momentum", momentum)?;
+    finite(op, "weight decay", weight_decay)?;
+    Ok(Vars::new()
+        .f32("MOMENTUM", momentum)
+        .f32("WEIGHT_DECAY", weight_decay)
+        .bool("NESTEROV", nesterov))
+}
+
 /// SGD's whole update of one parameter in place: [`sgd_buffer`] then [`sgd_step`] in one
 /// dispatch, same expressions. `buf = buf * momentum + (grad + weight_decay * param)`, then
 /// `param = param - lr * d` with `d = buf`, or with Nesterov
@@ -170,12 +181,7 @@ pub fn sgd_update(
     nesterov: bool,
 ) -> Result<KernelSource, KernelError> {
     const OP: &str = "sgd_update";
-    finite(OP, "momentum", momentum)?;
-    finite(OP, "weight decay", weight_decay)?;
-    let vars = Vars::new()
-        .f32("MOMENTUM", momentum)
-        .f32("WEIGHT_DECAY", weight_decay)
-        .bool("NESTEROV", nesterov);
+    let vars = sgd_step_vars(OP, momentum, weight_decay, nesterov)?;
     elementwise_in_place(
         OP,
         format!(
