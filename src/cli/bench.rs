@@ -8,6 +8,8 @@
 //! loss, backward and optimizer update, the loss and accuracy appended to the device
 //! log and read back once after the timed steps, as `netc train` does.
 
+mod profile;
+
 use super::{ModelArgs, open_runtime};
 use netc::codegen::memory::MemoryPlanning;
 use netc::codegen::optim_fusion::OptimizerLowering;
@@ -20,6 +22,9 @@ use netc::{params, pipeline};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Instant;
+
+/// Profiled steps per `--profile` run; each dispatch's median over them is reported.
+const PROFILE_SAMPLES: usize = 5;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -52,6 +57,10 @@ pub struct Args {
     /// Lower each optimizer op to its own dispatch (no fused updates), for comparison.
     #[arg(long)]
     pub no_optimizer_fusion: bool,
+    /// Also time every dispatch with GPU timestamps and report where a step's time goes, by
+    /// kernel family and by kernel (needs a device with timestamp queries inside passes).
+    #[arg(long)]
+    pub profile: bool,
 }
 
 #[derive(Serialize)]
@@ -75,6 +84,9 @@ struct Report {
     driver: String,
     /// Whether conv tilings came from the tuner (false: `--no-tune` defaults).
     tuned: bool,
+    /// With `--profile`: GPU time per step by kernel family and by kernel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<profile::Profile>,
 }
 
 pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
@@ -109,9 +121,13 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
     let tune_time = tune_start.elapsed();
     let tuned = !tuned_opts.tuned.is_empty();
     let opts = Options {
-        // Warm-up and timed steps, all logged on the device (train mode only: a forward
-        // graph has no scalar outputs).
-        log_capacity: if train { a.steps + 2 } else { 0 },
+        // Warm-up, timed and profiled steps, all logged on the device (train mode only: a
+        // forward graph has no scalar outputs).
+        log_capacity: if train {
+            a.steps + 2 + if a.profile { PROFILE_SAMPLES } else { 0 }
+        } else {
+            0
+        },
         memory: if a.no_memory_plan {
             MemoryPlanning::Off
         } else {
@@ -174,6 +190,15 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         run_once()?;
         times.push(t.elapsed().as_secs_f64());
     }
+    let profile = if a.profile {
+        let mut samples = Vec::with_capacity(PROFILE_SAMPLES);
+        for _ in 0..PROFILE_SAMPLES {
+            samples.push(dm.profile(&inputs).map_err(|x| fail(x.to_string()))?);
+        }
+        Some(profile::Profile::from_samples(&samples))
+    } else {
+        None
+    };
     if train {
         // The log proves the steps ran to the end (and frees nothing: it is read once).
         dm.read_logs().map_err(|x| fail(x.to_string()))?;
@@ -200,6 +225,7 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         device: format!("{} ({:?})", info.name, info.backend),
         driver: format!("{} {}", info.driver, info.driver_info),
         tuned,
+        profile,
     };
     if a.json {
         println!("{}", serde_json::to_string(&r).expect("report serialises"));
@@ -221,6 +247,9 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
             r.device,
             r.driver
         );
+        if let Some(p) = &r.profile {
+            print!("{p}");
+        }
     }
     Ok(())
 }

@@ -38,6 +38,15 @@ impl std::fmt::Debug for GpuContext {
 }
 
 impl GpuContext {
+    /// What [`GpuContext::supports_timestamps`] needs: timestamps written between dispatches.
+    const PROFILING_FEATURES: wgpu::Features =
+        wgpu::Features::TIMESTAMP_QUERY.union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES);
+
+    /// True when the device can time each dispatch ([`crate::runtime::Runtime::profile`]).
+    pub fn supports_timestamps(&self) -> bool {
+        self.device.features().contains(Self::PROFILING_FEATURES)
+    }
+
     /// Opens the best available adapter (a discrete GPU if there is one) and creates a device
     /// with the adapter's full limits.
     ///
@@ -61,10 +70,12 @@ impl GpuContext {
             })?;
         let info = adapter.get_info();
         let limits = adapter.limits();
+        // Timestamps are only for `netc bench --profile`; ask for them where they exist.
+        let features = adapter.features() & Self::PROFILING_FEATURES;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("netc"),
-                required_features: wgpu::Features::empty(),
+                required_features: features,
                 required_limits: limits.clone(),
                 experimental_features: wgpu::ExperimentalFeatures::disabled(),
                 memory_hints: wgpu::MemoryHints::Performance,

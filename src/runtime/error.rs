@@ -96,6 +96,10 @@ pub enum GpuError {
     #[error("reading back a buffer failed: {0}")]
     Map(String),
 
+    /// The device lacks a feature an optional operation needs.
+    #[error("this device does not support {0}")]
+    Unsupported(String),
+
     /// Kernel generation failed.
     #[error(transparent)]
     Kernel(#[from] KernelError),

@@ -207,6 +207,70 @@ impl Runtime {
         dispatches: &[Dispatch<'_>],
         read: &[&GpuBuffer],
     ) -> Result<Vec<Vec<f32>>, GpuError> {
+        self.submit(dispatches, read, None).map(|(out, _)| out)
+    }
+
+    /// Runs `dispatches` like [`Runtime::run`] with a GPU timestamp written after each one,
+    /// and returns the seconds each took: the time from the previous dispatch's end to its
+    /// own, so a dispatch's figure includes the barrier in front of it. Needs
+    /// [`GpuContext::supports_timestamps`]; the figures are for profiling (`netc bench
+    /// --profile`), since timestamps change how the driver schedules a pass.
+    pub fn profile(&self, dispatches: &[Dispatch<'_>]) -> Result<Vec<f64>, GpuError> {
+        if !self.ctx.supports_timestamps() {
+            return Err(GpuError::Unsupported(
+                "GPU timestamps inside compute passes (TIMESTAMP_QUERY_INSIDE_PASSES)".into(),
+            ));
+        }
+        let device = self.ctx.device();
+        // One timestamp before the first dispatch and one after each; a query set holds at
+        // most QUERY_SET_MAX_QUERIES.
+        let stamps = dispatches.len() + 1;
+        let per_set = wgpu::QUERY_SET_MAX_QUERIES as usize;
+        let sets: Vec<wgpu::QuerySet> = (0..stamps.div_ceil(per_set))
+            .map(|i| {
+                device.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("netc profile"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count: (stamps - i * per_set).min(per_set) as u32,
+                })
+            })
+            .collect();
+        let resolved = self.create_raw_buffer(
+            stamps as u64 * 8,
+            wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+        );
+        let (_, ticks) = self.submit(dispatches, &[], Some((&sets, &resolved)))?;
+        let period_ns = f64::from(self.ctx.queue().get_timestamp_period());
+        let ticks = ticks.ok_or_else(|| GpuError::Map("no timestamps came back".into()))?;
+        Ok(ticks
+            .windows(2)
+            .map(|w| w[1].saturating_sub(w[0]) as f64 * period_ns * 1e-9)
+            .collect())
+    }
+
+    fn create_raw_buffer(&self, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        self.ctx.device().create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size,
+            usage,
+            mapped_at_creation: false,
+        })
+    }
+}
+
+/// Query sets to write one timestamp per dispatch into, and the buffer they resolve to.
+type Timestamps<'q> = (&'q [wgpu::QuerySet], &'q wgpu::Buffer);
+
+impl Runtime {
+    /// Records `dispatches` in one pass (with a timestamp after each when `timestamps` is
+    /// given), copies `read` back, submits once and waits. Returns the read buffers and, when
+    /// asked, the raw timestamps.
+    fn submit(
+        &self,
+        dispatches: &[Dispatch<'_>],
+        read: &[&GpuBuffer],
+        timestamps: Option<Timestamps<'_>>,
+    ) -> Result<(Vec<Vec<f32>>, Option<Vec<u64>>), GpuError> {
         let device = self.ctx.device();
         // Resolve pipelines and check limits before recording anything.
         let mut prepared = Vec::with_capacity(dispatches.len());
@@ -245,31 +309,54 @@ impl Runtime {
                 label: Some("netc pass"),
                 timestamp_writes: None,
             });
-            for ((d, p), bg) in dispatches.iter().zip(&prepared).zip(&bind_groups) {
-                let [x, y, z] = d.kernel.workgroups;
-                if x == 0 || y == 0 || z == 0 {
-                    continue;
+            // Timestamp i goes to set i / QUERY_SET_MAX_QUERIES, slot i % QUERY_SET_MAX_QUERIES.
+            let stamp = |pass: &mut wgpu::ComputePass<'_>, i: usize| {
+                if let Some((sets, _)) = timestamps {
+                    let per_set = wgpu::QUERY_SET_MAX_QUERIES as usize;
+                    pass.write_timestamp(&sets[i / per_set], (i % per_set) as u32);
                 }
-                pass.set_pipeline(&p.pipeline);
-                pass.set_bind_group(0, bg, &[]);
-                pass.dispatch_workgroups(x, y, z);
+            };
+            stamp(&mut pass, 0);
+            for (i, ((d, p), bg)) in dispatches
+                .iter()
+                .zip(&prepared)
+                .zip(&bind_groups)
+                .enumerate()
+            {
+                let [x, y, z] = d.kernel.workgroups;
+                if x != 0 && y != 0 && z != 0 {
+                    pass.set_pipeline(&p.pipeline);
+                    pass.set_bind_group(0, bg, &[]);
+                    pass.dispatch_workgroups(x, y, z);
+                }
+                stamp(&mut pass, i + 1);
             }
         }
-        let staging: Vec<Option<wgpu::Buffer>> = read
+        let copy_back = |encoder: &mut wgpu::CommandEncoder, src: &wgpu::Buffer, size: u64| {
+            let s = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("netc readback"),
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            encoder.copy_buffer_to_buffer(src, 0, &s, 0, size);
+            s
+        };
+        let mut staging: Vec<Option<wgpu::Buffer>> = read
             .iter()
-            .map(|b| {
-                (!b.is_empty()).then(|| {
-                    let s = device.create_buffer(&wgpu::BufferDescriptor {
-                        label: Some("netc readback"),
-                        size: b.size_bytes(),
-                        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                        mapped_at_creation: false,
-                    });
-                    encoder.copy_buffer_to_buffer(&b.buffer, 0, &s, 0, b.size_bytes());
-                    s
-                })
-            })
+            .map(|b| (!b.is_empty()).then(|| copy_back(&mut encoder, &b.buffer, b.size_bytes())))
             .collect();
+        // The timestamps come back as one more staging buffer after the requested ones.
+        if let Some((sets, resolved)) = timestamps {
+            let per_set = wgpu::QUERY_SET_MAX_QUERIES as u64;
+            let stamps = resolved.size() / 8;
+            for (i, set) in sets.iter().enumerate() {
+                let first = i as u64 * per_set;
+                let count = (stamps - first).min(per_set);
+                encoder.resolve_query_set(set, 0..count as u32, resolved, first * 8);
+            }
+            staging.push(Some(copy_back(&mut encoder, resolved, resolved.size())));
+        }
         self.ctx.queue().submit([encoder.finish()]);
         scopes.pop("recording and submitting dispatches")?;
 
@@ -325,11 +412,18 @@ impl Runtime {
                 .get_mapped_range(..)
                 .map_err(|e| GpuError::Map(e.to_string()))?;
             // Copy rather than cast in place: the mapped bytes carry no alignment guarantee.
-            out.push(bytemuck::pod_collect_to_vec::<u8, f32>(&view));
+            out.push(view.to_vec());
             drop(view);
             s.unmap();
         }
-        Ok(out)
+        let ticks = timestamps
+            .and_then(|_| out.pop())
+            .map(|bytes| bytemuck::pod_collect_to_vec::<u8, u64>(&bytes));
+        let values = out
+            .iter()
+            .map(|bytes| bytemuck::pod_collect_to_vec::<u8, f32>(bytes))
+            .collect();
+        Ok((values, ticks))
     }
 
     /// Rejects dispatches that do not match their kernel or exceed device limits, with errors

@@ -216,6 +216,24 @@ impl<'r> DeviceModel<'r> {
         Ok(())
     }
 
+    /// Upload the inputs and run the plan once with a GPU timestamp after every dispatch,
+    /// reading nothing back: for each dispatch, its kernel's name and the seconds it took (see
+    /// [`crate::runtime::Runtime::profile`]).
+    pub fn profile(
+        &self,
+        inputs: &HashMap<String, Tensor>,
+    ) -> Result<Vec<(&str, f64)>, ModelError> {
+        self.upload_inputs(inputs)?;
+        let times = self.runtime.profile(&self.dispatches())?;
+        Ok(self
+            .plan
+            .steps
+            .iter()
+            .map(|s| self.plan.kernels[s.kernel].name.as_str())
+            .zip(times)
+            .collect())
+    }
+
     /// Read every log back in one submission and empty it: for each logged output, the
     /// values of the runs since the last read, in run order.
     pub fn read_logs(&self) -> Result<Vec<(String, Vec<f32>)>, ModelError> {
