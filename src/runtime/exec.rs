@@ -261,6 +261,10 @@ impl Runtime {
 /// Query sets to write one timestamp per dispatch into, and the buffer they resolve to.
 type Timestamps<'q> = (&'q [wgpu::QuerySet], &'q wgpu::Buffer);
 
+/// What a submission brings back: the contents of the buffers it read, and its raw
+/// timestamps when it wrote any.
+type Submitted = (Vec<Vec<f32>>, Option<Vec<u64>>);
+
 impl Runtime {
     /// Records `dispatches` in one pass (with a timestamp after each when `timestamps` is
     /// given), copies `read` back, submits once and waits. Returns the read buffers and, when
@@ -270,7 +274,7 @@ impl Runtime {
         dispatches: &[Dispatch<'_>],
         read: &[&GpuBuffer],
         timestamps: Option<Timestamps<'_>>,
-    ) -> Result<(Vec<Vec<f32>>, Option<Vec<u64>>), GpuError> {
+    ) -> Result<Submitted, GpuError> {
         let device = self.ctx.device();
         // Resolve pipelines and check limits before recording anything.
         let mut prepared = Vec::with_capacity(dispatches.len());
