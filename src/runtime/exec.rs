@@ -78,6 +78,32 @@ type MapReceiver = std::sync::mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>
 /// How long a read-back may wait for its map callback after the device went idle.
 const MAP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Dispatches ready to submit: pipelines and bind groups resolved ([`Runtime::record`]).
+/// Holds its buffers alive through the bind groups.
+#[derive(Debug)]
+pub struct Recorded {
+    steps: Vec<RecordedDispatch>,
+}
+
+impl Recorded {
+    /// Number of dispatches.
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// True when there is nothing to dispatch.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
+#[derive(Debug)]
+struct RecordedDispatch {
+    pipeline: Arc<Pipeline>,
+    bind_group: wgpu::BindGroup,
+    workgroups: [u32; 3],
+}
+
 /// A compiled kernel with the bind group layout it was created with.
 #[derive(Debug)]
 struct Pipeline {
@@ -207,7 +233,58 @@ impl Runtime {
         dispatches: &[Dispatch<'_>],
         read: &[&GpuBuffer],
     ) -> Result<Vec<Vec<f32>>, GpuError> {
-        self.submit(dispatches, read, None).map(|(out, _)| out)
+        self.run_recorded(&self.record(dispatches)?, read)
+    }
+
+    /// Resolves the pipelines and bind groups of `dispatches` once, checking them against the
+    /// device limits, for [`Runtime::run_recorded`] to submit as often as needed: a training
+    /// loop submits the same few hundred dispatches every step, and creating their bind
+    /// groups each time was CPU time the GPU waited for.
+    pub fn record(&self, dispatches: &[Dispatch<'_>]) -> Result<Recorded, GpuError> {
+        let device = self.ctx.device();
+        // Resolve pipelines and check limits before creating anything.
+        let mut pipelines = Vec::with_capacity(dispatches.len());
+        for d in dispatches {
+            self.check_dispatch(d)?;
+            pipelines.push(self.pipeline(d.kernel)?);
+        }
+        let scopes = ErrorScopes::push(device);
+        let steps = dispatches
+            .iter()
+            .zip(pipelines)
+            .map(|(d, pipeline)| {
+                let entries: Vec<wgpu::BindGroupEntry<'_>> = d
+                    .buffers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| wgpu::BindGroupEntry {
+                        binding: i as u32,
+                        resource: b.buffer.as_entire_binding(),
+                    })
+                    .collect();
+                let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some(&d.kernel.name),
+                    layout: &pipeline.layout,
+                    entries: &entries,
+                });
+                RecordedDispatch {
+                    pipeline,
+                    bind_group,
+                    workgroups: d.kernel.workgroups,
+                }
+            })
+            .collect();
+        scopes.pop("creating bind groups")?;
+        Ok(Recorded { steps })
+    }
+
+    /// Submits a [`Recorded`] list of dispatches like [`Runtime::run_and_read`].
+    pub fn run_recorded(
+        &self,
+        recorded: &Recorded,
+        read: &[&GpuBuffer],
+    ) -> Result<Vec<Vec<f32>>, GpuError> {
+        self.submit(recorded, read, None).map(|(out, _)| out)
     }
 
     /// Runs `dispatches` like [`Runtime::run`] with a GPU timestamp written after each one,
@@ -215,7 +292,7 @@ impl Runtime {
     /// own, so a dispatch's figure includes the barrier in front of it. Needs
     /// [`GpuContext::supports_timestamps`]; the figures are for profiling (`netc bench
     /// --profile`), since timestamps change how the driver schedules a pass.
-    pub fn profile(&self, dispatches: &[Dispatch<'_>]) -> Result<Vec<f64>, GpuError> {
+    pub fn profile(&self, recorded: &Recorded) -> Result<Vec<f64>, GpuError> {
         if !self.ctx.supports_timestamps() {
             return Err(GpuError::Unsupported(
                 "GPU timestamps inside compute passes (TIMESTAMP_QUERY_INSIDE_PASSES)".into(),
@@ -224,7 +301,7 @@ impl Runtime {
         let device = self.ctx.device();
         // One timestamp before the first dispatch and one after each; a query set holds at
         // most QUERY_SET_MAX_QUERIES.
-        let stamps = dispatches.len() + 1;
+        let stamps = recorded.steps.len() + 1;
         let per_set = wgpu::QUERY_SET_MAX_QUERIES as usize;
         let sets: Vec<wgpu::QuerySet> = (0..stamps.div_ceil(per_set))
             .map(|i| {
@@ -239,7 +316,7 @@ impl Runtime {
             stamps as u64 * 8,
             wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
         );
-        let (_, ticks) = self.submit(dispatches, &[], Some((&sets, &resolved)))?;
+        let (_, ticks) = self.submit(recorded, &[], Some((&sets, &resolved)))?;
         let period_ns = f64::from(self.ctx.queue().get_timestamp_period());
         let ticks = ticks.ok_or_else(|| GpuError::Map("no timestamps came back".into()))?;
         Ok(ticks
@@ -271,44 +348,16 @@ impl Runtime {
     /// asked, the raw timestamps.
     fn submit(
         &self,
-        dispatches: &[Dispatch<'_>],
+        recorded: &Recorded,
         read: &[&GpuBuffer],
         timestamps: Option<Timestamps<'_>>,
     ) -> Result<Submitted, GpuError> {
         let device = self.ctx.device();
-        // Resolve pipelines and check limits before recording anything.
-        let mut prepared = Vec::with_capacity(dispatches.len());
-        for d in dispatches {
-            self.check_dispatch(d)?;
-            prepared.push(self.pipeline(d.kernel)?);
-        }
-
         let scopes = ErrorScopes::push(device);
-        let bind_groups: Vec<wgpu::BindGroup> = dispatches
-            .iter()
-            .zip(&prepared)
-            .map(|(d, p)| {
-                let entries: Vec<wgpu::BindGroupEntry<'_>> = d
-                    .buffers
-                    .iter()
-                    .enumerate()
-                    .map(|(i, b)| wgpu::BindGroupEntry {
-                        binding: i as u32,
-                        resource: b.buffer.as_entire_binding(),
-                    })
-                    .collect();
-                device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some(&d.kernel.name),
-                    layout: &p.layout,
-                    entries: &entries,
-                })
-            })
-            .collect();
-
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("netc run"),
         });
-        if !dispatches.is_empty() {
+        if !recorded.steps.is_empty() {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("netc pass"),
                 timestamp_writes: None,
@@ -321,16 +370,11 @@ impl Runtime {
                 }
             };
             stamp(&mut pass, 0);
-            for (i, ((d, p), bg)) in dispatches
-                .iter()
-                .zip(&prepared)
-                .zip(&bind_groups)
-                .enumerate()
-            {
-                let [x, y, z] = d.kernel.workgroups;
+            for (i, d) in recorded.steps.iter().enumerate() {
+                let [x, y, z] = d.workgroups;
                 if x != 0 && y != 0 && z != 0 {
-                    pass.set_pipeline(&p.pipeline);
-                    pass.set_bind_group(0, bg, &[]);
+                    pass.set_pipeline(&d.pipeline.pipeline);
+                    pass.set_bind_group(0, &d.bind_group, &[]);
                     pass.dispatch_workgroups(x, y, z);
                 }
                 stamp(&mut pass, i + 1);

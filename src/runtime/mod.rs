@@ -12,5 +12,5 @@ pub mod model;
 
 pub use device::GpuContext;
 pub use error::GpuError;
-pub use exec::{Dispatch, GpuBuffer, Runtime};
+pub use exec::{Dispatch, GpuBuffer, Recorded, Runtime};
 pub mod tune;

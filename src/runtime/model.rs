@@ -1,7 +1,7 @@
 //! A compiled model on the device: its plan's buffers allocated, parameters uploaded
 //! once, and a whole forward pass recorded into one command buffer per run.
 
-use super::{Dispatch, GpuBuffer, GpuError, Runtime};
+use super::{Dispatch, GpuBuffer, GpuError, Recorded, Runtime};
 use crate::codegen::plan::{BufferRole, Plan};
 use crate::ir::Graph;
 use crate::tensor::{Tensor, TensorMap};
@@ -85,6 +85,8 @@ pub struct DeviceModel<'r> {
     runtime: &'r Runtime,
     plan: Plan,
     buffers: Vec<GpuBuffer>,
+    /// The plan's dispatches with pipelines and bind groups resolved once, submitted each run.
+    recorded: Recorded,
 }
 
 impl<'r> DeviceModel<'r> {
@@ -133,13 +135,12 @@ impl<'r> DeviceModel<'r> {
             };
             buffers.push(buf);
         }
-        for k in &plan.kernels {
-            runtime.prepare(k)?;
-        }
+        let recorded = runtime.record(&dispatches(&plan, &buffers))?;
         Ok(DeviceModel {
             runtime,
             plan,
             buffers,
+            recorded,
         })
     }
 
@@ -198,7 +199,7 @@ impl<'r> DeviceModel<'r> {
             .iter()
             .map(|(_, b, _)| &self.buffers[b.0])
             .collect();
-        let data = self.runtime.run_and_read(&self.dispatches(), &outs)?;
+        let data = self.runtime.run_recorded(&self.recorded, &outs)?;
         Ok(self
             .plan
             .outputs
@@ -212,7 +213,7 @@ impl<'r> DeviceModel<'r> {
     /// device-side logs (`Options::log_capacity`), read with [`DeviceModel::read_logs`].
     pub fn step(&self, inputs: &HashMap<String, Tensor>) -> Result<(), ModelError> {
         self.upload_inputs(inputs)?;
-        self.runtime.run(&self.dispatches())?;
+        self.runtime.run_recorded(&self.recorded, &[])?;
         Ok(())
     }
 
@@ -224,7 +225,7 @@ impl<'r> DeviceModel<'r> {
         inputs: &HashMap<String, Tensor>,
     ) -> Result<Vec<(&str, f64)>, ModelError> {
         self.upload_inputs(inputs)?;
-        let times = self.runtime.profile(&self.dispatches())?;
+        let times = self.runtime.profile(&self.recorded)?;
         Ok(self
             .plan
             .steps
@@ -280,15 +281,15 @@ impl<'r> DeviceModel<'r> {
         }
         Ok(())
     }
+}
 
-    fn dispatches(&self) -> Vec<Dispatch<'_>> {
-        self.plan
-            .steps
-            .iter()
-            .map(|s| {
-                let bufs: Vec<&GpuBuffer> = s.buffers.iter().map(|b| &self.buffers[b.0]).collect();
-                Dispatch::new(&self.plan.kernels[s.kernel], &bufs)
-            })
-            .collect()
-    }
+/// The dispatches of `plan` over its allocated `buffers`.
+fn dispatches<'a>(plan: &'a Plan, buffers: &'a [GpuBuffer]) -> Vec<Dispatch<'a>> {
+    plan.steps
+        .iter()
+        .map(|s| {
+            let bufs: Vec<&GpuBuffer> = s.buffers.iter().map(|b| &buffers[b.0]).collect();
+            Dispatch::new(&plan.kernels[s.kernel], &bufs)
+        })
+        .collect()
 }
