@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example conv_roofline -- [--batch 32] [--reps 3] [--samples 3]
-//!     [--tiling TMxTN/WGMxWGN] [--tuned] [--no-tune] [--only fwd|dx|dw]
+//!     [--tiling TMxTN/WGMxWGN[/SPLIT]] [--tuned] [--no-tune] [--only fwd|dx|dw]
 //! ```
 //!
 //! Times the reference GEMM (1024^3, `shaders/gemm_reference.wgsl`, the fastest plain WGSL
@@ -10,8 +10,8 @@
 //! gradient and weight gradient on the seed models' shapes, and prints GFLOP/s and the ratio
 //! to the GEMM. Absolute figures vary ~8x between lavapipe machines, so only the ratio is
 //! comparable across sessions. By default each kernel uses the fixed default tiling;
-//! `--tiling` forces one tiling for all, `--tuned` uses the autotuner's cached (or freshly
-//! measured) choice per kernel.
+//! `--tiling` forces one tiling for all (SPLIT: the weight gradient's split target, 8192 by
+//! default), `--tuned` uses the autotuner's cached (or freshly measured) choice per kernel.
 
 use netc::codegen::kernels::gemm::gemm_reference;
 use netc::codegen::kernels::{Conv2dParams, ConvTiling};
@@ -30,13 +30,16 @@ struct Args {
 
 fn parse_tiling(s: &str) -> Option<ConvTiling> {
     let (t, w) = s.split_once('/')?;
+    let (w, split) = w.split_once('/').map_or((w, None), |(w, s)| (w, Some(s)));
     let (tm, tn) = t.split_once('x')?;
     let (wg_m, wg_n) = w.split_once('x')?;
+    let default = ConvTiling::default();
     Some(ConvTiling {
         tm: tm.parse().ok()?,
         tn: tn.parse().ok()?,
         wg_m: wg_m.parse().ok()?,
         wg_n: wg_n.parse().ok()?,
+        split_target: split.map_or(Some(default.split_target), |s| s.parse().ok())?,
     })
 }
 
@@ -58,7 +61,10 @@ fn parse_args() -> Result<Args, String> {
             "--samples" => a.samples = value()?.parse().map_err(|e| format!("--samples: {e}"))?,
             "--tiling" => {
                 let v = value()?;
-                a.tiling = Some(parse_tiling(&v).ok_or(format!("--tiling {v}: want 8x8/8x1"))?)
+                a.tiling = Some(
+                    parse_tiling(&v)
+                        .ok_or(format!("--tiling {v}: want 8x8/8x1 or 8x8/8x1/131072"))?,
+                )
             }
             "--tuned" => a.tuned = true,
             "--no-tune" => a.tuned = false,
@@ -165,8 +171,16 @@ fn main() {
                 Ok(s) => {
                     let gf = case.flops() / s / 1e9;
                     rows.push((kind, gf));
+                    // Only the weight gradient splits; show its target where not the default.
+                    let split = if kind == ConvKind::GradWeight
+                        && tiling.split_target != ConvTiling::default().split_target
+                    {
+                        format!(" split {}", tiling.split_target)
+                    } else {
+                        String::new()
+                    };
                     println!(
-                        "{:<3} {label:<28} {:>2}x{:<2}/{:>2}x{:<2} {:>8.2} ms {:>7.2} GFLOP/s",
+                        "{:<3} {label:<28} {:>2}x{:<2}/{:>2}x{:<2} {:>8.2} ms {:>7.2} GFLOP/s{split}",
                         kind.name(),
                         tiling.tm,
                         tiling.tn,

@@ -28,18 +28,21 @@ fn all_kernels() -> Vec<KernelSource> {
             tn: 1,
             wg_m: 16,
             wg_n: 16,
+            split_target: 8192,
         },
         ConvTiling {
             tm: 8,
             tn: 8,
             wg_m: 8,
             wg_n: 8,
+            split_target: 8192,
         },
         ConvTiling {
             tm: 3,
             tn: 5,
             wg_m: 5,
             wg_n: 3,
+            split_target: 8192,
         },
     ];
     let convs = [
@@ -164,6 +167,7 @@ fn invalid_parameters_are_errors() {
         tn: 4,
         wg_m: 8,
         wg_n: 8,
+        split_target: 8192,
     };
     assert!(conv::conv2d(&Conv2dParams::new(1, 3, (8, 8), 4, 3), &bad_tile).is_err());
     // 20,000 input channels would need 20,000 loop iterations per invocation, above the budget:
@@ -221,6 +225,7 @@ fn snapshot_conv2d_3x3() {
             tn: 2,
             wg_m: 4,
             wg_n: 2,
+            split_target: 8192,
         },
     )
     .expect("kernel");

@@ -20,36 +20,42 @@ const TILINGS: [ConvTiling; 6] = [
         tn: 16,
         wg_m: 8,
         wg_n: 1,
+        split_target: 8192,
     },
     ConvTiling {
         tm: 12,
         tn: 5,
         wg_m: 3,
         wg_n: 1,
+        split_target: 8192,
     },
     ConvTiling {
         tm: 4,
         tn: 4,
         wg_m: 8,
         wg_n: 8,
+        split_target: 8192,
     },
     ConvTiling {
         tm: 1,
         tn: 1,
         wg_m: 8,
         wg_n: 8,
+        split_target: 8192,
     },
     ConvTiling {
         tm: 8,
         tn: 8,
         wg_m: 8,
         wg_n: 8,
+        split_target: 8192,
     },
     ConvTiling {
         tm: 3,
         tn: 5,
         wg_m: 5,
         wg_n: 3,
+        split_target: 8192,
     },
 ];
 

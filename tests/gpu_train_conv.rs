@@ -35,30 +35,35 @@ const TILINGS: [ConvTiling; 5] = [
         tn: 16,
         wg_m: 8,
         wg_n: 1,
+        split_target: 8192,
     },
     ConvTiling {
         tm: 12,
         tn: 5,
         wg_m: 3,
         wg_n: 1,
+        split_target: 8192,
     },
     ConvTiling {
         tm: 4,
         tn: 4,
         wg_m: 8,
         wg_n: 8,
+        split_target: 8192,
     },
     ConvTiling {
         tm: 1,
         tn: 1,
         wg_m: 8,
         wg_n: 8,
+        split_target: 8192,
     },
     ConvTiling {
         tm: 3,
         tn: 5,
         wg_m: 5,
         wg_n: 3,
+        split_target: 8192,
     },
 ];
 
@@ -267,6 +272,55 @@ fn conv_grad_weight_reduction_longer_than_2_17() {
     assert_close("grad weight, 133,120 terms", &got, &want);
 }
 
+/// The weight gradient is correct whatever its split target (`ConvTiling::split_target`: the
+/// first pass's invocations the reduction is split for), on shapes where the target changes
+/// the number of parts: a small one (fewer parts, long chunks) and a GPU-sized one (chunks
+/// down to `reduce::MIN_CHUNK`).
+#[test]
+fn conv_grad_weight_any_split_target() {
+    let targets = [64, 8192, 131_072];
+    let mut grew = [false; 2];
+    for (i, p) in [
+        Conv2dParams::new(4, 8, (16, 16), 8, 3).with_padding(1),
+        Conv2dParams::new(4, 8, (32, 32), 8, 3).with_padding(1),
+        Conv2dParams::new(4, 8, (64, 64), 8, 3)
+            .with_stride(2)
+            .with_padding(1),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut rng = Lcg::new(60 + i as u64);
+        let x = rng.vec(p.input_len() as usize);
+        let dy = rng.vec(p.output_len() as usize);
+        let want = reference(
+            TrainOp::Conv2dGradWeight {
+                window: conv_window(&p),
+                groups: 1,
+            },
+            &[&tensor(&x_dims(&p), &x), &tensor(&dy_dims(&p), &dy)],
+        );
+        let (xb, dyb) = (upload(&x), upload(&dy));
+        for tiling in TILINGS {
+            let mut parts = Vec::new();
+            for split_target in targets {
+                let t = ConvTiling {
+                    split_target,
+                    ..tiling
+                };
+                let r = conv_grad::conv2d_grad_weight(&p, &t).expect("kernel");
+                parts.push(r.scratch_len / p.weight_len());
+                let got = run_reduction(&r, &[&xb, &dyb], want.len());
+                assert_close(&format!("{p:?} grad weight {t:?}"), &got, &want);
+            }
+            assert!(parts.is_sorted(), "{p:?} {tiling:?}: parts {parts:?}");
+            grew[0] |= parts[0] < parts[1];
+            grew[1] |= parts[1] < parts[2];
+        }
+    }
+    assert_eq!(grew, [true, true], "the targets must change some split");
+}
+
 #[test]
 fn bias_grad_conv_and_linear() {
     for (n, c, inner, seed) in [
@@ -352,18 +406,21 @@ fn all_kernels() -> Vec<KernelSource> {
             tn: 1,
             wg_m: 16,
             wg_n: 16,
+            split_target: 8192,
         },
         ConvTiling {
             tm: 8,
             tn: 8,
             wg_m: 8,
             wg_n: 8,
+            split_target: 8192,
         },
         ConvTiling {
             tm: 3,
             tn: 5,
             wg_m: 5,
             wg_n: 3,
+            split_target: 8192,
         },
     ];
     let convs = [
@@ -468,6 +525,27 @@ fn reductions_cover_their_scratch_and_stay_under_the_loop_budget() {
     assert_eq!(r.scratch_len % p.weight_len(), 0);
     let parts = r.scratch_len / p.weight_len();
     assert!(parts >= 128 * 32 * 32 / 4096, "{parts} parts");
+    // Any split target, however large, stays within the loop budget, the scratch limit and
+    // the grid, even for a narrow layer (one workgroup per part) or many groups.
+    for p in [
+        Conv2dParams::new(128, 1, (128, 128), 1, 1),
+        Conv2dParams::new(128, 64, (64, 64), 64, 3)
+            .with_padding(1)
+            .with_groups(64),
+    ] {
+        for tiling in TILINGS {
+            let t = ConvTiling {
+                split_target: u32::MAX,
+                ..tiling
+            };
+            let r = conv_grad::conv2d_grad_weight(&p, &t).expect("kernel");
+            assert!(r.scratch_len / p.weight_len() <= 16_384, "{p:?} {t:?}");
+            assert!(
+                r.partial.workgroups[2] <= MAX_WORKGROUPS_PER_DIM,
+                "{p:?} {t:?}"
+            );
+        }
+    }
     let r = reduce::bias_grad(1000, 8, 64 * 64, Activation::Identity).expect("kernel");
     assert_eq!(r.scratch_len % 8, 0);
     assert!(r.scratch_len / 8 >= 1000 * 64 * 64 / 4096);
@@ -489,6 +567,14 @@ fn invalid_parameters_are_errors() {
     let p = Conv2dParams::new(1, 4, (4, 4), 4, 3);
     assert!(conv_grad::conv2d_grad_input(&p, &zero_tile).is_err());
     assert!(conv_grad::conv2d_grad_weight(&p, &zero_tile).is_err());
+    let no_split = ConvTiling {
+        split_target: 0,
+        ..t
+    };
+    assert!(matches!(
+        conv_grad::conv2d_grad_weight(&p, &no_split),
+        Err(KernelError::InvalidParams { .. })
+    ));
     // The grad-input loop runs over Cout/groups: too many channels is a loop-budget error.
     let wide = Conv2dParams::new(1, 1, (1, 1), 20_000, 1);
     assert!(matches!(

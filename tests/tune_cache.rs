@@ -4,7 +4,7 @@
 
 use netc::codegen::kernels::{Conv2dParams, ConvTiling};
 use netc::codegen::plan::{self, Options, tile_requests};
-use netc::codegen::tiling::{ConvKind, TileRequest, candidates, default_tiling};
+use netc::codegen::tiling::{ConvKind, GPU_SPLIT_TARGET, TileRequest, candidates, default_tiling};
 use netc::diag::Sources;
 use netc::runtime::tune::TuneCache;
 
@@ -13,6 +13,7 @@ const TILE: ConvTiling = ConvTiling {
     tn: 5,
     wg_m: 3,
     wg_n: 1,
+    split_target: 8192,
 };
 
 fn request() -> TileRequest {
@@ -96,6 +97,44 @@ fn candidates_start_with_the_default_and_stay_few_and_valid() {
             assert!(t.tm * t.tn <= 256 && t.wg_m * t.wg_n <= 1024, "{t:?}");
         }
     }
+}
+
+#[test]
+fn gpu_weight_gradients_also_try_the_gpu_split_target() {
+    let p = Conv2dParams::new(8, 16, (32, 32), 32, 3).with_padding(1);
+    let dw = TileRequest::new(ConvKind::GradWeight, &p);
+    let c = candidates(&dw, false);
+    assert_eq!(c.len(), 6, "{c:?}");
+    // The default at both targets first, so the tuner always compares them.
+    assert_eq!(c[0], default_tiling(&dw));
+    assert_eq!(
+        c[1],
+        ConvTiling {
+            split_target: GPU_SPLIT_TARGET,
+            ..default_tiling(&dw)
+        }
+    );
+    assert!(c[1..].iter().all(|t| t.split_target == GPU_SPLIT_TARGET));
+    // Software devices, and the kernels that do not split, keep the default target.
+    let software = candidates(&dw, true);
+    let fwd = candidates(&TileRequest::new(ConvKind::Forward, &p), false);
+    for t in software.iter().chain(&fwd) {
+        assert_eq!(t.split_target, ConvTiling::default().split_target, "{t:?}");
+    }
+    assert!(fwd.len() <= 5);
+}
+
+#[test]
+fn cache_entries_without_a_split_target_load_with_the_default() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tune.json");
+    let old =
+        r#"{"version": 1, "devices": {"d": {"k": {"tm": 12, "tn": 5, "wg_m": 3, "wg_n": 1}}}}"#;
+    std::fs::write(&path, old).expect("write");
+    let cache = TuneCache::load(&path);
+    assert!(cache.warning().is_none(), "{:?}", cache.warning());
+    assert_eq!(cache.get("d", "k"), Some(TILE));
+    assert_eq!(TILE.split_target, 8192);
 }
 
 const MODEL: &str = r#"

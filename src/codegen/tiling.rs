@@ -6,7 +6,13 @@
 //! gets the fixed default. The key of a request names the kernel and its shape only, never
 //! options that do not change the inner loop (bias, fused activation, output slice).
 
+use super::kernels::train::reduce::TARGET_INVOCATIONS;
 use super::kernels::{Activation, Conv2dParams, ConvTiling};
+
+/// The weight gradient's split target for GPU candidates: about an H100's 132 SMs x 1024
+/// resident threads. A GPU hides memory latency only with many warps in flight; the default
+/// (8192, tuned for lavapipe) leaves it running long chunk loops latency-bound.
+pub const GPU_SPLIT_TARGET: u32 = 131_072;
 
 /// The conv-family kernels a tiling applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -107,14 +113,17 @@ pub fn default_tiling(request: &TileRequest) -> ConvTiling {
         tn: channel_tile(result_channels(request)),
         wg_m: 8,
         wg_n: 1,
+        split_target: TARGET_INVOCATIONS,
     }
 }
 
 /// The tilings a tuner tries for `request`, the default first, at most five so tuning stays
-/// short. `software` is true on CPU drivers such as lavapipe, which favour large
-/// register tiles and uniform weight loads; other devices also try GPU-style tiles (small tiles,
-/// 64-256 invocations per workgroup). Every candidate is valid for every shape (tests run them
-/// all against the CPU reference).
+/// short (six for a GPU weight gradient). `software` is true on CPU drivers such as lavapipe,
+/// which favour large register tiles and uniform weight loads; other devices also try GPU-style
+/// tiles (small tiles, 64-256 invocations per workgroup), and their weight gradients split the
+/// reduction for [`GPU_SPLIT_TARGET`] invocations, with the default tiling also tried at the
+/// default target for comparison. Every candidate is valid for every shape (tests run them all
+/// against the CPU reference).
 pub fn candidates(request: &TileRequest, software: bool) -> Vec<ConvTiling> {
     let channels = result_channels(request).max(1);
     let tn = channel_tile(channels);
@@ -123,8 +132,10 @@ pub fn candidates(request: &TileRequest, software: bool) -> Vec<ConvTiling> {
         tn: tn.min(256 / tm).min(channels).max(1),
         wg_m,
         wg_n,
+        split_target: TARGET_INVOCATIONS,
     };
-    let mut out = vec![default_tiling(request)];
+    let default = default_tiling(request);
+    let mut out = vec![default];
     if software {
         // Each won on some seed-model shape on lavapipe (examples/conv_roofline.rs, the tuner).
         out.extend([
@@ -134,12 +145,21 @@ pub fn candidates(request: &TileRequest, software: bool) -> Vec<ConvTiling> {
             t(8, 2 * tn, 8, 1),
         ]);
     } else {
-        out.extend([
+        let gpu = [
+            default,
             t(4, 4, 8, 8),
             t(4, 4, 16, 16),
             t(8, 8, 8, 8),
             t(2, 2, 16, 16),
-        ]);
+        ];
+        let split_target = if request.kind == ConvKind::GradWeight {
+            GPU_SPLIT_TARGET
+        } else {
+            TARGET_INVOCATIONS
+        };
+        // The default at the GPU target comes second: the tuner's time budget always spares
+        // the first two candidates, so both targets are compared.
+        out.extend(gpu.map(|c| ConvTiling { split_target, ..c }));
     }
     let mut seen = std::collections::HashSet::new();
     out.retain(|c| seen.insert(*c));

@@ -14,8 +14,9 @@
 //! sums over (ci, ky, kx) in the same order in every tiling and both kernels (generic and
 //! row-vectorised), so its results never depend on the tiling (a test checks this bitwise). The
 //! input gradient's row kernel visits the taps in the opposite order to the generic kernel, and
-//! the weight gradient's split into partial sums depends on how many tiles there are, so for
-//! those two a different tiling can change results at rounding level (within the 1e-5 tests).
+//! the weight gradient's split into partial sums depends on how many tiles there are and on
+//! the tiling's split target, so for those two a different tiling can change results at
+//! rounding level (within the 1e-5 tests).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -301,7 +302,7 @@ const TUNE_BUDGET_S: f64 = 3.0;
 
 /// Chooses tilings by timing candidates on a device, through a [`TuneCache`].
 ///
-/// Each uncached kernel is timed once per candidate ([`candidates`]: at most five, and no more
+/// Each uncached kernel is timed once per candidate ([`candidates`]: at most six, and no more
 /// once two are measured and [`TUNE_BUDGET_S`] seconds are spent): one untimed run that
 /// compiles it, one timed run. Tuning a model costs one to a few minutes on lavapipe, once per
 /// device and batch size, and nothing afterwards.

@@ -12,6 +12,7 @@
 
 use super::conv_rows;
 use super::template::{Vars, render};
+use super::train::reduce::TARGET_INVOCATIONS;
 use super::{
     Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS,
     MAX_WORKGROUPS_PER_DIM, check_loops, ensure, fit_u32, out_dim,
@@ -245,6 +246,15 @@ pub struct ConvTiling {
     pub wg_m: u32,
     /// Invocations along the channel dimension of a workgroup.
     pub wg_n: u32,
+    /// Invocations the weight gradient's first pass aims for when it splits its reduction (see
+    /// `reduce::split`); the forward and input-gradient kernels ignore it.
+    #[serde(default = "default_split_target")]
+    pub split_target: u32,
+}
+
+/// The split target of tune-cache entries written before it was a tiling choice.
+fn default_split_target() -> u32 {
+    TARGET_INVOCATIONS
 }
 
 impl Default for ConvTiling {
@@ -256,6 +266,7 @@ impl Default for ConvTiling {
             tn: 4,
             wg_m: 8,
             wg_n: 8,
+            split_target: TARGET_INVOCATIONS,
         }
     }
 }

@@ -63,6 +63,9 @@ fn checked(
             )
         },
     )?;
+    ensure(op, tiling.split_target > 0, || {
+        "split target must be at least one invocation".to_string()
+    })?;
     // Indices are u32, with some offsets in i32.
     fit_u32(op, "input elements", p.input_len(), MAX_ELEMENTS)?;
     fit_u32(op, "weight elements", p.weight_len(), MAX_ELEMENTS)?;
@@ -207,9 +210,15 @@ pub(crate) fn conv2d_grad_weight_named(
         u64::from(p.groups),
     ];
     let invocations = tiles.iter().product::<u64>() * u64::from(tiling.wg_m * tiling.wg_n);
-    let sp = split(op, length, invocations)?;
-    let workgroups = check_grid(op, [tiles[0], tiles[1], tiles[2] * u64::from(sp.parts)])?;
     let weight_len = p.weight_len();
+    // The target is an aim, not a demand: cap the parts it asks for where the scratch buffer
+    // or the grid's z dimension would overflow (a large GPU target on a narrow layer).
+    let max_parts = (MAX_ELEMENTS / weight_len)
+        .min(u64::from(MAX_WORKGROUPS_PER_DIM) / tiles[2])
+        .max(1);
+    let target = u64::from(tiling.split_target).min(invocations.saturating_mul(max_parts));
+    let sp = split(op, length, invocations, target as u32)?;
+    let workgroups = check_grid(op, [tiles[0], tiles[1], tiles[2] * u64::from(sp.parts)])?;
     let scratch_len = weight_len * u64::from(sp.parts);
     fit_u32(op, "scratch elements", scratch_len, MAX_ELEMENTS)?;
     let vars = Vars::new()

@@ -10,12 +10,13 @@
 //!
 //! [`split`] chooses the number of parts: enough to keep each chunk under [`MAX_CHUNK`]
 //! iterations, and more, down to chunks of [`MIN_CHUNK`], while the first pass would have fewer
-//! than [`TARGET_INVOCATIONS`] invocations, so a short-and-wide problem still spreads its work.
+//! invocations than a target ([`TARGET_INVOCATIONS`] unless the kernel's tiling says otherwise),
+//! so a short-and-wide problem still spreads its work.
 
 use super::super::template::{Vars, render};
 use super::super::{
-    Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, Reduction,
-    check_loops, ensure, fit_u32, grid_1d,
+    Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS,
+    MAX_LOOP_ITERATIONS, Reduction, check_loops, ensure, fit_u32, grid_1d,
 };
 
 const FINISH_TEMPLATE: &str = include_str!("../../../../shaders/train/reduce_finish.wgsl");
@@ -26,8 +27,9 @@ const BIAS_TEMPLATE: &str = include_str!("../../../../shaders/train/bias_grad_pa
 pub const MAX_CHUNK: u64 = 4096;
 /// Shortest chunk worth a partial result (smaller chunks only grow the scratch buffer).
 pub const MIN_CHUNK: u64 = 256;
-/// Invocations a first pass aims for before it stops splitting further.
-pub const TARGET_INVOCATIONS: u64 = 8192;
+/// Invocations a first pass aims for before it stops splitting further, by default: enough for
+/// a CPU driver such as lavapipe (a GPU wants many more, see `ConvTiling::split_target`).
+pub const TARGET_INVOCATIONS: u32 = 8192;
 
 /// Invocations per workgroup of the one-dimensional reduction kernels.
 const WG: u32 = 64;
@@ -43,11 +45,20 @@ pub(crate) struct Split {
 }
 
 /// Chooses the split of a reduction over `length` terms whose first pass runs `invocations`
-/// invocations per part (the output elements, or output tiles).
-pub(crate) fn split(op: &'static str, length: u64, invocations: u64) -> Result<Split, KernelError> {
+/// invocations per part (the output elements, or output tiles), splitting further while the
+/// first pass has fewer than `target` invocations.
+pub(crate) fn split(
+    op: &'static str,
+    length: u64,
+    invocations: u64,
+    target: u32,
+) -> Result<Split, KernelError> {
     let length = length.max(1);
     let min_parts = length.div_ceil(MAX_CHUNK);
-    let wanted = TARGET_INVOCATIONS.div_ceil(invocations.max(1));
+    // Extra parts are optional, so they never push the finish loop past its budget.
+    let wanted = u64::from(target)
+        .div_ceil(invocations.max(1))
+        .min(MAX_LOOP_ITERATIONS);
     let max_useful = length.div_ceil(MIN_CHUNK);
     let parts = min_parts.max(wanted.min(max_useful)).max(1);
     let chunk = length.div_ceil(parts);
@@ -119,7 +130,7 @@ pub fn bias_grad(
         MAX_ELEMENTS,
     )?;
     let length = n * p;
-    let sp = split(OP, length, c)?;
+    let sp = split(OP, length, c, TARGET_INVOCATIONS)?;
     let scratch_len = c * u64::from(sp.parts);
     fit_u32(OP, "scratch elements", scratch_len, MAX_ELEMENTS)?;
     let workgroups = grid_1d(OP, scratch_len.div_ceil(u64::from(WG)))?;
@@ -172,19 +183,46 @@ mod tests {
     fn split_respects_the_loop_budget_and_covers_the_range() {
         for length in [1u64, 7, 255, 4096, 4097, 131_072, 133_120, 10_000_000] {
             for inv in [1u64, 24, 10_000, 1 << 20] {
-                let s = split("t", length, inv).unwrap();
+                let s = split("t", length, inv, TARGET_INVOCATIONS).unwrap();
                 assert!(u64::from(s.chunk) <= MAX_CHUNK, "{length} {inv} {s:?}");
                 assert!(u64::from(s.parts) * u64::from(s.chunk) >= length);
                 assert!(u64::from(s.parts - 1) * u64::from(s.chunk) < length);
             }
         }
         assert_eq!(
-            split("t", 10, 1 << 20).unwrap(),
+            split("t", 10, 1 << 20, TARGET_INVOCATIONS).unwrap(),
             Split {
                 parts: 1,
                 chunk: 10
             }
         );
+    }
+
+    #[test]
+    fn a_larger_target_splits_into_more_parts_never_past_min_chunk() {
+        for length in [4096u64, 65_536, 133_120, 1 << 22] {
+            for inv in [1u64, 64, 1024, 8192] {
+                let mut last = 0;
+                for target in [1u32, 64, TARGET_INVOCATIONS, 131_072, u32::MAX] {
+                    let s = split("t", length, inv, target).unwrap();
+                    let (parts, chunk) = (u64::from(s.parts), u64::from(s.chunk));
+                    let ctx = format!("{length} {inv} {target} {s:?}");
+                    assert!(parts >= last, "{ctx}: fewer parts than a smaller target");
+                    assert!(parts <= length.div_ceil(MIN_CHUNK).max(1), "{ctx}");
+                    assert!(parts <= MAX_LOOP_ITERATIONS && chunk <= MAX_CHUNK, "{ctx}");
+                    // No empty chunk: the last one starts inside the range.
+                    assert!(
+                        (parts - 1) * chunk < length && parts * chunk >= length,
+                        "{ctx}"
+                    );
+                    last = parts;
+                }
+            }
+        }
+        let at = |target| split("t", 65_536, 64, target).unwrap().parts;
+        assert_eq!(at(TARGET_INVOCATIONS), 128);
+        assert_eq!(at(131_072), 256, "bounded by length / MIN_CHUNK");
+        assert_eq!(at(64), 16, "at least length / MAX_CHUNK");
     }
 
     #[test]
