@@ -343,20 +343,19 @@ type Timestamps<'q> = (&'q [wgpu::QuerySet], &'q wgpu::Buffer);
 type Submitted = (Vec<Vec<f32>>, Option<Vec<u64>>);
 
 impl Runtime {
-    /// Records `dispatches` in one pass (with a timestamp after each when `timestamps` is
-    /// given), copies `read` back, submits once and waits. Returns the read buffers and, when
-    /// asked, the raw timestamps.
-    fn submit(
+    /// Records `recorded` into a new encoder as one compute pass, with a timestamp before the
+    /// first dispatch and after each one when `timestamps` is given.
+    fn encode(
         &self,
         recorded: &Recorded,
-        read: &[&GpuBuffer],
         timestamps: Option<Timestamps<'_>>,
-    ) -> Result<Submitted, GpuError> {
-        let device = self.ctx.device();
-        let scopes = ErrorScopes::push(device);
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("netc run"),
-        });
+    ) -> wgpu::CommandEncoder {
+        let mut encoder =
+            self.ctx
+                .device()
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("netc run"),
+                });
         if !recorded.steps.is_empty() {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("netc pass"),
@@ -380,6 +379,57 @@ impl Runtime {
                 stamp(&mut pass, i + 1);
             }
         }
+        encoder
+    }
+
+    /// Submits `recorded` as one command buffer and returns without waiting for it, so the
+    /// CPU can prepare the next submission while the GPU runs this one. Bound how far ahead
+    /// the CPU runs with [`Runtime::wait_for`].
+    pub fn enqueue(&self, recorded: &Recorded) -> Result<wgpu::SubmissionIndex, GpuError> {
+        let scopes = ErrorScopes::push(self.ctx.device());
+        let index = self
+            .ctx
+            .queue()
+            .submit([self.encode(recorded, None).finish()]);
+        scopes.pop("recording and submitting dispatches")?;
+        Ok(index)
+    }
+
+    /// Waits until the submission `index` (from [`Runtime::enqueue`]) has finished, and
+    /// reports errors the device raised meanwhile.
+    pub fn wait_for(&self, index: wgpu::SubmissionIndex) -> Result<(), GpuError> {
+        self.ctx
+            .device()
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(index),
+                timeout: None,
+            })
+            .map_err(|e| GpuError::Wgpu {
+                context: "waiting for a submission".into(),
+                detail: e.to_string(),
+            })?;
+        let uncaptured = self.ctx.take_uncaptured_errors();
+        if !uncaptured.is_empty() {
+            return Err(GpuError::Wgpu {
+                context: "running dispatches".into(),
+                detail: uncaptured.join("; "),
+            });
+        }
+        Ok(())
+    }
+
+    /// Records `dispatches` in one pass (with a timestamp after each when `timestamps` is
+    /// given), copies `read` back, submits once and waits. Returns the read buffers and, when
+    /// asked, the raw timestamps.
+    fn submit(
+        &self,
+        recorded: &Recorded,
+        read: &[&GpuBuffer],
+        timestamps: Option<Timestamps<'_>>,
+    ) -> Result<Submitted, GpuError> {
+        let device = self.ctx.device();
+        let scopes = ErrorScopes::push(device);
+        let mut encoder = self.encode(recorded, timestamps);
         let copy_back = |encoder: &mut wgpu::CommandEncoder, src: &wgpu::Buffer, size: u64| {
             let s = device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("netc readback"),

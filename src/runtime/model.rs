@@ -6,6 +6,7 @@ use crate::codegen::plan::{BufferRole, Plan};
 use crate::ir::Graph;
 use crate::tensor::{Tensor, TensorMap};
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// Why a model could not be placed on, or run on, the device.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +88,8 @@ pub struct DeviceModel<'r> {
     buffers: Vec<GpuBuffer>,
     /// The plan's dispatches with pipelines and bind groups resolved once, submitted each run.
     recorded: Recorded,
+    /// The last [`DeviceModel::step`]'s submission while it may still be running.
+    in_flight: Mutex<Option<wgpu::SubmissionIndex>>,
 }
 
 impl<'r> DeviceModel<'r> {
@@ -141,6 +144,7 @@ impl<'r> DeviceModel<'r> {
             plan,
             buffers,
             recorded,
+            in_flight: Mutex::new(None),
         })
     }
 
@@ -211,9 +215,23 @@ impl<'r> DeviceModel<'r> {
 
     /// Run one pass and read nothing back: a training step whose metrics go to the
     /// device-side logs (`Options::log_capacity`), read with [`DeviceModel::read_logs`].
+    ///
+    /// The step is submitted without waiting for it: the call returns once the *previous*
+    /// step has finished, so the CPU prepares and records step N+1 (and the caller loads its
+    /// batch) while the GPU runs step N. Anything that reads from the device (logs,
+    /// parameters, outputs) waits for every submitted step first.
     pub fn step(&self, inputs: &HashMap<String, Tensor>) -> Result<(), ModelError> {
         self.upload_inputs(inputs)?;
-        self.runtime.run_recorded(&self.recorded, &[])?;
+        let index = self.runtime.enqueue(&self.recorded)?;
+        let previous = self
+            .in_flight
+            .lock()
+            // A panic elsewhere cannot leave the Option half-written.
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .replace(index);
+        if let Some(previous) = previous {
+            self.runtime.wait_for(previous)?;
+        }
         Ok(())
     }
 
