@@ -35,7 +35,7 @@ pub use crate::data::CIFAR10_CLASSES;
 
 /// Where logits are computed.
 pub enum Backend<'r> {
-    Gpu(DeviceModel<'r>),
+    Gpu(Box<DeviceModel<'r>>),
     Cpu { graph: Graph, params: TensorMap },
 }
 
@@ -91,7 +91,7 @@ impl<'r> Predictor<'r> {
         )?;
         let plan = plan::lower(&crate::pipeline::optimise(g)?, batch, opts)?;
         Ok(Predictor {
-            backend: Backend::Gpu(DeviceModel::new(runtime, plan, params)?),
+            backend: Backend::Gpu(Box::new(DeviceModel::new(runtime, plan, params)?)),
             input,
             batch,
         })
