@@ -166,7 +166,9 @@ fn all_train_kernels() -> Vec<KernelSource> {
     ] {
         for (n, c, hw) in [(1, 1, 5), (2, 24, 9), (128, 64, 32)] {
             let params = Pool2dParams::new(n, c, (hw, hw), k, s, p);
-            out.push(pool_grad::max_pool2d_grad(&params).expect("max"));
+            let max = pool_grad::max_pool2d_grad(&params).expect("max");
+            out.push(max.argmax);
+            out.push(max.gather);
             out.push(pool_grad::avg_pool2d_grad(&params).expect("avg"));
         }
     }
@@ -581,7 +583,19 @@ fn check_pool_grad(label: &str, p: Pool2dParams, max: bool, x: &[f32], seed: u64
         let xt = nchw(p.batch, p.channels, p.in_h, p.in_w, x);
         let want = train_ref(TrainOp::MaxPool2dGrad(win), &[&xt, &dyt]);
         let k = pool_grad::max_pool2d_grad(&p).expect("kernel");
-        (want, run1(&k, &[&upload(x), &upload(&dy)], x.len()))
+        let arg = buffer(k.arg_len as usize);
+        let (xb, dyb, dx) = (upload(x), upload(&dy), buffer(x.len()));
+        let got = rt()
+            .run_and_read(
+                &[
+                    Dispatch::new(&k.argmax, &[&xb, &arg]),
+                    Dispatch::new(&k.gather, &[&arg, &dyb, &dx]),
+                ],
+                &[&dx],
+            )
+            .expect("run")
+            .remove(0);
+        (want, got)
     } else {
         let op = TrainOp::AvgPool2dGrad {
             window: win,

@@ -3,7 +3,8 @@
 //! (plane, iy, ix) and sums dy over the output windows (oy, ox) that contain it, so nothing is
 //! written twice and no atomics are needed.
 //! Max: a window's dy goes to its first maximum in scan order (ky, then kx, ascending; padding
-//! skipped; a later value must be strictly greater to win), so the invocation rescans each window.
+//! skipped; a later value must be strictly greater to win), which the first pass
+//! (max_pool2d_argmax.wgsl) stored per window, so each window costs one comparison here.
 //! Avg: count_include_pad=True, every window contributes dy / (KH * KW).
 
 const PLANES: u32 = {{PLANES}};
@@ -22,36 +23,10 @@ const WG: u32 = {{WG}};
 const GRID_X: u32 = {{GRID_X}};
 
 {{#if MAX}}
-@group(0) @binding(0) var<storage, read> x: array<f32>;
+// arg: each window's first-maximum position (max_pool2d_argmax.wgsl), [PLANES, HO, WO].
+@group(0) @binding(0) var<storage, read> arg: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dx: array<f32>;
-
-// Flat in-plane position (iy * W + ix) of the first maximum of window (oy, ox).
-fn first_max(plane: u32, oy: u32, ox: u32) -> u32 {
-    let iy0 = i32(oy * STRIDE_H) - PAD_H;
-    let ix0 = i32(ox * STRIDE_W) - PAD_W;
-    var best = 0.0;
-    var at = 0xffffffffu;
-    for (var ky = 0u; ky < KH; ky++) {
-        let iy = iy0 + i32(ky);
-        if iy < 0 || iy >= i32(H) {
-            continue;
-        }
-        for (var kx = 0u; kx < KW; kx++) {
-            let ix = ix0 + i32(kx);
-            if ix < 0 || ix >= i32(W) {
-                continue;
-            }
-            let pos = u32(iy) * W + u32(ix);
-            let v = x[plane * H * W + pos];
-            if at == 0xffffffffu || v > best {
-                best = v;
-                at = pos;
-            }
-        }
-    }
-    return at;
-}
 {{/if}}
 {{#if !MAX}}
 @group(0) @binding(0) var<storage, read> dy: array<f32>;
@@ -78,7 +53,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     for (var oy = oy_lo; oy < oy_end; oy++) {
         for (var ox = ox_lo; ox < ox_end; ox++) {
 {{#if MAX}}
-            if first_max(plane, oy, ox) == iy * W + ix {
+            if u32(arg[(plane * HO + oy) * WO + ox]) == iy * W + ix {
                 acc += dy[(plane * HO + oy) * WO + ox];
             }
 {{/if}}

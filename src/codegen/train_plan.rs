@@ -181,11 +181,21 @@ impl Builder<'_> {
                 let x = dims(id);
                 let params = Pool2dParams::new(n, x[0], (x[1], x[2]), k, s, p);
                 match t {
-                    TrainOp::MaxPool2dGrad(_) => self.emit(
-                        layer,
-                        pool_grad::max_pool2d_grad(&params),
-                        vec![inb[0], inb[1], out],
-                    ),
+                    TrainOp::MaxPool2dGrad(_) => {
+                        let k = pool_grad::max_pool2d_grad(&params).map_err(|source| {
+                            CodegenError::Kernel {
+                                layer: layer.to_string(),
+                                source,
+                            }
+                        })?;
+                        let arg = self.buffer(
+                            format!("{layer}.argmax"),
+                            k.arg_len as usize,
+                            BufferRole::Activation,
+                        );
+                        self.emit(layer, Ok(k.argmax), vec![inb[0], arg])?;
+                        self.emit(layer, Ok(k.gather), vec![arg, inb[1], out])
+                    }
                     _ => self.emit(
                         layer,
                         pool_grad::avg_pool2d_grad(&params),
