@@ -114,10 +114,14 @@ fn fused_equals_unfused(optimizer: &str, fused_kernel: &str, lr: f32) {
     } else {
         5
     };
+    // Each batch norm's two running-statistic updates and their copies become one dispatch.
+    let norms = uses(&fused, "running_update_pair");
+    assert!(norms > 0, "the model's batch norms keep running statistics");
+    assert_eq!(uses(&unfused, "running_update_pair"), 0);
     assert_eq!(
         unfused.steps.len() - fused.steps.len(),
-        per_param * trainable,
-        "each fused update replaces {} dispatches",
+        per_param * trainable + 3 * norms,
+        "each fused update replaces {} dispatches, each running pair 4",
         per_param + 1
     );
 

@@ -1,5 +1,7 @@
 //! Fusing each parameter's optimizer update into one in-place dispatch at the end of the
-//! training step (a lowering decision; the IR keeps the unfused ops).
+//! training step (a lowering decision; the IR keeps the unfused ops). A batch norm's two
+//! running statistics are fused the same way: `running_update` of the mean and of the
+//! variance plus their two `Assign` copies become one in-place `running_update_pair`.
 //!
 //! Autodiff writes an update as ordinary ops plus `Assign`s: SGD is
 //! `buf' = sgd_buffer(p, g, buf)`, `p' = sgd_step(p, g, buf', lr)`, `buf := buf'`,
@@ -57,6 +59,8 @@ pub(super) enum UpdateKind {
         l2: f32,
         decoupled_wd: f32,
     },
+    /// A batch norm's two running statistics, from rows `rows` of its batch statistics.
+    Running { momentum: f32, rows: [u32; 2] },
 }
 
 /// One parameter's update: which nodes it reads and writes.
@@ -86,7 +90,9 @@ pub(super) fn find(g: &Graph) -> Fusion {
         if !matches!(g.node(id).op, Op::Train(TrainOp::Assign)) {
             continue;
         }
-        let found = sgd_group(g, id).or_else(|| adam_group(g, id));
+        let found = sgd_group(g, id)
+            .or_else(|| adam_group(g, id))
+            .or_else(|| running_group(g, id, &fusion.skip));
         if let Some((update, nodes)) = found {
             fusion.skip.extend(nodes);
             fusion.at.insert(id, update);
@@ -135,6 +141,61 @@ fn only_assigned(g: &Graph, value: NodeId, target: NodeId, uses: &[NodeId]) -> O
     let mut expected: Vec<NodeId> = uses.iter().copied().chain([assign]).collect();
     expected.sort();
     (users == expected).then_some(assign)
+}
+
+/// When `assign` is `r := running_update(r, stats)` for a running statistic `r` read by
+/// nothing but that update: `(r, stats, row, momentum)`.
+fn running_update_of(g: &Graph, assign: NodeId) -> Option<(NodeId, NodeId, u32, f32)> {
+    if !matches!(g.node(assign).op, Op::Train(TrainOp::Assign)) {
+        return None;
+    }
+    let [r, new_r] = g.inputs(assign)[..] else {
+        return None;
+    };
+    let &TrainOp::RunningUpdate { momentum, row } = train_op(g, new_r)? else {
+        return None;
+    };
+    let [running, stats] = g.inputs(new_r)[..] else {
+        return None;
+    };
+    // In place is safe only when the update is the statistic's one reader: then the old
+    // value is dead once the update has read it.
+    let sole_reader = g.users(r).iter().all(|&u| u == new_r || u == assign);
+    if running != r || !is_param(g, r) || !sole_reader || g.users(new_r) != [assign] {
+        return None;
+    }
+    Some((r, stats, row as u32, momentum))
+}
+
+/// A batch norm's two `Assign`s of running statistics (see [`running_update_of`]), found
+/// from the first; `done` holds the nodes of groups already found, so the second `Assign`
+/// does not form the pair again.
+fn running_group(
+    g: &Graph,
+    assign_a: NodeId,
+    done: &HashSet<NodeId>,
+) -> Option<(Update, Vec<NodeId>)> {
+    if done.contains(&assign_a) {
+        return None;
+    }
+    let (a, stats, row_a, momentum) = running_update_of(g, assign_a)?;
+    let assign_b = g.users(stats).into_iter().find_map(|u| {
+        let assign = g.users(u).into_iter().next()?;
+        let (b, s, row_b, m) = running_update_of(g, assign)?;
+        (assign != assign_a && s == stats && m == momentum && b != a).then_some((assign, b, row_b))
+    });
+    let (assign_b, b, row_b) = assign_b?;
+    let update = Update {
+        kind: UpdateKind::Running {
+            momentum,
+            rows: [row_a, row_b],
+        },
+        reads: vec![stats],
+        writes: vec![a, b],
+    };
+    let new_a = g.inputs(assign_a)[1];
+    let new_b = g.inputs(assign_b)[1];
+    Some((update, vec![new_a, new_b, assign_a, assign_b]))
 }
 
 /// `p := sgd_step(p, g, buf', lr)` with `buf' = sgd_buffer(p, g, buf)` and `buf := buf'`,

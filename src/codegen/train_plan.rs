@@ -361,6 +361,9 @@ impl Builder<'_> {
                     l2,
                     decoupled_wd,
                 } => optim::adam_update(len, betas, eps, l2, decoupled_wd),
+                UpdateKind::Running { momentum, rows } => {
+                    norm_train::running_update_pair(len as u32, momentum, rows)
+                }
             };
             self.emit(&layer, kernel, bufs)?;
         }

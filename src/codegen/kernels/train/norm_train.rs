@@ -19,7 +19,7 @@ use super::super::{
     Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, Reduction,
     check_loops, ensure, fit_u32, grid_1d,
 };
-use super::pointwise_grad::elementwise;
+use super::pointwise_grad::{elementwise, elementwise_in_place};
 use super::reduce::{read_then_write, through};
 
 const STATS_PARTIAL: &str = include_str!("../../../../shaders/train/batch_stats_partial.wgsl");
@@ -27,6 +27,7 @@ const STATS_FINISH: &str = include_str!("../../../../shaders/train/batch_stats_f
 const GAMMA_PARTIAL: &str = include_str!("../../../../shaders/train/bn_grad_gamma_partial.wgsl");
 const SUM_FINISH: &str = include_str!("../../../../shaders/train/channel_sum_finish.wgsl");
 const BN_TRAIN: &str = include_str!("../../../../shaders/train/batch_norm_train.wgsl");
+const RUNNING_PAIR: &str = include_str!("../../../../shaders/train/running_update_pair.wgsl");
 const RUNNING: &str = include_str!("../../../../shaders/train/running_update.wgsl");
 const BN_GRAD_INPUT: &str = include_str!("../../../../shaders/train/bn_grad_input.wgsl");
 
@@ -211,6 +212,41 @@ pub fn running_update(c: u32, momentum: f32, row: u32) -> Result<KernelSource, K
         ("train/running_update.wgsl", RUNNING),
         u64::from(c),
         vars,
+        2,
+    )
+}
+
+/// Both running-statistics updates of a batch norm in one dispatch, in place: rows `rows[0]`
+/// and `rows[1]` of `stats` into `running_a` and `running_b`, each as [`running_update`]
+/// computes it (bit-identical).
+///
+/// Bindings: `stats [3, c]`, then `running_a [c]` and `running_b [c]`, read and written.
+pub fn running_update_pair(
+    c: u32,
+    momentum: f32,
+    rows: [u32; 2],
+) -> Result<KernelSource, KernelError> {
+    const OP: &str = "running_update_pair";
+    ensure(OP, c > 0, || "no channels".into())?;
+    ensure(OP, momentum.is_finite(), || {
+        format!("momentum must be finite, got {momentum}")
+    })?;
+    ensure(OP, rows.iter().all(|&r| r <= 2), || {
+        format!("stats rows {rows:?} must be 0, 1 or 2")
+    })?;
+    fit_u32(OP, "stats", 3 * u64::from(c), MAX_ELEMENTS)?;
+    let vars = Vars::new()
+        .u32("CHANNELS", c)
+        .u32("ROW_A", rows[0])
+        .u32("ROW_B", rows[1])
+        .f32("MOMENTUM", momentum);
+    elementwise_in_place(
+        OP,
+        format!("running_update_pair_{c}_rows{}{}", rows[0], rows[1]),
+        ("train/running_update_pair.wgsl", RUNNING_PAIR),
+        u64::from(c),
+        vars,
+        1,
         2,
     )
 }
