@@ -293,6 +293,68 @@ fn check_bn_grad_gamma(shape: [u32; 4], seed: u64) {
     assert_close(&format!("bn_grad_gamma {shape:?}"), &got, &want);
 }
 
+/// `bn_grad_params` writes dgamma bit-identical to `bn_grad_gamma` (same sums, same order) and
+/// dbeta equal to the reference's bias gradient, with and without a folded activation.
+fn check_bn_grad_params(shape: [u32; 4], seed: u64) {
+    let [n, c, h, w] = shape;
+    let mut rng = Lcg::new(seed);
+    let x = batch(&mut rng, shape);
+    let xt = nchw(n, c, h, w, &x);
+    let stats = train_ops::forward(&TrainOp::BatchStats, &[&xt]);
+    let dy = rng.vec_in(x.len(), -0.5, 1.0);
+    let y = rng.vec_in(x.len(), -1.0, 1.0);
+    let (dyt, yt) = (nchw(n, c, h, w, &dy), nchw(n, c, h, w, &y));
+    let eps = 1e-5;
+    for act in [Activation::Identity, Activation::Relu] {
+        let act_grad = ir_act(act);
+        let mut grads = vec![&dyt];
+        let mut bufs = vec![upload(&x), upload(&stats.data), upload(&dy)];
+        if act_grad.is_some() {
+            grads.push(&yt);
+            bufs.push(upload(&y));
+        }
+        let gamma_in: Vec<&Tensor> = [&xt, &stats]
+            .into_iter()
+            .chain(grads.iter().copied())
+            .collect();
+        let want_gamma = train_ref(TrainOp::BatchNormGradGamma { eps, act_grad }, &gamma_in);
+        let want_beta = train_ref(TrainOp::BiasGrad { act_grad }, &grads);
+
+        let r = norm_train::bn_grad_params(n, c, h, w, eps, act).expect("kernel");
+        let scratch = buffer(r.scratch_len as usize);
+        let (dgamma, dbeta) = (buffer(c as usize), buffer(c as usize));
+        let mut first: Vec<&GpuBuffer> = bufs.iter().collect();
+        first.push(&scratch);
+        let got = rt()
+            .run_and_read(
+                &[
+                    Dispatch::new(&r.partial, &first),
+                    Dispatch::new(&r.finish, &[&scratch, &dgamma, &dbeta]),
+                ],
+                &[&dgamma, &dbeta],
+            )
+            .expect("run");
+        let label = format!("bn_grad_params {act:?} {shape:?}");
+        assert_close(&format!("{label} dgamma"), &got[0], &want_gamma);
+        assert_close(&format!("{label} dbeta"), &got[1], &want_beta);
+
+        let alone = norm_train::bn_grad_gamma(n, c, h, w, eps, act).expect("kernel");
+        let refs: Vec<&GpuBuffer> = bufs.iter().collect();
+        let gamma_alone = run_reduction(&alone, &refs, c as usize);
+        assert_eq!(
+            gamma_alone.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            got[0].iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            "{label}: dgamma differs from bn_grad_gamma's"
+        );
+    }
+}
+
+#[test]
+fn bn_grad_params_small_and_long() {
+    check_bn_grad_params([2, 3, 5, 5], 12);
+    check_bn_grad_params([130, 2, 32, 32], 13);
+}
+
 /// Batch norm's backward with a fused activation's gradient folded in (`act_grad`): the
 /// kernels read `dy` and the activation's output `y` and equal the reference, which equals
 /// the unfolded ops fed `activation_grad_from_output(y, dy)`.

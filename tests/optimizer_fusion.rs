@@ -51,18 +51,23 @@ fn each_parameter_update_is_one_dispatch() {
     assert_eq!(dispatches(&unfused, "sgd_buffer_").len(), trainable);
     assert!(dispatches(&unfused, "sgd_update_").is_empty());
     // Per parameter: buffer, step and two copies become one dispatch; the two new values
-    // need no buffers.
-    assert_eq!(unfused.steps.len() - fused.steps.len(), 3 * trainable);
+    // need no buffers. Likewise each batch norm's two running statistics: two updates and
+    // two copies become one `running_update_pair`.
+    let norms = dispatches(&fused, "running_update_pair").len();
+    assert!(norms > 0, "the graph has batch norms");
+    assert_eq!(
+        unfused.steps.len() - fused.steps.len(),
+        3 * trainable + 3 * norms
+    );
     let naive = |p: &Plan| p.memory.as_ref().expect("planned").logical.len();
-    assert_eq!(naive(&unfused) - naive(&fused), 2 * trainable);
-    // The fused updates are the step's last dispatches: every other read of a parameter
-    // or its momentum buffer comes before them.
-    let first = fused
-        .steps
-        .iter()
-        .position(|s| fused.kernels[s.kernel].name.starts_with("sgd_update_"))
-        .expect("fused updates");
-    assert_eq!(first, fused.steps.len() - trainable);
+    assert_eq!(naive(&unfused) - naive(&fused), 2 * trainable + 2 * norms);
+    // The fused updates are the step's last dispatches: every other read of a parameter,
+    // its momentum buffer or a running statistic comes before them.
+    let last = &fused.steps[fused.steps.len() - trainable - norms..];
+    assert!(last.iter().all(|s| {
+        let name = &fused.kernels[s.kernel].name;
+        name.starts_with("sgd_update_") || name.starts_with("running_update_pair")
+    }));
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //! workgroup per (channel, chunk of CHUNK values) writes the chunk's sum of
 //! dy * (x - mean) / sqrt(var + EPS) to scratch [CHANNELS, CHUNKS]; a strided sweep per
 //! invocation, then a shared-memory tree, in a fixed order. With ACT_GRAD, dy is the gradient of
-//! a fused activation's output y and is used as dy * act'(y).
+//! a fused activation's output y and is used as dy * act'(y). With BETA (`bn_grad_params`),
+//! the same sweep also sums dy itself (dbeta) into scratch [CHANNELS * CHUNKS + g]: one read
+//! of dy for both parameter gradients.
 
 const CHANNELS: u32 = {{CHANNELS}};
 const HW: u32 = {{HW}};
@@ -36,6 +38,9 @@ fn grad(i: u32) -> f32 {
 }
 
 var<workgroup> partial: array<f32, WG>;
+{{#if BETA}}
+var<workgroup> partial_beta: array<f32, WG>;
+{{/if}}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -50,19 +55,31 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let mean = stats[c];
 
     var s = 0.0;
+    var sb = 0.0;
     for (var j = start + lid.x; j < end; j += WG) {
         let i = ((j / HW) * CHANNELS + c) * HW + j % HW;
-        s = fma(grad(i), x[i] - mean, s);
+        let d = grad(i);
+        s = fma(d, x[i] - mean, s);
+        sb += d;
     }
     partial[lid.x] = s;
+{{#if BETA}}
+    partial_beta[lid.x] = sb;
+{{/if}}
     workgroupBarrier();
     for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
         if lid.x < stride {
             partial[lid.x] += partial[lid.x + stride];
+{{#if BETA}}
+            partial_beta[lid.x] += partial_beta[lid.x + stride];
+{{/if}}
         }
         workgroupBarrier();
     }
     if lid.x == 0u {
         scratch[g] = partial[0] / sqrt(stats[CHANNELS + c] + EPS);
+{{#if BETA}}
+        scratch[CHANNELS * CHUNKS + g] = partial_beta[0];
+{{/if}}
     }
 }

@@ -7,6 +7,7 @@
 //! disjoint lifetimes share device buffers. [`optim_fusion`] decides which optimizer
 //! updates lowering emits as one in-place dispatch per parameter.
 
+mod bn_grad_pairs;
 pub mod kernels;
 pub mod memory;
 pub mod optim_fusion;

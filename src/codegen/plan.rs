@@ -13,6 +13,7 @@
 //! The plan prints as text (`netc compile --emit plan`) and its shaders are the
 //! `--emit wgsl` output.
 
+use super::bn_grad_pairs;
 use super::kernels::{
     self, Activation as KAct, BindingKind, ConvTiling, KernelError, KernelSource,
 };
@@ -167,9 +168,11 @@ pub fn lower(g: &Graph, batch: usize, opts: &Options) -> Result<Plan, CodegenErr
             OptimizerLowering::Unfused => Fusion::default(),
         },
         updates: Vec::new(),
+        bn_pairs: bn_grad_pairs::Pairs::default(),
     };
     let into_concat = concat_slices(g);
     let order = g.topo_order().expect("a verified graph is acyclic");
+    b.bn_pairs = bn_grad_pairs::find(g, &order);
     // Concat buffers must exist before their producers write into them.
     for &id in &order {
         if matches!(g.node(id).op, Op::Concat) {
@@ -180,6 +183,10 @@ pub fn lower(g: &Graph, batch: usize, opts: &Options) -> Result<Plan, CodegenErr
     for &id in &order {
         if b.fusion.skip.contains(&id) {
             b.defer_update(id);
+            continue;
+        }
+        // Lowered together with the first node of its pair.
+        if b.bn_pairs.later.contains(&id) {
             continue;
         }
         b.node(id, &into_concat)?;
@@ -284,6 +291,8 @@ pub(super) struct Builder<'g> {
     /// `(update, its buffers in binding order, elements, layer)` of each fused update met,
     /// emitted after the `Assign` copies.
     pub(super) updates: Vec<(UpdateKind, Vec<BufferId>, u64, String)>,
+    /// Batch norms whose `dgamma` and `dbeta` lower to one reduction.
+    pub(super) bn_pairs: bn_grad_pairs::Pairs,
 }
 
 impl Builder<'_> {

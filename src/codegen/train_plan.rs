@@ -143,6 +143,42 @@ impl Builder<'_> {
                     out,
                 )
             }
+            TrainOp::BiasGrad { .. } | TrainOp::BatchNormGradGamma { .. }
+                if self.bn_pairs.first.contains_key(&id) =>
+            {
+                let pair = self.bn_pairs.first[&id];
+                // This node's buffer exists; the other one's is made here, before its readers.
+                let other = if pair.gamma == id {
+                    pair.beta
+                } else {
+                    pair.gamma
+                };
+                let other_buf = self.activation(other);
+                self.value.insert(other, other_buf);
+                let (dgamma, dbeta) = (self.value[&pair.gamma], self.value[&pair.beta]);
+                let crate::ir::Op::Train(TrainOp::BatchNormGradGamma { eps, act_grad }) =
+                    g.node(pair.gamma).op
+                else {
+                    unreachable!("pairs start from batch_norm_grad_gamma");
+                };
+                let gamma_ins: Vec<BufferId> =
+                    g.inputs(pair.gamma).iter().map(|i| self.value[i]).collect();
+                let x = dims(g.inputs(pair.gamma)[0]);
+                let r = norm_train::bn_grad_params(n, x[0], x[1], x[2], eps, through(act_grad))
+                    .map_err(|source| CodegenError::Kernel {
+                        layer: layer.to_string(),
+                        source,
+                    })?;
+                let scratch = self.buffer(
+                    format!("{layer}.scratch"),
+                    r.scratch_len as usize,
+                    BufferRole::Activation,
+                );
+                let mut first = gamma_ins;
+                first.push(scratch);
+                self.emit(layer, Ok(r.partial), first)?;
+                self.emit(layer, Ok(r.finish), vec![scratch, dgamma, dbeta])
+            }
             TrainOp::BiasGrad { act_grad } => {
                 let dy = dims(ins[0]);
                 let inner = dy[1..].iter().product::<u32>().max(1);

@@ -265,23 +265,62 @@ pub fn bn_grad_gamma(
     eps: f32,
     act_grad: Activation,
 ) -> Result<Reduction, KernelError> {
-    const OP: &str = "bn_grad_gamma";
-    check_eps(OP, eps)?;
-    let k = chunks(OP, n, c, h, w)?;
+    gamma_reduction("bn_grad_gamma", [n, c, h, w], eps, act_grad, false)
+}
+
+/// Both parameter gradients of a training-mode batch norm in one reduction: `dgamma` as
+/// [`bn_grad_gamma`] computes it (the same sums in the same order) and `dbeta[c] = sum of dy`
+/// from the same sweep over `dy`. Lowering uses it where the graph asks for both from the
+/// same `dy` (see `codegen::bn_grad_pairs`).
+///
+/// Bindings: partial as [`bn_grad_gamma`]'s; finish `scratch`, `dgamma [c]`, `dbeta [c]`.
+pub fn bn_grad_params(
+    n: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    eps: f32,
+    act_grad: Activation,
+) -> Result<Reduction, KernelError> {
+    gamma_reduction("bn_grad_params", [n, c, h, w], eps, act_grad, true)
+}
+
+fn gamma_reduction(
+    op: &'static str,
+    [n, c, h, w]: [u32; 4],
+    eps: f32,
+    act_grad: Activation,
+    beta: bool,
+) -> Result<Reduction, KernelError> {
+    check_eps(op, eps)?;
+    let k = chunks(op, n, c, h, w)?;
     let partial_vars = chunk_vars(&k, k.partial_grid)
         .u32("WG", k.wg)
         .f32("EPS", eps)
         .flag("ACT_GRAD", act_grad != Activation::Identity)
+        .flag("BETA", beta)
         .set("ACT_GRAD_LIB", act_grad.wgsl_grad_library()?);
+    // With dbeta, the finish sums 2c rows: one workgroup each.
+    let rows = if beta {
+        2 * u64::from(k.c)
+    } else {
+        u64::from(k.c)
+    };
+    let finish_grid = grid_1d(op, rows)?;
     let finish_vars = Vars::new()
         .u32("CHANNELS", k.c)
         .u32("CHUNKS", k.chunks)
-        .u32("GRID_X", k.finish_grid[0])
-        .u32("WG", k.finish_wg);
+        .u32("GRID_X", finish_grid[0])
+        .u32("WG", k.finish_wg)
+        .flag("PAIR", beta);
     let shape = format!("{n}x{c}x{h}x{w}");
+    let mut finish_bindings = vec![BindingKind::ReadOnly, BindingKind::ReadWrite];
+    if beta {
+        finish_bindings.push(BindingKind::ReadWrite);
+    }
     Ok(Reduction {
         partial: KernelSource {
-            name: format!("bn_grad_gamma_partial{}_{shape}", through(act_grad)),
+            name: format!("{op}_partial{}_{shape}", through(act_grad)),
             wgsl: render(
                 "train/bn_grad_gamma_partial.wgsl",
                 GAMMA_PARTIAL,
@@ -293,14 +332,14 @@ pub fn bn_grad_gamma(
             bindings: read_then_write(3 + usize::from(act_grad != Activation::Identity)),
         },
         finish: KernelSource {
-            name: format!("bn_grad_gamma_finish_{shape}"),
+            name: format!("{op}_finish_{shape}"),
             wgsl: render("train/channel_sum_finish.wgsl", SUM_FINISH, &finish_vars)?,
             entry: ENTRY_POINT,
-            workgroups: k.finish_grid,
+            workgroups: finish_grid,
             workgroup_size: [k.finish_wg, 1, 1],
-            bindings: vec![BindingKind::ReadOnly, BindingKind::ReadWrite],
+            bindings: finish_bindings,
         },
-        scratch_len: u64::from(k.c) * u64::from(k.chunks),
+        scratch_len: rows * u64::from(k.chunks),
     })
 }
 
