@@ -36,28 +36,34 @@ pub const PER_INVOCATION: u32 = 16;
 
 /// How a per-channel reduction over N*H*W values is cut into chunks.
 #[derive(Debug, Clone, Copy)]
-struct Chunks {
+pub(crate) struct Chunks {
     /// Channels.
-    c: u32,
+    pub(crate) c: u32,
     /// Plane size H*W.
-    hw: u32,
+    pub(crate) hw: u32,
     /// Values per channel, N*H*W.
-    m: u32,
+    pub(crate) m: u32,
     /// Workgroup size of the first pass (a power of two).
-    wg: u32,
+    pub(crate) wg: u32,
     /// Values per chunk, `wg * PER_INVOCATION`.
-    chunk: u32,
+    pub(crate) chunk: u32,
     /// Chunks per channel.
-    chunks: u32,
+    pub(crate) chunks: u32,
     /// First-pass grid (one workgroup per channel and chunk).
-    partial_grid: [u32; 3],
+    pub(crate) partial_grid: [u32; 3],
     /// Workgroup size of the finish (a power of two).
-    finish_wg: u32,
+    pub(crate) finish_wg: u32,
     /// Finish grid (one workgroup per channel).
-    finish_grid: [u32; 3],
+    pub(crate) finish_grid: [u32; 3],
 }
 
-fn chunks(op: &'static str, n: u32, c: u32, h: u32, w: u32) -> Result<Chunks, KernelError> {
+pub(crate) fn chunks(
+    op: &'static str,
+    n: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+) -> Result<Chunks, KernelError> {
     ensure(op, n > 0 && c > 0 && h > 0 && w > 0, || {
         "empty tensor".into()
     })?;
@@ -101,7 +107,7 @@ fn check_eps(op: &'static str, eps: f32) -> Result<(), KernelError> {
     })
 }
 
-fn chunk_vars(k: &Chunks, grid: [u32; 3]) -> Vars {
+pub(crate) fn chunk_vars(k: &Chunks, grid: [u32; 3]) -> Vars {
     Vars::new()
         .u32("CHANNELS", k.c)
         .u32("HW", k.hw)
@@ -283,6 +289,30 @@ pub fn bn_grad_params(
     act_grad: Activation,
 ) -> Result<Reduction, KernelError> {
     gamma_reduction("bn_grad_params", [n, c, h, w], eps, act_grad, true)
+}
+
+/// The second pass of a per-channel reduction over `k`'s chunks: `out[c]` = the sum of row `c`
+/// of scratch `[c, chunks]`. Bindings: `scratch`, `out [c]`.
+pub(crate) fn channel_sum_finish(
+    op: &'static str,
+    name: String,
+    k: &Chunks,
+) -> Result<KernelSource, KernelError> {
+    let grid = grid_1d(op, u64::from(k.c))?;
+    let vars = Vars::new()
+        .u32("CHANNELS", k.c)
+        .u32("CHUNKS", k.chunks)
+        .u32("GRID_X", grid[0])
+        .u32("WG", k.finish_wg)
+        .flag("PAIR", false);
+    Ok(KernelSource {
+        name,
+        wgsl: render("train/channel_sum_finish.wgsl", SUM_FINISH, &vars)?,
+        entry: ENTRY_POINT,
+        workgroups: grid,
+        workgroup_size: [k.finish_wg, 1, 1],
+        bindings: vec![BindingKind::ReadOnly, BindingKind::ReadWrite],
+    })
 }
 
 fn gamma_reduction(
