@@ -32,8 +32,8 @@ pub const MIN_CHUNK: u64 = 256;
 /// a CPU driver such as lavapipe (a GPU wants many more, see `ConvTiling::split_target`).
 pub const TARGET_INVOCATIONS: u32 = 8192;
 
-/// Invocations per workgroup of the one-dimensional reduction kernels.
-const WG: u32 = 64;
+/// Invocations per workgroup of the finish pass.
+const FINISH_LANES: u32 = 256;
 
 /// How a reduction of `length` terms is cut: `parts` contiguous chunks of `chunk` terms (the
 /// last one possibly shorter, none empty).
@@ -75,7 +75,8 @@ pub(crate) fn split(
 }
 
 /// The `finish` pass of a reduction: `out[e] = sum over s < parts of scratch[s * len + e]`,
-/// summed in order of `s`. Bindings: `scratch` (read), `out` (written).
+/// in a fixed order (each of L lanes adds every L-th partial in order,
+/// then a tree adds the lanes). Bindings: `scratch` (read), `out` (written).
 pub(crate) fn finish(
     op: &'static str,
     name: &str,
@@ -88,18 +89,23 @@ pub(crate) fn finish(
     check_loops(op, u64::from(parts))?;
     fit_u32(op, "scratch elements", len * u64::from(parts), MAX_ELEMENTS)?;
     let len32 = fit_u32(op, "output elements", len, MAX_ELEMENTS)?;
-    let workgroups = grid_1d(op, len.div_ceil(u64::from(WG)))?;
+    // Up to 32 neighbouring elements per workgroup, and lanes for the rest of 256 invocations
+    // (no more than there are partials).
+    let e = len32.next_power_of_two().min(32);
+    let l = (FINISH_LANES / e).min(parts.next_power_of_two());
+    let workgroups = grid_1d(op, len.div_ceil(u64::from(e)))?;
     let vars = Vars::new()
         .u32("LEN", len32)
         .u32("PARTS", parts)
         .u32("GRID_X", workgroups[0])
-        .u32("WG", WG);
+        .u32("E", e)
+        .u32("L", l);
     Ok(KernelSource {
         name: format!("{name}_finish"),
         wgsl: render("train/reduce_finish.wgsl", FINISH_TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups,
-        workgroup_size: [WG, 1, 1],
+        workgroup_size: [e, l, 1],
         bindings: vec![BindingKind::ReadOnly, BindingKind::ReadWrite],
     })
 }
