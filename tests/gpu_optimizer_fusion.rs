@@ -85,16 +85,20 @@ fn fused_equals_unfused(optimizer: &str, fused_kernel: &str, lr: f32) {
         })
         .collect();
 
-    let lower = |optimizer| {
+    // 6 bindings hold one parameter's update (Adam: `lr`, `step`, gradient, value, two
+    // moments), 32 (lavapipe's limit) hold a batch of them.
+    let lower = |optimizer, max_storage_buffers| {
         let opts = Options {
             optimizer,
+            max_storage_buffers,
             ..Options::default()
         };
         plan::lower(&graph, BATCH, &opts).expect("lowers")
     };
-    let (fused, unfused) = (
-        lower(OptimizerLowering::Fused),
-        lower(OptimizerLowering::Unfused),
+    let (fused, batched, unfused) = (
+        lower(OptimizerLowering::Fused, 6),
+        lower(OptimizerLowering::Fused, 32),
+        lower(OptimizerLowering::Unfused, 6),
     );
     let trainable = t.grads.len();
     let uses = |p: &Plan, prefix: &str| {
@@ -109,6 +113,11 @@ fn fused_equals_unfused(optimizer: &str, fused_kernel: &str, lr: f32) {
         "one update per parameter"
     );
     assert_eq!(uses(&unfused, fused_kernel), 0);
+    assert!(
+        uses(&batched, fused_kernel) < trainable,
+        "32 bindings batch several parameters per dispatch"
+    );
+
     let per_param = if fused_kernel.starts_with("sgd") {
         3
     } else {
@@ -128,23 +137,26 @@ fn fused_equals_unfused(optimizer: &str, fused_kernel: &str, lr: f32) {
     let rt = Runtime::open().unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"));
     let a = train(&rt, fused, &state, &inputs);
     let b = train(&rt, unfused, &state, &inputs);
+    let c = train(&rt, batched, &state, &inputs);
     let mut cpu = state.clone();
     for step in &inputs {
         reference::train_step(&graph, &mut cpu, step).expect("cpu step");
     }
     assert_eq!(a.len(), cpu.len());
     assert_eq!(b.len(), cpu.len());
-    for (name, ours) in &a {
-        let differ = ours
-            .data
-            .iter()
-            .zip(&b[name].data)
-            .filter(|(x, y)| x.to_bits() != y.to_bits())
-            .count();
-        assert_eq!(
-            differ, 0,
-            "{optimizer}: {name} after {STEPS} steps: {differ} elements of the fused update differ from the unfused one"
-        );
+    for (label, ours) in [("fused", &a), ("batched", &c)] {
+        for (name, t) in ours {
+            let differ = t
+                .data
+                .iter()
+                .zip(&b[name].data)
+                .filter(|(x, y)| x.to_bits() != y.to_bits())
+                .count();
+            assert_eq!(
+                differ, 0,
+                "{optimizer}: {name} after {STEPS} steps: {differ} elements of the {label} update differ from the unfused one"
+            );
+        }
     }
     for (name, want) in &cpu {
         let e = rel_error(&a[name], want);

@@ -23,12 +23,52 @@ fn small_training_graph() -> (Graph, usize) {
     (pipeline::optimise(&t.graph).expect("passes"), trainable)
 }
 
+/// Lowered with room for one parameter per fused update (4 bindings: `lr` and a
+/// parameter's gradient, value and momentum), so each update is its own dispatch.
 fn lower(g: &Graph, optimizer: OptimizerLowering) -> Plan {
+    lower_binding(g, optimizer, 4)
+}
+
+fn lower_binding(g: &Graph, optimizer: OptimizerLowering, max_storage_buffers: u32) -> Plan {
     let opts = Options {
         optimizer,
+        max_storage_buffers,
         ..Options::default()
     };
     plan::lower(g, 2, &opts).expect("lowers")
+}
+
+/// Parameters updated by the fused `sgd_update_x{count}_{elements}` dispatches of `p`.
+fn parameters_updated(p: &Plan) -> usize {
+    p.steps
+        .iter()
+        .filter_map(|s| p.kernels[s.kernel].name.strip_prefix("sgd_update_x"))
+        .map(|rest| {
+            rest.split('_')
+                .next()
+                .and_then(|n| n.parse::<usize>().ok())
+                .expect("count")
+        })
+        .sum()
+}
+
+#[test]
+fn a_device_with_more_bindings_batches_the_updates() {
+    let (g, trainable) = small_training_graph();
+    let one_each = lower(&g, OptimizerLowering::Fused);
+    let batched = lower_binding(&g, OptimizerLowering::Fused, 64);
+    assert_eq!(parameters_updated(&one_each), trainable);
+    assert_eq!(parameters_updated(&batched), trainable);
+    // 64 bindings hold `lr` and 21 parameters; a dispatch takes at most 16.
+    let most = plan::MAX_PARAMS_PER_UPDATE as usize;
+    assert_eq!(
+        dispatches(&batched, "sgd_update_").len(),
+        trainable.div_ceil(most)
+    );
+    assert_eq!(
+        one_each.steps.len() - batched.steps.len(),
+        trainable - trainable.div_ceil(most)
+    );
 }
 
 /// Dispatches of `p` whose kernel name starts with `prefix`, by layer.

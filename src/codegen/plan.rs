@@ -91,8 +91,8 @@ pub enum CodegenError {
     InvalidShader { name: String, message: String },
 }
 
-/// Lowering options; tile shapes are per-device choices.
-#[derive(Clone, Debug, Default)]
+/// Lowering options; tile shapes and binding counts are per-device choices.
+#[derive(Clone, Debug)]
 pub struct Options {
     /// When non-zero, every scalar output (a training step's `loss` and `correct`) is
     /// also appended to a device-side log of this many entries at the end of each run,
@@ -109,6 +109,41 @@ pub struct Options {
     /// Update each parameter and its optimizer state in one in-place dispatch (on by
     /// default; [`super::optim_fusion`]).
     pub optimizer: OptimizerLowering,
+    /// Storage buffers one kernel may bind (the device's
+    /// `max_storage_buffers_per_shader_stage`; `runtime::tune::plan_options` sets it). The
+    /// fused optimizer updates batch as many parameters into one dispatch as fit (at most
+    /// [`MAX_PARAMS_PER_UPDATE`]). The default, 8, is WebGPU's guaranteed minimum.
+    pub max_storage_buffers: u32,
+}
+
+/// A fused update waiting for the end of the step (`Builder::finish_updates`).
+#[derive(Debug)]
+pub(super) struct DeferredUpdate {
+    pub kind: UpdateKind,
+    /// Buffers every parameter of a batched dispatch shares: `lr` (and Adam's `step`).
+    pub shared: Vec<BufferId>,
+    /// This parameter's buffers: its gradient (or, for running statistics, the batch
+    /// statistics), then what the update writes in place.
+    pub own: Vec<BufferId>,
+    /// Elements of the updated parameter.
+    pub len: u64,
+    pub layer: String,
+}
+
+/// Most parameters one fused optimizer dispatch updates, so its kernel stays small.
+pub const MAX_PARAMS_PER_UPDATE: u32 = 16;
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            log_capacity: 0,
+            memory: MemoryPlanning::default(),
+            tuned: HashMap::new(),
+            record: None,
+            optimizer: OptimizerLowering::default(),
+            max_storage_buffers: 8,
+        }
+    }
 }
 
 impl Options {
@@ -290,7 +325,7 @@ pub(super) struct Builder<'g> {
     pub(super) fusion: Fusion,
     /// `(update, its buffers in binding order, elements, layer)` of each fused update met,
     /// emitted after the `Assign` copies.
-    pub(super) updates: Vec<(UpdateKind, Vec<BufferId>, u64, String)>,
+    pub(super) updates: Vec<DeferredUpdate>,
     /// Batch norms whose `dgamma` and `dbeta` lower to one reduction.
     pub(super) bn_pairs: bn_grad_pairs::Pairs,
 }

@@ -14,7 +14,10 @@ use super::kernels::{
     self, Activation as KAct, Conv2dParams, KernelError, Pool2dParams, Reduction,
 };
 use super::optim_fusion::UpdateKind;
-use super::plan::{BufferId, BufferRole, Builder, CodegenError, kernel_activation, square};
+use super::plan::{
+    BufferId, BufferRole, Builder, CodegenError, DeferredUpdate, MAX_PARAMS_PER_UPDATE,
+    kernel_activation, square,
+};
 use super::tiling::ConvKind;
 use crate::ir::{NodeId, TrainOp};
 
@@ -365,12 +368,14 @@ impl Builder<'_> {
         let Some(u) = self.fusion.at.get(&id) else {
             return;
         };
-        let bufs = u
-            .reads
+        // `reads` is the gradient (or batch statistics) then the step's scalars.
+        let (own_reads, shared) = u.reads.split_at(1);
+        let own = own_reads
             .iter()
             .chain(&u.writes)
             .map(|i| self.value[i])
             .collect();
+        let shared = shared.iter().map(|i| self.value[i]).collect();
         let len = self.len_of(u.writes[0]) as u64;
         let node = self.g.node(id);
         let layer = if node.path.is_empty() {
@@ -378,28 +383,74 @@ impl Builder<'_> {
         } else {
             node.path.clone()
         };
-        self.updates.push((u.kind, bufs, len, layer));
+        self.updates.push(DeferredUpdate {
+            kind: u.kind,
+            shared,
+            own,
+            len,
+            layer,
+        });
     }
 
-    /// Emit the fused optimizer updates, after every other dispatch of the step (see
-    /// `optim_fusion` for why that order keeps the unfused semantics).
+    /// Emit the fused updates, after every other dispatch of the step (see `optim_fusion`
+    /// for why that order keeps the unfused semantics). Consecutive optimizer updates with
+    /// the same constants share a dispatch, as many as the device lets one kernel bind.
     pub(super) fn finish_updates(&mut self) -> Result<(), CodegenError> {
-        for (kind, bufs, len, layer) in std::mem::take(&mut self.updates) {
-            let kernel = match kind {
+        // Updates are independent of each other (each writes only its own buffers), so they
+        // may run in any order: like ones are brought together, in their original order.
+        let mut updates: Vec<DeferredUpdate> = Vec::new();
+        for u in std::mem::take(&mut self.updates) {
+            let at = updates
+                .iter()
+                .rposition(|v| v.kind == u.kind && v.shared == u.shared)
+                .map_or(updates.len(), |i| i + 1);
+            updates.insert(at, u);
+        }
+        let mut rest = &updates[..];
+        while let Some(first) = rest.first() {
+            let per_param = first.own.len() as u32;
+            let room = self
+                .opts
+                .max_storage_buffers
+                .saturating_sub(first.shared.len() as u32);
+            let most = match first.kind {
+                // One batch norm per dispatch: its two statistics already share one.
+                UpdateKind::Running { .. } => 1,
+                _ => (room / per_param).clamp(1, MAX_PARAMS_PER_UPDATE) as usize,
+            };
+            let group = rest
+                .iter()
+                .take(most)
+                .take_while(|u| u.kind == first.kind && u.shared == first.shared)
+                .count();
+            let (batch, tail) = rest.split_at(group);
+            rest = tail;
+            let lens: Vec<u64> = batch.iter().map(|u| u.len).collect();
+            let kernel = match first.kind {
                 UpdateKind::Sgd {
                     momentum,
                     weight_decay,
                     nesterov,
-                } => optim::sgd_update(len, momentum, weight_decay, nesterov),
+                } => optim::sgd_update(&lens, momentum, weight_decay, nesterov),
                 UpdateKind::Adam {
                     betas,
                     eps,
                     l2,
                     decoupled_wd,
-                } => optim::adam_update(len, betas, eps, l2, decoupled_wd),
+                } => optim::adam_update(&lens, betas, eps, l2, decoupled_wd),
                 UpdateKind::Running { momentum, rows } => {
-                    norm_train::running_update_pair(len as u32, momentum, rows)
+                    norm_train::running_update_pair(first.len as u32, momentum, rows)
                 }
+            };
+            let bufs = first
+                .shared
+                .iter()
+                .chain(batch.iter().flat_map(|u| &u.own))
+                .copied()
+                .collect();
+            let layer = match batch.len() {
+                1 => first.layer.clone(),
+                n => format!("{} (+{} more)", first.layer, n - 1),
             };
             self.emit(&layer, kernel, bufs)?;
         }

@@ -396,8 +396,13 @@ pub fn plan_options(
     batch: usize,
     tune: bool,
 ) -> Result<Options, CodegenError> {
+    // Kernels may bind as many buffers as this device allows (batched optimizer updates).
+    let device_opts = |opts: Options| Options {
+        max_storage_buffers: rt.context().limits().max_storage_buffers_per_shader_stage,
+        ..opts
+    };
     if !tune {
-        return Ok(Options::default());
+        return Ok(device_opts(Options::default()));
     }
     let start = Instant::now();
     let mut tuner = Tuner::new(rt, TuneCache::load_default());
@@ -414,5 +419,5 @@ pub fn plan_options(
             start.elapsed().as_secs_f64()
         );
     }
-    Ok(opts)
+    Ok(device_opts(opts))
 }

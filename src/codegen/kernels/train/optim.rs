@@ -13,9 +13,12 @@
 //! full f32 accuracy when `beta^t` is close to 1 (`1 - 0.999^1`), where the naive
 //! `1 - pow(beta, t)` would lose four digits.
 
+use super::super::activation::ELEMENTWISE_WG;
 use super::super::template::{Vars, render};
-use super::super::{KernelError, KernelSource, ensure};
-use super::pointwise_grad::{elementwise, elementwise_in_place};
+use super::super::{
+    BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, ensure, fit_u32, grid_1d,
+};
+use super::pointwise_grad::elementwise;
 
 const SGD_BUFFER: &str = include_str!("../../../../shaders/train/sgd_buffer.wgsl");
 const SGD_STEP: &str = include_str!("../../../../shaders/train/sgd_step.wgsl");
@@ -168,30 +171,29 @@ fn sgd_step_vars(
         .bool("NESTEROV", nesterov))
 }
 
-/// SGD's whole update of one parameter in place: [`sgd_buffer`] then [`sgd_step`] in one
-/// dispatch, same expressions. `buf = buf * momentum + (grad + weight_decay * param)`, then
-/// `param = param - lr * d` with `d = buf`, or with Nesterov
+/// SGD's whole update of `lens.len()` parameters in place, one dispatch: [`sgd_buffer`]
+/// then [`sgd_step`] for each, same expressions. `buf = buf * momentum + (grad +
+/// weight_decay * param)`, then `param = param - lr * d` with `d = buf`, or with Nesterov
 /// `d = grad + weight_decay * param + momentum * buf`.
 ///
-/// Bindings: `grad`, `lr` (scalar), then `param` and `buf`, both read and written.
+/// Bindings: `lr` (scalar), then for each parameter its `grad` (read), `param` and `buf`
+/// (both read and written).
 pub fn sgd_update(
-    len: u64,
+    lens: &[u64],
     momentum: f32,
     weight_decay: f32,
     nesterov: bool,
 ) -> Result<KernelSource, KernelError> {
     const OP: &str = "sgd_update";
     let vars = sgd_step_vars(OP, momentum, weight_decay, nesterov)?;
-    elementwise_in_place(
+    let name = format!("sgd_update_{}", if nesterov { "nesterov_" } else { "" });
+    batched_update(
         OP,
-        format!(
-            "sgd_update_{}{len}",
-            if nesterov { "nesterov_" } else { "" }
-        ),
+        name,
         ("train/sgd_update.wgsl", SGD_UPDATE),
-        len,
+        lens,
         vars,
-        2,
+        1,
         2,
     )
 }
@@ -205,7 +207,7 @@ pub fn sgd_update(
 /// Bindings: `grad`, `lr` (scalar), `step` (scalar, `t` counted from 1), then `param`, `m`
 /// and `v`, all three read and written.
 pub fn adam_update(
-    len: u64,
+    lens: &[u64],
     [beta1, beta2]: [f32; 2],
     eps: f32,
     l2: f32,
@@ -227,13 +229,58 @@ pub fn adam_update(
         .f32("WEIGHT_DECAY", decoupled_wd)
         .set("ADAM_BIAS_LIB", adam_bias_lib()?);
     let kind = if decoupled_wd != 0.0 { "adamw" } else { "adam" };
-    elementwise_in_place(
+    batched_update(
         OP,
-        format!("{kind}_update_{len}"),
+        format!("{kind}_update_"),
         ("train/adam_update.wgsl", ADAM_UPDATE),
-        len,
+        lens,
         vars,
-        3,
+        2,
         3,
     )
+}
+
+/// A fused update of `lens.len()` parameters: `shared` scalar bindings, then per parameter
+/// its gradient (read) and `writes` buffers updated in place. Named `{prefix}x{count}_{total
+/// elements}`; one invocation per element index of the longest parameter.
+fn batched_update(
+    op: &'static str,
+    prefix: String,
+    (file, template): (&str, &str),
+    lens: &[u64],
+    vars: Vars,
+    shared: usize,
+    writes: usize,
+) -> Result<KernelSource, KernelError> {
+    ensure(op, !lens.is_empty() && lens.iter().all(|&l| l > 0), || {
+        format!("every updated parameter must have elements: {lens:?}")
+    })?;
+    let longest = *lens.iter().max().expect("not empty");
+    let total = fit_u32(op, "elements", longest, MAX_ELEMENTS)?;
+    let workgroups = grid_1d(op, longest.div_ceil(u64::from(ELEMENTWISE_WG)))?;
+    let list = lens
+        .iter()
+        .map(|&l| format!("{l}u"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let vars = vars
+        .count("PARAMS", lens.len() as u32)
+        .u32("PARAMS", lens.len() as u32)
+        .set("LENS", list)
+        .u32("TOTAL", total)
+        .u32("WG", ELEMENTWISE_WG)
+        .u32("GRID_X", workgroups[0]);
+    let mut bindings = vec![BindingKind::ReadOnly; shared];
+    for _ in lens {
+        bindings.push(BindingKind::ReadOnly);
+        bindings.extend(std::iter::repeat_n(BindingKind::ReadWrite, writes));
+    }
+    Ok(KernelSource {
+        name: format!("{prefix}x{}_{}", lens.len(), lens.iter().sum::<u64>()),
+        wgsl: render(file, template, &vars)?,
+        entry: ENTRY_POINT,
+        workgroups,
+        workgroup_size: [ELEMENTWISE_WG, 1, 1],
+        bindings,
+    })
 }
