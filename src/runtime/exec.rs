@@ -8,12 +8,14 @@
 //!
 //! Pipelines are cached by (shader source, entry point): generated kernels bake their shapes into
 //! the source, so the source *is* the specialisation key, and identical layers share a pipeline.
+//! Several threads may compile into the cache at once ([`Runtime::prepare_all`]).
 //!
 //! wgpu reports errors asynchronously through error scopes; the runtime wraps pipeline creation
 //! and submission in scopes and turns what they catch into [`GpuError::Wgpu`], so a bad kernel
 //! is an error value, never a panic.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::device::GpuContext;
@@ -103,6 +105,9 @@ struct RecordedDispatch {
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
 }
+
+/// Stack size of [`Runtime::prepare_all`]'s compile threads.
+const WORKER_STACK: usize = 8 << 20;
 
 /// A compiled kernel with the bind group layout it was created with.
 #[derive(Debug)]
@@ -218,6 +223,71 @@ impl Runtime {
     /// excludes pipeline creation.
     pub fn prepare(&self, kernel: &KernelSource) -> Result<(), GpuError> {
         self.pipeline(kernel).map(|_| ())
+    }
+
+    /// True when `kernel`'s pipeline is compiled and cached.
+    pub fn has_pipeline(&self, kernel: &KernelSource) -> bool {
+        self.pipelines
+            .lock()
+            .is_ok_and(|c| c.contains_key(&(kernel.wgsl.clone(), kernel.entry)))
+    }
+
+    /// [`Runtime::prepare`]s `kernels` on up to [`std::thread::available_parallelism`]
+    /// threads (pipeline creation — naga and the driver's compiler — is CPU work that runs
+    /// in parallel; the pipeline cache compiles outside its lock, and wgpu's error scopes are
+    /// per thread, so each compile gets its own errors). Returns one result per
+    /// kernel, in order. Threads take the next kernel as they finish the last, so putting the
+    /// biggest kernels first balances the work best.
+    pub fn prepare_all(&self, kernels: &[KernelSource]) -> Vec<Result<(), GpuError>> {
+        let workers = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(kernels.len());
+        if workers <= 1 {
+            return kernels.iter().map(|k| self.prepare(k)).collect();
+        }
+        let next = AtomicUsize::new(0);
+        let work = || {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(k) = kernels.get(i) else {
+                    return done;
+                };
+                done.push((i, self.prepare(k)));
+            }
+        };
+        let mut results: Vec<Option<Result<(), GpuError>>> = std::iter::repeat_with(|| None)
+            .take(kernels.len())
+            .collect();
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    // Parsing a big shader can take more stack than a spawned thread's default
+                    // (see `wgpu::Device::create_shader_module`): give workers a main thread's.
+                    std::thread::Builder::new()
+                        .name("netc-compile".into())
+                        .stack_size(WORKER_STACK)
+                        .spawn_scoped(s, work)
+                })
+                .collect();
+            // A thread that could not start leaves its share to the others.
+            for h in handles.into_iter().flatten() {
+                match h.join() {
+                    Ok(done) => {
+                        for (i, r) in done {
+                            results[i] = Some(r);
+                        }
+                    }
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+        });
+        // Kernels no thread got to (only when no thread could start) compile here.
+        results
+            .into_iter()
+            .zip(kernels)
+            .map(|(r, k)| r.unwrap_or_else(|| self.prepare(k)))
+            .collect()
     }
 
     /// Runs `dispatches` in order in one compute pass and one submission, and waits for them to
@@ -535,6 +605,15 @@ impl Runtime {
                 got: d.buffers.len(),
             });
         }
+        self.check_kernel(k)
+    }
+}
+
+impl Runtime {
+    /// Checks that `k` fits the device's compute limits (workgroup count and size, invocations,
+    /// storage bindings), as [`Runtime::run`] does before dispatching it, with errors that name
+    /// the limit.
+    pub fn check_kernel(&self, k: &KernelSource) -> Result<(), GpuError> {
         let limits = self.ctx.limits();
         let limit_err = |limit_name, limit: u32, needed: u64| GpuError::ComputeLimit {
             kernel: k.name.clone(),
@@ -591,14 +670,23 @@ impl Runtime {
     }
 
     /// Returns the cached pipeline for `kernel`, compiling it on first use.
+    ///
+    /// Safe to call from several threads at once: the cache's lock is held only to look up and
+    /// to insert, never while compiling, so threads compiling different kernels run in
+    /// parallel. Two threads that miss on the same kernel both compile it and the first insert
+    /// wins (both get that pipeline). The error scopes are wgpu's per-thread ones (the `std`
+    /// feature, on by default), and pipeline creation reports its errors synchronously on the
+    /// calling thread, so each compile's errors land in its own scopes, never another
+    /// thread's, and never in the uncaptured-error handler.
     fn pipeline(&self, kernel: &KernelSource) -> Result<Arc<Pipeline>, GpuError> {
         let key = (kernel.wgsl.clone(), kernel.entry);
-        if let Some(p) = self
+        // The guard is a temporary of this statement: the lock is released before compiling.
+        let cached = self
             .pipelines
             .lock()
             .ok()
-            .and_then(|c| c.get(&key).cloned())
-        {
+            .and_then(|c| c.get(&key).cloned());
+        if let Some(p) = cached {
             return Ok(p);
         }
         let device = self.ctx.device();
@@ -646,10 +734,11 @@ impl Runtime {
             kernel.name
         ))?;
         let p = Arc::new(Pipeline { pipeline, layout });
-        if let Ok(mut cache) = self.pipelines.lock() {
-            cache.insert(key, Arc::clone(&p));
+        match self.pipelines.lock() {
+            // Another thread may have compiled the same kernel meanwhile: keep its pipeline.
+            Ok(mut cache) => Ok(Arc::clone(cache.entry(key).or_insert(p))),
+            Err(_) => Ok(p),
         }
-        Ok(p)
     }
 }
 

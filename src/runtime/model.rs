@@ -138,6 +138,10 @@ impl<'r> DeviceModel<'r> {
             };
             buffers.push(buf);
         }
+        // Compile every pipeline on all cores first; `record` then finds them cached.
+        for compiled in runtime.prepare_all(&plan.kernels) {
+            compiled?;
+        }
         let recorded = runtime.record(&dispatches(&plan, &buffers))?;
         Ok(DeviceModel {
             runtime,

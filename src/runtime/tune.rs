@@ -304,7 +304,8 @@ const TUNE_BUDGET_S: f64 = 3.0;
 ///
 /// Each uncached kernel is timed once per candidate ([`candidates`]: at most six, and no more
 /// once two are measured and [`TUNE_BUDGET_S`] seconds are spent): one untimed run that
-/// compiles it, one timed run. Tuning a model costs one to a few minutes on lavapipe, once per
+/// compiles it (unless [`Tuner::precompile`] already did, on all cores, as
+/// [`Tuner::options`] does), one timed run. Tuning a model costs one to a few minutes on lavapipe, once per
 /// device and batch size, and nothing afterwards.
 pub struct Tuner<'a> {
     rt: &'a Runtime,
@@ -312,6 +313,10 @@ pub struct Tuner<'a> {
     device: String,
     /// Kernels measured (not found in the cache) so far.
     pub measured: usize,
+    /// Pipelines compiled by [`Tuner::precompile`] so far.
+    pub precompiled: usize,
+    /// Seconds spent in [`Tuner::precompile`] so far.
+    pub precompile_s: f64,
 }
 
 impl<'a> Tuner<'a> {
@@ -322,6 +327,8 @@ impl<'a> Tuner<'a> {
             device: device_key(rt),
             cache,
             measured: 0,
+            precompiled: 0,
+            precompile_s: 0.0,
         }
     }
 
@@ -365,10 +372,58 @@ impl<'a> Tuner<'a> {
         chosen
     }
 
+    /// Compiles, on all cores ([`Runtime::prepare_all`]), the pipelines that timing `requests`
+    /// will need: the kernels of every candidate of every request the cache does not know,
+    /// except those already compiled, so that [`Tuner::choose`] finds them in the runtime's
+    /// pipeline cache and its serial loop only times. Returns how many kernels it compiled.
+    ///
+    /// Failures are ignored here: a candidate that cannot be generated is left out, and one
+    /// that exceeds the device's limits or fails to compile is skipped again when timed, as
+    /// without precompiling. The pipelines of candidates that lose stay cached (a few hundred
+    /// at most for a big model).
+    pub fn precompile(&mut self, requests: &[TileRequest]) -> usize {
+        let start = Instant::now();
+        let software = self.rt.context().is_software();
+        let mut kernels: Vec<KernelSource> = Vec::new();
+        for r in requests {
+            if self.cache.get(&self.device, &r.key()).is_some() {
+                continue;
+            }
+            let case = ConvCase {
+                kind: r.kind,
+                params: r.params,
+            };
+            for t in candidates(r, software) {
+                if let Ok((ks, _)) = case.kernels(&t) {
+                    kernels.extend(
+                        ks.into_iter().filter(|k| {
+                            self.rt.check_kernel(k).is_ok() && !self.rt.has_pipeline(k)
+                        }),
+                    );
+                }
+            }
+        }
+        // Identical kernels (shared finish passes, equal candidates) compile once.
+        kernels.sort_by(|a, b| (&a.wgsl, a.entry).cmp(&(&b.wgsl, b.entry)));
+        kernels.dedup_by(|a, b| a.wgsl == b.wgsl && a.entry == b.entry);
+        // Biggest first, so no thread is left with a big kernel at the end.
+        kernels.sort_by_key(|k| std::cmp::Reverse(k.wgsl.len()));
+        // Errors are reported (or the candidate skipped) by the timing loop.
+        let _ = self.rt.prepare_all(&kernels);
+        self.precompiled += kernels.len();
+        self.precompile_s += start.elapsed().as_secs_f64();
+        kernels.len()
+    }
+
     /// Lowering options with a measured tiling for every conv kernel `g` needs at `batch`.
+    ///
+    /// First compiles every candidate's pipelines in parallel ([`Tuner::precompile`]), then
+    /// times them one kernel at a time ([`Tuner::choose`]).
     pub fn options(&mut self, g: &Graph, batch: usize) -> Result<Options, CodegenError> {
         let mut opts = Options::default();
-        for r in tile_requests(g, batch)? {
+        let requests = tile_requests(g, batch)?;
+        self.precompile(&requests);
+        for r in requests {
             let t = self.choose(&r);
             opts.tuned.insert(r.key(), t);
         }
@@ -413,10 +468,14 @@ pub fn plan_options(
             .cache()
             .path()
             .map_or_else(|| "memory only".to_string(), |p| p.display().to_string());
+        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         eprintln!(
-            "tuned {} conv kernels in {:.1} s (cached in {place}; --no-tune skips tuning)",
+            "tuned {} conv kernels in {:.1} s ({} pipelines compiled in {:.1} s on {threads} \
+             threads; cached in {place}; --no-tune skips tuning)",
             tuner.measured,
-            start.elapsed().as_secs_f64()
+            start.elapsed().as_secs_f64(),
+            tuner.precompiled,
+            tuner.precompile_s,
         );
     }
     Ok(device_opts(opts))
