@@ -35,10 +35,12 @@ pub struct Profile {
 }
 
 /// The kernel name without its shape segments: `conv2d_3x3_s1_p1_g1_128x16x32x32_to16_rows`
-/// becomes `conv2d_3x3_s1_p1_g1_rows`, `add_relu_2097152` becomes `add_relu`.
+/// becomes `conv2d_3x3_s1_p1_g1_rows`, `add_relu_2097152` becomes `add_relu`,
+/// `sgd_update_x16_2320` becomes `sgd_update`.
 pub fn family(name: &str) -> String {
     let is_shape = |seg: &str| {
-        let digits = seg.trim_start_matches("to");
+        // `to16` (output channels) and `x4` (parameters in a batched update) are sizes too.
+        let digits = seg.trim_start_matches("to").trim_start_matches('x');
         !digits.is_empty()
             && digits.starts_with(|c: char| c.is_ascii_digit())
             && (digits.chars().all(|c| c.is_ascii_digit()) || digits.matches('x').count() >= 2)
@@ -138,6 +140,8 @@ mod tests {
             "batch_stats_partial"
         );
         assert_eq!(family("running_update_16_row0"), "running_update_row0");
+        assert_eq!(family("sgd_update_x16_2320"), "sgd_update");
+        assert_eq!(family("conv2d_3x3_s1_p1_g1"), "conv2d_3x3_s1_p1_g1");
     }
 
     #[test]
