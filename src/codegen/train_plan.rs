@@ -67,7 +67,7 @@ impl Builder<'_> {
                     layer,
                     norm_train::batch_stats(n, x[0], x[1], x[2]),
                     vec![inb[0]],
-                    out,
+                    &[out],
                 )
             }
             TrainOp::BatchNormTrain { eps, act } => {
@@ -143,7 +143,7 @@ impl Builder<'_> {
                         &self.opts.tiling_for(ConvKind::GradWeight, &params),
                     ),
                     vec![inb[0], inb[1]],
-                    out,
+                    &[out],
                 )
             }
             TrainOp::BiasGrad { .. } | TrainOp::BatchNormGradGamma { .. }
@@ -167,20 +167,12 @@ impl Builder<'_> {
                 let gamma_ins: Vec<BufferId> =
                     g.inputs(pair.gamma).iter().map(|i| self.value[i]).collect();
                 let x = dims(g.inputs(pair.gamma)[0]);
-                let r = norm_train::bn_grad_params(n, x[0], x[1], x[2], eps, through(act_grad))
-                    .map_err(|source| CodegenError::Kernel {
-                        layer: layer.to_string(),
-                        source,
-                    })?;
-                let scratch = self.buffer(
-                    format!("{layer}.scratch"),
-                    r.scratch_len as usize,
-                    BufferRole::Activation,
-                );
-                let mut first = gamma_ins;
-                first.push(scratch);
-                self.emit(layer, Ok(r.partial), first)?;
-                self.emit(layer, Ok(r.finish), vec![scratch, dgamma, dbeta])
+                self.emit_reduction(
+                    layer,
+                    norm_train::bn_grad_params(n, x[0], x[1], x[2], eps, through(act_grad)),
+                    gamma_ins,
+                    &[dgamma, dbeta],
+                )
             }
             TrainOp::BiasGrad { act_grad } => {
                 let dy = dims(ins[0]);
@@ -189,7 +181,7 @@ impl Builder<'_> {
                     layer,
                     reduce::bias_grad(n, dy[0], inner, through(*act_grad)),
                     inb.to_vec(),
-                    out,
+                    &[out],
                 )
             }
             TrainOp::BatchNormGradGamma { eps, act_grad } => {
@@ -198,7 +190,7 @@ impl Builder<'_> {
                     layer,
                     norm_train::bn_grad_gamma(n, x[0], x[1], x[2], *eps, through(*act_grad)),
                     inb.to_vec(),
-                    out,
+                    &[out],
                 )
             }
             TrainOp::BatchNormGradInput { eps, act_grad } => {
@@ -269,7 +261,7 @@ impl Builder<'_> {
                     layer,
                     linear_grad::linear_grad_weight(n, x[0], dy[0]),
                     vec![inb[0], inb[1]],
-                    out,
+                    &[out],
                 )
             }
             TrainOp::ChannelSlice { offset, channels } => {
@@ -339,13 +331,13 @@ impl Builder<'_> {
     }
 
     /// A two-dispatch reduction through a fresh scratch buffer (its inputs are `inputs`, in
-    /// binding order).
+    /// binding order; the finish writes `outs`).
     fn emit_reduction(
         &mut self,
         layer: &str,
         r: Result<Reduction, KernelError>,
         inputs: Vec<BufferId>,
-        out: BufferId,
+        outs: &[BufferId],
     ) -> Result<(), CodegenError> {
         let r = r.map_err(|source| CodegenError::Kernel {
             layer: layer.to_string(),
@@ -359,7 +351,10 @@ impl Builder<'_> {
         let mut first = inputs;
         first.push(scratch);
         self.emit(layer, Ok(r.partial), first)?;
-        self.emit(layer, Ok(r.finish), vec![scratch, out])
+        let finish = std::iter::once(scratch)
+            .chain(outs.iter().copied())
+            .collect();
+        self.emit(layer, Ok(r.finish), finish)
     }
 
     /// Note the fused optimizer update anchored at `id` (the `Assign` into its parameter),
