@@ -87,18 +87,6 @@ pub struct Recorded {
     steps: Vec<RecordedDispatch>,
 }
 
-impl Recorded {
-    /// Number of dispatches.
-    pub fn len(&self) -> usize {
-        self.steps.len()
-    }
-
-    /// True when there is nothing to dispatch.
-    pub fn is_empty(&self) -> bool {
-        self.steps.is_empty()
-    }
-}
-
 #[derive(Debug)]
 struct RecordedDispatch {
     pipeline: Arc<Pipeline>,
@@ -525,7 +513,7 @@ impl Runtime {
             }
             staging.push(Some(copy_back(&mut encoder, resolved, resolved.size())));
         }
-        self.ctx.queue().submit([encoder.finish()]);
+        let index = self.ctx.queue().submit([encoder.finish()]);
         scopes.pop("recording and submitting dispatches")?;
 
         // Map every staging buffer, then wait once.
@@ -543,19 +531,8 @@ impl Runtime {
                 })
             })
             .collect();
-        device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| GpuError::Wgpu {
-                context: "waiting for the submission".into(),
-                detail: e.to_string(),
-            })?;
-        let uncaptured = self.ctx.take_uncaptured_errors();
-        if !uncaptured.is_empty() {
-            return Err(GpuError::Wgpu {
-                context: "running dispatches".into(),
-                detail: uncaptured.join("; "),
-            });
-        }
+        // Earlier submissions (steps still in flight) finish first: the queue runs in order.
+        self.wait_for(index)?;
 
         let mut out = Vec::with_capacity(read.len());
         for (s, rx) in staging.iter().zip(&results) {

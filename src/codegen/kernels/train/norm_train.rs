@@ -292,26 +292,34 @@ pub fn bn_grad_params(
 }
 
 /// The second pass of a per-channel reduction over `k`'s chunks: `out[c]` = the sum of row `c`
-/// of scratch `[c, chunks]`. Bindings: `scratch`, `out [c]`.
+/// of scratch `[c, chunks]`. With `pair`, scratch holds a second such block, summed into a
+/// second output. Bindings: `scratch`, `out [c]` (and `out2 [c]`).
 pub(crate) fn channel_sum_finish(
     op: &'static str,
     name: String,
     k: &Chunks,
+    pair: bool,
 ) -> Result<KernelSource, KernelError> {
-    let grid = grid_1d(op, u64::from(k.c))?;
+    // One workgroup per row: c rows, or 2c with a pair.
+    let rows = u64::from(k.c) * if pair { 2 } else { 1 };
+    let grid = grid_1d(op, rows)?;
     let vars = Vars::new()
         .u32("CHANNELS", k.c)
         .u32("CHUNKS", k.chunks)
         .u32("GRID_X", grid[0])
         .u32("WG", k.finish_wg)
-        .flag("PAIR", false);
+        .flag("PAIR", pair);
+    let mut bindings = vec![BindingKind::ReadOnly, BindingKind::ReadWrite];
+    if pair {
+        bindings.push(BindingKind::ReadWrite);
+    }
     Ok(KernelSource {
         name,
         wgsl: render("train/channel_sum_finish.wgsl", SUM_FINISH, &vars)?,
         entry: ENTRY_POINT,
         workgroups: grid,
         workgroup_size: [k.finish_wg, 1, 1],
-        bindings: vec![BindingKind::ReadOnly, BindingKind::ReadWrite],
+        bindings,
     })
 }
 
@@ -330,24 +338,7 @@ fn gamma_reduction(
         .flag("ACT_GRAD", act_grad != Activation::Identity)
         .flag("BETA", beta)
         .set("ACT_GRAD_LIB", act_grad.wgsl_grad_library()?);
-    // With dbeta, the finish sums 2c rows: one workgroup each.
-    let rows = if beta {
-        2 * u64::from(k.c)
-    } else {
-        u64::from(k.c)
-    };
-    let finish_grid = grid_1d(op, rows)?;
-    let finish_vars = Vars::new()
-        .u32("CHANNELS", k.c)
-        .u32("CHUNKS", k.chunks)
-        .u32("GRID_X", finish_grid[0])
-        .u32("WG", k.finish_wg)
-        .flag("PAIR", beta);
     let shape = format!("{n}x{c}x{h}x{w}");
-    let mut finish_bindings = vec![BindingKind::ReadOnly, BindingKind::ReadWrite];
-    if beta {
-        finish_bindings.push(BindingKind::ReadWrite);
-    }
     Ok(Reduction {
         partial: KernelSource {
             name: format!("{op}_partial{}_{shape}", through(act_grad)),
@@ -361,15 +352,9 @@ fn gamma_reduction(
             workgroup_size: [k.wg, 1, 1],
             bindings: read_then_write(3 + usize::from(act_grad != Activation::Identity)),
         },
-        finish: KernelSource {
-            name: format!("{op}_finish_{shape}"),
-            wgsl: render("train/channel_sum_finish.wgsl", SUM_FINISH, &finish_vars)?,
-            entry: ENTRY_POINT,
-            workgroups: finish_grid,
-            workgroup_size: [k.finish_wg, 1, 1],
-            bindings: finish_bindings,
-        },
-        scratch_len: rows * u64::from(k.chunks),
+        finish: channel_sum_finish(op, format!("{op}_finish_{shape}"), &k, beta)?,
+        // dgamma's block, and with `beta` dbeta's after it.
+        scratch_len: u64::from(k.c) * u64::from(k.chunks) * if beta { 2 } else { 1 },
     })
 }
 

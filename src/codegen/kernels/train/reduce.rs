@@ -145,7 +145,7 @@ pub fn bias_grad(
     };
     Ok(Reduction {
         partial,
-        finish: channel_sum_finish(OP, format!("{name}_finish"), &k)?,
+        finish: channel_sum_finish(OP, format!("{name}_finish"), &k, false)?,
         scratch_len: u64::from(k.c) * u64::from(k.chunks),
     })
 }
