@@ -242,14 +242,14 @@ pub fn lower(g: &Graph, batch: usize, opts: &Options) -> Result<Plan, CodegenErr
 fn plan_memory(unplanned: Plan) -> Plan {
     #[cfg(debug_assertions)]
     {
-        let planned = memory::share_buffers(unplanned.clone());
+        let planned = memory::place_buffers(unplanned.clone());
         if let Err(e) = memory::check(&unplanned, &planned) {
             panic!("memory planning broke an invariant (a compiler bug): {e}");
         }
         planned
     }
     #[cfg(not(debug_assertions))]
-    memory::share_buffers(unplanned)
+    memory::place_buffers(unplanned)
 }
 
 /// Validate every kernel with naga, spread over the machine's cores: validation is
@@ -650,10 +650,14 @@ pub(super) fn kernel_activation(a: Activation) -> KAct {
 }
 
 impl Plan {
-    /// Bytes of all buffers together (parameters, inputs and activations), after
-    /// memory planning where it ran.
+    /// Bytes of device memory the plan allocates (parameters, inputs and activations):
+    /// after memory planning, the buffers of their own plus the arenas.
     pub fn total_bytes(&self) -> usize {
-        self.buffers.iter().map(|b| b.len * 4).sum()
+        let own: usize = (0..self.buffers.len())
+            .filter(|&b| self.placement(BufferId(b)).is_none())
+            .map(|b| self.buffers[b].len * 4)
+            .sum();
+        own + self.arenas().iter().map(|a| a * 4).sum::<usize>()
     }
 
     /// The plan as readable text: buffers, then one line per dispatch.
@@ -674,8 +678,12 @@ impl Plan {
             self.steps.len(),
             self.memory_summary()
         );
+        if !self.arenas().is_empty() {
+            let lens: Vec<String> = self.arenas().iter().map(|a| format!("{a} f32")).collect();
+            let _ = writeln!(out, "arenas: {}", lens.join(", "));
+        }
         out.push_str("buffers:\n");
-        let notes = self.sharing_notes();
+        let notes = self.placement_notes();
         for ((i, b), note) in self.buffers.iter().enumerate().zip(notes) {
             let role = match &b.role {
                 BufferRole::Input(_) => "input",

@@ -26,10 +26,12 @@ use crate::codegen::kernels::{BindingKind, KernelSource};
 const ELEM_BYTES: u64 = std::mem::size_of::<f32>() as u64;
 
 /// A device buffer holding `len` f32 values, usable as a storage binding, copy source and copy
-/// destination.
+/// destination: a whole wgpu buffer, or a view of `len` elements from byte `offset` of a larger
+/// one (an arena, [`Runtime::view`]).
 #[derive(Debug)]
 pub struct GpuBuffer {
     buffer: wgpu::Buffer,
+    offset: u64,
     len: usize,
 }
 
@@ -52,6 +54,16 @@ impl GpuBuffer {
     /// The underlying wgpu buffer (for interop; netc code should not need it).
     pub fn raw(&self) -> &wgpu::Buffer {
         &self.buffer
+    }
+
+    /// The binding of this buffer's elements (an empty buffer binds its one element of
+    /// storage: wgpu rejects empty bindings).
+    fn binding(&self) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.buffer,
+            offset: self.offset,
+            size: wgpu::BufferSize::new(self.size_bytes().max(ELEM_BYTES)),
+        })
     }
 }
 
@@ -174,7 +186,64 @@ impl Runtime {
                 | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Ok(GpuBuffer { buffer, len })
+        Ok(GpuBuffer {
+            buffer,
+            offset: 0,
+            len,
+        })
+    }
+
+    /// Creates a zero-filled arena of `len` f32 elements, to hold [`Runtime::view`]s. Only
+    /// views are bound, so only the device's buffer-size limit applies to the arena.
+    pub fn create_arena(&self, len: usize) -> Result<GpuBuffer, GpuError> {
+        let bytes = len as u64 * ELEM_BYTES;
+        let limit = self.ctx.limits().max_buffer_size;
+        if bytes > limit {
+            return Err(GpuError::BufferTooLarge {
+                bytes,
+                elements: len,
+                limit_name: "max_buffer_size",
+                limit,
+            });
+        }
+        let buffer = self.ctx.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some("netc arena"),
+            size: bytes.max(ELEM_BYTES),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(GpuBuffer {
+            buffer,
+            offset: 0,
+            len,
+        })
+    }
+
+    /// A view of `len` elements of `arena` from element `offset`, used like a buffer of
+    /// its own. The offset must suit the device's binding alignment.
+    pub fn view(
+        &self,
+        arena: &GpuBuffer,
+        offset: usize,
+        len: usize,
+    ) -> Result<GpuBuffer, GpuError> {
+        self.check_buffer_len(len)?;
+        let start = arena.offset + offset as u64 * ELEM_BYTES;
+        let align = u64::from(self.ctx.limits().min_storage_buffer_offset_alignment);
+        if offset + len.max(1) > arena.len || !start.is_multiple_of(align) {
+            return Err(GpuError::Unsupported(format!(
+                "a view of elements {offset}..{} of a {}-element arena at alignment {align}",
+                offset + len,
+                arena.len
+            )));
+        }
+        Ok(GpuBuffer {
+            buffer: arena.buffer.clone(),
+            offset: start,
+            len,
+        })
     }
 
     /// Creates a buffer holding `data`.
@@ -194,9 +263,11 @@ impl Runtime {
             });
         }
         if !data.is_empty() {
-            self.ctx
-                .queue()
-                .write_buffer(&buffer.buffer, 0, bytemuck::cast_slice(data));
+            self.ctx.queue().write_buffer(
+                &buffer.buffer,
+                buffer.offset,
+                bytemuck::cast_slice(data),
+            );
         }
         Ok(())
     }
@@ -317,7 +388,7 @@ impl Runtime {
                     .enumerate()
                     .map(|(i, b)| wgpu::BindGroupEntry {
                         binding: i as u32,
-                        resource: b.buffer.as_entire_binding(),
+                        resource: b.binding(),
                     })
                     .collect();
                 let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -488,19 +559,23 @@ impl Runtime {
         let device = self.ctx.device();
         let scopes = ErrorScopes::push(device);
         let mut encoder = self.encode(recorded, timestamps);
-        let copy_back = |encoder: &mut wgpu::CommandEncoder, src: &wgpu::Buffer, size: u64| {
-            let s = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("netc readback"),
-                size,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            encoder.copy_buffer_to_buffer(src, 0, &s, 0, size);
-            s
-        };
+        let copy_back =
+            |encoder: &mut wgpu::CommandEncoder, src: &wgpu::Buffer, offset: u64, size: u64| {
+                let s = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("netc readback"),
+                    size,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                encoder.copy_buffer_to_buffer(src, offset, &s, 0, size);
+                s
+            };
         let mut staging: Vec<Option<wgpu::Buffer>> = read
             .iter()
-            .map(|b| (!b.is_empty()).then(|| copy_back(&mut encoder, &b.buffer, b.size_bytes())))
+            .map(|b| {
+                (!b.is_empty())
+                    .then(|| copy_back(&mut encoder, &b.buffer, b.offset, b.size_bytes()))
+            })
             .collect();
         // The timestamps come back as one more staging buffer after the requested ones.
         if let Some((sets, resolved)) = timestamps {
@@ -511,7 +586,7 @@ impl Runtime {
                 let count = (stamps - first).min(per_set);
                 encoder.resolve_query_set(set, 0..count as u32, resolved, first * 8);
             }
-            staging.push(Some(copy_back(&mut encoder, resolved, resolved.size())));
+            staging.push(Some(copy_back(&mut encoder, resolved, 0, resolved.size())));
         }
         let index = self.ctx.queue().submit([encoder.finish()]);
         scopes.pop("recording and submitting dispatches")?;

@@ -2,7 +2,7 @@
 //! once, and a whole forward pass recorded into one command buffer per run.
 
 use super::{Dispatch, GpuBuffer, GpuError, Recorded, Runtime};
-use crate::codegen::plan::{BufferRole, Plan};
+use crate::codegen::plan::{BufferId, BufferRole, Plan};
 use crate::ir::Graph;
 use crate::tensor::{Tensor, TensorMap};
 use std::collections::HashMap;
@@ -118,8 +118,17 @@ impl<'r> DeviceModel<'r> {
                 });
             }
         }
+        let arenas = plan
+            .arenas()
+            .iter()
+            .map(|&len| runtime.create_arena(len))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut buffers = Vec::with_capacity(plan.buffers.len());
-        for b in &plan.buffers {
+        for (i, b) in plan.buffers.iter().enumerate() {
+            if let Some(p) = plan.placement(BufferId(i)) {
+                buffers.push(runtime.view(&arenas[p.arena], p.offset, b.len)?);
+                continue;
+            }
             let buf = match &b.role {
                 BufferRole::Param(name) => {
                     let t = params
