@@ -591,8 +591,10 @@ fn invalid_parameters_are_errors() {
     assert!(conv_grad::conv2d_grad_weight(&huge, &t).is_err());
 }
 
-/// Shapes whose input gradient takes the row kernel (stride 1, widths multiple of 4), odd in
-/// everything else: rgb, partial row tiles, groups, a 5x5 window, a 1x1 conv, batch 1.
+/// Shapes whose forward, input gradient and weight gradient take the row kernels (stride 1,
+/// widths multiple of 4), odd in everything else: rgb (fewer input channels than a weight
+/// tile), partial row and channel tiles, groups, a 5x5 window, a 1x1 conv, batch 1 (fewer
+/// parts than a workgroup has lanes).
 #[test]
 fn row_kernel_odd_shapes() {
     check_conv(

@@ -1,5 +1,6 @@
 //! Stride-1 convs vectorised along image rows (`shaders/conv2d_rows.wgsl`): the fast path for
-//! the forward conv and its input gradient on CPU drivers (lavapipe).
+//! the forward conv and its input gradient on CPU drivers (lavapipe). The weight gradient's row
+//! variant (`train::conv_grad`) uses the same selection and window geometry.
 //!
 //! A [`ConvTiling`] selects this kernel when `tm` is a multiple of 4 (`tm / 4` output rows of
 //! one 4-wide column quad per invocation) and `wg_n == 1` (a workgroup of `wg_m` invocations
@@ -30,6 +31,17 @@ pub(crate) fn applies(p: &Conv2dParams, tiling: &ConvTiling, grad_input: bool) -
         && p.stride_w == 1
         && src_w.is_multiple_of(4)
         && dst_w.is_multiple_of(4)
+}
+
+/// Where a quad's windows start and how many vec4 they span, for padding `pad` (columns) and
+/// kernel width `kw`: column `-pad` relative to a quad lies in vector `qb` (relative to the
+/// quad's vector), element `e0`, and `nv` vectors from there cover every tap of the quad's 4
+/// columns.
+pub(crate) fn window_vectors(pad: impl Into<i64>, kw: u32) -> (i32, u32, u32) {
+    let pad = pad.into();
+    let qb = (-pad).div_euclid(4) as i32;
+    let e0 = (-pad).rem_euclid(4) as u32;
+    (qb, e0, (e0 + kw + 3).div_ceil(4))
 }
 
 /// Renders the row kernel for the forward conv of `p` or (with `grad_input`) its input
@@ -75,9 +87,7 @@ pub(crate) fn conv2d_rows(
     };
     check_loops(op, u64::from(cr))?;
     let tr = tiling.tm / 4;
-    let qb = (-pad.1).div_euclid(4);
-    let e0 = (-pad.1).rem_euclid(4) as u32;
-    let nv = (e0 + p.kernel_w + 3).div_ceil(4);
+    let (qb, e0, nv) = window_vectors(pad.1, p.kernel_w);
     let tiles = u64::from(p.batch) * u64::from(ho.div_ceil(tr)) * u64::from(wo / 4);
     let grid = [
         tiles.div_ceil(u64::from(tiling.wg_m)),
@@ -112,7 +122,7 @@ pub(crate) fn conv2d_rows(
         .u32("KH", p.kernel_h)
         .u32("KW", p.kernel_w)
         .i32("PAD_H", pad.0 as i32)
-        .i32("QB", qb as i32)
+        .i32("QB", qb)
         .u32("E0", e0)
         .u32("NV", nv)
         .u32("W_GROUP", cout_g * cin_g * kk)

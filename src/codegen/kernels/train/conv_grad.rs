@@ -13,7 +13,10 @@
 //! * grad weight owns a tile of `dw` (input-channel taps x output channels of one group) and sums
 //!   over `(n, oy, ox)`: N*Ho*Wo terms, up to 131,072 for batch 128 on 32x32, beyond lavapipe's
 //!   loop cap, so the range is cut into contiguous chunks ([`super::reduce`] picks how many), one
-//!   partial result each, added in order by the finish pass.
+//!   partial result each, added in order by the finish pass. Where the forward row kernel
+//!   applies (stride 1, widths multiple of 4, a row tiling), the first pass is the row variant
+//!   instead (`shaders/train/conv2d_grad_weight_rows.wgsl`): the lanes share a weight tile and
+//!   split the pixels, loading aligned vec4 of x and dy (on lavapipe ~2x the generic kernel).
 
 use super::super::conv::{Conv2dParams, ConvTiling};
 use super::super::conv_rows;
@@ -22,11 +25,13 @@ use super::super::{
     Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS,
     MAX_WORKGROUPS_PER_DIM, Reduction, check_loops, ensure, fit_u32,
 };
-use super::reduce::{finish, split};
+use super::reduce::{Split, finish, split};
 
 const INPUT_TEMPLATE: &str = include_str!("../../../../shaders/train/conv2d_grad_input.wgsl");
 const WEIGHT_TEMPLATE: &str =
     include_str!("../../../../shaders/train/conv2d_grad_weight_partial.wgsl");
+const WEIGHT_ROWS_TEMPLATE: &str =
+    include_str!("../../../../shaders/train/conv2d_grad_weight_rows.wgsl");
 
 /// The forward parameters with the parts the gradients ignore reset, validated, plus the
 /// tiling's own checks (the same bounds as the forward conv's).
@@ -199,6 +204,14 @@ pub(crate) fn conv2d_grad_weight_named(
     tiling: &ConvTiling,
 ) -> Result<Reduction, KernelError> {
     let p = checked(op, p, tiling)?;
+    let name = if op == "conv2d_grad_weight" {
+        dims_name(op, &p)
+    } else {
+        format!("{op}_{}x{}_to{}", p.batch, p.in_channels, p.out_channels)
+    };
+    if conv_rows::applies(&p, tiling, false) {
+        return conv2d_grad_weight_rows(op, name, &p, tiling);
+    }
     let cin_g = p.in_channels / p.groups;
     let cout_g = p.out_channels / p.groups;
     let (ho, wo) = (p.out_h(), p.out_w());
@@ -246,11 +259,6 @@ pub(crate) fn conv2d_grad_weight_named(
         .count("TN", tiling.tn)
         .u32("WG_M", tiling.wg_m)
         .u32("WG_N", tiling.wg_n);
-    let name = if op == "conv2d_grad_weight" {
-        dims_name(op, &p)
-    } else {
-        format!("{op}_{}x{}_to{}", p.batch, p.in_channels, p.out_channels)
-    };
     let partial = KernelSource {
         name: format!("{name}_partial"),
         wgsl: render(
@@ -261,6 +269,103 @@ pub(crate) fn conv2d_grad_weight_named(
         entry: ENTRY_POINT,
         workgroups,
         workgroup_size: [tiling.wg_m, tiling.wg_n, 1],
+        bindings: vec![
+            BindingKind::ReadOnly,
+            BindingKind::ReadOnly,
+            BindingKind::ReadWrite,
+        ],
+    };
+    Ok(Reduction {
+        partial,
+        finish: finish(op, &name, weight_len, sp.parts)?,
+        scratch_len,
+    })
+}
+
+/// The weight gradient's first pass vectorised along image rows
+/// (`shaders/train/conv2d_grad_weight_rows.wgsl`), for the shapes and tilings where the
+/// forward row kernel applies ([`conv_rows::applies`]): the lanes of a workgroup share a tile
+/// of `tn` output channels x `ceil(tm / (KH * KW))` input channels (about `tm` x `tn` weights,
+/// as in the generic kernel) and split the 4-pixel quads between them, one part each.
+fn conv2d_grad_weight_rows(
+    op: &'static str,
+    name: String,
+    p: &Conv2dParams,
+    tiling: &ConvTiling,
+) -> Result<Reduction, KernelError> {
+    let cin_g = p.in_channels / p.groups;
+    let cout_g = p.out_channels / p.groups;
+    let (ho, wo) = (p.out_h(), p.out_w());
+    let kk = p.kernel_h * p.kernel_w;
+    let tn = tiling.tn.min(cout_g).max(1);
+    let tc = tiling.tm.div_ceil(kk).min(cin_g).max(1);
+    let (qb, e0, nv) = conv_rows::window_vectors(p.pad_w, p.kernel_w);
+    let quads = u64::from(p.batch) * u64::from(ho) * u64::from(wo / 4);
+    let tiles = [
+        u64::from(cout_g).div_ceil(u64::from(tn)),
+        u64::from(p.groups) * u64::from(cin_g.div_ceil(tc)),
+    ];
+    let weight_len = p.weight_len();
+    let max_parts = (MAX_ELEMENTS / weight_len)
+        .min(u64::from(MAX_WORKGROUPS_PER_DIM) * u64::from(tiling.wg_m))
+        .max(1);
+    let per_part = tiles.iter().product::<u64>();
+    let target = u64::from(tiling.split_target).min(per_part.saturating_mul(max_parts));
+    // Split the terms (4 per quad), then round the chunks to whole quads: the lanes of a
+    // workgroup are parts, so short reductions (8x8 maps) still fill a workgroup.
+    let terms = split(op, quads * 4, per_part, target as u32)?;
+    let chunk = u64::from(terms.chunk).div_ceil(4);
+    let sp = Split {
+        parts: quads.div_ceil(chunk) as u32,
+        chunk: chunk as u32,
+    };
+    let workgroups = check_grid(
+        op,
+        [
+            u64::from(sp.parts).div_ceil(u64::from(tiling.wg_m)),
+            tiles[0],
+            tiles[1],
+        ],
+    )?;
+    let scratch_len = weight_len * u64::from(sp.parts);
+    fit_u32(op, "scratch elements", scratch_len, MAX_ELEMENTS)?;
+    let vars = Vars::new()
+        .u32("CIN", p.in_channels)
+        .u32("COUT", p.out_channels)
+        .u32("H", p.in_h)
+        .u32("W", p.in_w)
+        .u32("HO", ho)
+        .u32("WO", wo)
+        .u32("KH", p.kernel_h)
+        .u32("KW", p.kernel_w)
+        .i32("PAD_H", p.pad_h as i32)
+        .i32("QB", qb)
+        .u32("E0", e0)
+        .u32("NV", nv)
+        .u32("CIN_G", cin_g)
+        .u32("COUT_G", cout_g)
+        .u32("RQ", quads as u32)
+        .u32("PARTS", sp.parts)
+        .u32("CHUNK", sp.chunk)
+        .u32("TN", tn)
+        .u32("TC", tc)
+        .u32("WG", tiling.wg_m)
+        .count("TN", tn)
+        .count("TC", tc)
+        .count("KH", p.kernel_h)
+        .count("KW", p.kernel_w)
+        .count("NV", nv)
+        .count("LANES", 4);
+    let partial = KernelSource {
+        name: format!("{name}_rows_partial"),
+        wgsl: render(
+            "train/conv2d_grad_weight_rows.wgsl",
+            WEIGHT_ROWS_TEMPLATE,
+            &vars,
+        )?,
+        entry: ENTRY_POINT,
+        workgroups,
+        workgroup_size: [tiling.wg_m, 1, 1],
         bindings: vec![
             BindingKind::ReadOnly,
             BindingKind::ReadOnly,
