@@ -149,8 +149,10 @@ impl ConvCase {
     }
 }
 
-/// Format version of the cache file; a file with another version is ignored.
-const CACHE_VERSION: u32 = 1;
+/// Version of the cache file, raised when its format changes or when the kernel a tiling
+/// selects changes (cached choices were timed on other code); a file with another version is
+/// ignored. 2: row tilings select the row kernel for the weight gradient too.
+const CACHE_VERSION: u32 = 2;
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct CacheFile {
