@@ -176,21 +176,25 @@ impl Runtime {
     /// Creates a zero-filled buffer of `len` f32 elements.
     pub fn create_buffer(&self, len: usize) -> Result<GpuBuffer, GpuError> {
         self.check_buffer_len(len)?;
-        // wgpu rejects zero-sized bindings; an empty tensor still gets one element of storage.
-        let size = (len as u64).max(1) * ELEM_BYTES;
+        Ok(self.allocate(len, None))
+    }
+
+    /// A zero-filled wgpu buffer for `len` f32 elements (at least one: wgpu rejects zero-sized
+    /// bindings), usable as storage, copy source and copy destination.
+    fn allocate(&self, len: usize, label: Option<&str>) -> GpuBuffer {
         let buffer = self.ctx.device().create_buffer(&wgpu::BufferDescriptor {
-            label: None,
-            size,
+            label,
+            size: (len as u64).max(1) * ELEM_BYTES,
             usage: wgpu::BufferUsages::STORAGE
                 | wgpu::BufferUsages::COPY_SRC
                 | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Ok(GpuBuffer {
+        GpuBuffer {
             buffer,
             offset: 0,
             len,
-        })
+        }
     }
 
     /// Creates a zero-filled arena of `len` f32 elements, to hold [`Runtime::view`]s. Only
@@ -206,19 +210,7 @@ impl Runtime {
                 limit,
             });
         }
-        let buffer = self.ctx.device().create_buffer(&wgpu::BufferDescriptor {
-            label: Some("netc arena"),
-            size: bytes.max(ELEM_BYTES),
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        Ok(GpuBuffer {
-            buffer,
-            offset: 0,
-            len,
-        })
+        Ok(self.allocate(len, Some("netc arena")))
     }
 
     /// A view of `len` elements of `arena` from element `offset`, used like a buffer of
