@@ -13,7 +13,7 @@
 //!
 //! wgpu tracks usage per buffer, not per range, and forbids one dispatch binding a buffer
 //! read-only and read-write: two values one step binds that way never share an arena
-//! ([`conflicts`]). Four arenas suffice for the seed models. Arenas stop growing at
+//! ([`conflicts`]); the seed models need four to six arenas. Arenas stop growing at
 //! [`ARENA_LEN`] (WebGPU's default buffer-size limit) and offsets are multiples of
 //! [`ARENA_ALIGN`] (its largest binding-offset alignment), so a plan binds on any device.
 //!
