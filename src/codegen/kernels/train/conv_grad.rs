@@ -269,16 +269,32 @@ pub(crate) fn conv2d_grad_weight_named(
         entry: ENTRY_POINT,
         workgroups,
         workgroup_size: [tiling.wg_m, tiling.wg_n, 1],
-        bindings: vec![
-            BindingKind::ReadOnly,
-            BindingKind::ReadOnly,
-            BindingKind::ReadWrite,
-        ],
+        bindings: weight_partial_bindings(),
     };
+    weight_reduction(op, &name, partial, weight_len, sp.parts)
+}
+
+/// The bindings of either weight-gradient first pass: x and dy (read), scratch (written).
+fn weight_partial_bindings() -> Vec<BindingKind> {
+    vec![
+        BindingKind::ReadOnly,
+        BindingKind::ReadOnly,
+        BindingKind::ReadWrite,
+    ]
+}
+
+/// A weight-gradient first pass writing `parts` partials of every weight, and its finish.
+fn weight_reduction(
+    op: &'static str,
+    name: &str,
+    partial: KernelSource,
+    weight_len: u64,
+    parts: u32,
+) -> Result<Reduction, KernelError> {
     Ok(Reduction {
         partial,
-        finish: finish(op, &name, weight_len, sp.parts)?,
-        scratch_len,
+        finish: finish(op, name, weight_len, parts)?,
+        scratch_len: weight_len * u64::from(parts),
     })
 }
 
@@ -366,15 +382,7 @@ fn conv2d_grad_weight_rows(
         entry: ENTRY_POINT,
         workgroups,
         workgroup_size: [tiling.wg_m, 1, 1],
-        bindings: vec![
-            BindingKind::ReadOnly,
-            BindingKind::ReadOnly,
-            BindingKind::ReadWrite,
-        ],
+        bindings: weight_partial_bindings(),
     };
-    Ok(Reduction {
-        partial,
-        finish: finish(op, &name, weight_len, sp.parts)?,
-        scratch_len,
-    })
+    weight_reduction(op, &name, partial, weight_len, sp.parts)
 }
