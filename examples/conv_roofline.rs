@@ -40,6 +40,7 @@ fn parse_tiling(s: &str) -> Option<ConvTiling> {
         wg_m: wg_m.parse().ok()?,
         wg_n: wg_n.parse().ok()?,
         split_target: split.map_or(Some(default.split_target), |s| s.parse().ok())?,
+        subgroup: 0,
     })
 }
 
@@ -165,7 +166,8 @@ fn main() {
                 (Some(t), _) => *t,
                 (None, Some(tuner)) => tuner.choose(&request),
                 (None, None) => default_tiling(&request),
-            };
+            }
+            .with_subgroup(rt.context().subgroup_size());
             let case = ConvCase { kind, params: p };
             match case.time(&rt, &tiling, a.reps, a.samples) {
                 Ok(s) => {

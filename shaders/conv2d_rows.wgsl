@@ -1,18 +1,27 @@
-//! Stride-1 conv2d, vectorised along image rows, for CPU drivers such as lavapipe (netc:
-//! src/codegen/kernels/conv_rows.rs). Computes either the forward conv or, with FLIP, its input
-//! gradient (a stride-1 conv of dy with the flipped kernel and channels swapped).
+//! conv2d vectorised along image rows, for CPU drivers such as lavapipe (netc:
+//! src/codegen/kernels/conv_rows.rs). Computes either the forward conv (stride S) or, with FLIP,
+//! the input gradient of a stride-1 conv (a stride-1 conv of dy with the flipped kernel and
+//! channels swapped).
 //!
-//! dst[n, o, oy, ox] = sum over c < CR, ky, kx of src[n, c, oy - PAD_H + ky, ox - PAD_W + kx] *
-//! weight(o, c, ky, kx) (zero outside src), for the channels of group g.
+//! dst[n, o, oy, ox] = sum over c < CR, ky, kx of src[n, c, S oy - PAD_H + ky, S ox - PAD_W + kx]
+//! * weight(o, c, ky, kx) (zero outside src), for the channels of group g.
 //!
 //! Why this shape: on lavapipe an invocation is one SIMD lane, and a load whose address differs
 //! between lanes is a per-lane loop, so the kernel is bound by such loads, not by FMAs. Here each
 //! invocation owns TR rows x 4 columns (a "quad", one vec4) x TN output channels, and per input
-//! channel loads IR = TR + KH - 1 source rows as NV aligned vec4 each (W % 4 == 0), builds the
-//! KW shifted windows from them in registers, and reuses every window for all TN channels and up
-//! to KH output rows: (TR + KH - 1) * NV vector loads per TR * 4 * TN * KH * KW multiply-adds,
+//! channel loads IR = S (TR - 1) + KH source rows as NV aligned vec4 each (W % 4 == 0), builds
+//! the KW windows (every S-th column from tap kx) from them in registers, and reuses every window
+//! for all TN channels and up to KH output rows: IR * NV vector loads per TR * 4 * TN * KH * KW
+//! multiply-adds,
 //! against one scalar load per TN in the generic kernel. The workgroup is WG invocations along
 //! quads and one along channels, so the weight loads are the same for every lane (uniform).
+//!
+//! Weights: every lane of a workgroup uses the same TN * KH * KW weights per input channel. With
+//! SHARED_WEIGHTS (a device with a fixed subgroup size SG whose subgroups are all full) the SG
+//! lanes of a subgroup split them: lane l loads weights l, l + SG, ... (NS each) and
+//! subgroupBroadcast hands every weight to all lanes. On lavapipe a storage-buffer load is a
+//! loop over the SIMD lanes even when every lane reads the same address, so this makes weight
+//! loads SG times cheaper; without it each lane loads each weight itself (portable WGSL).
 //!
 //! Sums run over c, then ky, then kx for every tiling, so the tiling never changes a result. No
 //! shared memory, no barriers, no atomics; one runtime loop, CR iterations.
@@ -32,8 +41,9 @@ const D_OFFSET: u32 = {{D_OFFSET}};
 const KH: u32 = {{KH}};
 const KW: u32 = {{KW}};
 const PAD_H: i32 = {{PAD_H}};
-// Column -PAD_W relative to a quad lies in vector QB (relative to the quad's vector), element
-// E0; the NV vectors from there cover every tap of the quad.
+const S: u32 = {{STRIDE}};
+// Column -PAD_W relative to a quad's first source column lies in vector QB (relative to that
+// column's vector, S * q), element E0; the NV vectors from there cover every tap of the quad.
 const QB: i32 = {{QB}};
 const E0: u32 = {{E0}};
 const NV: u32 = {{NV}};
@@ -48,8 +58,12 @@ const FLIP: bool = {{FLIP}};
 const TR: u32 = {{TR}};
 const TN: u32 = {{TN}};
 const WG: u32 = {{WG}};
+// Weight sharing: SG lanes split the TN * KK weights of a channel, NS per lane (SG = 1: off).
+const KK: u32 = KH * KW;
+const SG: u32 = {{SG}};
+const NS: u32 = {{NS}};
 
-const IR: u32 = TR + KH - 1u;
+const IR: u32 = S * (TR - 1u) + KH;
 const WQ: u32 = W / 4u;
 const QO: u32 = WO / 4u;
 const HWQ: u32 = H * WQ;
@@ -83,14 +97,25 @@ fn fma_col_{{j}}(acc: ptr<function, array<vec4<f32>, TR * TN>>, wv: ptr<function
 // Tap (ky, kx) for the whole tile: the TR windows it reads, one weight per channel.
 {{#for ky in KH}}
 {{#for kx in KW}}
+{{#if SHARED_WEIGHTS}}
+// Weight (j, tap) is element e = j * KK + tap of the channel's weights, held by lane e % SG.
+fn tap_{{ky}}_{{kx}}(acc: ptr<function, array<vec4<f32>, TR * TN>>, win: ptr<function, array<vec4<f32>, IR * KW>>, wl: ptr<function, array<f32, NS>>) {
+{{/if}}
+{{#if !SHARED_WEIGHTS}}
 fn tap_{{ky}}_{{kx}}(acc: ptr<function, array<vec4<f32>, TR * TN>>, win: ptr<function, array<vec4<f32>, IR * KW>>, w_at: ptr<function, array<u32, TN>>, w_c: u32) {
     let tap = select({{ky}}u * KW + {{kx}}u, (KH - 1u - {{ky}}u) * KW + (KW - 1u - {{kx}}u), FLIP);
+{{/if}}
     var wv: array<vec4<f32>, TR>;
 {{#for r in TR}}
-    wv[{{r}}] = (*win)[({{r}} + {{ky}}) * KW + {{kx}}];
+    wv[{{r}}] = (*win)[({{r}}u * S + {{ky}}u) * KW + {{kx}}u];
 {{/for}}
 {{#for j in TN}}
+{{#if SHARED_WEIGHTS}}
+    fma_col_{{j}}(acc, &wv, vec4<f32>(subgroupBroadcast((*wl)[({{j}}u * KK + {{ky}}u * KW + {{kx}}u) / SG], ({{j}}u * KK + {{ky}}u * KW + {{kx}}u) % SG)));
+{{/if}}
+{{#if !SHARED_WEIGHTS}}
     fma_col_{{j}}(acc, &wv, vec4<f32>(w[(*w_at)[{{j}}] + w_c + tap]));
+{{/if}}
 {{/for}}
 }
 {{/for}}
@@ -115,19 +140,24 @@ fn store_row_{{r}}(acc: ptr<function, array<vec4<f32>, TR * TN>>, g: u32, o0: u3
 }
 {{/for}}
 
-// The KW windows of source row ir.
+// The KW windows of source row ir: tap kx of the quad's columns reads elements E0 + kx + S cc.
 {{#for ir in IR}}
 fn window_row_{{ir}}(win: ptr<function, array<vec4<f32>, IR * KW>>, xr: ptr<function, array<vec4<f32>, IR * NV>>) {
 {{#for kx in KW}}
 {{#for cc in LANES}}
-    (*win)[{{ir}} * KW + {{kx}}][{{cc}}] = (*xr)[{{ir}} * NV + (E0 + {{kx}} + {{cc}}) / 4][(E0 + {{kx}} + {{cc}}) % 4];
+    (*win)[{{ir}} * KW + {{kx}}][{{cc}}] = (*xr)[{{ir}}u * NV + (E0 + {{kx}}u + S * {{cc}}u) / 4u][(E0 + {{kx}}u + S * {{cc}}u) % 4u];
 {{/for}}
 {{/for}}
 }
 {{/for}}
 
 @compute @workgroup_size(WG, 1, 1)
+{{#if SHARED_WEIGHTS}}
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+{{/if}}
+{{#if !SHARED_WEIGHTS}}
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+{{/if}}
     let g = wid.z;
     let o0 = wid.y * TN;
     // Tiles past the end compute on a clamped tile and skip the store (branch-free inner loop).
@@ -138,13 +168,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let n = tc / (QO * RB);
     let oy0 = rb * TR;
 
-    // Source rows oy0 - PAD_H + ir and vectors q + QB + v: clamped offsets plus validity, so
-    // padding reads a selected zero.
+    // Source rows S oy0 - PAD_H + ir and vectors S q + QB + v: clamped offsets plus validity,
+    // so padding reads a selected zero.
     var row_at: array<u32, IR>;
     var row_ok: array<bool, IR>;
 {{#for ir in IR}}
     {
-        let iy = i32(oy0) - PAD_H + {{ir}}i;
+        let iy = i32(oy0 * S) - PAD_H + {{ir}}i;
         row_ok[{{ir}}] = iy >= 0 && iy < i32(H);
         row_at[{{ir}}] = (n * S_CHANNELS + g * CR) * HWQ + u32(clamp(iy, 0i, i32(H) - 1i)) * WQ;
     }
@@ -153,20 +183,40 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     var col_ok: array<bool, NV>;
 {{#for vi in NV}}
     {
-        let qv = i32(q) + QB + {{vi}}i;
+        let qv = i32(q * S) + QB + {{vi}}i;
         col_ok[{{vi}}] = qv >= 0 && qv < i32(WQ);
         col_at[{{vi}}] = u32(clamp(qv, 0i, i32(WQ) - 1i));
     }
 {{/for}}
+{{#if SHARED_WEIGHTS}}
+    // This lane's share of a channel's weights: element e = s * SG + lane is weight (j, tap) =
+    // (e / KK, e % KK), stored at the flipped tap for the input gradient (clamped past the end).
+    var w_off: array<u32, NS>;
+{{#for s in NS}}
+    {
+        let e = min({{s}}u * SG + lane, TN * KK - 1u);
+        let tap = e % KK;
+        w_off[{{s}}] = g * W_GROUP + min(o0 + e / KK, CO_G - 1u) * W_OUT + select(tap, KK - 1u - tap, FLIP);
+    }
+{{/for}}
+{{/if}}
+{{#if !SHARED_WEIGHTS}}
     var w_at: array<u32, TN>;
 {{#for j in TN}}
     w_at[{{j}}] = g * W_GROUP + min(o0 + {{j}}u, CO_G - 1u) * W_OUT;
 {{/for}}
+{{/if}}
 
     var acc: array<vec4<f32>, TR * TN>;
     for (var c = 0u; c < CR; c++) {
         let s_c = c * HWQ;
         let w_c = c * W_IN;
+{{#if SHARED_WEIGHTS}}
+        var wl: array<f32, NS>;
+{{#for s in NS}}
+        wl[{{s}}] = w[w_off[{{s}}] + w_c];
+{{/for}}
+{{/if}}
         // The IR source rows of this channel, NV vectors each.
         var xr: array<vec4<f32>, IR * NV>;
 {{#for ir in IR}}
@@ -181,7 +231,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 {{/for}}
 {{#for ky in KH}}
 {{#for kx in KW}}
+{{#if SHARED_WEIGHTS}}
+        tap_{{ky}}_{{kx}}(&acc, &win, &wl);
+{{/if}}
+{{#if !SHARED_WEIGHTS}}
         tap_{{ky}}_{{kx}}(&acc, &win, &w_at, w_c);
+{{/if}}
 {{/for}}
 {{/for}}
     }

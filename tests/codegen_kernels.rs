@@ -29,6 +29,7 @@ fn all_kernels() -> Vec<KernelSource> {
             wg_m: 16,
             wg_n: 16,
             split_target: 8192,
+            subgroup: 0,
         },
         ConvTiling {
             tm: 8,
@@ -36,6 +37,7 @@ fn all_kernels() -> Vec<KernelSource> {
             wg_m: 8,
             wg_n: 8,
             split_target: 8192,
+            subgroup: 0,
         },
         ConvTiling {
             tm: 3,
@@ -43,6 +45,33 @@ fn all_kernels() -> Vec<KernelSource> {
             wg_m: 5,
             wg_n: 3,
             split_target: 8192,
+            subgroup: 0,
+        },
+        // The row kernel, portable and with weight loads shared across subgroups of 8 lanes
+        // (one and two subgroups per workgroup).
+        ConvTiling {
+            tm: 16,
+            tn: 16,
+            wg_m: 8,
+            wg_n: 1,
+            split_target: 8192,
+            subgroup: 0,
+        },
+        ConvTiling {
+            tm: 16,
+            tn: 16,
+            wg_m: 8,
+            wg_n: 1,
+            split_target: 8192,
+            subgroup: 8,
+        },
+        ConvTiling {
+            tm: 12,
+            tn: 5,
+            wg_m: 16,
+            wg_n: 1,
+            split_target: 8192,
+            subgroup: 8,
         },
     ];
     let convs = [
@@ -168,6 +197,7 @@ fn invalid_parameters_are_errors() {
         wg_m: 8,
         wg_n: 8,
         split_target: 8192,
+        subgroup: 0,
     };
     assert!(conv::conv2d(&Conv2dParams::new(1, 3, (8, 8), 4, 3), &bad_tile).is_err());
     // 20,000 input channels would need 20,000 loop iterations per invocation, above the budget:
@@ -226,6 +256,7 @@ fn snapshot_conv2d_3x3() {
             wg_m: 4,
             wg_n: 2,
             split_target: 8192,
+            subgroup: 0,
         },
     )
     .expect("kernel");

@@ -6,21 +6,25 @@
 
 mod gpu_common;
 
-use gpu_common::{Lcg, assert_close, conv_reference, linear_reference, rt, upload};
+use gpu_common::{
+    Lcg, assert_close, conv_reference, linear_reference, rt, upload, with_device_subgroup,
+};
 use netc::codegen::kernels::{Activation, Conv2dParams, ConvTiling, conv, linear};
 use netc::runtime::Dispatch;
 
 /// Tilings exercised by every case: 4x4 tiles, no register tiling at all, 8x8, odd
 /// non-power-of-two tiles so partial tiles occur in both dimensions, and two tilings that select
 /// the row-vectorised kernel where the shape allows it (`tm % 4 == 0`, `wg_n == 1`): the
-/// default's 16x16 in 8-wide workgroups, and 3 rows x 5 channels in 3-wide workgroups.
-const TILINGS: [ConvTiling; 6] = [
+/// default's 16x16 in 8-wide workgroups, 3 rows x 5 channels in 3-wide workgroups, and 2 rows x
+/// 7 channels in 16-wide workgroups (two subgroups of 8 lanes on lavapipe).
+const TILINGS: [ConvTiling; 7] = [
     ConvTiling {
         tm: 16,
         tn: 16,
         wg_m: 8,
         wg_n: 1,
         split_target: 8192,
+        subgroup: 0,
     },
     ConvTiling {
         tm: 12,
@@ -28,6 +32,7 @@ const TILINGS: [ConvTiling; 6] = [
         wg_m: 3,
         wg_n: 1,
         split_target: 8192,
+        subgroup: 0,
     },
     ConvTiling {
         tm: 4,
@@ -35,6 +40,7 @@ const TILINGS: [ConvTiling; 6] = [
         wg_m: 8,
         wg_n: 8,
         split_target: 8192,
+        subgroup: 0,
     },
     ConvTiling {
         tm: 1,
@@ -42,6 +48,7 @@ const TILINGS: [ConvTiling; 6] = [
         wg_m: 8,
         wg_n: 8,
         split_target: 8192,
+        subgroup: 0,
     },
     ConvTiling {
         tm: 8,
@@ -49,6 +56,7 @@ const TILINGS: [ConvTiling; 6] = [
         wg_m: 8,
         wg_n: 8,
         split_target: 8192,
+        subgroup: 0,
     },
     ConvTiling {
         tm: 3,
@@ -56,6 +64,15 @@ const TILINGS: [ConvTiling; 6] = [
         wg_m: 5,
         wg_n: 3,
         split_target: 8192,
+        subgroup: 0,
+    },
+    ConvTiling {
+        tm: 8,
+        tn: 7,
+        wg_m: 16,
+        wg_n: 1,
+        split_target: 8192,
+        subgroup: 0,
     },
 ];
 
@@ -92,7 +109,7 @@ fn check(label: &str, p: Conv2dParams, seed: u64) {
     let want = expected_destination(&p, &conv_reference(&p, &x, &w, &b), sentinel);
 
     let (xb, wb, bb) = (upload(&x), upload(&w), upload(&b));
-    for tiling in TILINGS {
+    for tiling in with_device_subgroup(&TILINGS) {
         let k = conv::conv2d(&p, &tiling).unwrap_or_else(|e| panic!("{label}: {e}"));
         let yb = upload(&vec![sentinel; p.output_len() as usize]);
         let mut bufs = vec![&xb, &wb];
@@ -294,9 +311,10 @@ fn linear_without_bias_with_relu() {
     assert_close("linear relu", &got[0], &want);
 }
 
-/// Shapes the row kernel accepts (stride 1, widths multiple of 4), odd in everything else:
-/// rgb input, a height that leaves partial row tiles, groups, a 5x5 window, a 1x1 conv with
-/// bias, an output channel slice, batch 1.
+/// Shapes the row kernel accepts (widths multiple of 4, stride 1 or up to the window), odd in
+/// everything else: rgb input, a height that leaves partial row tiles, groups, a 5x5 window, a
+/// 1x1 conv with bias, an output channel slice, batch 1, and strided windows whose first tap
+/// lies in the previous vector (3x3 and 4x4, padding 1) or in the quad's own (2x2, no padding).
 fn row_kernel_shapes() -> Vec<(&'static str, Conv2dParams)> {
     vec![
         (
@@ -321,6 +339,23 @@ fn row_kernel_shapes() -> Vec<(&'static str, Conv2dParams)> {
             Conv2dParams::new(3, 96, (3, 4), 24, 1)
                 .with_bias(true)
                 .with_output_slice(5, 40),
+        ),
+        (
+            "rows 3x3 s2 p1",
+            Conv2dParams::new(2, 5, (7, 16), 12, 3)
+                .with_stride(2)
+                .with_padding(1),
+        ),
+        (
+            "rows 4x4 s2 p1 bias",
+            Conv2dParams::new(1, 3, (8, 16), 6, 4)
+                .with_stride(2)
+                .with_padding(1)
+                .with_bias(true),
+        ),
+        (
+            "rows 2x2 s2",
+            Conv2dParams::new(2, 8, (6, 8), 10, 2).with_stride(2),
         ),
     ]
 }
@@ -355,7 +390,7 @@ fn every_tuning_candidate_is_correct() {
         let (xb, wb, bb) = (upload(&x), upload(&w), upload(&b));
         let mut first: Option<Vec<f32>> = None;
         for software in [true, false] {
-            for tiling in candidates(&request, software) {
+            for tiling in with_device_subgroup(&candidates(&request, software)) {
                 let k = conv::conv2d(&p, &tiling).unwrap_or_else(|e| panic!("{label}: {e}"));
                 let yb = upload(&vec![7.5; p.output_len() as usize]);
                 let mut bufs = vec![&xb, &wb];
@@ -378,4 +413,26 @@ fn every_tuning_candidate_is_correct() {
             }
         }
     }
+}
+
+/// CPU Vulkan drivers (lavapipe, the CI device) report a fixed subgroup size and get row kernels
+/// that share weight loads across a subgroup, so the checks above cover that variant there;
+/// GPUs get the portable kernels.
+#[test]
+fn row_kernels_share_weight_loads_on_cpu_drivers_only() {
+    use netc::codegen::tiling::{ConvKind, TileRequest, default_tiling};
+    let ctx = rt().context();
+    let cpu_vulkan = ctx.is_software() && ctx.adapter_info().backend == wgpu::Backend::Vulkan;
+    assert_eq!(
+        ctx.subgroup_size().is_some(),
+        cpu_vulkan,
+        "{}: subgroup size {:?}",
+        ctx.describe(),
+        ctx.subgroup_size()
+    );
+    let p = Conv2dParams::new(2, 16, (8, 8), 16, 3).with_padding(1);
+    let t =
+        default_tiling(&TileRequest::new(ConvKind::Forward, &p)).with_subgroup(ctx.subgroup_size());
+    let k = conv::conv2d(&p, &t).expect("conv2d");
+    assert_eq!(k.wgsl.contains("subgroupBroadcast"), cpu_vulkan);
 }

@@ -14,7 +14,7 @@
 
 mod gpu_common;
 
-use gpu_common::{Lcg, assert_close, rt, tensor, upload, window};
+use gpu_common::{Lcg, assert_close, rt, tensor, upload, window, with_device_subgroup};
 use netc::codegen::kernels::train::{conv_grad, linear_grad, reduce};
 use netc::codegen::kernels::{
     Activation, BindingKind, Conv2dParams, ConvTiling, KernelError, KernelSource,
@@ -36,6 +36,7 @@ const TILINGS: [ConvTiling; 5] = [
         wg_m: 8,
         wg_n: 1,
         split_target: 8192,
+        subgroup: 0,
     },
     ConvTiling {
         tm: 12,
@@ -43,6 +44,7 @@ const TILINGS: [ConvTiling; 5] = [
         wg_m: 3,
         wg_n: 1,
         split_target: 8192,
+        subgroup: 0,
     },
     ConvTiling {
         tm: 4,
@@ -50,6 +52,7 @@ const TILINGS: [ConvTiling; 5] = [
         wg_m: 8,
         wg_n: 8,
         split_target: 8192,
+        subgroup: 0,
     },
     ConvTiling {
         tm: 1,
@@ -57,6 +60,7 @@ const TILINGS: [ConvTiling; 5] = [
         wg_m: 8,
         wg_n: 8,
         split_target: 8192,
+        subgroup: 0,
     },
     ConvTiling {
         tm: 3,
@@ -64,6 +68,7 @@ const TILINGS: [ConvTiling; 5] = [
         wg_m: 5,
         wg_n: 3,
         split_target: 8192,
+        subgroup: 0,
     },
 ];
 
@@ -145,7 +150,7 @@ fn check_conv(label: &str, p: Conv2dParams, seed: u64) {
         &[&xt, &dyt],
     );
     let (xb, wb, dyb) = (upload(&x), upload(&w), upload(&dy));
-    for tiling in TILINGS {
+    for tiling in with_device_subgroup(&TILINGS) {
         let k =
             conv_grad::conv2d_grad_input(&p, &tiling).unwrap_or_else(|e| panic!("{label}: {e}"));
         let dxb = nan_buffer(want_dx.len());
@@ -407,6 +412,7 @@ fn all_kernels() -> Vec<KernelSource> {
             wg_m: 16,
             wg_n: 16,
             split_target: 8192,
+            subgroup: 0,
         },
         ConvTiling {
             tm: 8,
@@ -414,6 +420,7 @@ fn all_kernels() -> Vec<KernelSource> {
             wg_m: 8,
             wg_n: 8,
             split_target: 8192,
+            subgroup: 0,
         },
         ConvTiling {
             tm: 3,
@@ -421,6 +428,7 @@ fn all_kernels() -> Vec<KernelSource> {
             wg_m: 5,
             wg_n: 3,
             split_target: 8192,
+            subgroup: 0,
         },
     ];
     let convs = [
@@ -591,10 +599,10 @@ fn invalid_parameters_are_errors() {
     assert!(conv_grad::conv2d_grad_weight(&huge, &t).is_err());
 }
 
-/// Shapes whose forward, input gradient and weight gradient take the row kernels (stride 1,
-/// widths multiple of 4), odd in everything else: rgb (fewer input channels than a weight
-/// tile), partial row and channel tiles, groups, a 5x5 window, a 1x1 conv, batch 1 (fewer
-/// parts than a workgroup has lanes).
+/// Shapes whose weight gradient takes the row kernel (widths multiple of 4), and whose input
+/// gradient does too where the stride is 1, odd in everything else: rgb (fewer input channels
+/// than a weight tile), partial row and channel tiles, groups, a 5x5 window, a 1x1 conv, batch
+/// 1 (fewer parts than a workgroup has lanes), and stride 2 (3x3 with padding, 1x1).
 #[test]
 fn row_kernel_odd_shapes() {
     check_conv(
@@ -615,6 +623,18 @@ fn row_kernel_odd_shapes() {
         42,
     );
     check_conv("rows 1x1", Conv2dParams::new(3, 96, (3, 4), 24, 1), 43);
+    check_conv(
+        "rows 3x3 s2 p1",
+        Conv2dParams::new(2, 5, (7, 16), 12, 3)
+            .with_stride(2)
+            .with_padding(1),
+        44,
+    );
+    check_conv(
+        "rows 1x1 s2",
+        Conv2dParams::new(2, 6, (5, 16), 10, 1).with_stride(2),
+        45,
+    );
 }
 
 /// Every tiling the tuner may choose for the input and weight gradients (software and GPU
@@ -659,7 +679,8 @@ fn every_tuning_candidate_is_correct() {
         );
         let (xb, wb, dyb) = (upload(&x), upload(&w), upload(&dy));
         for software in [true, false] {
-            for t in candidates(&TileRequest::new(ConvKind::GradInput, &p), software) {
+            let dx_candidates = candidates(&TileRequest::new(ConvKind::GradInput, &p), software);
+            for t in with_device_subgroup(&dx_candidates) {
                 let k = conv_grad::conv2d_grad_input(&p, &t).expect("kernel");
                 let dxb = nan_buffer(want_dx.len());
                 let got = rt()

@@ -14,6 +14,7 @@ const TILE: ConvTiling = ConvTiling {
     wg_m: 3,
     wg_n: 1,
     split_target: 8192,
+    subgroup: 0,
 };
 
 fn request() -> TileRequest {

@@ -1,9 +1,9 @@
-//! First pass of a stride-1 conv2d's weight gradient, vectorised along image rows, for CPU
+//! First pass of a conv2d's weight gradient, vectorised along image rows, for CPU
 //! drivers such as lavapipe (netc: src/codegen/kernels/train/conv_grad.rs; the second pass is
 //! reduce_finish.wgsl).
 //!
 //! dw[co, ci, ky, kx] = sum over (n, oy, ox) of dy[n, co, oy, ox] * x[n, g*CIN_G + ci,
-//! oy - PAD_H + ky, ox - PAD_W + kx] (0 outside the input).
+//! S oy - PAD_H + ky, S ox - PAD_W + kx] (0 outside the input; S the stride).
 //!
 //! Why this shape: on lavapipe an invocation is one SIMD lane, and a load whose address differs
 //! between lanes is a per-lane loop. The generic kernel gives each lane its own weights and has
@@ -11,8 +11,8 @@
 //! the lanes of a workgroup share one tile of weights (TN output channels x TC input channels x
 //! every tap) and split the pixels instead: each lane owns a run of CHUNK 4-pixel quads (one
 //! part of the reduction), loads each quad's dy as one aligned vec4 per output channel and each
-//! input channel's KH source rows as NV aligned vec4, builds the KW shifted windows in
-//! registers, and adds dot(dy, window) into every weight of the tile: TN + TC * KH * NV vector
+//! input channel's KH source rows as NV aligned vec4, builds the KW windows (every S-th column
+//! from tap kx) in registers, and adds dot(dy, window) into every weight of the tile: TN + TC * KH * NV vector
 //! loads per TN * TC * KH * KW * 4 multiply-adds. Part s goes to scratch[s * WLEN + weight].
 //! No shared memory, no barriers, no atomics; one runtime loop of at most CHUNK iterations.
 
@@ -26,8 +26,9 @@ const WO: u32 = {{WO}};
 const KH: u32 = {{KH}};
 const KW: u32 = {{KW}};
 const PAD_H: i32 = {{PAD_H}};
-// Column -PAD_W relative to a quad lies in vector QB (relative to the quad's vector), element
-// E0; the NV vectors from there cover every tap of the quad.
+const S: u32 = {{STRIDE}};
+// Column -PAD_W relative to a quad's first source column lies in vector QB (relative to that
+// column's vector, S * q), element E0; the NV vectors from there cover every tap of the quad.
 const QB: i32 = {{QB}};
 const E0: u32 = {{E0}};
 const NV: u32 = {{NV}};
@@ -80,7 +81,7 @@ fn channel_{{c}}(acc: ptr<function, array<f32, TN * TC * KK>>, d: ptr<function, 
 {{#for ky in KH}}
 {{#for kx in KW}}
 {{#for cc in LANES}}
-    v[{{cc}}] = (*xr)[{{ky}}u * NV + (E0 + {{kx}}u + {{cc}}u) / 4u][(E0 + {{kx}}u + {{cc}}u) % 4u];
+    v[{{cc}}] = (*xr)[{{ky}}u * NV + (E0 + {{kx}}u + S * {{cc}}u) / 4u][(E0 + {{kx}}u + S * {{cc}}u) % 4u];
 {{/for}}
     tap_{{c}}_{{ky}}_{{kx}}(acc, d, v);
 {{/for}}
@@ -140,13 +141,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 {{#for j in TN}}
         d[{{j}}] = dy[dy_at + dy_off[{{j}}]];
 {{/for}}
-        // Source rows oy - PAD_H + ky and vectors q + QB + v: clamped offsets plus validity,
+        // Source rows S oy - PAD_H + ky and vectors S q + QB + v: clamped offsets plus validity,
         // so padding reads a selected zero.
         var row_at: array<u32, KH>;
         var row_ok: array<bool, KH>;
 {{#for ky in KH}}
         {
-            let iy = i32(oy) - PAD_H + {{ky}}i;
+            let iy = i32(oy * S) - PAD_H + {{ky}}i;
             row_ok[{{ky}}] = iy >= 0 && iy < i32(H);
             row_at[{{ky}}] = n * CIN * HWQ + u32(clamp(iy, 0i, i32(H) - 1i)) * WQ;
         }
@@ -155,7 +156,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         var col_ok: array<bool, NV>;
 {{#for v in NV}}
         {
-            let qv = i32(q) + QB + {{v}}i;
+            let qv = i32(q * S) + QB + {{v}}i;
             col_ok[{{v}}] = qv >= 0 && qv < i32(WQ);
             col_at[{{v}}] = u32(clamp(qv, 0i, i32(WQ) - 1i));
         }

@@ -114,6 +114,10 @@ pub struct Options {
     /// fused optimizer updates batch as many parameters into one dispatch as fit (at most
     /// [`MAX_PARAMS_PER_UPDATE`]). The default, 8, is WebGPU's guaranteed minimum.
     pub max_storage_buffers: u32,
+    /// The device's fixed subgroup size where kernels may use subgroup operations
+    /// (`GpuContext::subgroup_size`; `runtime::tune::plan_options` sets it); `None` keeps
+    /// every kernel portable WGSL.
+    pub subgroup_size: Option<u32>,
 }
 
 /// A fused update waiting for the end of the step (`Builder::finish_updates`).
@@ -142,6 +146,7 @@ impl Default for Options {
             record: None,
             optimizer: OptimizerLowering::default(),
             max_storage_buffers: 8,
+            subgroup_size: None,
         }
     }
 }
@@ -159,6 +164,7 @@ impl Options {
             .get(&request.key())
             .copied()
             .unwrap_or_else(|| tiling::default_tiling(&request))
+            .with_subgroup(self.subgroup_size)
     }
 }
 

@@ -114,6 +114,7 @@ pub fn default_tiling(request: &TileRequest) -> ConvTiling {
         wg_m: 8,
         wg_n: 1,
         split_target: TARGET_INVOCATIONS,
+        subgroup: 0,
     }
 }
 
@@ -133,6 +134,7 @@ pub fn candidates(request: &TileRequest, software: bool) -> Vec<ConvTiling> {
         wg_m,
         wg_n,
         split_target: TARGET_INVOCATIONS,
+        subgroup: 0,
     };
     let default = default_tiling(request);
     let mut out = vec![default];

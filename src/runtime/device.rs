@@ -70,8 +70,9 @@ impl GpuContext {
             })?;
         let info = adapter.get_info();
         let limits = adapter.limits();
-        // Timestamps are only for `netc bench --profile`; ask for them where they exist.
-        let features = adapter.features() & Self::PROFILING_FEATURES;
+        // Timestamps are only for `netc bench --profile`, subgroups for the CPU drivers' conv
+        // kernels (`subgroup_size`); ask for them where they exist.
+        let features = adapter.features() & (Self::PROFILING_FEATURES | wgpu::Features::SUBGROUP);
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("netc"),
@@ -133,6 +134,18 @@ impl GpuContext {
     /// (no shared memory, big register tiles).
     pub fn is_software(&self) -> bool {
         self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// The subgroup size kernels may rely on, on CPU drivers whose subgroups all have one size
+    /// (lavapipe: 8 SIMD lanes); `None` elsewhere. On a CPU driver every storage-buffer load is
+    /// a loop over the SIMD lanes, even one whose address all lanes share, so the conv row
+    /// kernels let the lanes of a subgroup split such loads and broadcast the values
+    /// (`codegen::kernels::conv_rows`). GPUs broadcast uniform loads in hardware and get
+    /// portable kernels.
+    pub fn subgroup_size(&self) -> Option<u32> {
+        let fixed = self.info.subgroup_min_size == self.info.subgroup_max_size;
+        (self.is_software() && fixed && self.device.features().contains(wgpu::Features::SUBGROUP))
+            .then_some(self.info.subgroup_min_size)
     }
 
     /// One line for logs: `llvmpipe (LLVM 15.0.6, 256 bits) [Vulkan, Cpu] driver: llvmpipe Mesa 22.3.6`.

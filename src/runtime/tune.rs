@@ -340,6 +340,16 @@ impl<'a> Tuner<'a> {
         &self.cache
     }
 
+    /// The tilings to time for `request` on this device, with its subgroup size as
+    /// [`Options::tiling_for`] will give them to the lowering.
+    fn candidates(&self, request: &TileRequest) -> Vec<ConvTiling> {
+        let ctx = self.rt.context();
+        candidates(request, ctx.is_software())
+            .into_iter()
+            .map(|t| t.with_subgroup(ctx.subgroup_size()))
+            .collect()
+    }
+
     /// The cached tiling for `request`, or the fastest candidate, measured now and cached.
     /// Falls back to the default when no candidate runs.
     pub fn choose(&mut self, request: &TileRequest) -> ConvTiling {
@@ -353,10 +363,7 @@ impl<'a> Tuner<'a> {
         };
         let mut best: Option<(f64, ConvTiling)> = None;
         let start = Instant::now();
-        for (i, t) in candidates(request, self.rt.context().is_software())
-            .into_iter()
-            .enumerate()
-        {
+        for (i, t) in self.candidates(request).into_iter().enumerate() {
             // Bounded tuning: once two candidates are measured, a kernel whose candidates are
             // slow to compile and run (a big layer) gets no more than TUNE_BUDGET_S seconds.
             if i >= 2 && start.elapsed().as_secs_f64() > TUNE_BUDGET_S {
@@ -370,7 +377,8 @@ impl<'a> Tuner<'a> {
             }
         }
         self.measured += 1;
-        let chosen = best.map_or_else(|| default_tiling(request), |(_, t)| t);
+        // The choice, like the cache, leaves out the device's subgroup size: lowering adds it.
+        let chosen = best.map_or_else(|| default_tiling(request), |(_, t)| t.with_subgroup(None));
         self.cache.insert(&self.device, &key, chosen);
         chosen
     }
@@ -386,7 +394,6 @@ impl<'a> Tuner<'a> {
     /// at most for a big model).
     pub fn precompile(&mut self, requests: &[TileRequest]) -> usize {
         let start = Instant::now();
-        let software = self.rt.context().is_software();
         let mut kernels: Vec<KernelSource> = Vec::new();
         for r in requests {
             if self.cache.get(&self.device, &r.key()).is_some() {
@@ -396,7 +403,7 @@ impl<'a> Tuner<'a> {
                 kind: r.kind,
                 params: r.params,
             };
-            for t in candidates(r, software) {
+            for t in self.candidates(r) {
                 if let Ok((ks, _)) = case.kernels(&t) {
                     kernels.extend(
                         ks.into_iter().filter(|k| {
@@ -457,6 +464,7 @@ pub fn plan_options(
     // Kernels may bind as many buffers as this device allows (batched optimizer updates).
     let device_opts = |opts: Options| Options {
         max_storage_buffers: rt.context().limits().max_storage_buffers_per_shader_stage,
+        subgroup_size: rt.context().subgroup_size(),
         ..opts
     };
     if !tune {

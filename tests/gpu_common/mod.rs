@@ -13,7 +13,7 @@
 
 use std::sync::OnceLock;
 
-use netc::codegen::kernels::{Activation as KAct, Conv2dParams, Pool2dParams};
+use netc::codegen::kernels::{Activation as KAct, Conv2dParams, ConvTiling, Pool2dParams};
 use netc::ir::{Activation, Op, Window};
 use netc::reference::ops;
 use netc::runtime::{GpuBuffer, Runtime};
@@ -30,6 +30,22 @@ pub fn rt() -> &'static Runtime {
         Ok(rt) => rt,
         Err(e) => panic!("GPU tests need a wgpu adapter and none could be opened.\n{e}"),
     }
+}
+
+/// `tilings`, then those that select a row kernel again with the device's fixed subgroup size
+/// where it has one (`GpuContext::subgroup_size`, 8 on lavapipe), so that the row kernels'
+/// weight loads shared across a subgroup are checked wherever the lowering would use them.
+pub fn with_device_subgroup(tilings: &[ConvTiling]) -> Vec<ConvTiling> {
+    let mut all = tilings.to_vec();
+    if let Some(s) = rt().context().subgroup_size() {
+        all.extend(
+            tilings
+                .iter()
+                .filter(|t| t.wg_n == 1 && t.tm % 4 == 0)
+                .map(|t| t.with_subgroup(Some(s))),
+        );
+    }
+    all
 }
 
 /// Uploads `data`, panicking with the runtime error on failure.

@@ -250,6 +250,12 @@ pub struct ConvTiling {
     /// `reduce::split`); the forward and input-gradient kernels ignore it.
     #[serde(default = "default_split_target")]
     pub split_target: u32,
+    /// The device's subgroup size where the row kernels may share weight loads across a
+    /// subgroup (`conv_rows`), 0 where not. A fact about the device rather than a choice: the
+    /// lowering and the tuner set it from the runtime ([`ConvTiling::with_subgroup`]), and the
+    /// tuning cache never stores it.
+    #[serde(skip)]
+    pub subgroup: u32,
 }
 
 /// The split target of tune-cache entries written before it was a tiling choice.
@@ -267,11 +273,21 @@ impl Default for ConvTiling {
             wg_m: 8,
             wg_n: 8,
             split_target: TARGET_INVOCATIONS,
+            subgroup: 0,
         }
     }
 }
 
 impl ConvTiling {
+    /// This tiling on a device whose subgroups have the fixed size `subgroup` (`None`: the
+    /// device has no subgroup operations netc uses, or their size varies).
+    pub fn with_subgroup(self, subgroup: Option<u32>) -> Self {
+        Self {
+            subgroup: subgroup.unwrap_or(0),
+            ..self
+        }
+    }
+
     /// Output pixels covered by one workgroup.
     pub fn block_m(&self) -> u32 {
         self.tm * self.wg_m
@@ -343,7 +359,7 @@ pub(crate) fn conv2d_named(
     } else {
         format!("{op}_{}x{}_to{}", p.batch, p.in_channels, p.out_channels)
     };
-    if conv_rows::applies(p, tiling, false) {
+    if conv_rows::applies(p, tiling, conv_rows::RowKernel::Forward) {
         return conv_rows::conv2d_rows(op, name, p, tiling, false);
     }
     let cin_g = p.in_channels / p.groups;

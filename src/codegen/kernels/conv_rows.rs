@@ -1,12 +1,14 @@
-//! Stride-1 convs vectorised along image rows (`shaders/conv2d_rows.wgsl`): the fast path for
-//! the forward conv and its input gradient on CPU drivers (lavapipe). The weight gradient's row
+//! Convs vectorised along image rows (`shaders/conv2d_rows.wgsl`): the fast path for the
+//! forward conv and its input gradient on CPU drivers (lavapipe). The weight gradient's row
 //! variant (`train::conv_grad`) uses the same selection and window geometry.
 //!
 //! A [`ConvTiling`] selects this kernel when `tm` is a multiple of 4 (`tm / 4` output rows of
 //! one 4-wide column quad per invocation) and `wg_n == 1` (a workgroup of `wg_m` invocations
-//! shares its output channels, so weight loads are uniform), and the shape allows it: stride 1,
-//! and source and destination widths that are multiples of 4 (aligned vec4 rows). Any other
-//! tiling or shape uses the generic register-tiled kernels, which accept everything.
+//! shares its output channels, so weight loads are uniform), and the shape allows it: source
+//! and destination widths that are multiples of 4 (aligned vec4 rows) and an equal stride in
+//! both directions (1 for the input gradient; at most the window for the forward conv, so that
+//! every source row it loads feeds some tap). Any other tiling or shape uses the generic
+//! register-tiled kernels, which accept everything.
 
 use super::conv::{Conv2dParams, ConvTiling};
 use super::template::{Vars, render};
@@ -17,35 +19,65 @@ use super::{
 
 const TEMPLATE: &str = include_str!("../../../shaders/conv2d_rows.wgsl");
 
-/// Whether the row kernel applies to the forward conv (`grad_input == false`) or the input
-/// gradient of `p` with `tiling`.
-pub(crate) fn applies(p: &Conv2dParams, tiling: &ConvTiling, grad_input: bool) -> bool {
-    let (src_w, dst_w) = if grad_input {
-        (p.out_w(), p.in_w)
-    } else {
-        (p.in_w, p.out_w())
+/// The three row kernels: the forward conv and its input gradient (`conv2d_rows.wgsl`), and
+/// the weight gradient's first pass (`train/conv2d_grad_weight_rows.wgsl`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RowKernel {
+    Forward,
+    GradInput,
+    GradWeight,
+}
+
+/// Whether `kernel`'s row variant applies to the conv `p` with `tiling`.
+pub(crate) fn applies(p: &Conv2dParams, tiling: &ConvTiling, kernel: RowKernel) -> bool {
+    // The input gradient reads dy and writes dx; the others read x in quads of dy/y columns.
+    let (src_w, dst_w) = match kernel {
+        RowKernel::GradInput => (p.out_w(), p.in_w),
+        RowKernel::Forward | RowKernel::GradWeight => (p.in_w, p.out_w()),
     };
+    let stride = p.stride_h;
+    let stride_ok = stride >= 1
+        && p.stride_w == stride
+        && match kernel {
+            // A stride-1 conv of dy with the flipped kernel.
+            RowKernel::GradInput => stride == 1,
+            // Every source row an invocation loads feeds some tap of its rows.
+            RowKernel::Forward => p.kernel_h >= stride && p.kernel_w >= stride,
+            RowKernel::GradWeight => true,
+        };
     tiling.tm.is_multiple_of(4)
         && tiling.wg_n == 1
-        && p.stride_h == 1
-        && p.stride_w == 1
+        && stride_ok
         && src_w.is_multiple_of(4)
         && dst_w.is_multiple_of(4)
 }
 
-/// Where a quad's windows start and how many vec4 they span, for padding `pad` (columns) and
-/// kernel width `kw`: column `-pad` relative to a quad lies in vector `qb` (relative to the
-/// quad's vector), element `e0`, and `nv` vectors from there cover every tap of the quad's 4
-/// columns.
-pub(crate) fn window_vectors(pad: impl Into<i64>, kw: u32) -> (i32, u32, u32) {
+/// Where a quad's windows start and how many vec4 they span, for padding `pad` (columns),
+/// kernel width `kw` and `stride`: column `-pad` relative to the quad's first source column
+/// lies in vector `qb` (relative to that column's vector), element `e0`, and `nv` vectors from
+/// there cover every tap of the quad's 4 columns (the last reads element `e0 + kw - 1 + 3
+/// stride`).
+pub(crate) fn window_vectors(pad: impl Into<i64>, kw: u32, stride: u32) -> (i32, u32, u32) {
     let pad = pad.into();
     let qb = (-pad).div_euclid(4) as i32;
     let e0 = (-pad).rem_euclid(4) as u32;
-    (qb, e0, (e0 + kw + 3).div_ceil(4))
+    (qb, e0, (e0 + kw + 3 * stride).div_ceil(4))
+}
+
+/// Lanes that split the weight loads of the row kernel with `tiling`: the device's subgroup
+/// size where every subgroup of a workgroup is full (`wg_m` a multiple of it), else 1 (every
+/// lane loads every weight; no subgroup operations in the WGSL).
+pub(crate) fn weight_sharers(tiling: &ConvTiling) -> u32 {
+    if tiling.subgroup > 1 && tiling.wg_m.is_multiple_of(tiling.subgroup) {
+        tiling.subgroup
+    } else {
+        1
+    }
 }
 
 /// Renders the row kernel for the forward conv of `p` or (with `grad_input`) its input
-/// gradient. The caller checks [`applies`] and the element-count limits.
+/// gradient. The caller checks [`applies`] (with [`RowKernel::Forward`] or
+/// [`RowKernel::GradInput`]) and the element-count limits.
 pub(crate) fn conv2d_rows(
     op: &'static str,
     name: String,
@@ -87,7 +119,11 @@ pub(crate) fn conv2d_rows(
     };
     check_loops(op, u64::from(cr))?;
     let tr = tiling.tm / 4;
-    let (qb, e0, nv) = window_vectors(pad.1, p.kernel_w);
+    let sharers = weight_sharers(tiling);
+    let per_lane = (tiling.tn * kk).div_ceil(sharers);
+    // The input gradient is a stride-1 conv ([`applies`]).
+    let stride = if grad_input { 1 } else { p.stride_w };
+    let (qb, e0, nv) = window_vectors(pad.1, p.kernel_w, stride);
     let tiles = u64::from(p.batch) * u64::from(ho.div_ceil(tr)) * u64::from(wo / 4);
     let grid = [
         tiles.div_ceil(u64::from(tiling.wg_m)),
@@ -122,6 +158,7 @@ pub(crate) fn conv2d_rows(
         .u32("KH", p.kernel_h)
         .u32("KW", p.kernel_w)
         .i32("PAD_H", pad.0 as i32)
+        .u32("STRIDE", stride)
         .i32("QB", qb)
         .u32("E0", e0)
         .u32("NV", nv)
@@ -132,13 +169,17 @@ pub(crate) fn conv2d_rows(
         .u32("TR", tr)
         .u32("TN", tiling.tn)
         .u32("WG", tiling.wg_m)
-        .count("IR", tr + p.kernel_h - 1)
+        .count("IR", stride * (tr - 1) + p.kernel_h)
         .count("NV", nv)
         .count("KH", p.kernel_h)
         .count("KW", p.kernel_w)
         .count("LANES", 4)
         .count("TN", tiling.tn)
         .count("TR", tr)
+        .u32("SG", sharers)
+        .u32("NS", per_lane)
+        .count("NS", per_lane)
+        .flag("SHARED_WEIGHTS", sharers > 1)
         .flag("HAS_BIAS", bias)
         .set("Y_BINDING", if bias { 3 } else { 2 })
         .set("ACTIVATION_LIB", activation.wgsl_library()?);

@@ -151,10 +151,14 @@ pub enum KernelError {
 /// without a device.
 pub fn validate_wgsl(source: &str) -> Result<(), String> {
     let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string(source))?;
+    // Subgroup broadcasts in compute shaders are allowed: kernels for devices with a fixed
+    // subgroup size use them (`Options::subgroup_size`), and wgpu checks the device has them.
     naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::default(),
+        naga::valid::Capabilities::default() | naga::valid::Capabilities::SUBGROUP,
     )
+    .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+    .subgroup_operations(naga::valid::SubgroupOperationSet::BALLOT)
     .validate(&module)
     .map(|_| ())
     .map_err(|e| e.emit_to_string(source))

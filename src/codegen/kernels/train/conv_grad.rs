@@ -19,7 +19,7 @@
 //!   split the pixels, loading aligned vec4 of x and dy (on lavapipe ~2x the generic kernel).
 
 use super::super::conv::{Conv2dParams, ConvTiling};
-use super::super::conv_rows;
+use super::super::conv_rows::{self, RowKernel};
 use super::super::template::{Vars, render};
 use super::super::{
     Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS,
@@ -128,7 +128,7 @@ pub(crate) fn conv2d_grad_input_named(
     } else {
         format!("{op}_{}x{}_to{}", p.batch, p.in_channels, p.out_channels)
     };
-    if conv_rows::applies(&p, tiling, true) {
+    if conv_rows::applies(&p, tiling, RowKernel::GradInput) {
         return conv_rows::conv2d_rows(op, name, &p, tiling, true);
     }
     let cin_g = p.in_channels / p.groups;
@@ -209,7 +209,7 @@ pub(crate) fn conv2d_grad_weight_named(
     } else {
         format!("{op}_{}x{}_to{}", p.batch, p.in_channels, p.out_channels)
     };
-    if conv_rows::applies(&p, tiling, false) {
+    if conv_rows::applies(&p, tiling, RowKernel::GradWeight) {
         return conv2d_grad_weight_rows(op, name, &p, tiling);
     }
     let cin_g = p.in_channels / p.groups;
@@ -299,8 +299,8 @@ fn weight_reduction(
 }
 
 /// The weight gradient's first pass vectorised along image rows
-/// (`shaders/train/conv2d_grad_weight_rows.wgsl`), for the shapes and tilings where the
-/// forward row kernel applies ([`conv_rows::applies`]): the lanes of a workgroup share a tile
+/// (`shaders/train/conv2d_grad_weight_rows.wgsl`), for the shapes and tilings where it applies
+/// ([`conv_rows::applies`] with [`RowKernel::GradWeight`]): the lanes of a workgroup share a tile
 /// of `tn` output channels x `ceil(tm / (KH * KW))` input channels (about `tm` x `tn` weights,
 /// as in the generic kernel) and split the 4-pixel quads between them, one part each.
 fn conv2d_grad_weight_rows(
@@ -315,7 +315,7 @@ fn conv2d_grad_weight_rows(
     let kk = p.kernel_h * p.kernel_w;
     let tn = tiling.tn.min(cout_g).max(1);
     let tc = tiling.tm.div_ceil(kk).min(cin_g).max(1);
-    let (qb, e0, nv) = conv_rows::window_vectors(p.pad_w, p.kernel_w);
+    let (qb, e0, nv) = conv_rows::window_vectors(p.pad_w, p.kernel_w, p.stride_w);
     let quads = u64::from(p.batch) * u64::from(ho) * u64::from(wo / 4);
     let tiles = [
         u64::from(cout_g).div_ceil(u64::from(tn)),
@@ -355,6 +355,7 @@ fn conv2d_grad_weight_rows(
         .u32("KH", p.kernel_h)
         .u32("KW", p.kernel_w)
         .i32("PAD_H", p.pad_h as i32)
+        .u32("STRIDE", p.stride_w)
         .i32("QB", qb)
         .u32("E0", e0)
         .u32("NV", nv)
