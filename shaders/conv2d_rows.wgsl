@@ -1,10 +1,12 @@
 //! conv2d vectorised along image rows, for CPU drivers such as lavapipe (netc:
-//! src/codegen/kernels/conv_rows.rs). Computes either the forward conv (stride S) or, with FLIP,
-//! the input gradient of a stride-1 conv (a stride-1 conv of dy with the flipped kernel and
-//! channels swapped).
+//! src/codegen/kernels/conv_rows.rs). Computes the forward conv (stride S) or its input gradient:
+//! for a stride-1 conv a stride-1 conv of dy with the flipped kernel and channels swapped; for a
+//! stride-S conv one dispatch per stride phase (PY, PX), each a stride-1 conv of dy with the
+//! taps that reach that phase, written to every STEP-th pixel of dx.
 //!
-//! dst[n, o, oy, ox] = sum over c < CR, ky, kx of src[n, c, S oy - PAD_H + ky, S ox - PAD_W + kx]
-//! * weight(o, c, ky, kx) (zero outside src), for the channels of group g.
+//! dst[n, o, STEP oy + PY, STEP ox + PX] = sum over c < CR, ky < KH, kx < KW of
+//! src[n, c, S oy - PAD_H + ky, S ox - PAD_W + kx] * weight(o, c, ky, kx) (zero outside src),
+//! for the channels of group g, over the grid oy < HO, ox < WO.
 //!
 //! Why this shape: on lavapipe an invocation is one SIMD lane, and a load whose address differs
 //! between lanes is a per-lane loop, so the kernel is bound by such loads, not by FMAs. Here each
@@ -32,10 +34,16 @@ const S_CHANNELS: u32 = {{S_CHANNELS}};
 const CR: u32 = {{CR}};
 const H: u32 = {{H}};
 const W: u32 = {{W}};
-// dst [BATCH, D_TOTAL, HO, WO]; output channel o of group g is D_OFFSET + g * CO_G + o.
+// The computed grid is HO x WO; dst [BATCH, D_TOTAL, DH, DW] gets grid pixel (oy, ox) at
+// (STEP oy + PY, STEP ox + PX), output channel o of group g at D_OFFSET + g * CO_G + o.
 const CO_G: u32 = {{CO_G}};
 const HO: u32 = {{HO}};
 const WO: u32 = {{WO}};
+const DH: u32 = {{DH}};
+const DW: u32 = {{DW}};
+const STEP: u32 = {{STEP}};
+const PY: u32 = {{PY}};
+const PX: u32 = {{PX}};
 const D_TOTAL: u32 = {{D_TOTAL}};
 const D_OFFSET: u32 = {{D_OFFSET}};
 const KH: u32 = {{KH}};
@@ -47,12 +55,17 @@ const S: u32 = {{STRIDE}};
 const QB: i32 = {{QB}};
 const E0: u32 = {{E0}};
 const NV: u32 = {{NV}};
-// weight(o, c, ky, kx) = w[g * W_GROUP + o * W_OUT + c * W_IN + tap], tap = ky * KW + kx, or the
-// flipped tap (KH - 1 - ky) * KW + (KW - 1 - kx) for the input gradient.
+// weight(o, c, ky, kx) = w[g * W_GROUP + o * W_OUT + c * W_IN + tap(ky, kx)], where the conv's
+// weights have KW_FULL columns and tap(ky, kx) = (TY0 + TYS ky) * KW_FULL + TX0 + TXS kx: the
+// tap itself for the forward conv, flipped (and strided, for a phase) for the input gradient.
 const W_GROUP: u32 = {{W_GROUP}};
 const W_OUT: u32 = {{W_OUT}};
 const W_IN: u32 = {{W_IN}};
-const FLIP: bool = {{FLIP}};
+const KW_FULL: u32 = {{KW_FULL}};
+const TY0: i32 = {{TY0}};
+const TYS: i32 = {{TYS}};
+const TX0: i32 = {{TX0}};
+const TXS: i32 = {{TXS}};
 
 // Tiling: TR rows x 4 columns x TN channels per invocation, WG invocations per workgroup.
 const TR: u32 = {{TR}};
@@ -75,7 +88,12 @@ const TILES: u32 = BATCH * RB * QO;
 {{#if HAS_BIAS}}
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 {{/if}}
+{{#if !STRIDED_STORE}}
 @group(0) @binding({{Y_BINDING}}) var<storage, read_write> dst: array<vec4<f32>>;
+{{/if}}
+{{#if STRIDED_STORE}}
+@group(0) @binding({{Y_BINDING}}) var<storage, read_write> dst: array<f32>;
+{{/if}}
 
 {{ACTIVATION_LIB}}
 
@@ -103,7 +121,7 @@ fn tap_{{ky}}_{{kx}}(acc: ptr<function, array<vec4<f32>, TR * TN>>, win: ptr<fun
 {{/if}}
 {{#if !SHARED_WEIGHTS}}
 fn tap_{{ky}}_{{kx}}(acc: ptr<function, array<vec4<f32>, TR * TN>>, win: ptr<function, array<vec4<f32>, IR * KW>>, w_at: ptr<function, array<u32, TN>>, w_c: u32) {
-    let tap = select({{ky}}u * KW + {{kx}}u, (KH - 1u - {{ky}}u) * KW + (KW - 1u - {{kx}}u), FLIP);
+    let tap = u32(TY0 + TYS * {{ky}}i) * KW_FULL + u32(TX0 + TXS * {{kx}}i);
 {{/if}}
     var wv: array<vec4<f32>, TR>;
 {{#for r in TR}}
@@ -121,7 +139,8 @@ fn tap_{{ky}}_{{kx}}(acc: ptr<function, array<vec4<f32>, TR * TN>>, win: ptr<fun
 {{/for}}
 {{/for}}
 
-// Epilogue of tile row r: bias, activation, one aligned vec4 store per channel in range.
+// Epilogue of tile row r: bias, activation, and per channel in range one aligned vec4 store
+// (STEP = 1) or four scalar stores STEP apart.
 {{#for r in TR}}
 fn store_row_{{r}}(acc: ptr<function, array<vec4<f32>, TR * TN>>, g: u32, o0: u32, t: u32, n: u32, q: u32, oy0: u32) {
 {{#for j in TN}}
@@ -133,7 +152,16 @@ fn store_row_{{r}}(acc: ptr<function, array<vec4<f32>, TR * TN>>, g: u32, o0: u3
 {{#if HAS_BIAS}}
             v += vec4<f32>(bias[g * CO_G + o]);
 {{/if}}
-            dst[((n * D_TOTAL + D_OFFSET + g * CO_G + o) * HO + oy) * QO + q] = vec4<f32>(activate(v.x), activate(v.y), activate(v.z), activate(v.w));
+            let out = vec4<f32>(activate(v.x), activate(v.y), activate(v.z), activate(v.w));
+{{#if !STRIDED_STORE}}
+            dst[((n * D_TOTAL + D_OFFSET + g * CO_G + o) * DH + oy) * (DW / 4u) + q] = out;
+{{/if}}
+{{#if STRIDED_STORE}}
+            let at = ((n * D_TOTAL + D_OFFSET + g * CO_G + o) * DH + STEP * oy + PY) * DW + STEP * 4u * q + PX;
+{{#for cc in LANES}}
+            dst[at + STEP * {{cc}}u] = out[{{cc}}];
+{{/for}}
+{{/if}}
         }
     }
 {{/for}}
@@ -189,14 +217,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }
 {{/for}}
 {{#if SHARED_WEIGHTS}}
-    // This lane's share of a channel's weights: element e = s * SG + lane is weight (j, tap) =
-    // (e / KK, e % KK), stored at the flipped tap for the input gradient (clamped past the end).
+    // This lane's share of a channel's weights: element e = s * SG + lane is weight (j, ky, kx)
+    // with j = e / KK, ky * KW + kx = e % KK (clamped past the end).
     var w_off: array<u32, NS>;
 {{#for s in NS}}
     {
         let e = min({{s}}u * SG + lane, TN * KK - 1u);
-        let tap = e % KK;
-        w_off[{{s}}] = g * W_GROUP + min(o0 + e / KK, CO_G - 1u) * W_OUT + select(tap, KK - 1u - tap, FLIP);
+        let ky = i32((e % KK) / KW);
+        let kx = i32(e % KW);
+        w_off[{{s}}] = g * W_GROUP + min(o0 + e / KK, CO_G - 1u) * W_OUT + u32(TY0 + TYS * ky) * KW_FULL + u32(TX0 + TXS * kx);
     }
 {{/for}}
 {{/if}}

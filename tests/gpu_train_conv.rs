@@ -123,6 +123,16 @@ fn run_reduction(r: &Reduction, inputs: &[&GpuBuffer], out_len: usize) -> Vec<f3
     got.into_iter().next().expect("one buffer")
 }
 
+/// Runs the input-gradient kernels `ks` (one, or one per stride phase) into a NaN-filled dx of
+/// `len` elements, so an element no kernel writes shows up, and reads dx back.
+fn run_grad_input(ks: &[KernelSource], dy: &GpuBuffer, w: &GpuBuffer, len: usize) -> Vec<f32> {
+    let dx = nan_buffer(len);
+    let dispatches: Vec<Dispatch<'_>> =
+        ks.iter().map(|k| Dispatch::new(k, &[dy, w, &dx])).collect();
+    let got = rt().run_and_read(&dispatches, &[&dx]).expect("run");
+    got.into_iter().next().expect("one buffer")
+}
+
 /// Both conv gradients of `p` with every tiling against the reference.
 fn check_conv(label: &str, p: Conv2dParams, seed: u64) {
     let mut rng = Lcg::new(seed);
@@ -151,13 +161,10 @@ fn check_conv(label: &str, p: Conv2dParams, seed: u64) {
     );
     let (xb, wb, dyb) = (upload(&x), upload(&w), upload(&dy));
     for tiling in with_device_subgroup(&TILINGS) {
-        let k =
+        let ks =
             conv_grad::conv2d_grad_input(&p, &tiling).unwrap_or_else(|e| panic!("{label}: {e}"));
-        let dxb = nan_buffer(want_dx.len());
-        let got = rt()
-            .run_and_read(&[Dispatch::new(&k, &[&dyb, &wb, &dxb])], &[&dxb])
-            .expect("run");
-        assert_close(&format!("{label} grad input {tiling:?}"), &got[0], &want_dx);
+        let got = run_grad_input(&ks, &dyb, &wb, want_dx.len());
+        assert_close(&format!("{label} grad input {tiling:?}"), &got, &want_dx);
 
         let r =
             conv_grad::conv2d_grad_weight(&p, &tiling).unwrap_or_else(|e| panic!("{label}: {e}"));
@@ -456,7 +463,7 @@ fn all_kernels() -> Vec<KernelSource> {
     let mut out = Vec::new();
     for p in convs {
         for t in &tilings {
-            out.push(conv_grad::conv2d_grad_input(&p, t).expect("grad input"));
+            out.extend(conv_grad::conv2d_grad_input(&p, t).expect("grad input"));
             let r = conv_grad::conv2d_grad_weight(&p, t).expect("grad weight");
             out.extend([r.partial, r.finish]);
         }
@@ -599,10 +606,12 @@ fn invalid_parameters_are_errors() {
     assert!(conv_grad::conv2d_grad_weight(&huge, &t).is_err());
 }
 
-/// Shapes whose weight gradient takes the row kernel (widths multiple of 4), and whose input
-/// gradient does too where the stride is 1, odd in everything else: rgb (fewer input channels
-/// than a weight tile), partial row and channel tiles, groups, a 5x5 window, a 1x1 conv, batch
-/// 1 (fewer parts than a workgroup has lanes), and stride 2 (3x3 with padding, 1x1).
+/// Shapes whose gradients take the row kernels (widths multiple of 4; for a strided input
+/// gradient, the window at least the stride and the width a multiple of 4 strides), odd in
+/// everything else: rgb (fewer input channels than a weight tile), partial row and channel
+/// tiles, groups, a 5x5 window, a 1x1 conv, batch 1 (fewer parts than a workgroup has lanes),
+/// and stride 2: 3x3 with padding on an odd height (phases of different heights), 4x4 and 2x2
+/// (every phase with the same taps), 5x5 with padding 2, 1x1 (the weight gradient only).
 #[test]
 fn row_kernel_odd_shapes() {
     check_conv(
@@ -635,6 +644,43 @@ fn row_kernel_odd_shapes() {
         Conv2dParams::new(2, 6, (5, 16), 10, 1).with_stride(2),
         45,
     );
+    check_conv(
+        "rows 4x4 s2 p1",
+        Conv2dParams::new(1, 3, (8, 16), 6, 4)
+            .with_stride(2)
+            .with_padding(1),
+        46,
+    );
+    check_conv(
+        "rows 2x2 s2 groups",
+        Conv2dParams::new(2, 8, (6, 8), 12, 2)
+            .with_stride(2)
+            .with_groups(2),
+        47,
+    );
+    check_conv(
+        "rows 5x5 s2 p2",
+        Conv2dParams::new(1, 4, (6, 16), 5, 5)
+            .with_stride(2)
+            .with_padding(2),
+        48,
+    );
+    // The strided input gradients above do take the row kernels, one per stride phase.
+    for p in [
+        Conv2dParams::new(2, 5, (7, 16), 12, 3)
+            .with_stride(2)
+            .with_padding(1),
+        Conv2dParams::new(1, 4, (6, 16), 5, 5)
+            .with_stride(2)
+            .with_padding(2),
+    ] {
+        let ks = conv_grad::conv2d_grad_input(&p, &TILINGS[0]).expect("kernels");
+        let names: Vec<&str> = ks.iter().map(|k| k.name.as_str()).collect();
+        assert!(
+            names.len() == 4 && names.iter().all(|n| n.contains("_rows_phase")),
+            "{names:?}"
+        );
+    }
 }
 
 /// Every tiling the tuner may choose for the input and weight gradients (software and GPU
@@ -681,12 +727,9 @@ fn every_tuning_candidate_is_correct() {
         for software in [true, false] {
             let dx_candidates = candidates(&TileRequest::new(ConvKind::GradInput, &p), software);
             for t in with_device_subgroup(&dx_candidates) {
-                let k = conv_grad::conv2d_grad_input(&p, &t).expect("kernel");
-                let dxb = nan_buffer(want_dx.len());
-                let got = rt()
-                    .run_and_read(&[Dispatch::new(&k, &[&dyb, &wb, &dxb])], &[&dxb])
-                    .expect("run");
-                assert_close(&format!("{p:?} grad input {t:?}"), &got[0], &want_dx);
+                let ks = conv_grad::conv2d_grad_input(&p, &t).expect("kernel");
+                let got = run_grad_input(&ks, &dyb, &wb, want_dx.len());
+                assert_close(&format!("{p:?} grad input {t:?}"), &got, &want_dx);
             }
             for t in candidates(&TileRequest::new(ConvKind::GradWeight, &p), software) {
                 let r = conv_grad::conv2d_grad_weight(&p, &t).expect("kernel");

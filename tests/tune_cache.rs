@@ -55,7 +55,7 @@ fn corrupt_or_foreign_cache_is_ignored_with_a_warning() {
         "",
         "[1, 2, 3]",
         r#"{"version": 999, "devices": {}}"#,
-        r#"{"version": 2, "devices": {"d": {"k": {"tm": "x"}}}}"#,
+        r#"{"version": 3, "devices": {"d": {"k": {"tm": "x"}}}}"#,
     ] {
         std::fs::write(&path, text).expect("write");
         let mut cache = TuneCache::load(&path);
@@ -130,7 +130,7 @@ fn cache_entries_without_a_split_target_load_with_the_default() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("tune.json");
     let old =
-        r#"{"version": 2, "devices": {"d": {"k": {"tm": 12, "tn": 5, "wg_m": 3, "wg_n": 1}}}}"#;
+        r#"{"version": 3, "devices": {"d": {"k": {"tm": 12, "tn": 5, "wg_m": 3, "wg_n": 1}}}}"#;
     std::fs::write(&path, old).expect("write");
     let cache = TuneCache::load(&path);
     assert!(cache.warning().is_none(), "{:?}", cache.warning());

@@ -120,14 +120,19 @@ impl Builder<'_> {
                 .with_stride(s)
                 .with_padding(p)
                 .with_groups(*groups as u32);
-                self.emit(
-                    layer,
-                    conv_grad::conv2d_grad_input(
-                        &params,
-                        &self.opts.tiling_for(ConvKind::GradInput, &params),
-                    ),
-                    vec![inb[0], inb[1], out],
+                // One kernel, or one per stride phase, each writing its part of dx.
+                let kernels = conv_grad::conv2d_grad_input(
+                    &params,
+                    &self.opts.tiling_for(ConvKind::GradInput, &params),
                 )
+                .map_err(|source| CodegenError::Kernel {
+                    layer: layer.to_string(),
+                    source,
+                })?;
+                for k in kernels {
+                    self.emit(layer, Ok(k), vec![inb[0], inb[1], out])?;
+                }
+                Ok(())
             }
             TrainOp::Conv2dGradWeight { window, groups } => {
                 let (k, s, p) = square(window).ok_or_else(|| unsupported(format!("non-square conv windows ({window}) are not supported by the GPU backend yet")))?;

@@ -92,7 +92,7 @@ impl ConvCase {
     pub fn kernels(&self, tiling: &ConvTiling) -> Result<(Vec<KernelSource>, u64), KernelError> {
         Ok(match self.kind {
             ConvKind::Forward => (vec![conv::conv2d(&self.params, tiling)?], 0),
-            ConvKind::GradInput => (vec![conv_grad::conv2d_grad_input(&self.params, tiling)?], 0),
+            ConvKind::GradInput => (conv_grad::conv2d_grad_input(&self.params, tiling)?, 0),
             ConvKind::GradWeight => {
                 let r = conv_grad::conv2d_grad_weight(&self.params, tiling)?;
                 (vec![r.partial, r.finish], r.scratch_len)
@@ -136,8 +136,9 @@ impl ConvCase {
             ],
         };
         let refs: Vec<&GpuBuffer> = owned.iter().collect();
+        // The input gradient may be one kernel per stride phase, all with the same bindings.
         let binds: Vec<Vec<&GpuBuffer>> = match self.kind {
-            ConvKind::Forward | ConvKind::GradInput => vec![refs.clone()],
+            ConvKind::Forward | ConvKind::GradInput => vec![refs.clone(); kernels.len()],
             ConvKind::GradWeight => vec![refs[..3].to_vec(), refs[2..].to_vec()],
         };
         let dispatches: Vec<Dispatch<'_>> = kernels
@@ -151,8 +152,9 @@ impl ConvCase {
 
 /// Version of the cache file, raised when its format changes or when the kernel a tiling
 /// selects changes (cached choices were timed on other code); a file with another version is
-/// ignored. 2: row tilings select the row kernel for the weight gradient too.
-const CACHE_VERSION: u32 = 2;
+/// ignored. 2: row tilings select the row kernel for the weight gradient too. 3: row tilings
+/// also select row kernels for strided convs (forward, and the input gradient per phase).
+const CACHE_VERSION: u32 = 3;
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct CacheFile {

@@ -360,7 +360,7 @@ pub(crate) fn conv2d_named(
         format!("{op}_{}x{}_to{}", p.batch, p.in_channels, p.out_channels)
     };
     if conv_rows::applies(p, tiling, conv_rows::RowKernel::Forward) {
-        return conv_rows::conv2d_rows(op, name, p, tiling, false);
+        return conv_rows::conv2d_rows(op, name, p, tiling);
     }
     let cin_g = p.in_channels / p.groups;
     let cout_g = p.out_channels / p.groups;

@@ -6,9 +6,10 @@
 //! one 4-wide column quad per invocation) and `wg_n == 1` (a workgroup of `wg_m` invocations
 //! shares its output channels, so weight loads are uniform), and the shape allows it: source
 //! and destination widths that are multiples of 4 (aligned vec4 rows) and an equal stride in
-//! both directions (1 for the input gradient; at most the window for the forward conv, so that
-//! every source row it loads feeds some tap). Any other tiling or shape uses the generic
-//! register-tiled kernels, which accept everything.
+//! both directions, at most the window for the forward conv and the input gradient (so every
+//! source row the forward conv loads feeds some tap, and every stride phase of the input
+//! gradient has taps; its phases' widths must be multiples of 4 too). Any other tiling or shape
+//! uses the generic register-tiled kernels, which accept everything.
 
 use super::conv::{Conv2dParams, ConvTiling};
 use super::template::{Vars, render};
@@ -39,10 +40,12 @@ pub(crate) fn applies(p: &Conv2dParams, tiling: &ConvTiling, kernel: RowKernel) 
     let stride_ok = stride >= 1
         && p.stride_w == stride
         && match kernel {
-            // A stride-1 conv of dy with the flipped kernel.
-            RowKernel::GradInput => stride == 1,
-            // Every source row an invocation loads feeds some tap of its rows.
+            // Forward: every source row an invocation loads feeds some tap of its rows. Input
+            // gradient: every stride phase has taps, and its columns come in quads.
             RowKernel::Forward => p.kernel_h >= stride && p.kernel_w >= stride,
+            RowKernel::GradInput => {
+                p.kernel_h >= stride && p.kernel_w >= stride && dst_w.is_multiple_of(4 * stride)
+            }
             RowKernel::GradWeight => true,
         };
     tiling.tm.is_multiple_of(4)
@@ -75,104 +78,196 @@ pub(crate) fn weight_sharers(tiling: &ConvTiling) -> u32 {
     }
 }
 
-/// Renders the row kernel for the forward conv of `p` or (with `grad_input`) its input
-/// gradient. The caller checks [`applies`] (with [`RowKernel::Forward`] or
-/// [`RowKernel::GradInput`]) and the element-count limits.
+/// One dispatch of the row kernel: a stride-`stride` conv of `src` (`src_channels` x `src_hw`,
+/// reducing over `reduce` channels per group) with a `window` of taps, over a `grid` of output
+/// pixels that lands in the destination (`dst_hw`) every `step` pixels from `phase`. Tap
+/// `(ky, kx)` reads weight tap `(taps.0 + taps.1 ky) * kw_full + taps.2 + taps.3 kx`.
+struct RowConv {
+    src_channels: u32,
+    reduce: u32,
+    out_channels: u32,
+    src_hw: (u32, u32),
+    grid: (u32, u32),
+    dst_hw: (u32, u32),
+    step: u32,
+    phase: (u32, u32),
+    pad: (i64, i64),
+    stride: u32,
+    window: (u32, u32),
+    taps: (i64, i64, i64, i64),
+    kw_full: u32,
+    /// Weight strides: per output channel and per reduced channel.
+    w_out: u32,
+    w_in: u32,
+    d_total: u32,
+    d_offset: u32,
+    bias: bool,
+    activation: Activation,
+}
+
+/// Renders the row kernel for the forward conv of `p`. The caller checks [`applies`] with
+/// [`RowKernel::Forward`] and the element-count limits.
 pub(crate) fn conv2d_rows(
     op: &'static str,
     name: String,
     p: &Conv2dParams,
     tiling: &ConvTiling,
-    grad_input: bool,
 ) -> Result<KernelSource, KernelError> {
     let cin_g = p.in_channels / p.groups;
-    let cout_g = p.out_channels / p.groups;
     let kk = p.kernel_h * p.kernel_w;
-    // The input gradient is a stride-1 conv of dy with the flipped kernel, padding K - 1 - P,
-    // reducing over the output channels.
-    let (s_channels, cr, co_g, (h, w), (ho, wo), pad) = if grad_input {
-        (
-            p.out_channels,
-            cout_g,
-            cin_g,
-            (p.out_h(), p.out_w()),
-            (p.in_h, p.in_w),
-            (
-                i64::from(p.kernel_h) - 1 - i64::from(p.pad_h),
-                i64::from(p.kernel_w) - 1 - i64::from(p.pad_w),
-            ),
-        )
-    } else {
-        (
-            p.in_channels,
-            cin_g,
-            cout_g,
-            (p.in_h, p.in_w),
-            (p.out_h(), p.out_w()),
-            (i64::from(p.pad_h), i64::from(p.pad_w)),
-        )
+    let conv = RowConv {
+        src_channels: p.in_channels,
+        reduce: cin_g,
+        out_channels: p.out_channels / p.groups,
+        src_hw: (p.in_h, p.in_w),
+        grid: (p.out_h(), p.out_w()),
+        dst_hw: (p.out_h(), p.out_w()),
+        step: 1,
+        phase: (0, 0),
+        pad: (i64::from(p.pad_h), i64::from(p.pad_w)),
+        stride: p.stride_w,
+        window: (p.kernel_h, p.kernel_w),
+        taps: (0, 1, 0, 1),
+        kw_full: p.kernel_w,
+        w_out: cin_g * kk,
+        w_in: kk,
+        d_total: p.out_total_channels,
+        d_offset: p.out_channel_offset,
+        bias: p.bias,
+        activation: p.activation,
     };
-    let (w_out, w_in) = if grad_input {
-        (kk, cin_g * kk)
-    } else {
-        (cin_g * kk, kk)
+    render_rows(op, format!("{name}_rows"), p, tiling, &conv)
+}
+
+/// Renders the row kernels of the input gradient of `p` (dy and the weights in, dx out): for a
+/// stride-1 conv one kernel, a stride-1 conv of dy with the flipped window and padding
+/// `K - 1 - P`; for stride S one kernel per stride phase `(py, px)` of dx, each a stride-1 conv
+/// of dy with the taps `ky = ry + S t` that reach that phase, which together write every dx
+/// element once. The caller checks [`applies`] with [`RowKernel::GradInput`].
+pub(crate) fn conv2d_grad_input_rows(
+    op: &'static str,
+    name: String,
+    p: &Conv2dParams,
+    tiling: &ConvTiling,
+) -> Result<Vec<KernelSource>, KernelError> {
+    let cin_g = p.in_channels / p.groups;
+    let kk = p.kernel_h * p.kernel_w;
+    let s = p.stride_h;
+    let phase_of = |pos: u32, pad: u32, k: u32, len: u32| {
+        // Taps k = r + S t reach positions pos + S q: r = (pos + P) mod S, and then the dy index
+        // is q + c - t with c = (pos + P - r) / S. As a correlation over t' = taps - 1 - t:
+        // padding taps - 1 - c, weight tap r + S (taps - 1) - S t'.
+        let r = (pos + pad) % s;
+        let c = (pos + pad - r) / s;
+        let taps = (k - r).div_ceil(s);
+        let grid = (len - pos).div_ceil(s);
+        let pad = i64::from(taps) - 1 - i64::from(c);
+        let first = i64::from(r) + i64::from(s) * (i64::from(taps) - 1);
+        (taps, grid, pad, first)
     };
-    check_loops(op, u64::from(cr))?;
+    let mut kernels = Vec::new();
+    for py in 0..s {
+        for px in 0..s {
+            let (kh, gh, pad_h, ty0) = phase_of(py, p.pad_h, p.kernel_h, p.in_h);
+            let (kw, gw, pad_w, tx0) = phase_of(px, p.pad_w, p.kernel_w, p.in_w);
+            let conv = RowConv {
+                src_channels: p.out_channels,
+                reduce: p.out_channels / p.groups,
+                out_channels: cin_g,
+                src_hw: (p.out_h(), p.out_w()),
+                grid: (gh, gw),
+                dst_hw: (p.in_h, p.in_w),
+                step: s,
+                phase: (py, px),
+                pad: (pad_h, pad_w),
+                stride: 1,
+                window: (kh, kw),
+                taps: (ty0, -i64::from(s), tx0, -i64::from(s)),
+                kw_full: p.kernel_w,
+                w_out: kk,
+                w_in: cin_g * kk,
+                d_total: p.in_channels,
+                d_offset: 0,
+                bias: false,
+                activation: Activation::Identity,
+            };
+            let name = if s == 1 {
+                format!("{name}_rows")
+            } else {
+                format!("{name}_rows_phase{py}{px}")
+            };
+            kernels.push(render_rows(op, name, p, tiling, &conv)?);
+        }
+    }
+    Ok(kernels)
+}
+
+/// Renders one row-kernel dispatch of the conv `p` (groups, batch) described by `c`.
+fn render_rows(
+    op: &'static str,
+    name: String,
+    p: &Conv2dParams,
+    tiling: &ConvTiling,
+    c: &RowConv,
+) -> Result<KernelSource, KernelError> {
+    check_loops(op, u64::from(c.reduce))?;
+    let (kh, kw) = c.window;
     let tr = tiling.tm / 4;
     let sharers = weight_sharers(tiling);
-    let per_lane = (tiling.tn * kk).div_ceil(sharers);
-    // The input gradient is a stride-1 conv ([`applies`]).
-    let stride = if grad_input { 1 } else { p.stride_w };
-    let (qb, e0, nv) = window_vectors(pad.1, p.kernel_w, stride);
-    let tiles = u64::from(p.batch) * u64::from(ho.div_ceil(tr)) * u64::from(wo / 4);
+    let per_lane = (tiling.tn * kh * kw).div_ceil(sharers);
+    let (qb, e0, nv) = window_vectors(c.pad.1, kw, c.stride);
+    let (gh, gw) = c.grid;
+    let tiles = u64::from(p.batch) * u64::from(gh.div_ceil(tr)) * u64::from(gw / 4);
     let grid = [
         tiles.div_ceil(u64::from(tiling.wg_m)),
-        u64::from(co_g).div_ceil(u64::from(tiling.tn)),
+        u64::from(c.out_channels).div_ceil(u64::from(tiling.tn)),
         u64::from(p.groups),
     ];
     let max = u64::from(MAX_WORKGROUPS_PER_DIM);
     ensure(op, grid.iter().all(|&n| n <= max), || {
         format!("dispatch {grid:?} exceeds {max} per dimension; use a larger tile")
     })?;
-    let (bias, activation, d_total, d_offset) = if grad_input {
-        (false, Activation::Identity, cin_g * p.groups, 0)
-    } else {
-        (
-            p.bias,
-            p.activation,
-            p.out_total_channels,
-            p.out_channel_offset,
-        )
-    };
     let vars = Vars::new()
         .u32("BATCH", p.batch)
-        .u32("S_CHANNELS", s_channels)
-        .u32("CR", cr)
-        .u32("H", h)
-        .u32("W", w)
-        .u32("CO_G", co_g)
-        .u32("HO", ho)
-        .u32("WO", wo)
-        .u32("D_TOTAL", d_total)
-        .u32("D_OFFSET", d_offset)
-        .u32("KH", p.kernel_h)
-        .u32("KW", p.kernel_w)
-        .i32("PAD_H", pad.0 as i32)
-        .u32("STRIDE", stride)
+        .u32("S_CHANNELS", c.src_channels)
+        .u32("CR", c.reduce)
+        .u32("H", c.src_hw.0)
+        .u32("W", c.src_hw.1)
+        .u32("CO_G", c.out_channels)
+        .u32("HO", gh)
+        .u32("WO", gw)
+        .u32("DH", c.dst_hw.0)
+        .u32("DW", c.dst_hw.1)
+        .u32("STEP", c.step)
+        .u32("PY", c.phase.0)
+        .u32("PX", c.phase.1)
+        .u32("D_TOTAL", c.d_total)
+        .u32("D_OFFSET", c.d_offset)
+        .u32("KH", kh)
+        .u32("KW", kw)
+        .i32("PAD_H", c.pad.0 as i32)
+        .u32("STRIDE", c.stride)
         .i32("QB", qb)
         .u32("E0", e0)
         .u32("NV", nv)
-        .u32("W_GROUP", cout_g * cin_g * kk)
-        .u32("W_OUT", w_out)
-        .u32("W_IN", w_in)
-        .bool("FLIP", grad_input)
+        .u32(
+            "W_GROUP",
+            c.out_channels * c.reduce * p.kernel_h * p.kernel_w,
+        )
+        .u32("W_OUT", c.w_out)
+        .u32("W_IN", c.w_in)
+        .u32("KW_FULL", c.kw_full)
+        .i32("TY0", c.taps.0 as i32)
+        .i32("TYS", c.taps.1 as i32)
+        .i32("TX0", c.taps.2 as i32)
+        .i32("TXS", c.taps.3 as i32)
         .u32("TR", tr)
         .u32("TN", tiling.tn)
         .u32("WG", tiling.wg_m)
-        .count("IR", stride * (tr - 1) + p.kernel_h)
+        .count("IR", c.stride * (tr - 1) + kh)
         .count("NV", nv)
-        .count("KH", p.kernel_h)
-        .count("KW", p.kernel_w)
+        .count("KH", kh)
+        .count("KW", kw)
         .count("LANES", 4)
         .count("TN", tiling.tn)
         .count("TR", tr)
@@ -180,16 +275,17 @@ pub(crate) fn conv2d_rows(
         .u32("NS", per_lane)
         .count("NS", per_lane)
         .flag("SHARED_WEIGHTS", sharers > 1)
-        .flag("HAS_BIAS", bias)
-        .set("Y_BINDING", if bias { 3 } else { 2 })
-        .set("ACTIVATION_LIB", activation.wgsl_library()?);
+        .flag("STRIDED_STORE", c.step > 1)
+        .flag("HAS_BIAS", c.bias)
+        .set("Y_BINDING", if c.bias { 3 } else { 2 })
+        .set("ACTIVATION_LIB", c.activation.wgsl_library()?);
     let mut bindings = vec![BindingKind::ReadOnly, BindingKind::ReadOnly];
-    if bias {
+    if c.bias {
         bindings.push(BindingKind::ReadOnly);
     }
     bindings.push(BindingKind::ReadWrite);
     Ok(KernelSource {
-        name: format!("{name}_rows"),
+        name,
         wgsl: render("conv2d_rows.wgsl", TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups: grid.map(|n| n as u32),

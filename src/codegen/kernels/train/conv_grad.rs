@@ -105,18 +105,26 @@ fn check_grid(op: &'static str, grid: [u64; 3]) -> Result<[u32; 3], KernelError>
     Ok(grid.map(|g| g as u32))
 }
 
-/// Gradient of conv2d with respect to its input, `p` being the forward conv.
+/// Gradient of conv2d with respect to its input, `p` being the forward conv: one kernel, or
+/// for the strided row kernels one per stride phase ([`conv_rows::conv2d_grad_input_rows`]).
+/// Run them in order; together they write every element of dx once.
 ///
-/// Bindings: `dy [N, Cout, Ho, Wo]` (read), `weight [Cout, Cin/g, KH, KW]` (read),
-/// `dx [N, Cin, H, W]` (written, every element).
+/// Bindings of each: `dy [N, Cout, Ho, Wo]` (read), `weight [Cout, Cin/g, KH, KW]` (read),
+/// `dx [N, Cin, H, W]` (written).
 pub fn conv2d_grad_input(
     p: &Conv2dParams,
     tiling: &ConvTiling,
-) -> Result<KernelSource, KernelError> {
-    conv2d_grad_input_named("conv2d_grad_input", p, tiling)
+) -> Result<Vec<KernelSource>, KernelError> {
+    let op = "conv2d_grad_input";
+    let p = checked(op, p, tiling)?;
+    if conv_rows::applies(&p, tiling, RowKernel::GradInput) {
+        return conv_rows::conv2d_grad_input_rows(op, dims_name(op, &p), &p, tiling);
+    }
+    Ok(vec![conv2d_grad_input_named(op, &p, tiling)?])
 }
 
-/// [`conv2d_grad_input`] with a caller-chosen op name (used by [`super::linear_grad`]).
+/// The generic (register-tiled, gather) input-gradient kernel, named after `op` (also used by
+/// [`super::linear_grad`]).
 pub(crate) fn conv2d_grad_input_named(
     op: &'static str,
     p: &Conv2dParams,
@@ -128,9 +136,6 @@ pub(crate) fn conv2d_grad_input_named(
     } else {
         format!("{op}_{}x{}_to{}", p.batch, p.in_channels, p.out_channels)
     };
-    if conv_rows::applies(&p, tiling, RowKernel::GradInput) {
-        return conv_rows::conv2d_rows(op, name, &p, tiling, true);
-    }
     let cin_g = p.in_channels / p.groups;
     let cout_g = p.out_channels / p.groups;
     // The only runtime loop is over co (the window and the tile are unrolled).
