@@ -365,10 +365,17 @@ fn bias_grad_reduction_longer_than_2_17() {
         TrainOp::BiasGrad { act_grad: None },
         &[&tensor(&[n, c, 32, 32], &dy)],
     );
-    let r = reduce::bias_grad(n, c, inner, Activation::Identity).expect("kernel");
-    assert!(r.scratch_len >= 2 * u64::from(c), "not split: {r:?}");
-    let got = run_reduction(&r, &[&upload(&dy)], c as usize);
-    assert_close("bias grad, 133,120 terms", &got, &want);
+    // The default (GPU) lanes per chunk, and a CPU driver's SIMD width.
+    for lanes in [None, Some(8)] {
+        let r = reduce::bias_grad_lanes(n, c, inner, Activation::Identity, lanes).expect("kernel");
+        assert!(r.scratch_len >= 2 * u64::from(c), "not split: {r:?}");
+        let got = run_reduction(&r, &[&upload(&dy)], c as usize);
+        assert_close(
+            &format!("bias grad, 133,120 terms, lanes {lanes:?}"),
+            &got,
+            &want,
+        );
+    }
 }
 
 #[test]

@@ -249,9 +249,17 @@ fn check_batch_stats(shape: [u32; 4], seed: u64) {
     let mut rng = Lcg::new(seed);
     let x = batch(&mut rng, shape);
     let want = train_ref(TrainOp::BatchStats, &[&nchw(n, c, h, w, &x)]);
-    let r = norm_train::batch_stats(n, c, h, w).expect("kernel");
-    let got = run_reduction(&r, &[&upload(&x)], 3 * c as usize);
-    assert_each_close(&format!("batch_stats {shape:?}"), &got, &want, 1e-5);
+    // The default (GPU) lanes per chunk, and a CPU driver's SIMD width.
+    for lanes in [None, Some(8)] {
+        let r = norm_train::batch_stats_lanes(n, c, h, w, lanes).expect("kernel");
+        let got = run_reduction(&r, &[&upload(&x)], 3 * c as usize);
+        assert_each_close(
+            &format!("batch_stats {shape:?} lanes {lanes:?}"),
+            &got,
+            &want,
+            1e-5,
+        );
+    }
 }
 
 #[test]
@@ -337,6 +345,24 @@ fn check_bn_grad_params(shape: [u32; 4], seed: u64) {
         let label = format!("bn_grad_params {act:?} {shape:?}");
         assert_close(&format!("{label} dgamma"), &got[0], &want_gamma);
         assert_close(&format!("{label} dbeta"), &got[1], &want_beta);
+
+        // With a CPU driver's SIMD width per chunk: the same values, summed in another order.
+        let r8 = norm_train::bn_grad_params_lanes(shape, eps, act, Some(8)).expect("kernel");
+        let scratch8 = buffer(r8.scratch_len as usize);
+        let (dgamma8, dbeta8) = (buffer(c as usize), buffer(c as usize));
+        let mut first8: Vec<&GpuBuffer> = bufs.iter().collect();
+        first8.push(&scratch8);
+        let got8 = rt()
+            .run_and_read(
+                &[
+                    Dispatch::new(&r8.partial, &first8),
+                    Dispatch::new(&r8.finish, &[&scratch8, &dgamma8, &dbeta8]),
+                ],
+                &[&dgamma8, &dbeta8],
+            )
+            .expect("run");
+        assert_close(&format!("{label} lanes 8 dgamma"), &got8[0], &want_gamma);
+        assert_close(&format!("{label} lanes 8 dbeta"), &got8[1], &want_beta);
 
         let alone = norm_train::bn_grad_gamma(n, c, h, w, eps, act).expect("kernel");
         let refs: Vec<&GpuBuffer> = bufs.iter().collect();

@@ -65,7 +65,7 @@ impl Builder<'_> {
                 let x = dims(ins[0]);
                 self.emit_reduction(
                     layer,
-                    norm_train::batch_stats(n, x[0], x[1], x[2]),
+                    norm_train::batch_stats_lanes(n, x[0], x[1], x[2], self.opts.subgroup_size),
                     vec![inb[0]],
                     &[out],
                 )
@@ -174,7 +174,12 @@ impl Builder<'_> {
                 let x = dims(g.inputs(pair.gamma)[0]);
                 self.emit_reduction(
                     layer,
-                    norm_train::bn_grad_params(n, x[0], x[1], x[2], eps, through(act_grad)),
+                    norm_train::bn_grad_params_lanes(
+                        [n, x[0], x[1], x[2]],
+                        eps,
+                        through(act_grad),
+                        self.opts.subgroup_size,
+                    ),
                     gamma_ins,
                     &[dgamma, dbeta],
                 )
@@ -184,7 +189,13 @@ impl Builder<'_> {
                 let inner = dy[1..].iter().product::<u32>().max(1);
                 self.emit_reduction(
                     layer,
-                    reduce::bias_grad(n, dy[0], inner, through(*act_grad)),
+                    reduce::bias_grad_lanes(
+                        n,
+                        dy[0],
+                        inner,
+                        through(*act_grad),
+                        self.opts.subgroup_size,
+                    ),
                     inb.to_vec(),
                     &[out],
                 )

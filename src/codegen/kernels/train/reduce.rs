@@ -18,7 +18,7 @@ use super::super::{
     Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS,
     MAX_LOOP_ITERATIONS, Reduction, check_loops, ensure, fit_u32, grid_1d,
 };
-use super::norm_train::{channel_sum_finish, chunk_vars, chunks};
+use super::norm_train::{ChunkLanes, channel_sum_finish, chunk_vars, chunks};
 
 const FINISH_TEMPLATE: &str = include_str!("../../../../shaders/train/reduce_finish.wgsl");
 const PARTIAL_TEMPLATE: &str = include_str!("../../../../shaders/train/channel_sum_partial.wgsl");
@@ -125,11 +125,22 @@ pub fn bias_grad(
     inner: u32,
     act_grad: Activation,
 ) -> Result<Reduction, KernelError> {
+    bias_grad_lanes(batch, channels, inner, act_grad, None)
+}
+
+/// [`bias_grad`] with `lanes` invocations per chunk ([`ChunkLanes`]).
+pub fn bias_grad_lanes(
+    batch: u32,
+    channels: u32,
+    inner: u32,
+    act_grad: Activation,
+    lanes: ChunkLanes,
+) -> Result<Reduction, KernelError> {
     const OP: &str = "bias_grad";
     // The batch-statistics layout: one workgroup per (channel, chunk), then one per channel.
     // A first pass with one invocation per (channel, part) looping over its part read dy
     // uncoalesced and left too few invocations for a GPU (40 µs against 16 µs on an H100).
-    let k = chunks(OP, batch, channels, inner, 1)?;
+    let k = chunks(OP, batch, channels, inner, 1, lanes)?;
     let vars = chunk_vars(&k, k.partial_grid)
         .u32("WG", k.wg)
         .flag("ACT_GRAD", act_grad != Activation::Identity)
