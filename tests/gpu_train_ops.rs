@@ -328,39 +328,29 @@ fn check_bn_grad_params(shape: [u32; 4], seed: u64) {
         let want_gamma = train_ref(TrainOp::BatchNormGradGamma { eps, act_grad }, &gamma_in);
         let want_beta = train_ref(TrainOp::BiasGrad { act_grad }, &grads);
 
-        let r = norm_train::bn_grad_params(n, c, h, w, eps, act).expect("kernel");
-        let scratch = buffer(r.scratch_len as usize);
-        let (dgamma, dbeta) = (buffer(c as usize), buffer(c as usize));
-        let mut first: Vec<&GpuBuffer> = bufs.iter().collect();
-        first.push(&scratch);
-        let got = rt()
-            .run_and_read(
+        // dgamma and dbeta from a `bn_grad_params` reduction.
+        let run_params = |r: &Reduction| {
+            let scratch = buffer(r.scratch_len as usize);
+            let (dgamma, dbeta) = (buffer(c as usize), buffer(c as usize));
+            let mut first: Vec<&GpuBuffer> = bufs.iter().collect();
+            first.push(&scratch);
+            rt().run_and_read(
                 &[
                     Dispatch::new(&r.partial, &first),
                     Dispatch::new(&r.finish, &[&scratch, &dgamma, &dbeta]),
                 ],
                 &[&dgamma, &dbeta],
             )
-            .expect("run");
+            .expect("run")
+        };
+        let got = run_params(&norm_train::bn_grad_params(n, c, h, w, eps, act).expect("kernel"));
         let label = format!("bn_grad_params {act:?} {shape:?}");
         assert_close(&format!("{label} dgamma"), &got[0], &want_gamma);
         assert_close(&format!("{label} dbeta"), &got[1], &want_beta);
 
         // With a CPU driver's SIMD width per chunk: the same values, summed in another order.
         let r8 = norm_train::bn_grad_params_lanes(shape, eps, act, Some(8)).expect("kernel");
-        let scratch8 = buffer(r8.scratch_len as usize);
-        let (dgamma8, dbeta8) = (buffer(c as usize), buffer(c as usize));
-        let mut first8: Vec<&GpuBuffer> = bufs.iter().collect();
-        first8.push(&scratch8);
-        let got8 = rt()
-            .run_and_read(
-                &[
-                    Dispatch::new(&r8.partial, &first8),
-                    Dispatch::new(&r8.finish, &[&scratch8, &dgamma8, &dbeta8]),
-                ],
-                &[&dgamma8, &dbeta8],
-            )
-            .expect("run");
+        let got8 = run_params(&r8);
         assert_close(&format!("{label} lanes 8 dgamma"), &got8[0], &want_gamma);
         assert_close(&format!("{label} lanes 8 dbeta"), &got8[1], &want_beta);
 
