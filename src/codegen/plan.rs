@@ -114,9 +114,10 @@ pub struct Options {
     /// fused optimizer updates batch as many parameters into one dispatch as fit (at most
     /// [`MAX_PARAMS_PER_UPDATE`]). The default, 8, is WebGPU's guaranteed minimum.
     pub max_storage_buffers: u32,
-    /// The device's fixed subgroup size where kernels may use subgroup operations
-    /// (`GpuContext::subgroup_size`; `runtime::tune::plan_options` sets it); `None` keeps
-    /// every kernel portable WGSL.
+    /// A CPU driver's fixed subgroup size (`GpuContext::subgroup_size`;
+    /// `runtime::tune::plan_options` sets it): the conv row kernels then share weight loads
+    /// across a subgroup, and per-channel reductions give each chunk one SIMD group
+    /// (`norm_train::ChunkLanes`). `None` keeps the kernels portable and GPU-shaped.
     pub subgroup_size: Option<u32>,
 }
 
