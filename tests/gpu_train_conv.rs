@@ -738,7 +738,8 @@ fn every_tuning_candidate_is_correct() {
                 let got = run_grad_input(&ks, &dyb, &wb, want_dx.len());
                 assert_close(&format!("{p:?} grad input {t:?}"), &got, &want_dx);
             }
-            for t in candidates(&TileRequest::new(ConvKind::GradWeight, &p), software) {
+            let dw_candidates = candidates(&TileRequest::new(ConvKind::GradWeight, &p), software);
+            for t in with_device_subgroup(&dw_candidates) {
                 let r = conv_grad::conv2d_grad_weight(&p, &t).expect("kernel");
                 let got = run_reduction(&r, &[&xb, &dyb], want_dw.len());
                 assert_close(&format!("{p:?} grad weight {t:?}"), &got, &want_dw);

@@ -276,7 +276,7 @@ pub(crate) fn conv2d_grad_weight_named(
         workgroup_size: [tiling.wg_m, tiling.wg_n, 1],
         bindings: weight_partial_bindings(),
     };
-    weight_reduction(op, &name, partial, weight_len, sp.parts)
+    weight_reduction(op, &name, partial, weight_len, sp.parts, tiling)
 }
 
 /// The bindings of either weight-gradient first pass: x and dy (read), scratch (written).
@@ -288,17 +288,20 @@ fn weight_partial_bindings() -> Vec<BindingKind> {
     ]
 }
 
-/// A weight-gradient first pass writing `parts` partials of every weight, and its finish.
+/// A weight-gradient first pass writing `parts` partials of every weight, and its finish (one
+/// lane per weight on a CPU driver, where `tiling` carries its subgroup size).
 fn weight_reduction(
     op: &'static str,
     name: &str,
     partial: KernelSource,
     weight_len: u64,
     parts: u32,
+    tiling: &ConvTiling,
 ) -> Result<Reduction, KernelError> {
+    let lanes = (tiling.subgroup > 0).then_some(tiling.subgroup);
     Ok(Reduction {
         partial,
-        finish: finish(op, name, weight_len, parts)?,
+        finish: finish(op, name, weight_len, parts, lanes)?,
         scratch_len: weight_len * u64::from(parts),
     })
 }
@@ -390,5 +393,5 @@ fn conv2d_grad_weight_rows(
         workgroup_size: [tiling.wg_m, 1, 1],
         bindings: weight_partial_bindings(),
     };
-    weight_reduction(op, &name, partial, weight_len, sp.parts)
+    weight_reduction(op, &name, partial, weight_len, sp.parts, tiling)
 }

@@ -77,11 +77,16 @@ pub(crate) fn split(
 /// The `finish` pass of a reduction: `out[e] = sum over s < parts of scratch[s * len + e]`,
 /// in a fixed order (each of L lanes adds every L-th partial in order,
 /// then a tree adds the lanes). Bindings: `scratch` (read), `out` (written).
+///
+/// With `lanes = Some(n)` (a CPU driver's SIMD width, [`ChunkLanes`]) a workgroup is `n`
+/// elements with one lane each, adding all partials in order: no tree, whose barriers switch
+/// between SIMD groups on such drivers.
 pub(crate) fn finish(
     op: &'static str,
     name: &str,
     len: u64,
     parts: u32,
+    lanes: ChunkLanes,
 ) -> Result<KernelSource, KernelError> {
     ensure(op, len > 0 && parts > 0, || {
         format!("empty reduction: {len} elements, {parts} parts")
@@ -91,8 +96,13 @@ pub(crate) fn finish(
     let len32 = fit_u32(op, "output elements", len, MAX_ELEMENTS)?;
     // Up to 32 neighbouring elements per workgroup, and lanes for the rest of 256 invocations
     // (no more than there are partials).
-    let e = len32.next_power_of_two().min(32);
-    let l = (FINISH_LANES / e).min(parts.next_power_of_two());
+    let (e, l) = match lanes.filter(|n| n.is_power_of_two()) {
+        Some(n) => (n, 1),
+        None => {
+            let e = len32.next_power_of_two().min(32);
+            (e, (FINISH_LANES / e).min(parts.next_power_of_two()))
+        }
+    };
     let workgroups = grid_1d(op, len.div_ceil(u64::from(e)))?;
     let vars = Vars::new()
         .u32("LEN", len32)
