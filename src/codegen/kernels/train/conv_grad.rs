@@ -237,17 +237,7 @@ pub(crate) fn conv2d_grad_weight_named(
     let target = u64::from(tiling.split_target).min(invocations.saturating_mul(max_parts));
     let sp = split(op, length, invocations, target as u32)?;
     let workgroups = check_grid(op, [tiles[0], tiles[1], tiles[2] * u64::from(sp.parts)])?;
-    let scratch_len = weight_len * u64::from(sp.parts);
-    fit_u32(op, "scratch elements", scratch_len, MAX_ELEMENTS)?;
-    let vars = Vars::new()
-        .u32("CIN", p.in_channels)
-        .u32("COUT", p.out_channels)
-        .u32("H", p.in_h)
-        .u32("W", p.in_w)
-        .u32("HO", ho)
-        .u32("WO", wo)
-        .u32("KH", p.kernel_h)
-        .u32("KW", p.kernel_w)
+    let vars = weight_shape_vars(&p)
         .u32("STRIDE_H", p.stride_h)
         .u32("STRIDE_W", p.stride_w)
         .i32("PAD_H", p.pad_h as i32)
@@ -279,6 +269,20 @@ pub(crate) fn conv2d_grad_weight_named(
     weight_reduction(op, &name, partial, weight_len, sp.parts, tiling)
 }
 
+/// The shape constants both weight-gradient first passes declare: x `[N, CIN, H, W]`, dy
+/// `[N, COUT, HO, WO]`, a `KH` x `KW` window.
+fn weight_shape_vars(p: &Conv2dParams) -> Vars {
+    Vars::new()
+        .u32("CIN", p.in_channels)
+        .u32("COUT", p.out_channels)
+        .u32("H", p.in_h)
+        .u32("W", p.in_w)
+        .u32("HO", p.out_h())
+        .u32("WO", p.out_w())
+        .u32("KH", p.kernel_h)
+        .u32("KW", p.kernel_w)
+}
+
 /// The bindings of either weight-gradient first pass: x and dy (read), scratch (written).
 fn weight_partial_bindings() -> Vec<BindingKind> {
     vec![
@@ -298,11 +302,13 @@ fn weight_reduction(
     parts: u32,
     tiling: &ConvTiling,
 ) -> Result<Reduction, KernelError> {
+    let scratch_len = weight_len * u64::from(parts);
+    fit_u32(op, "scratch elements", scratch_len, MAX_ELEMENTS)?;
     let lanes = (tiling.subgroup > 0).then_some(tiling.subgroup);
     Ok(Reduction {
         partial,
         finish: finish(op, name, weight_len, parts, lanes)?,
-        scratch_len: weight_len * u64::from(parts),
+        scratch_len,
     })
 }
 
@@ -351,17 +357,7 @@ fn conv2d_grad_weight_rows(
             tiles[1],
         ],
     )?;
-    let scratch_len = weight_len * u64::from(sp.parts);
-    fit_u32(op, "scratch elements", scratch_len, MAX_ELEMENTS)?;
-    let vars = Vars::new()
-        .u32("CIN", p.in_channels)
-        .u32("COUT", p.out_channels)
-        .u32("H", p.in_h)
-        .u32("W", p.in_w)
-        .u32("HO", ho)
-        .u32("WO", wo)
-        .u32("KH", p.kernel_h)
-        .u32("KW", p.kernel_w)
+    let vars = weight_shape_vars(p)
         .i32("PAD_H", p.pad_h as i32)
         .u32("STRIDE", p.stride_w)
         .i32("QB", qb)
