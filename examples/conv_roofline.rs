@@ -41,6 +41,7 @@ fn parse_tiling(s: &str) -> Option<ConvTiling> {
         wg_n: wg_n.parse().ok()?,
         split_target: split.map_or(Some(default.split_target), |s| s.parse().ok())?,
         subgroup: 0,
+        shared: false,
     })
 }
 

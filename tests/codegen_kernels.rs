@@ -30,6 +30,7 @@ fn all_kernels() -> Vec<KernelSource> {
             wg_n: 16,
             split_target: 8192,
             subgroup: 0,
+            shared: false,
         },
         ConvTiling {
             tm: 8,
@@ -38,6 +39,7 @@ fn all_kernels() -> Vec<KernelSource> {
             wg_n: 8,
             split_target: 8192,
             subgroup: 0,
+            shared: false,
         },
         ConvTiling {
             tm: 3,
@@ -46,6 +48,7 @@ fn all_kernels() -> Vec<KernelSource> {
             wg_n: 3,
             split_target: 8192,
             subgroup: 0,
+            shared: false,
         },
         // The row kernel, portable and with weight loads shared across subgroups of 8 lanes
         // (one and two subgroups per workgroup).
@@ -56,6 +59,7 @@ fn all_kernels() -> Vec<KernelSource> {
             wg_n: 1,
             split_target: 8192,
             subgroup: 0,
+            shared: false,
         },
         ConvTiling {
             tm: 16,
@@ -64,6 +68,7 @@ fn all_kernels() -> Vec<KernelSource> {
             wg_n: 1,
             split_target: 8192,
             subgroup: 8,
+            shared: false,
         },
         ConvTiling {
             tm: 12,
@@ -72,6 +77,26 @@ fn all_kernels() -> Vec<KernelSource> {
             wg_n: 1,
             split_target: 8192,
             subgroup: 8,
+            shared: false,
+        },
+        // Staged through workgroup memory (the GPU kernels): a square block and a ragged one.
+        ConvTiling {
+            tm: 8,
+            tn: 8,
+            wg_m: 16,
+            wg_n: 16,
+            split_target: 8192,
+            subgroup: 0,
+            shared: true,
+        },
+        ConvTiling {
+            tm: 3,
+            tn: 5,
+            wg_m: 8,
+            wg_n: 4,
+            split_target: 8192,
+            subgroup: 0,
+            shared: true,
         },
     ];
     let convs = [
@@ -198,6 +223,7 @@ fn invalid_parameters_are_errors() {
         wg_n: 8,
         split_target: 8192,
         subgroup: 0,
+        shared: false,
     };
     assert!(conv::conv2d(&Conv2dParams::new(1, 3, (8, 8), 4, 3), &bad_tile).is_err());
     // 20,000 input channels would need 20,000 loop iterations per invocation, above the budget:
@@ -257,6 +283,7 @@ fn snapshot_conv2d_3x3() {
             wg_n: 2,
             split_target: 8192,
             subgroup: 0,
+            shared: false,
         },
     )
     .expect("kernel");

@@ -16,8 +16,9 @@ use netc::runtime::Dispatch;
 /// non-power-of-two tiles so partial tiles occur in both dimensions, and two tilings that select
 /// the row-vectorised kernel where the shape allows it (`tm % 4 == 0`, `wg_n == 1`): the
 /// default's 16x16 in 8-wide workgroups, 3 rows x 5 channels in 3-wide workgroups, and 2 rows x
-/// 7 channels in 16-wide workgroups (two subgroups of 8 lanes on lavapipe).
-const TILINGS: [ConvTiling; 7] = [
+/// 7 channels in 16-wide workgroups (two subgroups of 8 lanes on lavapipe); and two staged
+/// through workgroup memory.
+const TILINGS: [ConvTiling; 9] = [
     ConvTiling {
         tm: 16,
         tn: 16,
@@ -25,6 +26,7 @@ const TILINGS: [ConvTiling; 7] = [
         wg_n: 1,
         split_target: 8192,
         subgroup: 0,
+        shared: false,
     },
     ConvTiling {
         tm: 12,
@@ -33,6 +35,7 @@ const TILINGS: [ConvTiling; 7] = [
         wg_n: 1,
         split_target: 8192,
         subgroup: 0,
+        shared: false,
     },
     ConvTiling {
         tm: 4,
@@ -41,6 +44,7 @@ const TILINGS: [ConvTiling; 7] = [
         wg_n: 8,
         split_target: 8192,
         subgroup: 0,
+        shared: false,
     },
     ConvTiling {
         tm: 1,
@@ -49,6 +53,7 @@ const TILINGS: [ConvTiling; 7] = [
         wg_n: 8,
         split_target: 8192,
         subgroup: 0,
+        shared: false,
     },
     ConvTiling {
         tm: 8,
@@ -57,6 +62,7 @@ const TILINGS: [ConvTiling; 7] = [
         wg_n: 8,
         split_target: 8192,
         subgroup: 0,
+        shared: false,
     },
     ConvTiling {
         tm: 3,
@@ -65,6 +71,7 @@ const TILINGS: [ConvTiling; 7] = [
         wg_n: 3,
         split_target: 8192,
         subgroup: 0,
+        shared: false,
     },
     ConvTiling {
         tm: 8,
@@ -73,6 +80,27 @@ const TILINGS: [ConvTiling; 7] = [
         wg_n: 1,
         split_target: 8192,
         subgroup: 0,
+        shared: false,
+    },
+    // Staged through workgroup memory (the GPU kernels): a 32x32 block, and a ragged 14x12
+    // block whose last staging loads fall partly past the slice.
+    ConvTiling {
+        tm: 4,
+        tn: 4,
+        wg_m: 8,
+        wg_n: 8,
+        split_target: 8192,
+        subgroup: 0,
+        shared: true,
+    },
+    ConvTiling {
+        tm: 2,
+        tn: 3,
+        wg_m: 7,
+        wg_n: 4,
+        split_target: 8192,
+        subgroup: 0,
+        shared: true,
     },
 ];
 

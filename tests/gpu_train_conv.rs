@@ -28,8 +28,9 @@ use netc::tensor::Tensor;
 /// Tilings exercised by the conv cases: 4x4 tiles in 8x8 workgroups, no register tiling, odd
 /// tiles so partial tiles occur in both dimensions, and two that select the row-vectorised
 /// input-gradient kernel where the shape allows it (`tm % 4 == 0`, `wg_n == 1`; the weight
-/// gradient stays generic): the default's 16x16 in 8-wide workgroups, and 3 rows x 5 channels.
-const TILINGS: [ConvTiling; 5] = [
+/// gradient stays generic): the default's 16x16 in 8-wide workgroups, and 3 rows x 5 channels;
+/// and two staged through workgroup memory.
+const TILINGS: [ConvTiling; 7] = [
     ConvTiling {
         tm: 16,
         tn: 16,
@@ -37,6 +38,7 @@ const TILINGS: [ConvTiling; 5] = [
         wg_n: 1,
         split_target: 8192,
         subgroup: 0,
+        shared: false,
     },
     ConvTiling {
         tm: 12,
@@ -45,6 +47,7 @@ const TILINGS: [ConvTiling; 5] = [
         wg_n: 1,
         split_target: 8192,
         subgroup: 0,
+        shared: false,
     },
     ConvTiling {
         tm: 4,
@@ -53,6 +56,7 @@ const TILINGS: [ConvTiling; 5] = [
         wg_n: 8,
         split_target: 8192,
         subgroup: 0,
+        shared: false,
     },
     ConvTiling {
         tm: 1,
@@ -61,6 +65,7 @@ const TILINGS: [ConvTiling; 5] = [
         wg_n: 8,
         split_target: 8192,
         subgroup: 0,
+        shared: false,
     },
     ConvTiling {
         tm: 3,
@@ -69,6 +74,27 @@ const TILINGS: [ConvTiling; 5] = [
         wg_n: 3,
         split_target: 8192,
         subgroup: 0,
+        shared: false,
+    },
+    // Staged through workgroup memory (the GPU kernels): a 32x32 block, and a ragged 14x12
+    // block whose last staging loads fall partly past the slice.
+    ConvTiling {
+        tm: 4,
+        tn: 4,
+        wg_m: 8,
+        wg_n: 8,
+        split_target: 8192,
+        subgroup: 0,
+        shared: true,
+    },
+    ConvTiling {
+        tm: 2,
+        tn: 3,
+        wg_m: 7,
+        wg_n: 4,
+        split_target: 8192,
+        subgroup: 0,
+        shared: true,
     },
 ];
 
@@ -427,6 +453,7 @@ fn all_kernels() -> Vec<KernelSource> {
             wg_n: 16,
             split_target: 8192,
             subgroup: 0,
+            shared: false,
         },
         ConvTiling {
             tm: 8,
@@ -435,6 +462,7 @@ fn all_kernels() -> Vec<KernelSource> {
             wg_n: 8,
             split_target: 8192,
             subgroup: 0,
+            shared: false,
         },
         ConvTiling {
             tm: 3,
@@ -443,6 +471,7 @@ fn all_kernels() -> Vec<KernelSource> {
             wg_n: 3,
             split_target: 8192,
             subgroup: 0,
+            shared: false,
         },
     ];
     let convs = [

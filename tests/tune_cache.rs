@@ -15,6 +15,7 @@ const TILE: ConvTiling = ConvTiling {
     wg_n: 1,
     split_target: 8192,
     subgroup: 0,
+    shared: false,
 };
 
 fn request() -> TileRequest {
@@ -55,7 +56,7 @@ fn corrupt_or_foreign_cache_is_ignored_with_a_warning() {
         "",
         "[1, 2, 3]",
         r#"{"version": 999, "devices": {}}"#,
-        r#"{"version": 3, "devices": {"d": {"k": {"tm": "x"}}}}"#,
+        r#"{"version": 4, "devices": {"d": {"k": {"tm": "x"}}}}"#,
     ] {
         std::fs::write(&path, text).expect("write");
         let mut cache = TuneCache::load(&path);
@@ -93,7 +94,11 @@ fn candidates_start_with_the_default_and_stay_few_and_valid() {
     for software in [true, false] {
         let c = candidates(&request(), software);
         assert_eq!(c[0], default_tiling(&request()));
-        assert!(c.len() <= 6, "{c:?}");
+        assert!(c.len() <= if software { 5 } else { 9 }, "{c:?}");
+        // Kernels staged through workgroup memory are for GPUs only, where up to three are
+        // tried (two for 16 result channels: the half-width block is the full one).
+        let shared = c.iter().filter(|t| t.shared).count();
+        assert_eq!(shared, if software { 0 } else { 2 }, "{c:?}");
         for t in &c {
             assert!(t.tm * t.tn <= 256 && t.wg_m * t.wg_n <= 1024, "{t:?}");
         }
@@ -105,7 +110,7 @@ fn gpu_weight_gradients_also_try_the_gpu_split_target() {
     let p = Conv2dParams::new(8, 16, (32, 32), 32, 3).with_padding(1);
     let dw = TileRequest::new(ConvKind::GradWeight, &p);
     let c = candidates(&dw, false);
-    assert_eq!(c.len(), 6, "{c:?}");
+    assert_eq!(c.len(), 9, "{c:?}");
     // The default at both targets first, so the tuner always compares them.
     assert_eq!(c[0], default_tiling(&dw));
     assert_eq!(
@@ -122,20 +127,21 @@ fn gpu_weight_gradients_also_try_the_gpu_split_target() {
     for t in software.iter().chain(&fwd) {
         assert_eq!(t.split_target, ConvTiling::default().split_target, "{t:?}");
     }
-    assert!(fwd.len() <= 5);
+    assert!(fwd.len() <= 8);
 }
 
 #[test]
-fn cache_entries_without_a_split_target_load_with_the_default() {
+fn cache_entries_without_a_split_target_or_shared_load_with_the_defaults() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("tune.json");
     let old =
-        r#"{"version": 3, "devices": {"d": {"k": {"tm": 12, "tn": 5, "wg_m": 3, "wg_n": 1}}}}"#;
+        r#"{"version": 4, "devices": {"d": {"k": {"tm": 12, "tn": 5, "wg_m": 3, "wg_n": 1}}}}"#;
     std::fs::write(&path, old).expect("write");
     let cache = TuneCache::load(&path);
     assert!(cache.warning().is_none(), "{:?}", cache.warning());
     assert_eq!(cache.get("d", "k"), Some(TILE));
     assert_eq!(TILE.split_target, 8192);
+    assert!(!cache.get("d", "k").expect("entry").shared);
 }
 
 const MODEL: &str = r#"

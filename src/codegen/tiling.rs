@@ -115,11 +115,12 @@ pub fn default_tiling(request: &TileRequest) -> ConvTiling {
         wg_n: 1,
         split_target: TARGET_INVOCATIONS,
         subgroup: 0,
+        shared: false,
     }
 }
 
-/// The tilings a tuner tries for `request`, the default first, at most five so tuning stays
-/// short (six for a GPU weight gradient). `software` is true on CPU drivers such as lavapipe,
+/// The tilings a tuner tries for `request`, the default first: five on CPU drivers; on other
+/// devices six register-tiled ones and three staged through workgroup memory. `software` is true on CPU drivers such as lavapipe,
 /// which favour large register tiles and uniform weight loads; other devices also try GPU-style
 /// tiles (small tiles, 64-256 invocations per workgroup), and their weight gradients split the
 /// reduction for [`GPU_SPLIT_TARGET`] invocations, with the default tiling also tried at the
@@ -135,6 +136,7 @@ pub fn candidates(request: &TileRequest, software: bool) -> Vec<ConvTiling> {
         wg_n,
         split_target: TARGET_INVOCATIONS,
         subgroup: 0,
+        shared: false,
     };
     let default = default_tiling(request);
     let mut out = vec![default];
@@ -153,7 +155,9 @@ pub fn candidates(request: &TileRequest, software: bool) -> Vec<ConvTiling> {
             t(4, 4, 16, 16),
             t(8, 8, 8, 8),
             t(2, 2, 16, 16),
-        ];
+        ]
+        .into_iter()
+        .chain(shared_candidates(channels));
         let split_target = if request.kind == ConvKind::GradWeight {
             GPU_SPLIT_TARGET
         } else {
@@ -166,4 +170,22 @@ pub fn candidates(request: &TileRequest, software: bool) -> Vec<ConvTiling> {
     let mut seen = std::collections::HashSet::new();
     out.retain(|c| seen.insert(*c));
     out
+}
+
+/// Tilings of the kernels staged through workgroup memory (`ConvTiling::shared`), for GPUs:
+/// 16 x 16 invocations computing a 128- or 64-row block by the block width that fits
+/// `channels` result columns (16 to 128), and a 128-row block half that wide.
+fn shared_candidates(channels: u32) -> impl Iterator<Item = ConvTiling> {
+    let bn = channels.next_power_of_two().clamp(16, 128);
+    [(128, bn), (64, bn), (128, (bn / 2).max(16))]
+        .into_iter()
+        .map(|(bm, bn)| ConvTiling {
+            tm: bm / 16,
+            tn: bn / 16,
+            wg_m: 16,
+            wg_n: 16,
+            split_target: TARGET_INVOCATIONS,
+            subgroup: 0,
+            shared: true,
+        })
 }

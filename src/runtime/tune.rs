@@ -153,8 +153,9 @@ impl ConvCase {
 /// Version of the cache file, raised when its format changes or when the kernel a tiling
 /// selects changes (cached choices were timed on other code); a file with another version is
 /// ignored. 2: row tilings select the row kernel for the weight gradient too. 3: row tilings
-/// also select row kernels for strided convs (forward, and the input gradient per phase).
-const CACHE_VERSION: u32 = 3;
+/// also select row kernels for strided convs (forward, and the input gradient per phase). 4:
+/// GPUs also try the kernels staged through workgroup memory (`ConvTiling::shared`).
+const CACHE_VERSION: u32 = 4;
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct CacheFile {

@@ -11,6 +11,7 @@
 //! shape are a [`ConvTiling`], chosen per device.
 
 use super::conv_rows;
+use super::conv_tiled;
 use super::template::{Vars, render};
 use super::train::reduce::TARGET_INVOCATIONS;
 use super::{
@@ -256,6 +257,11 @@ pub struct ConvTiling {
     /// tuning cache never stores it.
     #[serde(skip)]
     pub subgroup: u32,
+    /// Stage operand slices in workgroup memory (`conv_tiled`, the GPU kernels): a workgroup
+    /// then computes a `block_m` x `block_n` block of the GEMM together. Tune-cache entries
+    /// written before this choice existed read as `false`.
+    #[serde(default)]
+    pub shared: bool,
 }
 
 /// The split target of tune-cache entries written before it was a tiling choice.
@@ -274,6 +280,7 @@ impl Default for ConvTiling {
             wg_n: 8,
             split_target: TARGET_INVOCATIONS,
             subgroup: 0,
+            shared: false,
         }
     }
 }
@@ -359,6 +366,9 @@ pub(crate) fn conv2d_named(
     } else {
         format!("{op}_{}x{}_to{}", p.batch, p.in_channels, p.out_channels)
     };
+    if tiling.shared {
+        return conv_tiled::conv2d_tiled(op, name, p, tiling);
+    }
     if conv_rows::applies(p, tiling, conv_rows::RowKernel::Forward) {
         return conv_rows::conv2d_rows(op, name, p, tiling);
     }

@@ -4,7 +4,7 @@
 //!
 //! | file | ops | template |
 //! |---|---|---|
-//! | [`conv`] | conv2d (implicit GEMM, register tiled) | `conv2d.wgsl` |
+//! | [`conv`] | conv2d (implicit GEMM, register tiled; staged through workgroup memory for GPUs) | `conv2d.wgsl`, `conv2d_rows.wgsl`, `conv2d_tiled.wgsl` |
 //! | [`linear`] | linear (`y = x Wᵀ + b`), lowered to a 1x1 conv on a 1x1 map | `conv2d.wgsl` |
 //! | [`norm`] | batch norm, eval mode, optional fused activation | `batch_norm.wgsl` |
 //! | [`activation`] | relu, leaky relu, tanh, exact gelu | `activation.wgsl` |
@@ -27,6 +27,7 @@
 pub mod activation;
 pub mod conv;
 mod conv_rows;
+mod conv_tiled;
 pub mod elementwise;
 pub mod gemm;
 pub mod linear;

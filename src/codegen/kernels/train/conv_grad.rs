@@ -20,6 +20,7 @@
 
 use super::super::conv::{Conv2dParams, ConvTiling};
 use super::super::conv_rows::{self, RowKernel};
+use super::super::conv_tiled;
 use super::super::template::{Vars, render};
 use super::super::{
     Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS,
@@ -117,6 +118,14 @@ pub fn conv2d_grad_input(
 ) -> Result<Vec<KernelSource>, KernelError> {
     let op = "conv2d_grad_input";
     let p = checked(op, p, tiling)?;
+    if tiling.shared && conv_tiled::applies_to_grad_input(&p) {
+        return Ok(vec![conv_tiled::conv2d_grad_input_tiled(
+            op,
+            dims_name(op, &p),
+            &p,
+            tiling,
+        )?]);
+    }
     if conv_rows::applies(&p, tiling, RowKernel::GradInput) {
         return conv_rows::conv2d_grad_input_rows(op, dims_name(op, &p), &p, tiling);
     }
@@ -214,6 +223,10 @@ pub(crate) fn conv2d_grad_weight_named(
     } else {
         format!("{op}_{}x{}_to{}", p.batch, p.in_channels, p.out_channels)
     };
+    if tiling.shared {
+        let (partial, parts) = conv_tiled::conv2d_grad_weight_tiled(op, &name, &p, tiling)?;
+        return weight_reduction(op, &name, partial, p.weight_len(), parts, tiling);
+    }
     if conv_rows::applies(&p, tiling, RowKernel::GradWeight) {
         return conv2d_grad_weight_rows(op, name, &p, tiling);
     }
