@@ -17,8 +17,9 @@
 //! memory instead of being re-read by every invocation that needs it, which is what a GPU's
 //! register-only tiles (conv2d.wgsl) lack; on a CPU driver the barriers cost more than they save.
 //!
-//! Invocation (tx, ty) owns rows tx + i * WG_M and columns ty + j * WG_N, so neighbouring lanes
-//! read neighbouring shared-memory words (no bank conflicts) and store neighbouring pixels. The
+//! Invocation (tx, ty) owns TM / 4 quads of rows, 4 * tx + 4 * WG_M * q + (0..4), and likewise
+//! TN / 4 quads of columns, so it reads each quad from shared memory as one vec4 (one wide load
+//! instead of four) and neighbouring lanes read neighbouring vec4 (no bank conflicts). The
 //! staging order makes neighbouring lanes load neighbouring addresses: along the rows for the
 //! forward and input-gradient patch matrices (neighbouring pixels), along the reduction for
 //! weights and for both operands of the weight gradient. Tiles past the edges stage zeros and
@@ -62,13 +63,17 @@ const BM: u32 = TM * WG_M;
 const BN: u32 = TN * WG_N;
 const BK: u32 = {{BK}};
 const LANES: u32 = WG_M * WG_N;
-// Shared rows are padded by one word so that staging along the reduction (BK neighbouring
-// lanes write one column each) does not hit one bank BK times.
-const A_STRIDE: u32 = BM + 1u;
-const B_STRIDE: u32 = BN + 1u;
+const TM4: u32 = TM / 4u;
+const TN4: u32 = TN / 4u;
+// Shared rows (one per step of the slice) are padded by one vec4 so that staging along the
+// reduction (BK neighbouring lanes write one column each) spreads over the banks.
+const A_STRIDE: u32 = BM + 4u;
+const B_STRIDE: u32 = BN + 4u;
 
-var<workgroup> a_tile: array<f32, BK * A_STRIDE>;
-var<workgroup> b_tile: array<f32, BK * B_STRIDE>;
+// Slices as vec4 (A_STRIDE and B_STRIDE are multiples of 4): float f of a slice is component
+// f % 4 of element f / 4.
+var<workgroup> a_tile: array<vec4<f32>, BK * A_STRIDE / 4u>;
+var<workgroup> b_tile: array<vec4<f32>, BK * B_STRIDE / 4u>;
 
 {{#if FORWARD}}
 const OUT_TOTAL_CHANNELS: u32 = {{OUT_TOTAL_CHANNELS}};
@@ -262,38 +267,38 @@ fn store(row: u32, col: u32, g: u32, part: u32, v: f32) {
 }
 {{/if}}
 
-// acc[i, j] += a[i] * b[j] for one step kk of the staged slice.
-fn multiply(acc: ptr<function, array<f32, TM * TN>>, kk: u32, tx: u32, ty: u32) {
-    var a: array<f32, TM>;
-{{#for i in TM}}
-    a[{{i}}] = a_tile[kk * A_STRIDE + tx + {{i}}u * WG_M];
+// acc[i, j] += a[i] * b[j] for one step kk of the staged slice; acc holds vec4 of columns.
+fn multiply(acc: ptr<function, array<vec4<f32>, TM * TN4>>, kk: u32, tx: u32, ty: u32) {
+    var a: array<vec4<f32>, TM4>;
+{{#for q in TM4}}
+    a[{{q}}] = a_tile[(kk * A_STRIDE + {{q}}u * 4u * WG_M) / 4u + tx];
 {{/for}}
-    var b: array<f32, TN>;
-{{#for j in TN}}
-    b[{{j}}] = b_tile[kk * B_STRIDE + ty + {{j}}u * WG_N];
+    var b: array<vec4<f32>, TN4>;
+{{#for q in TN4}}
+    b[{{q}}] = b_tile[(kk * B_STRIDE + {{q}}u * 4u * WG_N) / 4u + ty];
 {{/for}}
 {{#for i in TM}}
-    fma_row_{{i}}(acc, a[{{i}}], &b);
+    fma_row_{{i}}(acc, a[{{i}}u / 4u][{{i}}u % 4u], &b);
 {{/for}}
 }
 
 {{#for i in TM}}
-fn fma_row_{{i}}(acc: ptr<function, array<f32, TM * TN>>, a: f32, b: ptr<function, array<f32, TN>>) {
-{{#for j in TN}}
-    (*acc)[{{i}} * TN + {{j}}] = fma(a, (*b)[{{j}}], (*acc)[{{i}} * TN + {{j}}]);
+fn fma_row_{{i}}(acc: ptr<function, array<vec4<f32>, TM * TN4>>, a: f32, b: ptr<function, array<vec4<f32>, TN4>>) {
+{{#for q in TN4}}
+    (*acc)[{{i}} * TN4 + {{q}}] = fma(vec4<f32>(a), (*b)[{{q}}], (*acc)[{{i}} * TN4 + {{q}}]);
 {{/for}}
 }
 {{/for}}
 
-// Epilogue of tile row i: store the in-range part.
+// Epilogue of tile row i (row quad i / 4, row i % 4 of it): store the in-range part.
 {{#for i in TM}}
-fn store_row_{{i}}(acc: ptr<function, array<f32, TM * TN>>, row0: u32, col0: u32, g: u32, part: u32) {
-    let row = row0 + {{i}}u * WG_M;
+fn store_row_{{i}}(acc: ptr<function, array<vec4<f32>, TM * TN4>>, row0: u32, col0: u32, g: u32, part: u32) {
+    let row = row0 + ({{i}}u / 4u) * 4u * WG_M + {{i}}u % 4u;
 {{#for j in TN}}
     {
-        let col = col0 + {{j}}u * WG_N;
+        let col = col0 + ({{j}}u / 4u) * 4u * WG_N + {{j}}u % 4u;
         if row < GM && col < GN {
-            store(row, col, g, part, (*acc)[{{i}} * TN + {{j}}]);
+            store(row, col, g, part, (*acc)[{{i}} * TN4 + {{j}} / 4][{{j}} % 4]);
         }
     }
 {{/for}}
@@ -323,16 +328,18 @@ fn main(
     b_loads[{{l}}] = b_setup(lane + {{l}}u * LANES, col0, g);
 {{/for}}
 
-    var acc: array<f32, TM * TN>;
+    var acc: array<vec4<f32>, TM * TN4>;
     for (var k0 = k_begin; k0 < k_end; k0 += BK) {
 {{#for l in LOADS_A}}
         if a_loads[{{l}}].live {
-            a_tile[a_loads[{{l}}].dst] = a_value(a_loads[{{l}}], k0 + a_loads[{{l}}].kk, k_end);
+            let d = a_loads[{{l}}].dst;
+            a_tile[d / 4u][d % 4u] = a_value(a_loads[{{l}}], k0 + a_loads[{{l}}].kk, k_end);
         }
 {{/for}}
 {{#for l in LOADS_B}}
         if b_loads[{{l}}].live {
-            b_tile[b_loads[{{l}}].dst] = b_value(b_loads[{{l}}], k0 + b_loads[{{l}}].kk, k_end);
+            let d = b_loads[{{l}}].dst;
+            b_tile[d / 4u][d % 4u] = b_value(b_loads[{{l}}], k0 + b_loads[{{l}}].kk, k_end);
         }
 {{/for}}
         workgroupBarrier();
@@ -343,6 +350,6 @@ fn main(
     }
 
 {{#for i in TM}}
-    store_row_{{i}}(&acc, row0 + lid.x, col0 + lid.y, g, part);
+    store_row_{{i}}(&acc, row0 + 4u * lid.x, col0 + 4u * lid.y, g, part);
 {{/for}}
 }

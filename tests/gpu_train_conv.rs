@@ -76,7 +76,7 @@ const TILINGS: [ConvTiling; 7] = [
         subgroup: 0,
         shared: false,
     },
-    // Staged through workgroup memory (the GPU kernels): a 32x32 block, and a ragged 14x12
+    // Staged through workgroup memory (the GPU kernels): a 32x32 block, and a ragged 24x20
     // block whose last staging loads fall partly past the slice.
     ConvTiling {
         tm: 4,
@@ -88,10 +88,10 @@ const TILINGS: [ConvTiling; 7] = [
         shared: true,
     },
     ConvTiling {
-        tm: 2,
-        tn: 3,
-        wg_m: 7,
-        wg_n: 4,
+        tm: 8,
+        tn: 4,
+        wg_m: 3,
+        wg_n: 5,
         split_target: 8192,
         subgroup: 0,
         shared: true,

@@ -94,11 +94,11 @@ fn candidates_start_with_the_default_and_stay_few_and_valid() {
     for software in [true, false] {
         let c = candidates(&request(), software);
         assert_eq!(c[0], default_tiling(&request()));
-        assert!(c.len() <= if software { 5 } else { 9 }, "{c:?}");
-        // Kernels staged through workgroup memory are for GPUs only, where up to three are
-        // tried (two for 16 result channels: the half-width block is the full one).
+        assert!(c.len() <= if software { 5 } else { 10 }, "{c:?}");
+        // Kernels staged through workgroup memory are for GPUs only, where three or four are
+        // tried.
         let shared = c.iter().filter(|t| t.shared).count();
-        assert_eq!(shared, if software { 0 } else { 2 }, "{c:?}");
+        assert_eq!(shared, if software { 0 } else { 3 }, "{c:?}");
         for t in &c {
             assert!(t.tm * t.tn <= 256 && t.wg_m * t.wg_n <= 1024, "{t:?}");
         }
@@ -127,7 +127,7 @@ fn gpu_weight_gradients_also_try_the_gpu_split_target() {
     for t in software.iter().chain(&fwd) {
         assert_eq!(t.split_target, ConvTiling::default().split_target, "{t:?}");
     }
-    assert!(fwd.len() <= 8);
+    assert!(fwd.len() <= 9);
 }
 
 #[test]

@@ -120,7 +120,7 @@ pub fn default_tiling(request: &TileRequest) -> ConvTiling {
 }
 
 /// The tilings a tuner tries for `request`, the default first: five on CPU drivers; on other
-/// devices six register-tiled ones and three staged through workgroup memory. `software` is true on CPU drivers such as lavapipe,
+/// devices six register-tiled ones and three or four staged through workgroup memory. `software` is true on CPU drivers such as lavapipe,
 /// which favour large register tiles and uniform weight loads; other devices also try GPU-style
 /// tiles (small tiles, 64-256 invocations per workgroup), and their weight gradients split the
 /// reduction for [`GPU_SPLIT_TARGET`] invocations, with the default tiling also tried at the
@@ -173,19 +173,26 @@ pub fn candidates(request: &TileRequest, software: bool) -> Vec<ConvTiling> {
 }
 
 /// Tilings of the kernels staged through workgroup memory (`ConvTiling::shared`), for GPUs:
-/// 16 x 16 invocations computing a 128- or 64-row block by the block width that fits
-/// `channels` result columns (16 to 128), and a 128-row block half that wide.
+/// blocks of 128, 64 and 32 rows by the width that fits `channels` result columns (16 to 128,
+/// at most the block's height), and 128 x 64 where that width is 128. Invocations own 8 x 8,
+/// 8 x 4 or 4 x 4 outputs (whole quads, read from shared memory as vec4).
 fn shared_candidates(channels: u32) -> impl Iterator<Item = ConvTiling> {
     let bn = channels.next_power_of_two().clamp(16, 128);
-    [(128, bn), (64, bn), (128, (bn / 2).max(16))]
+    let wide = (bn == 128).then_some((128, 64));
+    [(128, bn), (64, bn.min(64)), (32, bn.min(32))]
         .into_iter()
-        .map(|(bm, bn)| ConvTiling {
-            tm: bm / 16,
-            tn: bn / 16,
-            wg_m: 16,
-            wg_n: 16,
-            split_target: TARGET_INVOCATIONS,
-            subgroup: 0,
-            shared: true,
+        .chain(wide)
+        .map(|(bm, bn): (u32, u32)| {
+            let tm = if bm == 128 { 8 } else { 4 };
+            let tn = if bn == 128 { 8 } else { 4 };
+            ConvTiling {
+                tm,
+                tn,
+                wg_m: bm / tm,
+                wg_n: bn / tn,
+                split_target: TARGET_INVOCATIONS,
+                subgroup: 0,
+                shared: true,
+            }
         })
 }

@@ -34,10 +34,21 @@ pub(crate) fn applies_to_grad_input(p: &Conv2dParams) -> bool {
     p.stride_h == 1 && p.stride_w == 1
 }
 
-/// Checks the block a `shared` tiling asks for fits workgroup memory and a workgroup.
+/// Checks a `shared` tiling: register tiles of whole quads (read from shared memory as vec4),
+/// a block that fits workgroup memory, and a workgroup every device allows.
 fn check_tiling(op: &'static str, tiling: &ConvTiling) -> Result<(), KernelError> {
+    ensure(
+        op,
+        tiling.tm.is_multiple_of(4) && tiling.tn.is_multiple_of(4),
+        || {
+            format!(
+                "a tiled kernel's register tile {}x{} must be quads (multiples of 4)",
+                tiling.tm, tiling.tn
+            )
+        },
+    )?;
     let (bm, bn) = (tiling.block_m(), tiling.block_n());
-    let bytes = 4 * BK * (bm + 1 + bn + 1);
+    let bytes = 4 * BK * (bm + 4 + bn + 4);
     ensure(op, bytes <= MAX_SHARED_BYTES, || {
         format!("block {bm}x{bn} needs {bytes} bytes of workgroup memory, above {MAX_SHARED_BYTES}")
     })?;
@@ -129,6 +140,8 @@ fn render_view(
         .u32("BK", BK)
         .count("TM", tiling.tm)
         .count("TN", tiling.tn)
+        .count("TM4", tiling.tm / 4)
+        .count("TN4", tiling.tn / 4)
         .count("BK", BK)
         .set("LOADS_A", loads(tiling.block_m()))
         .set("LOADS_B", loads(tiling.block_n()))
