@@ -110,7 +110,7 @@ fn gpu_weight_gradients_also_try_the_gpu_split_target() {
     let p = Conv2dParams::new(8, 16, (32, 32), 32, 3).with_padding(1);
     let dw = TileRequest::new(ConvKind::GradWeight, &p);
     let c = candidates(&dw, false);
-    assert_eq!(c.len(), 9, "{c:?}");
+    assert_eq!(c.len(), 12, "{c:?}");
     // The default at both targets first, so the tuner always compares them.
     assert_eq!(c[0], default_tiling(&dw));
     assert_eq!(
@@ -120,7 +120,13 @@ fn gpu_weight_gradients_also_try_the_gpu_split_target() {
             ..default_tiling(&dw)
         }
     );
-    assert!(c[1..].iter().all(|t| t.split_target == GPU_SPLIT_TARGET));
+    assert!(c[1..9].iter().all(|t| t.split_target == GPU_SPLIT_TARGET));
+    // The staged kernels also at a quarter of it.
+    assert!(
+        c[9..]
+            .iter()
+            .all(|t| t.shared && t.split_target == GPU_SPLIT_TARGET / 4)
+    );
     // Software devices, and the kernels that do not split, keep the default target.
     let software = candidates(&dw, true);
     let fwd = candidates(&TileRequest::new(ConvKind::Forward, &p), false);

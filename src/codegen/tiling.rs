@@ -120,11 +120,12 @@ pub fn default_tiling(request: &TileRequest) -> ConvTiling {
 }
 
 /// The tilings a tuner tries for `request`, the default first: five on CPU drivers; on other
-/// devices six register-tiled ones and three or four staged through workgroup memory. `software` is true on CPU drivers such as lavapipe,
-/// which favour large register tiles and uniform weight loads; other devices also try GPU-style
-/// tiles (small tiles, 64-256 invocations per workgroup), and their weight gradients split the
-/// reduction for [`GPU_SPLIT_TARGET`] invocations, with the default tiling also tried at the
-/// default target for comparison. Every candidate is valid for every shape (tests run them all
+/// devices six register-tiled ones and three or four staged through workgroup memory (twice
+/// that for a weight gradient: two split targets). `software` is true on CPU drivers such as
+/// lavapipe, which favour large register tiles and uniform weight loads; other devices also try
+/// GPU-style tiles (small tiles, 64-256 invocations per workgroup), and their weight gradients
+/// split the reduction for [`GPU_SPLIT_TARGET`] invocations, with the default tiling also tried
+/// at the default target for comparison. Every candidate is valid for every shape (tests run them all
 /// against the CPU reference).
 pub fn candidates(request: &TileRequest, software: bool) -> Vec<ConvTiling> {
     let channels = result_channels(request).max(1);
@@ -166,6 +167,15 @@ pub fn candidates(request: &TileRequest, software: bool) -> Vec<ConvTiling> {
         // The default at the GPU target comes second: the tuner's time budget always spares
         // the first two candidates, so both targets are compared.
         out.extend(gpu.map(|c| ConvTiling { split_target, ..c }));
+        // A block of 64-256 invocations already keeps a GPU busy with fewer parts, and every
+        // part is a slice of partial results written and read again: the staged weight
+        // gradients also try a quarter of the target.
+        if request.kind == ConvKind::GradWeight {
+            out.extend(shared_candidates(channels).map(|c| ConvTiling {
+                split_target: GPU_SPLIT_TARGET / 4,
+                ..c
+            }));
+        }
     }
     let mut seen = std::collections::HashSet::new();
     out.retain(|c| seen.insert(*c));
