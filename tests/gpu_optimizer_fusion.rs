@@ -1,8 +1,9 @@
 //! Fused optimizer updates on the GPU (lavapipe in CI): lowering each parameter's update as
 //! one in-place dispatch (`sgd_update`, `adam_update`, `adamw_update`) leaves every
 //! parameter, running statistic and optimizer state bit-identical to the unfused lowering
-//! (one dispatch per optimizer op plus end-of-step copies), for every optimizer autodiff
-//! writes, and both equal the CPU reference.
+//! (one dispatch per optimizer op plus end-of-step copies) on drivers that do not contract
+//! multiply-adds (lavapipe), and within 1e-6 of it on those that do, for every optimizer
+//! autodiff writes, and both equal the CPU reference.
 
 mod common;
 
@@ -144,6 +145,12 @@ fn fused_equals_unfused(optimizer: &str, fused_kernel: &str, lr: f32) {
     }
     assert_eq!(a.len(), cpu.len());
     assert_eq!(b.len(), cpu.len());
+    // Vulkan lets a driver contract `a * b + c` into one fma wherever it sees both in one
+    // kernel; the unfused lowering rounds every product to memory first. NVIDIA's compiler
+    // contracts (on an H200 up to 62 elements of a tensor differed after 4 steps, by at most
+    // 1.2e-7 of its scale); lavapipe does not, so there the fused kernels must match bit for
+    // bit, which also pins their order of operations.
+    let bit_exact = rt.context().is_software();
     for (label, ours) in [("fused", &a), ("batched", &c)] {
         for (name, t) in ours {
             let differ = t
@@ -152,10 +159,21 @@ fn fused_equals_unfused(optimizer: &str, fused_kernel: &str, lr: f32) {
                 .zip(&b[name].data)
                 .filter(|(x, y)| x.to_bits() != y.to_bits())
                 .count();
-            assert_eq!(
-                differ, 0,
-                "{optimizer}: {name} after {STEPS} steps: {differ} elements of the {label} update differ from the unfused one"
-            );
+            if bit_exact {
+                assert_eq!(
+                    differ, 0,
+                    "{optimizer}: {name} after {STEPS} steps: {differ} elements of the {label} update differ from the unfused one"
+                );
+            } else {
+                let e = rel_error(t, &b[name]);
+                if differ > 0 {
+                    eprintln!("{optimizer}: {name}: {label} vs unfused: {differ} elements, {e:e}");
+                }
+                assert!(
+                    e < 1e-6,
+                    "{optimizer}: {name} after {STEPS} steps: the {label} update differs from the unfused one by {e:e} ({differ} elements)"
+                );
+            }
         }
     }
     for (name, want) in &cpu {
