@@ -42,6 +42,7 @@ fn parse_tiling(s: &str) -> Option<ConvTiling> {
         split_target: split.map_or(Some(default.split_target), |s| s.parse().ok())?,
         subgroup: 0,
         shared: false,
+        depth: 8,
     })
 }
 

@@ -31,6 +31,7 @@ fn all_kernels() -> Vec<KernelSource> {
             split_target: 8192,
             subgroup: 0,
             shared: false,
+            depth: 8,
         },
         ConvTiling {
             tm: 8,
@@ -40,6 +41,7 @@ fn all_kernels() -> Vec<KernelSource> {
             split_target: 8192,
             subgroup: 0,
             shared: false,
+            depth: 8,
         },
         ConvTiling {
             tm: 3,
@@ -49,6 +51,7 @@ fn all_kernels() -> Vec<KernelSource> {
             split_target: 8192,
             subgroup: 0,
             shared: false,
+            depth: 8,
         },
         // The row kernel, portable and with weight loads shared across subgroups of 8 lanes
         // (one and two subgroups per workgroup).
@@ -60,6 +63,7 @@ fn all_kernels() -> Vec<KernelSource> {
             split_target: 8192,
             subgroup: 0,
             shared: false,
+            depth: 8,
         },
         ConvTiling {
             tm: 16,
@@ -69,6 +73,7 @@ fn all_kernels() -> Vec<KernelSource> {
             split_target: 8192,
             subgroup: 8,
             shared: false,
+            depth: 8,
         },
         ConvTiling {
             tm: 12,
@@ -78,8 +83,10 @@ fn all_kernels() -> Vec<KernelSource> {
             split_target: 8192,
             subgroup: 8,
             shared: false,
+            depth: 8,
         },
-        // Staged through workgroup memory (the GPU kernels): a square block and a ragged one.
+        // Staged through workgroup memory (the GPU kernels): a square block in 8-deep slices
+        // and a ragged one in 16-deep slices.
         ConvTiling {
             tm: 8,
             tn: 8,
@@ -88,6 +95,7 @@ fn all_kernels() -> Vec<KernelSource> {
             split_target: 8192,
             subgroup: 0,
             shared: true,
+            depth: 8,
         },
         ConvTiling {
             tm: 8,
@@ -97,6 +105,7 @@ fn all_kernels() -> Vec<KernelSource> {
             split_target: 8192,
             subgroup: 0,
             shared: true,
+            depth: 16,
         },
     ];
     let convs = [
@@ -224,8 +233,35 @@ fn invalid_parameters_are_errors() {
         split_target: 8192,
         subgroup: 0,
         shared: false,
+        depth: 8,
     };
     assert!(conv::conv2d(&Conv2dParams::new(1, 3, (8, 8), 4, 3), &bad_tile).is_err());
+    // Tiled kernels: quads only, a slice depth they know, a block that fits 16 KiB of
+    // workgroup memory.
+    let tiled = ConvTiling {
+        tm: 8,
+        tn: 8,
+        wg_m: 16,
+        wg_n: 16,
+        shared: true,
+        ..ConvTiling::default()
+    };
+    let p = Conv2dParams::new(1, 3, (8, 8), 4, 3);
+    assert!(conv::conv2d(&p, &tiled).is_ok());
+    for bad in [
+        ConvTiling { tm: 6, ..tiled },
+        ConvTiling { depth: 0, ..tiled },
+        ConvTiling { depth: 12, ..tiled },
+        ConvTiling { depth: 16, ..tiled },
+    ] {
+        assert!(
+            matches!(
+                conv::conv2d(&p, &bad),
+                Err(KernelError::InvalidParams { .. })
+            ),
+            "{bad:?}"
+        );
+    }
     // 20,000 input channels would need 20,000 loop iterations per invocation, above the budget:
     // refused, not silently truncated by lavapipe.
     let long = Conv2dParams::new(1, 20_000, (1, 1), 8, 1);
@@ -284,6 +320,7 @@ fn snapshot_conv2d_3x3() {
             split_target: 8192,
             subgroup: 0,
             shared: false,
+            depth: 8,
         },
     )
     .expect("kernel");

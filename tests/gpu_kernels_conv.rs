@@ -27,6 +27,7 @@ const TILINGS: [ConvTiling; 9] = [
         split_target: 8192,
         subgroup: 0,
         shared: false,
+        depth: 8,
     },
     ConvTiling {
         tm: 12,
@@ -36,6 +37,7 @@ const TILINGS: [ConvTiling; 9] = [
         split_target: 8192,
         subgroup: 0,
         shared: false,
+        depth: 8,
     },
     ConvTiling {
         tm: 4,
@@ -45,6 +47,7 @@ const TILINGS: [ConvTiling; 9] = [
         split_target: 8192,
         subgroup: 0,
         shared: false,
+        depth: 8,
     },
     ConvTiling {
         tm: 1,
@@ -54,6 +57,7 @@ const TILINGS: [ConvTiling; 9] = [
         split_target: 8192,
         subgroup: 0,
         shared: false,
+        depth: 8,
     },
     ConvTiling {
         tm: 8,
@@ -63,6 +67,7 @@ const TILINGS: [ConvTiling; 9] = [
         split_target: 8192,
         subgroup: 0,
         shared: false,
+        depth: 8,
     },
     ConvTiling {
         tm: 3,
@@ -72,6 +77,7 @@ const TILINGS: [ConvTiling; 9] = [
         split_target: 8192,
         subgroup: 0,
         shared: false,
+        depth: 8,
     },
     ConvTiling {
         tm: 8,
@@ -81,9 +87,10 @@ const TILINGS: [ConvTiling; 9] = [
         split_target: 8192,
         subgroup: 0,
         shared: false,
+        depth: 8,
     },
-    // Staged through workgroup memory (the GPU kernels): a 32x32 block, and a ragged 24x20
-    // block whose last staging loads fall partly past the slice.
+    // Staged through workgroup memory (the GPU kernels): a 32x32 block in 8-deep slices, and
+    // a ragged 24x20 block in 16-deep slices whose last staging loads fall partly past them.
     ConvTiling {
         tm: 4,
         tn: 4,
@@ -92,6 +99,7 @@ const TILINGS: [ConvTiling; 9] = [
         split_target: 8192,
         subgroup: 0,
         shared: true,
+        depth: 8,
     },
     ConvTiling {
         tm: 8,
@@ -101,6 +109,7 @@ const TILINGS: [ConvTiling; 9] = [
         split_target: 8192,
         subgroup: 0,
         shared: true,
+        depth: 16,
     },
 ];
 

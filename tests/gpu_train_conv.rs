@@ -39,6 +39,7 @@ const TILINGS: [ConvTiling; 7] = [
         split_target: 8192,
         subgroup: 0,
         shared: false,
+        depth: 8,
     },
     ConvTiling {
         tm: 12,
@@ -48,6 +49,7 @@ const TILINGS: [ConvTiling; 7] = [
         split_target: 8192,
         subgroup: 0,
         shared: false,
+        depth: 8,
     },
     ConvTiling {
         tm: 4,
@@ -57,6 +59,7 @@ const TILINGS: [ConvTiling; 7] = [
         split_target: 8192,
         subgroup: 0,
         shared: false,
+        depth: 8,
     },
     ConvTiling {
         tm: 1,
@@ -66,6 +69,7 @@ const TILINGS: [ConvTiling; 7] = [
         split_target: 8192,
         subgroup: 0,
         shared: false,
+        depth: 8,
     },
     ConvTiling {
         tm: 3,
@@ -75,9 +79,10 @@ const TILINGS: [ConvTiling; 7] = [
         split_target: 8192,
         subgroup: 0,
         shared: false,
+        depth: 8,
     },
-    // Staged through workgroup memory (the GPU kernels): a 32x32 block, and a ragged 24x20
-    // block whose last staging loads fall partly past the slice.
+    // Staged through workgroup memory (the GPU kernels): a 32x32 block in 8-deep slices, and
+    // a ragged 24x20 block in 16-deep slices whose last staging loads fall partly past them.
     ConvTiling {
         tm: 4,
         tn: 4,
@@ -86,6 +91,7 @@ const TILINGS: [ConvTiling; 7] = [
         split_target: 8192,
         subgroup: 0,
         shared: true,
+        depth: 8,
     },
     ConvTiling {
         tm: 8,
@@ -95,6 +101,7 @@ const TILINGS: [ConvTiling; 7] = [
         split_target: 8192,
         subgroup: 0,
         shared: true,
+        depth: 16,
     },
 ];
 
@@ -454,6 +461,7 @@ fn all_kernels() -> Vec<KernelSource> {
             split_target: 8192,
             subgroup: 0,
             shared: false,
+            depth: 8,
         },
         ConvTiling {
             tm: 8,
@@ -463,6 +471,7 @@ fn all_kernels() -> Vec<KernelSource> {
             split_target: 8192,
             subgroup: 0,
             shared: false,
+            depth: 8,
         },
         ConvTiling {
             tm: 3,
@@ -472,6 +481,7 @@ fn all_kernels() -> Vec<KernelSource> {
             split_target: 8192,
             subgroup: 0,
             shared: false,
+            depth: 8,
         },
     ];
     let convs = [

@@ -16,6 +16,7 @@ const TILE: ConvTiling = ConvTiling {
     split_target: 8192,
     subgroup: 0,
     shared: false,
+    depth: 8,
 };
 
 fn request() -> TileRequest {
@@ -94,11 +95,11 @@ fn candidates_start_with_the_default_and_stay_few_and_valid() {
     for software in [true, false] {
         let c = candidates(&request(), software);
         assert_eq!(c[0], default_tiling(&request()));
-        assert!(c.len() <= if software { 5 } else { 10 }, "{c:?}");
-        // Kernels staged through workgroup memory are for GPUs only, where three or four are
-        // tried.
+        assert!(c.len() <= if software { 5 } else { 14 }, "{c:?}");
+        // Kernels staged through workgroup memory are for GPUs only, where three blocks are
+        // tried at two slice depths each.
         let shared = c.iter().filter(|t| t.shared).count();
-        assert_eq!(shared, if software { 0 } else { 3 }, "{c:?}");
+        assert_eq!(shared, if software { 0 } else { 6 }, "{c:?}");
         for t in &c {
             assert!(t.tm * t.tn <= 256 && t.wg_m * t.wg_n <= 1024, "{t:?}");
         }
@@ -110,7 +111,7 @@ fn gpu_weight_gradients_also_try_the_gpu_split_target() {
     let p = Conv2dParams::new(8, 16, (32, 32), 32, 3).with_padding(1);
     let dw = TileRequest::new(ConvKind::GradWeight, &p);
     let c = candidates(&dw, false);
-    assert_eq!(c.len(), 12, "{c:?}");
+    assert_eq!(c.len(), 18, "{c:?}");
     // The default at both targets first, so the tuner always compares them.
     assert_eq!(c[0], default_tiling(&dw));
     assert_eq!(
@@ -120,10 +121,10 @@ fn gpu_weight_gradients_also_try_the_gpu_split_target() {
             ..default_tiling(&dw)
         }
     );
-    assert!(c[1..9].iter().all(|t| t.split_target == GPU_SPLIT_TARGET));
+    assert!(c[1..12].iter().all(|t| t.split_target == GPU_SPLIT_TARGET));
     // The staged kernels also at a quarter of it.
     assert!(
-        c[9..]
+        c[12..]
             .iter()
             .all(|t| t.shared && t.split_target == GPU_SPLIT_TARGET / 4)
     );
@@ -133,7 +134,7 @@ fn gpu_weight_gradients_also_try_the_gpu_split_target() {
     for t in software.iter().chain(&fwd) {
         assert_eq!(t.split_target, ConvTiling::default().split_target, "{t:?}");
     }
-    assert!(fwd.len() <= 9);
+    assert!(fwd.len() <= 12);
 }
 
 #[test]
@@ -147,7 +148,9 @@ fn cache_entries_without_a_split_target_or_shared_load_with_the_defaults() {
     assert!(cache.warning().is_none(), "{:?}", cache.warning());
     assert_eq!(cache.get("d", "k"), Some(TILE));
     assert_eq!(TILE.split_target, 8192);
-    assert!(!cache.get("d", "k").expect("entry").shared);
+    let entry = cache.get("d", "k").expect("entry");
+    assert!(!entry.shared);
+    assert_eq!(entry.depth, 8);
 }
 
 const MODEL: &str = r#"

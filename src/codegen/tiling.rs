@@ -116,13 +116,14 @@ pub fn default_tiling(request: &TileRequest) -> ConvTiling {
         split_target: TARGET_INVOCATIONS,
         subgroup: 0,
         shared: false,
+        depth: 8,
     }
 }
 
 /// The tilings a tuner tries for `request`, the default first: five on CPU drivers; on other
-/// devices six register-tiled ones and three or four staged through workgroup memory (twice
-/// that for a weight gradient: two split targets). `software` is true on CPU drivers such as
-/// lavapipe, which favour large register tiles and uniform weight loads; other devices also try
+/// devices six register-tiled ones and up to eight staged through workgroup memory (four
+/// blocks, two slice depths; twice that for a weight gradient: two split targets).
+/// `software` is true on CPU drivers such as lavapipe, which favour large register tiles and uniform weight loads; other devices also try
 /// GPU-style tiles (small tiles, 64-256 invocations per workgroup), and their weight gradients
 /// split the reduction for [`GPU_SPLIT_TARGET`] invocations, with the default tiling also tried
 /// at the default target for comparison. Every candidate is valid for every shape (tests run them all
@@ -138,6 +139,7 @@ pub fn candidates(request: &TileRequest, software: bool) -> Vec<ConvTiling> {
         split_target: TARGET_INVOCATIONS,
         subgroup: 0,
         shared: false,
+        depth: 8,
     };
     let default = default_tiling(request);
     let mut out = vec![default];
@@ -185,11 +187,12 @@ pub fn candidates(request: &TileRequest, software: bool) -> Vec<ConvTiling> {
 /// Tilings of the kernels staged through workgroup memory (`ConvTiling::shared`), for GPUs:
 /// blocks of 128, 64 and 32 rows by the width that fits `channels` result columns (16 to 128,
 /// at most the block's height), and 128 x 64 where that width is 128. Invocations own 8 x 8,
-/// 8 x 4 or 4 x 4 outputs (whole quads, read from shared memory as vec4).
+/// 8 x 4 or 4 x 4 outputs (whole quads, read from shared memory as vec4). Each block comes with
+/// 8-deep slices, and with 16-deep ones where those fit 16 KiB of workgroup memory.
 fn shared_candidates(channels: u32) -> impl Iterator<Item = ConvTiling> {
     let bn = channels.next_power_of_two().clamp(16, 128);
     let wide = (bn == 128).then_some((128, 64));
-    [(128, bn), (64, bn.min(64)), (32, bn.min(32))]
+    let blocks = [(128, bn), (64, bn.min(64)), (32, bn.min(32))]
         .into_iter()
         .chain(wide)
         .map(|(bm, bn): (u32, u32)| {
@@ -203,6 +206,12 @@ fn shared_candidates(channels: u32) -> impl Iterator<Item = ConvTiling> {
                 split_target: TARGET_INVOCATIONS,
                 subgroup: 0,
                 shared: true,
+                depth: 8,
             }
-        })
+        });
+    blocks.flat_map(|c| {
+        let deep = ConvTiling { depth: 16, ..c };
+        let fits = 4 * 16 * (deep.block_m() + 4 + deep.block_n() + 4) <= 16_384;
+        std::iter::once(c).chain(fits.then_some(deep))
+    })
 }

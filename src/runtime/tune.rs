@@ -154,7 +154,8 @@ impl ConvCase {
 /// selects changes (cached choices were timed on other code); a file with another version is
 /// ignored. 2: row tilings select the row kernel for the weight gradient too. 3: row tilings
 /// also select row kernels for strided convs (forward, and the input gradient per phase). 4:
-/// GPUs also try the kernels staged through workgroup memory (`ConvTiling::shared`).
+/// GPUs also try the kernels staged through workgroup memory (`ConvTiling::shared`, with its
+/// slice `depth`).
 const CACHE_VERSION: u32 = 4;
 
 #[derive(serde::Serialize, serde::Deserialize)]

@@ -262,6 +262,16 @@ pub struct ConvTiling {
     /// written before this choice existed read as `false`.
     #[serde(default)]
     pub shared: bool,
+    /// Reduction steps per slice the tiled kernels (`shared`) stage in workgroup memory: a
+    /// deeper slice halves the barriers per multiply-add and needs twice the memory. The other
+    /// kernels ignore it.
+    #[serde(default = "default_depth")]
+    pub depth: u32,
+}
+
+/// The slice depth of tune-cache entries written before it was a tiling choice.
+fn default_depth() -> u32 {
+    8
 }
 
 /// The split target of tune-cache entries written before it was a tiling choice.
@@ -281,6 +291,7 @@ impl Default for ConvTiling {
             split_target: TARGET_INVOCATIONS,
             subgroup: 0,
             shared: false,
+            depth: 8,
         }
     }
 }

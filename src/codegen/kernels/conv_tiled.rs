@@ -3,7 +3,7 @@
 //! [`ConvTiling`] with `shared` set.
 //!
 //! A workgroup computes a `BM x BN` block of the GEMM (BM = `tm * wg_m`, BN = `tn * wg_n`),
-//! staging [`BK`]-deep slices of both operands in workgroup memory so that each value read from
+//! staging `depth`-deep slices of both operands in workgroup memory so that each value read from
 //! device memory serves a whole block row or column. The register-tiled kernels
 //! (`conv2d.wgsl`, the row kernels) read every operand value per invocation, which suits a CPU
 //! driver's caches and SIMD lanes; on a discrete GPU they are bound by memory traffic.
@@ -21,9 +21,9 @@ use super::{
 
 const TEMPLATE: &str = include_str!("../../../shaders/conv2d_tiled.wgsl");
 
-/// Depth of the reduction slice staged per step: 8 keeps a 128 x 128 block's two slices in
-/// 8 KiB of workgroup memory, a quarter of what the smallest devices offer.
-pub(crate) const BK: u32 = 8;
+/// Slice depths a tiling may ask for ([`ConvTiling::depth`]): 8 keeps a 128 x 128 block's two
+/// slices in 8 KiB of workgroup memory, 16 halves the barriers of smaller blocks.
+const DEPTHS: [u32; 3] = [4, 8, 16];
 
 /// Workgroup memory the portable limit guarantees (WebGPU's `maxComputeWorkgroupStorageSize`).
 const MAX_SHARED_BYTES: u32 = 16_384;
@@ -47,8 +47,11 @@ fn check_tiling(op: &'static str, tiling: &ConvTiling) -> Result<(), KernelError
             )
         },
     )?;
+    ensure(op, DEPTHS.contains(&tiling.depth), || {
+        format!("slice depth {} is not one of {DEPTHS:?}", tiling.depth)
+    })?;
     let (bm, bn) = (tiling.block_m(), tiling.block_n());
-    let bytes = 4 * BK * (bm + 4 + bn + 4);
+    let bytes = 4 * tiling.depth * (bm + 4 + bn + 4);
     ensure(op, bytes <= MAX_SHARED_BYTES, || {
         format!("block {bm}x{bn} needs {bytes} bytes of workgroup memory, above {MAX_SHARED_BYTES}")
     })?;
@@ -84,8 +87,11 @@ fn render_view(
     bindings: Vec<BindingKind>,
 ) -> Result<KernelSource, KernelError> {
     check_tiling(op, tiling)?;
-    // The runtime loop steps through one part's chunk BK at a time.
-    check_loops(op, u64::from(view.split.chunk).div_ceil(u64::from(BK)))?;
+    // The runtime loop steps through one part's chunk a slice at a time.
+    check_loops(
+        op,
+        u64::from(view.split.chunk).div_ceil(u64::from(tiling.depth)),
+    )?;
     for (what, v) in [
         ("rows", view.gm),
         ("columns", view.gn),
@@ -96,7 +102,7 @@ fn render_view(
         })?;
     }
     let lanes = tiling.wg_m * tiling.wg_n;
-    let loads = |block: u32| (BK * block).div_ceil(lanes);
+    let loads = |block: u32| (tiling.depth * block).div_ceil(lanes);
     let grid = [
         view.gm.div_ceil(u64::from(tiling.block_m())),
         view.gn.div_ceil(u64::from(tiling.block_n())),
@@ -137,12 +143,12 @@ fn render_view(
         .u32("TN", tiling.tn)
         .u32("WG_M", tiling.wg_m)
         .u32("WG_N", tiling.wg_n)
-        .u32("BK", BK)
+        .u32("BK", tiling.depth)
         .count("TM", tiling.tm)
         .count("TN", tiling.tn)
         .count("TM4", tiling.tm / 4)
         .count("TN4", tiling.tn / 4)
-        .count("BK", BK)
+        .count("BK", tiling.depth)
         .set("LOADS_A", loads(tiling.block_m()))
         .set("LOADS_B", loads(tiling.block_n()))
         .count("LOADS_A", loads(tiling.block_m()))
@@ -251,6 +257,8 @@ pub(crate) fn conv2d_grad_weight_tiled(
     p: &Conv2dParams,
     tiling: &ConvTiling,
 ) -> Result<(KernelSource, u32), KernelError> {
+    // The split below rounds to whole slices.
+    check_tiling(op, tiling)?;
     let gm = u64::from(p.in_channels / p.groups) * u64::from(p.kernel_h * p.kernel_w);
     let gn = u64::from(p.out_channels / p.groups);
     let gk = u64::from(p.batch) * u64::from(p.out_h()) * u64::from(p.out_w());
@@ -265,7 +273,7 @@ pub(crate) fn conv2d_grad_weight_tiled(
     let target = u64::from(tiling.split_target).min(invocations.saturating_mul(max_parts));
     let sp = split(op, gk, invocations, target as u32)?;
     // Whole slices per part, so only the last part stages a ragged slice.
-    let chunk = u64::from(sp.chunk).next_multiple_of(u64::from(BK));
+    let chunk = u64::from(sp.chunk).next_multiple_of(u64::from(tiling.depth));
     let sp = Split {
         parts: gk.div_ceil(chunk) as u32,
         chunk: chunk as u32,
