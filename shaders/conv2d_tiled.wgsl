@@ -61,6 +61,7 @@ const WG_M: u32 = {{WG_M}};
 const WG_N: u32 = {{WG_N}};
 const BM: u32 = TM * WG_M;
 const BN: u32 = TN * WG_N;
+// Steps of the reduction per staged slice (ConvTiling::depth).
 const BK: u32 = {{BK}};
 const LANES: u32 = WG_M * WG_N;
 const TM4: u32 = TM / 4u;
