@@ -428,16 +428,8 @@ pub(crate) fn conv2d_named(
         .count("KH", p.kernel_h)
         .count("KW", p.kernel_w)
         .u32("WG_M", tiling.wg_m)
-        .u32("WG_N", tiling.wg_n)
-        .flag("HAS_BIAS", p.bias)
-        .set("Y_BINDING", if p.bias { 3 } else { 2 })
-        .set("ACTIVATION_LIB", p.activation.wgsl_library()?);
-
-    let mut bindings = vec![BindingKind::ReadOnly, BindingKind::ReadOnly];
-    if p.bias {
-        bindings.push(BindingKind::ReadOnly);
-    }
-    bindings.push(BindingKind::ReadWrite);
+        .u32("WG_N", tiling.wg_n);
+    let (vars, bindings) = epilogue(vars, p.bias, p.activation)?;
     Ok(KernelSource {
         name,
         wgsl: render("conv2d.wgsl", TEMPLATE, &vars)?,
@@ -446,4 +438,24 @@ pub(crate) fn conv2d_named(
         workgroup_size: [tiling.wg_m, tiling.wg_n, 1],
         bindings,
     })
+}
+
+/// What every conv template with an optional bias and a fused activation declares beyond its
+/// shape (`HAS_BIAS`, `Y_BINDING`, `ACTIVATION_LIB`), added to `vars`, and its bindings: `x`,
+/// `w`, `bias` where there is one, then the output.
+pub(super) fn epilogue(
+    vars: Vars,
+    bias: bool,
+    activation: Activation,
+) -> Result<(Vars, Vec<BindingKind>), KernelError> {
+    let vars = vars
+        .flag("HAS_BIAS", bias)
+        .set("Y_BINDING", if bias { 3 } else { 2 })
+        .set("ACTIVATION_LIB", activation.wgsl_library()?);
+    let mut bindings = vec![BindingKind::ReadOnly, BindingKind::ReadOnly];
+    if bias {
+        bindings.push(BindingKind::ReadOnly);
+    }
+    bindings.push(BindingKind::ReadWrite);
+    Ok((vars, bindings))
 }

@@ -11,11 +11,10 @@
 //! gradient has taps; its phases' widths must be multiples of 4 too). Any other tiling or shape
 //! uses the generic register-tiled kernels, which accept everything.
 
-use super::conv::{Conv2dParams, ConvTiling};
+use super::conv::{self, Conv2dParams, ConvTiling};
 use super::template::{Vars, render};
 use super::{
-    Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_WORKGROUPS_PER_DIM,
-    check_loops, ensure,
+    Activation, ENTRY_POINT, KernelError, KernelSource, MAX_WORKGROUPS_PER_DIM, check_loops, ensure,
 };
 
 const TEMPLATE: &str = include_str!("../../../shaders/conv2d_rows.wgsl");
@@ -275,15 +274,8 @@ fn render_rows(
         .u32("NS", per_lane)
         .count("NS", per_lane)
         .flag("SHARED_WEIGHTS", sharers > 1)
-        .flag("STRIDED_STORE", c.step > 1)
-        .flag("HAS_BIAS", c.bias)
-        .set("Y_BINDING", if c.bias { 3 } else { 2 })
-        .set("ACTIVATION_LIB", c.activation.wgsl_library()?);
-    let mut bindings = vec![BindingKind::ReadOnly, BindingKind::ReadOnly];
-    if c.bias {
-        bindings.push(BindingKind::ReadOnly);
-    }
-    bindings.push(BindingKind::ReadWrite);
+        .flag("STRIDED_STORE", c.step > 1);
+    let (vars, bindings) = conv::epilogue(vars, c.bias, c.activation)?;
     Ok(KernelSource {
         name,
         wgsl: render("conv2d_rows.wgsl", TEMPLATE, &vars)?,

@@ -12,6 +12,7 @@
 //! stride-1 convs only ([`applies_to_grad_input`]): a strided conv's input gradient keeps the
 //! phase-split kernels, which skip the taps that cannot reach a pixel.
 
+use super::conv;
 use super::template::{Vars, render};
 use super::train::reduce::{Split, split};
 use super::{
@@ -187,17 +188,10 @@ pub(crate) fn conv2d_tiled(
         gk,
         split: whole(gk),
     };
-    let extra = Vars::new()
+    let slice = Vars::new()
         .u32("OUT_TOTAL_CHANNELS", p.out_total_channels)
-        .u32("OUT_CHANNEL_OFFSET", p.out_channel_offset)
-        .flag("HAS_BIAS", p.bias)
-        .set("Y_BINDING", if p.bias { 3 } else { 2 })
-        .set("ACTIVATION_LIB", p.activation.wgsl_library()?);
-    let mut bindings = vec![BindingKind::ReadOnly, BindingKind::ReadOnly];
-    if p.bias {
-        bindings.push(BindingKind::ReadOnly);
-    }
-    bindings.push(BindingKind::ReadWrite);
+        .u32("OUT_CHANNEL_OFFSET", p.out_channel_offset);
+    let (extra, bindings) = conv::epilogue(slice, p.bias, p.activation)?;
     render_view(
         op,
         format!("{name}_tiled"),
