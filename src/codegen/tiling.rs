@@ -123,11 +123,12 @@ pub fn default_tiling(request: &TileRequest) -> ConvTiling {
 /// The tilings a tuner tries for `request`, the default first: five on CPU drivers; on other
 /// devices six register-tiled ones and up to eight staged through workgroup memory (four
 /// blocks, two slice depths; twice that for a weight gradient: two split targets).
-/// `software` is true on CPU drivers such as lavapipe, which favour large register tiles and uniform weight loads; other devices also try
-/// GPU-style tiles (small tiles, 64-256 invocations per workgroup), and their weight gradients
-/// split the reduction for [`GPU_SPLIT_TARGET`] invocations, with the default tiling also tried
-/// at the default target for comparison. Every candidate is valid for every shape (tests run them all
-/// against the CPU reference).
+/// `software` is true on CPU drivers such as lavapipe, which favour large register tiles and
+/// uniform weight loads; other devices also try GPU-style tiles (small tiles, 64-256
+/// invocations per workgroup), and their weight gradients split the reduction for
+/// [`GPU_SPLIT_TARGET`] invocations, with the default tiling also tried at the default target
+/// for comparison. Every candidate is valid for every shape (tests run them all against the
+/// CPU reference).
 pub fn candidates(request: &TileRequest, software: bool) -> Vec<ConvTiling> {
     let channels = result_channels(request).max(1);
     let tn = channel_tile(channels);
