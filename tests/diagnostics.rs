@@ -5,7 +5,7 @@
 //! The CLI's stderr must equal the library's `Sources::render(.., false)` of the same
 //! diagnostics.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

@@ -4,7 +4,7 @@
 //! parameters (with activation gradients folded into batch norm's backward too). Also: what
 //! is fused and what is deliberately not (gelu with a gradient, a value with other uses).
 
-mod common;
+use crate::common;
 
 use netc::ir::{Activation, Graph, Op, TrainOp};
 use netc::tensor::{Tensor, TensorMap};

@@ -4,7 +4,7 @@
 //! that the passes, printers and summary handle; and any text that parses must print
 //! back to the same tree.
 
-mod common;
+use crate::common;
 
 use netc::diag::{FileId, Sources};
 use netc::syntax::{parse_file, print::print_file};

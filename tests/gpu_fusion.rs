@@ -3,7 +3,7 @@
 //! updated parameters — for a small residual model with each fusable activation and for
 //! ResNet, at batch 2; and it has fewer dispatches.
 
-mod common;
+use crate::common;
 
 use netc::codegen::plan::{self, Options};
 use netc::diag::Sources;

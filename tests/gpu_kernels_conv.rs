@@ -4,9 +4,7 @@
 //!
 //! There is no skipping: without a GPU adapter these tests fail and say how to get one.
 
-mod gpu_common;
-
-use gpu_common::{
+use crate::gpu_common::{
     Lcg, assert_close, conv_reference, linear_reference, rt, upload, with_device_subgroup,
 };
 use netc::codegen::kernels::{Activation, Conv2dParams, ConvTiling, conv, linear};

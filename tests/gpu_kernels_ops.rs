@@ -5,9 +5,7 @@
 //!
 //! There is no skipping: without a GPU adapter these tests fail and say how to get one.
 
-mod gpu_common;
-
-use gpu_common::{
+use crate::gpu_common::{
     Lcg, add_reference, assert_close, batch_norm_reference, conv_reference,
     global_avg_pool_reference, ir_activation, linear_reference, pool_reference, rt,
     softmax_reference, tensor, upload,

@@ -4,9 +4,9 @@
 //!
 //! There is no skipping: without a GPU adapter these tests fail and say how to get one.
 
-mod common;
+use crate::common;
 
-use common::rel_error;
+use crate::common::rel_error;
 use netc::codegen::plan::{self, Options};
 use netc::diag::Sources;
 use netc::pipeline;

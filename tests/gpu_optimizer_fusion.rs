@@ -5,9 +5,7 @@
 //! multiply-adds (lavapipe), and within 1e-6 of it on those that do, for every optimizer
 //! autodiff writes, and both equal the CPU reference.
 
-mod common;
-
-use common::two_squares;
+use crate::common::two_squares;
 use netc::codegen::optim_fusion::OptimizerLowering;
 use netc::codegen::plan::{self, Options, Plan};
 use netc::diag::Sources;

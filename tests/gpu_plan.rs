@@ -6,9 +6,7 @@
 //!
 //! There is no skipping: without a GPU adapter these tests fail and say how to get one.
 
-mod gpu_common;
-
-use gpu_common::{Lcg, assert_close, rt};
+use crate::gpu_common::{Lcg, assert_close, rt};
 use netc::codegen::plan::{self, BufferRole, Options, Plan};
 use netc::diag::Sources;
 use netc::ir::{Graph, Op, ParamRole};

@@ -4,9 +4,7 @@
 //!
 //! There is no skipping: without a GPU adapter these tests fail and say how to get one.
 
-mod gpu_common;
-
-use gpu_common::{rt, upload};
+use crate::gpu_common::{rt, upload};
 use netc::codegen::kernels::{Activation, BindingKind, KernelSource, activation};
 use netc::runtime::{Dispatch, GpuError, Runtime};
 

@@ -19,9 +19,9 @@
 //! PyTorch float32 itself 1.0e-2; dozens of GoogleNet's tensors sit near 1e-2 in PyTorch
 //! float32 too, so GoogleNet gets 3e-2.
 
-mod common;
+use crate::common;
 
-use common::rel_error;
+use crate::common::rel_error;
 use netc::codegen::plan::{self, Options};
 use netc::diag::Sources;
 use netc::runtime::{Runtime, model::DeviceModel};

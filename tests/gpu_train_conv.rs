@@ -12,9 +12,7 @@
 //!
 //! There is no skipping: without a GPU adapter the GPU tests fail and say how to get one.
 
-mod gpu_common;
-
-use gpu_common::{Lcg, assert_close, rt, tensor, upload, window, with_device_subgroup};
+use crate::gpu_common::{Lcg, assert_close, rt, tensor, upload, window, with_device_subgroup};
 use netc::codegen::kernels::train::{conv_grad, linear_grad, reduce};
 use netc::codegen::kernels::{
     Activation, BindingKind, Conv2dParams, ConvTiling, KernelError, KernelSource,

@@ -10,9 +10,7 @@
 //!
 //! There is no skipping: without a GPU adapter these tests fail and say how to get one.
 
-mod gpu_common;
-
-use gpu_common::{Lcg, assert_close, normalised_error, rt, tensor, upload, window};
+use crate::gpu_common::{Lcg, assert_close, normalised_error, rt, tensor, upload, window};
 use netc::codegen::kernels::train::{loss, norm_train, optim, pointwise_grad, pool_grad, reduce};
 use netc::codegen::kernels::{
     Activation, BindingKind, KernelSource, MAX_WORKGROUPS_PER_DIM, Pool2dParams, Reduction,

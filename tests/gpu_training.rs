@@ -2,9 +2,7 @@
 //! loss, backward and optimizer update in one submission — computes what the CPU
 //! reference computes, is bit-for-bit deterministic, and learns a tiny task.
 
-mod common;
-
-use common::two_squares;
+use crate::common::two_squares;
 use netc::codegen::plan::{self, Options};
 use netc::diag::Sources;
 use netc::runtime::{Runtime, model::DeviceModel};

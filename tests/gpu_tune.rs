@@ -4,9 +4,7 @@
 //! candidate's pipeline in parallel before timing, and parallel compiles keep their errors
 //! apart.
 
-mod gpu_common;
-
-use gpu_common::rt;
+use crate::gpu_common::rt;
 use netc::codegen::kernels::{Activation, BindingKind, KernelSource, activation};
 use netc::codegen::plan::{self, tile_requests};
 use netc::codegen::tiling::{candidates, default_tiling};

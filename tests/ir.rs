@@ -1,7 +1,7 @@
 //! IR invariants: the verifier on the models and on hand-broken graphs, every op's
 //! shape rule, parameter naming, and the dead-code pass.
 
-mod common;
+use crate::common;
 
 use netc::diag::Sources;
 use netc::ir::{Activation, DType, Graph, NodeId, Op, ParamRole, Site, TensorType, Window, verify};

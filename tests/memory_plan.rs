@@ -14,9 +14,9 @@
 //! * `netc compile --emit plan` and `netc bench --json` report planned and unplanned
 //!   memory, and `--no-memory-plan` turns planning off.
 
-mod common;
+use crate::common;
 
-use common::{MODELS, model_path, two_squares};
+use crate::common::{MODELS, model_path, two_squares};
 use netc::codegen::kernels::{BindingKind, KernelSource};
 use netc::codegen::memory::{self, MemoryPlanning};
 use netc::codegen::plan::{self, BufferDesc, BufferId, BufferRole, Options, Plan, Step};

@@ -1,9 +1,9 @@
 //! The four seed models through the CLI: parameter and MAC counts, the JSON summary's
 //! shape, the training recipes, and `--set` overrides.
 
-mod common;
+use crate::common;
 
-use common::{netc, root, stderr, stdout};
+use crate::common::{netc, root, stderr, stdout};
 use serde_json::Value as Json;
 
 /// `netc summary models/<stem>.net --format json [--set ...]`, parsed.

@@ -6,7 +6,7 @@
 //! * `netc compile --emit plan` shows the fused dispatches, and `--no-optimizer-fusion`
 //!   turns the fusion off.
 
-mod common;
+use crate::common;
 
 use netc::codegen::optim_fusion::OptimizerLowering;
 use netc::codegen::plan::{self, Options, Plan};

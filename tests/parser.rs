@@ -2,7 +2,7 @@
 //! labels, comments, trailing commas, keywords versus identifiers, syntax errors, and
 //! the printer round trip (`parse(print(ast)) == ast`, spans aside).
 
-mod common;
+use crate::common;
 
 use netc::diag::{FileId, Span};
 use netc::syntax::ast::*;

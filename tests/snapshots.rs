@@ -4,7 +4,7 @@
 //! Update after an intended change with `INSTA_UPDATE=always cargo test --test snapshots`
 //! (or `cargo insta review`), and review the diff.
 
-mod common;
+use crate::common;
 
 use netc::ir::print::print_graph;
 use netc::syntax::print::print_file;

@@ -5,9 +5,7 @@
 //! Relative error here is `max |ours - theirs| / max |theirs|` over the tensor: an
 //! elementwise ratio would blow up on logits near zero.
 
-mod common;
-
-use common::{fixture, rel_error, with_prefix};
+use crate::common::{fixture, rel_error, with_prefix};
 use netc::diag::Sources;
 use netc::{params, pipeline, reference};
 use std::collections::HashMap;

@@ -13,9 +13,9 @@
 //! is rounding noise on both sides, so each gradient's scale is floored at 1e-4 of the
 //! model's largest gradient.
 
-mod common;
+use crate::common;
 
-use common::{max_abs, rel_error, rel_error_floor};
+use crate::common::{max_abs, rel_error, rel_error_floor};
 use netc::diag::Sources;
 use netc::tensor::Tensor;
 use netc::{autodiff, pipeline, reference};

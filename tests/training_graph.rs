@@ -2,9 +2,7 @@
 //! optimisation passes intact; `--train --emit ir` shows it; a step is deterministic;
 //! and a tiny model learns a tiny task on the CPU reference.
 
-mod common;
-
-use common::two_squares;
+use crate::common::two_squares;
 use netc::diag::Sources;
 use netc::elab::recipe::Optimizer;
 use netc::ir::{Op, TrainOp};

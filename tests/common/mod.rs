@@ -1,5 +1,4 @@
-//! Helpers shared by the integration tests (each test file includes this module).
-#![allow(dead_code)]
+//! Helpers shared by the integration test modules.
 
 use netc::diag::{Diagnostics, Sources};
 use netc::elab::Elaborated;

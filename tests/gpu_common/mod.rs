@@ -1,4 +1,4 @@
-//! Shared helpers for the GPU kernel tests: one runtime per test binary, a deterministic RNG,
+//! Shared helpers for the GPU kernel tests: one runtime shared by all tests, a deterministic RNG,
 //! the tolerance check every GPU-vs-reference comparison uses, and thin wrappers that build IR
 //! ops and run them through netc's CPU reference (`netc::reference::ops::forward`), the single
 //! oracle every kernel is checked against.
@@ -8,8 +8,6 @@
 //! meaningless for sums that cancel to ~0 (the GPU accumulates in f32, the reference in f64), while
 //! normalising by the tensor's scale still catches every indexing bug, which produces errors of
 //! the order of the values themselves.
-
-#![allow(dead_code)] // each test binary uses a different subset
 
 use std::sync::OnceLock;
 

@@ -1,0 +1,38 @@
+//! The integration tests, built as one test binary: one crate per file would link wgpu and
+//! naga into ~30 binaries (~800 MB of disk, most of CI's build time). Each module is one
+//! test file; run one with `cargo test --test integration <module>::`.
+
+mod common;
+mod gpu_common;
+
+mod cli_gpu;
+mod cli_train;
+mod codegen_kernels;
+mod diagnostics;
+mod fusion;
+mod fuzz;
+mod gpu_fusion;
+mod gpu_kernels_conv;
+mod gpu_kernels_ops;
+mod gpu_models;
+mod gpu_optimizer_fusion;
+mod gpu_plan;
+mod gpu_runtime;
+mod gpu_torch_training;
+mod gpu_train_conv;
+mod gpu_train_ops;
+mod gpu_training;
+mod gpu_tune;
+mod grad_check;
+mod ir;
+mod memory_plan;
+mod models;
+mod optimizer_fusion;
+mod parser;
+mod plan;
+mod snapshots;
+mod tidy;
+mod torch_parity;
+mod torch_training;
+mod training_graph;
+mod tune_cache;
