@@ -277,20 +277,23 @@ fn global_avg_pool_over_more_than_2_pow_17_values() {
 
 #[test]
 fn add_with_each_activation() {
-    for (i, act) in ACTIVATIONS.into_iter().enumerate() {
-        let mut rng = Lcg::new(400 + i as u64);
-        let (a, b) = (rng.vec_in(1001, -4.0, 4.0), rng.vec_in(1001, -4.0, 4.0));
-        let want = add_reference(&a, &b, act);
-        let k = elementwise::add(1001, act).expect("kernel");
-        let (ab, bb, yb) = (
-            upload(&a),
-            upload(&b),
-            rt().create_buffer(1001).expect("buffer"),
-        );
-        let got = rt()
-            .run_and_read(&[Dispatch::new(&k, &[&ab, &bb, &yb])], &[&yb])
-            .expect("run");
-        assert_close(&format!("add {act:?}"), &got[0], &want);
+    // 1001 elements: one per invocation; 1004: four per invocation, as one vec4.
+    for len in [1001, 1004] {
+        for (i, act) in ACTIVATIONS.into_iter().enumerate() {
+            let mut rng = Lcg::new(400 + i as u64);
+            let (a, b) = (rng.vec_in(len, -4.0, 4.0), rng.vec_in(len, -4.0, 4.0));
+            let want = add_reference(&a, &b, act);
+            let k = elementwise::add(len as u64, act).expect("kernel");
+            let (ab, bb, yb) = (
+                upload(&a),
+                upload(&b),
+                rt().create_buffer(len).expect("buffer"),
+            );
+            let got = rt()
+                .run_and_read(&[Dispatch::new(&k, &[&ab, &bb, &yb])], &[&yb])
+                .expect("run");
+            assert_close(&format!("add {len} {act:?}"), &got[0], &want);
+        }
     }
 }
 

@@ -265,6 +265,7 @@ fn batch_stats_small() {
     check_batch_stats([2, 3, 5, 5], 1);
     check_batch_stats([1, 2, 1, 3], 2);
     check_batch_stats([3, 4, 7, 9], 3);
+    check_batch_stats([3, 4, 4, 6], 5);
 }
 
 /// 133,120 values per channel (> 2^17), one channel with mean 100 and std 0.1.
@@ -366,6 +367,7 @@ fn check_bn_grad_params(shape: [u32; 4], seed: u64) {
 #[test]
 fn bn_grad_params_small_and_long() {
     check_bn_grad_params([2, 3, 5, 5], 12);
+    check_bn_grad_params([3, 4, 4, 6], 14);
     check_bn_grad_params([130, 2, 32, 32], 13);
 }
 
@@ -374,10 +376,17 @@ fn bn_grad_params_small_and_long() {
 /// the unfolded ops fed `activation_grad_from_output(y, dy)`.
 #[test]
 fn bn_backward_through_a_fused_activation() {
-    let [n, c, h, w] = [3u32, 4, 5, 6];
-    for (i, act) in [Activation::Relu, Activation::LEAKY_RELU, Activation::Tanh]
-        .into_iter()
-        .enumerate()
+    // Planes of 30 values are read one value per invocation, planes of 24 as vec4s.
+    for (i, (act, [n, c, h, w])) in [
+        (Activation::Relu, [3u32, 4, 5, 6]),
+        (Activation::LEAKY_RELU, [3, 4, 5, 6]),
+        (Activation::Tanh, [3, 4, 5, 6]),
+        (Activation::Relu, [3, 4, 4, 6]),
+        (Activation::LEAKY_RELU, [3, 4, 4, 6]),
+        (Activation::Tanh, [3, 4, 4, 6]),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let a = ir_act(act);
         let mut rng = Lcg::new(60 + i as u64);
@@ -422,10 +431,14 @@ fn bn_backward_through_a_fused_activation() {
         );
         let r = reduce::bias_grad(n, c, h * w, act).expect("kernel");
         let got = run_reduction(&r, &[&dyb, &yb], c as usize);
-        assert_close(&format!("bias_grad through {act:?}"), &got, &dbeta);
+        assert_close(&format!("bias_grad through {act:?} {h}x{w}"), &got, &dbeta);
         let r = norm_train::bn_grad_gamma(n, c, h, w, 1e-5, act).expect("kernel");
         let got = run_reduction(&r, &[&xb, &sb, &dyb, &yb], c as usize);
-        assert_close(&format!("bn_grad_gamma through {act:?}"), &got, &dgamma);
+        assert_close(
+            &format!("bn_grad_gamma through {act:?} {h}x{w}"),
+            &got,
+            &dgamma,
+        );
         let k = norm_train::bn_grad_input(n, c, h, w, 1e-5, act).expect("kernel");
         let got = run1(
             &k,
@@ -440,7 +453,7 @@ fn bn_backward_through_a_fused_activation() {
             ],
             x.len(),
         );
-        assert_close(&format!("bn_grad_input through {act:?}"), &got, &dx);
+        assert_close(&format!("bn_grad_input through {act:?} {h}x{w}"), &got, &dx);
     }
     assert!(norm_train::bn_grad_input(1, 1, 1, 1, 1e-5, Activation::Gelu).is_err());
 }
@@ -453,9 +466,16 @@ fn bn_grad_gamma_small_and_long() {
 
 #[test]
 fn batch_norm_train_forward_and_grad_input() {
-    for (i, shape) in [[2u32, 3, 5, 5], [4, 6, 3, 7], [1, 2, 1, 1]]
-        .into_iter()
-        .enumerate()
+    // Planes of 24 and 4 values are read as vec4s, the others one value per invocation.
+    for (i, shape) in [
+        [2u32, 3, 5, 5],
+        [4, 6, 3, 7],
+        [1, 2, 1, 1],
+        [2, 3, 4, 6],
+        [3, 2, 2, 2],
+    ]
+    .into_iter()
+    .enumerate()
     {
         let [n, c, h, w] = shape;
         let mut rng = Lcg::new(20 + i as u64);

@@ -77,3 +77,10 @@ fn activate(x: f32) -> f32 {
         default: { return x; }
     }
 }
+{{#if VEC4}}
+
+// Lane by lane, for kernels that hold four consecutive elements per invocation.
+fn activate4(v: vec4<f32>) -> vec4<f32> {
+    return vec4(activate(v.x), activate(v.y), activate(v.z), activate(v.w));
+}
+{{/if}}

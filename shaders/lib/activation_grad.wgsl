@@ -13,3 +13,15 @@ fn derivative_from_output(y: f32) -> f32 {
         default: { return 1.0; }
     }
 }
+{{#if VEC4}}
+
+// Lane by lane, for kernels that hold four consecutive elements per invocation.
+fn derivative_from_output4(y: vec4<f32>) -> vec4<f32> {
+    return vec4(
+        derivative_from_output(y.x),
+        derivative_from_output(y.y),
+        derivative_from_output(y.z),
+        derivative_from_output(y.w),
+    );
+}
+{{/if}}

@@ -1,8 +1,12 @@
 //! Training-mode batch norm with the batch's statistics and an optional fused activation
 //! (netc: src/codegen/kernels/train/norm_train.rs):
 //! y = act((x - mean[c]) / sqrt(var_biased[c] + EPS) * gamma[c] + beta[c]), stats [3, CHANNELS]
-//! rows mean, biased variance, unbiased variance. One element per invocation.
+//! rows mean, biased variance, unbiased variance. Each invocation handles WIDTH consecutive
+//! elements of one channel (HW is a multiple of WIDTH), read and written as one V.
 
+const WIDTH: u32 = {{WIDTH}};
+alias V = {{V}};
+// Invocations: elements / WIDTH.
 const TOTAL: u32 = {{TOTAL}};
 const CHANNELS: u32 = {{CHANNELS}};
 const HW: u32 = {{HW}};
@@ -10,11 +14,11 @@ const EPS: f32 = {{EPS}};
 const WG: u32 = {{WG}};
 const GRID_X: u32 = {{GRID_X}};
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<V>;
 @group(0) @binding(1) var<storage, read> stats: array<f32>;
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
 @group(0) @binding(3) var<storage, read> beta: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<V>;
 
 {{ACTIVATION_LIB}}
 
@@ -24,6 +28,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     if i >= TOTAL {
         return;
     }
-    let c = (i / HW) % CHANNELS;
-    y[i] = activate((x[i] - stats[c]) / sqrt(stats[CHANNELS + c] + EPS) * gamma[c] + beta[c]);
+    let c = (i / (HW / WIDTH)) % CHANNELS;
+    let v = (x[i] - stats[c]) / sqrt(stats[CHANNELS + c] + EPS) * gamma[c] + beta[c];
+{{#if VEC4}}
+    y[i] = activate4(v);
+{{/if}}
+{{#if !VEC4}}
+    y[i] = activate(v);
+{{/if}}
 }

@@ -14,16 +14,34 @@ const CHUNK: u32 = {{CHUNK}}; // WG * values per invocation
 const CHUNKS: u32 = {{CHUNKS}}; // chunks per channel
 const WG: u32 = {{WG}}; // a power of two
 const GRID_X: u32 = {{GRID_X}};
+// Sweeps read WIDTH consecutive values of a plane as one V (HW, CHUNK and M are multiples of
+// WIDTH): j below counts vectors, not values.
+const WIDTH: u32 = {{WIDTH}};
+alias V = {{V}};
+const HW_V: u32 = HW / WIDTH;
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<V>;
 @group(0) @binding(1) var<storage, read_write> scratch: array<f32>;
 
 var<workgroup> sum_a: array<f32, WG>;
 var<workgroup> sum_b: array<f32, WG>;
 
-fn value(c: u32, j: u32) -> f32 {
-    return x[((j / HW) * CHANNELS + c) * HW + j % HW];
+// Vector j of channel c's values.
+fn value(c: u32, j: u32) -> V {
+    return x[((j / HW_V) * CHANNELS + c) * HW_V + j % HW_V];
 }
+
+// The sum of a vector's values, added pairwise.
+{{#if VEC4}}
+fn lane_sum(v: V) -> f32 {
+    return (v.x + v.y) + (v.z + v.w);
+}
+{{/if}}
+{{#if !VEC4}}
+fn lane_sum(v: V) -> f32 {
+    return v;
+}
+{{/if}}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -37,11 +55,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let end = min(start + CHUNK, M);
     let count = f32(end - start);
 
-    var s = 0.0;
-    for (var j = start + lid.x; j < end; j += WG) {
+    var s = V(0.0);
+    for (var j = start / WIDTH + lid.x; j < end / WIDTH; j += WG) {
         s += value(c, j);
     }
-    sum_a[lid.x] = s;
+    sum_a[lid.x] = lane_sum(s);
     workgroupBarrier();
     for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
         if lid.x < stride {
@@ -53,15 +71,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     // Everyone must read the sum before the buffer is reused.
     workgroupBarrier();
 
-    var d = 0.0;
-    var d2 = 0.0;
-    for (var j = start + lid.x; j < end; j += WG) {
+    var d = V(0.0);
+    var d2 = V(0.0);
+    for (var j = start / WIDTH + lid.x; j < end / WIDTH; j += WG) {
         let e = value(c, j) - mean;
         d += e;
         d2 = fma(e, e, d2);
     }
-    sum_a[lid.x] = d;
-    sum_b[lid.x] = d2;
+    sum_a[lid.x] = lane_sum(d);
+    sum_b[lid.x] = lane_sum(d2);
     workgroupBarrier();
     for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
         if lid.x < stride {

@@ -14,12 +14,17 @@ const CHUNKS: u32 = {{CHUNKS}};
 const EPS: f32 = {{EPS}};
 const WG: u32 = {{WG}}; // a power of two
 const GRID_X: u32 = {{GRID_X}};
+// Sweeps read WIDTH consecutive values of a plane as one V (HW, CHUNK and M are multiples of
+// WIDTH): j below counts vectors, not values.
+const WIDTH: u32 = {{WIDTH}};
+alias V = {{V}};
+const HW_V: u32 = HW / WIDTH;
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<V>;
 @group(0) @binding(1) var<storage, read> stats: array<f32>;
-@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read> dy: array<V>;
 {{#if ACT_GRAD}}
-@group(0) @binding(3) var<storage, read> y: array<f32>;
+@group(0) @binding(3) var<storage, read> y: array<V>;
 @group(0) @binding(4) var<storage, read_write> scratch: array<f32>;
 {{/if}}
 {{#if !ACT_GRAD}}
@@ -28,14 +33,31 @@ const GRID_X: u32 = {{GRID_X}};
 
 {{ACT_GRAD_LIB}}
 
-fn grad(i: u32) -> f32 {
+fn grad(i: u32) -> V {
 {{#if ACT_GRAD}}
+{{#if VEC4}}
+    return dy[i] * derivative_from_output4(y[i]);
+{{/if}}
+{{#if !VEC4}}
     return dy[i] * derivative_from_output(y[i]);
+{{/if}}
 {{/if}}
 {{#if !ACT_GRAD}}
     return dy[i];
 {{/if}}
 }
+
+// The sum of a vector's values, added pairwise.
+{{#if VEC4}}
+fn lane_sum(v: V) -> f32 {
+    return (v.x + v.y) + (v.z + v.w);
+}
+{{/if}}
+{{#if !VEC4}}
+fn lane_sum(v: V) -> f32 {
+    return v;
+}
+{{/if}}
 
 var<workgroup> partial: array<f32, WG>;
 {{#if BETA}}
@@ -54,17 +76,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let end = min(start + CHUNK, M);
     let mean = stats[c];
 
-    var s = 0.0;
-    var sb = 0.0;
-    for (var j = start + lid.x; j < end; j += WG) {
-        let i = ((j / HW) * CHANNELS + c) * HW + j % HW;
+    var s = V(0.0);
+    var sb = V(0.0);
+    for (var j = start / WIDTH + lid.x; j < end / WIDTH; j += WG) {
+        let i = ((j / HW_V) * CHANNELS + c) * HW_V + j % HW_V;
         let d = grad(i);
         s = fma(d, x[i] - mean, s);
         sb += d;
     }
-    partial[lid.x] = s;
+    partial[lid.x] = lane_sum(s);
 {{#if BETA}}
-    partial_beta[lid.x] = sb;
+    partial_beta[lid.x] = lane_sum(sb);
 {{/if}}
     workgroupBarrier();
     for (var stride = WG / 2u; stride > 0u; stride /= 2u) {

@@ -1,8 +1,12 @@
 //! Gradient of training-mode batch norm with respect to x (netc: src/codegen/kernels/train/norm_train.rs):
 //! dx = gamma * invstd / M * (M dy - dbeta - xhat * dgamma), xhat = (x - mean) * invstd,
-//! invstd = 1 / sqrt(var_biased + EPS), M = N * H * W. One element per invocation. With ACT_GRAD,
-//! dy is the gradient of a fused activation's output y and is used as dy * act'(y).
+//! invstd = 1 / sqrt(var_biased + EPS), M = N * H * W. With ACT_GRAD, dy is the gradient of a
+//! fused activation's output y and is used as dy * act'(y). Each invocation handles WIDTH
+//! consecutive elements of one channel (HW is a multiple of WIDTH), read and written as one V.
 
+const WIDTH: u32 = {{WIDTH}};
+alias V = {{V}};
+// Invocations: elements / WIDTH.
 const TOTAL: u32 = {{TOTAL}};
 const CHANNELS: u32 = {{CHANNELS}};
 const HW: u32 = {{HW}};
@@ -11,25 +15,30 @@ const EPS: f32 = {{EPS}};
 const WG: u32 = {{WG}};
 const GRID_X: u32 = {{GRID_X}};
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<V>;
 @group(0) @binding(1) var<storage, read> stats: array<f32>;
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
-@group(0) @binding(3) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read> dy: array<V>;
 @group(0) @binding(4) var<storage, read> dgamma: array<f32>;
 @group(0) @binding(5) var<storage, read> dbeta: array<f32>;
 {{#if ACT_GRAD}}
-@group(0) @binding(6) var<storage, read> y: array<f32>;
-@group(0) @binding(7) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(6) var<storage, read> y: array<V>;
+@group(0) @binding(7) var<storage, read_write> dx: array<V>;
 {{/if}}
 {{#if !ACT_GRAD}}
-@group(0) @binding(6) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dx: array<V>;
 {{/if}}
 
 {{ACT_GRAD_LIB}}
 
-fn grad(i: u32) -> f32 {
+fn grad(i: u32) -> V {
 {{#if ACT_GRAD}}
+{{#if VEC4}}
+    return dy[i] * derivative_from_output4(y[i]);
+{{/if}}
+{{#if !VEC4}}
     return dy[i] * derivative_from_output(y[i]);
+{{/if}}
 {{/if}}
 {{#if !ACT_GRAD}}
     return dy[i];
@@ -42,7 +51,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     if i >= TOTAL {
         return;
     }
-    let c = (i / HW) % CHANNELS;
+    let c = (i / (HW / WIDTH)) % CHANNELS;
     let m = f32(M);
     let invstd = 1.0 / sqrt(stats[CHANNELS + c] + EPS);
     let xhat = (x[i] - stats[c]) * invstd;

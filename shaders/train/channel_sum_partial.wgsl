@@ -12,10 +12,15 @@ const CHUNK: u32 = {{CHUNK}};
 const CHUNKS: u32 = {{CHUNKS}};
 const WG: u32 = {{WG}}; // a power of two
 const GRID_X: u32 = {{GRID_X}};
+// Sweeps read WIDTH consecutive values of a plane as one V (HW, CHUNK and M are multiples of
+// WIDTH): j below counts vectors, not values.
+const WIDTH: u32 = {{WIDTH}};
+alias V = {{V}};
+const HW_V: u32 = HW / WIDTH;
 
-@group(0) @binding(0) var<storage, read> dy: array<f32>;
+@group(0) @binding(0) var<storage, read> dy: array<V>;
 {{#if ACT_GRAD}}
-@group(0) @binding(1) var<storage, read> y: array<f32>;
+@group(0) @binding(1) var<storage, read> y: array<V>;
 @group(0) @binding(2) var<storage, read_write> scratch: array<f32>;
 {{/if}}
 {{#if !ACT_GRAD}}
@@ -24,14 +29,31 @@ const GRID_X: u32 = {{GRID_X}};
 
 {{ACT_GRAD_LIB}}
 
-fn grad(i: u32) -> f32 {
+fn grad(i: u32) -> V {
 {{#if ACT_GRAD}}
+{{#if VEC4}}
+    return dy[i] * derivative_from_output4(y[i]);
+{{/if}}
+{{#if !VEC4}}
     return dy[i] * derivative_from_output(y[i]);
+{{/if}}
 {{/if}}
 {{#if !ACT_GRAD}}
     return dy[i];
 {{/if}}
 }
+
+// The sum of a vector's values, added pairwise.
+{{#if VEC4}}
+fn lane_sum(v: V) -> f32 {
+    return (v.x + v.y) + (v.z + v.w);
+}
+{{/if}}
+{{#if !VEC4}}
+fn lane_sum(v: V) -> f32 {
+    return v;
+}
+{{/if}}
 
 var<workgroup> partial: array<f32, WG>;
 
@@ -46,11 +68,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let start = (g % CHUNKS) * CHUNK;
     let end = min(start + CHUNK, M);
 
-    var s = 0.0;
-    for (var j = start + lid.x; j < end; j += WG) {
-        s += grad(((j / HW) * CHANNELS + c) * HW + j % HW);
+    var s = V(0.0);
+    for (var j = start / WIDTH + lid.x; j < end / WIDTH; j += WG) {
+        s += grad(((j / HW_V) * CHANNELS + c) * HW_V + j % HW_V);
     }
-    partial[lid.x] = s;
+    partial[lid.x] = lane_sum(s);
     workgroupBarrier();
     for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
         if lid.x < stride {

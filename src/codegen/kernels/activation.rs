@@ -65,6 +65,13 @@ impl Activation {
 
     /// Renders the WGSL library defining `fn activate(x: f32) -> f32` for this activation.
     pub fn wgsl_library(self) -> Result<String, KernelError> {
+        self.wgsl_library_width(1)
+    }
+
+    /// [`Self::wgsl_library`] for kernels that read `width` elements as one vector
+    /// ([`super::elementwise::vector_width`]): with 4 it also defines `fn activate4(v: vec4<f32>) ->
+    /// vec4<f32>`, `activate` lane by lane.
+    pub fn wgsl_library_width(self, width: u32) -> Result<String, KernelError> {
         let slope = match self {
             Activation::LeakyRelu { slope } => slope,
             _ => 0.0,
@@ -74,7 +81,8 @@ impl Activation {
         })?;
         let vars = Vars::new()
             .u32("ACT_KIND", self.kind_id())
-            .f32("LEAKY_SLOPE", slope);
+            .f32("LEAKY_SLOPE", slope)
+            .flag("VEC4", width == 4);
         // Drop the trailing newline so the library splices cleanly into a template line.
         Ok(render("lib/activation.wgsl", LIB_TEMPLATE, &vars)?
             .trim_end()
@@ -85,6 +93,12 @@ impl Activation {
     /// activation's derivative read off its output (1 for the identity: no activation).
     /// gelu's derivative is not a function of its output and is refused.
     pub fn wgsl_grad_library(self) -> Result<String, KernelError> {
+        self.wgsl_grad_library_width(1)
+    }
+
+    /// [`Self::wgsl_grad_library`] for kernels that read `width` elements as one vector: with 4
+    /// it also defines `fn derivative_from_output4(y: vec4<f32>) -> vec4<f32>`, lane by lane.
+    pub fn wgsl_grad_library_width(self, width: u32) -> Result<String, KernelError> {
         ensure("activation_grad", self != Activation::Gelu, || {
             "gelu's derivative cannot be read off its output".into()
         })?;
@@ -97,7 +111,8 @@ impl Activation {
         })?;
         let vars = Vars::new()
             .u32("GRAD_KIND", self.kind_id())
-            .f32("GRAD_SLOPE", slope);
+            .f32("GRAD_SLOPE", slope)
+            .flag("VEC4", width == 4);
         Ok(
             render("lib/activation_grad.wgsl", GRAD_LIB_TEMPLATE, &vars)?
                 .trim_end()

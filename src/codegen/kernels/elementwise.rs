@@ -1,5 +1,6 @@
 //! Elementwise kernels over whole tensors: add (with optional fused activation) and the
-//! channel-concat copy.
+//! channel-concat copy; and [`vector_width`], how many consecutive elements one invocation of
+//! a pointwise kernel reads as one vector.
 //!
 //! Concat is normally free: producers such as conv2d write straight into their channel slice of
 //! the concat buffer. [`concat_channels`] is the fallback copy for producers that cannot (for
@@ -15,18 +16,40 @@ use super::{
 const ADD_TEMPLATE: &str = include_str!("../../../shaders/add.wgsl");
 const CONCAT_TEMPLATE: &str = include_str!("../../../shaders/concat.wgsl");
 
+/// Consecutive elements one invocation of a pointwise kernel or a reduction's sweep reads (and
+/// writes) as one vector: 4, a `vec4<f32>`, when `run` (the length of the runs that must not be split: the whole tensor,
+/// or one channel's plane where the kernel reads per-channel values) is a multiple of 4; else
+/// 1. On lavapipe every storage-buffer load is a loop over the SIMD lanes whatever its width,
+/// so four elements per load, and per-channel values loaded once per four, made batch norm's
+/// kernels ~3x faster; GPUs read 16-byte words per invocation.
+pub(crate) fn vector_width(run: u64) -> u32 {
+    if run % 4 == 0 { 4 } else { 1 }
+}
+
+/// The template variables of a kernel that reads `width` elements as one vector
+/// ([`vector_width`]): `WIDTH`, the element type `V` (`vec4<f32>` or `f32`) and the flag `VEC4`.
+pub(crate) fn width_vars(vars: Vars, width: u32) -> Vars {
+    let v = if width == 4 { "vec4<f32>" } else { "f32" };
+    vars.u32("WIDTH", width)
+        .set("V", v)
+        .flag("VEC4", width == 4)
+}
+
 /// `y = act(a + b)` over `len` elements (same shapes, no broadcasting).
 /// Bindings: `a`, `b`, `y`.
 pub fn add(len: u64, activation: Activation) -> Result<KernelSource, KernelError> {
     const OP: &str = "add";
     ensure(OP, len > 0, || "tensor is empty".into())?;
-    let total = fit_u32(OP, "elements", len, MAX_ELEMENTS)?;
-    let workgroups = grid_1d(OP, len.div_ceil(u64::from(ELEMENTWISE_WG)))?;
+    fit_u32(OP, "elements", len, MAX_ELEMENTS)?;
+    let width = vector_width(len);
+    let invocations = len / u64::from(width);
+    let workgroups = grid_1d(OP, invocations.div_ceil(u64::from(ELEMENTWISE_WG)))?;
     let vars = Vars::new()
-        .u32("TOTAL", total)
+        .u32("TOTAL", invocations as u32)
         .u32("WG", ELEMENTWISE_WG)
         .u32("GRID_X", workgroups[0])
-        .set("ACTIVATION_LIB", activation.wgsl_library()?);
+        .set("ACTIVATION_LIB", activation.wgsl_library_width(width)?);
+    let vars = width_vars(vars, width);
     Ok(KernelSource {
         name: format!("add_{}_{len}", activation.name()),
         wgsl: render("add.wgsl", ADD_TEMPLATE, &vars)?,

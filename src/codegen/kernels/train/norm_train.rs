@@ -13,6 +13,7 @@
 //! `sum d^2 - (sum d)^2 / n`), and the finish combines the chunks' `(count, mean, M2)` with Chan
 //! et al.'s parallel formula. No step subtracts two large sums of squares.
 
+use super::super::elementwise::{vector_width, width_vars};
 use super::super::pool::reduction_wg;
 use super::super::template::{Vars, render};
 use super::super::{
@@ -65,6 +66,9 @@ pub(crate) struct Chunks {
     pub(crate) finish_wg: u32,
     /// Finish grid (one workgroup per channel).
     pub(crate) finish_grid: [u32; 3],
+    /// Values the first pass reads as one vector ([`vector_width`] of the plane): sweeps walk
+    /// a chunk in these units.
+    pub(crate) width: u32,
 }
 
 pub(crate) fn chunks(
@@ -112,6 +116,7 @@ pub(crate) fn chunks(
         partial_grid,
         finish_wg,
         finish_grid: grid_1d(op, u64::from(c))?,
+        width: vector_width(hw),
     })
 }
 
@@ -122,13 +127,14 @@ fn check_eps(op: &'static str, eps: f32) -> Result<(), KernelError> {
 }
 
 pub(crate) fn chunk_vars(k: &Chunks, grid: [u32; 3]) -> Vars {
-    Vars::new()
+    let vars = Vars::new()
         .u32("CHANNELS", k.c)
         .u32("HW", k.hw)
         .u32("M", k.m)
         .u32("CHUNK", k.chunk)
         .u32("CHUNKS", k.chunks)
-        .u32("GRID_X", grid[0])
+        .u32("GRID_X", grid[0]);
+    width_vars(vars, k.width)
 }
 
 /// Per-channel statistics of `x: [n, c, h, w]` over N, H and W: `stats [3, c]` = mean, biased
@@ -202,21 +208,23 @@ pub fn batch_norm_train(
     check_eps(OP, eps)?;
     let hw = u64::from(h) * u64::from(w);
     let len = (u64::from(n) * u64::from(c)).saturating_mul(hw);
+    let width = vector_width(hw);
     let vars = Vars::new()
         .u32("CHANNELS", c)
         .u32("HW", fit_u32(OP, "plane", hw, MAX_ELEMENTS)?)
         .f32("EPS", eps)
-        .set("ACTIVATION_LIB", act.wgsl_library()?);
+        .set("ACTIVATION_LIB", act.wgsl_library_width(width)?);
     let fused = match act {
         Activation::Identity => String::new(),
         a => format!("{}_", a.name()),
     };
+    fit_u32(OP, "elements", len, MAX_ELEMENTS)?;
     elementwise(
         OP,
         format!("batch_norm_train_{fused}{n}x{c}x{h}x{w}"),
         ("train/batch_norm_train.wgsl", BN_TRAIN),
-        len,
-        vars,
+        len / u64::from(width),
+        width_vars(vars, width),
         4,
     )
 }
@@ -374,7 +382,7 @@ fn gamma_reduction(
         .f32("EPS", eps)
         .flag("ACT_GRAD", act_grad != Activation::Identity)
         .flag("BETA", beta)
-        .set("ACT_GRAD_LIB", act_grad.wgsl_grad_library()?);
+        .set("ACT_GRAD_LIB", act_grad.wgsl_grad_library_width(k.width)?);
     let shape = format!("{n}x{c}x{h}x{w}");
     Ok(Reduction {
         partial: KernelSource {
@@ -415,6 +423,7 @@ pub fn bn_grad_input(
     check_eps(OP, eps)?;
     let hw = u64::from(h) * u64::from(w);
     let len = (u64::from(n) * u64::from(c)).saturating_mul(hw);
+    let width = vector_width(hw);
     let vars = Vars::new()
         .u32("CHANNELS", c)
         .u32("HW", fit_u32(OP, "plane", hw, MAX_ELEMENTS)?)
@@ -424,13 +433,14 @@ pub fn bn_grad_input(
         )
         .f32("EPS", eps)
         .flag("ACT_GRAD", act_grad != Activation::Identity)
-        .set("ACT_GRAD_LIB", act_grad.wgsl_grad_library()?);
+        .set("ACT_GRAD_LIB", act_grad.wgsl_grad_library_width(width)?);
+    fit_u32(OP, "elements", len, MAX_ELEMENTS)?;
     elementwise(
         OP,
         format!("bn_grad_input{}_{n}x{c}x{h}x{w}", through(act_grad)),
         ("train/bn_grad_input.wgsl", BN_GRAD_INPUT),
-        len,
-        vars,
+        len / u64::from(width),
+        width_vars(vars, width),
         6 + usize::from(act_grad != Activation::Identity),
     )
 }

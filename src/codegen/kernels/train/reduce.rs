@@ -154,7 +154,7 @@ pub fn bias_grad_lanes(
     let vars = chunk_vars(&k, k.partial_grid)
         .u32("WG", k.wg)
         .flag("ACT_GRAD", act_grad != Activation::Identity)
-        .set("ACT_GRAD_LIB", act_grad.wgsl_grad_library()?);
+        .set("ACT_GRAD_LIB", act_grad.wgsl_grad_library_width(k.width)?);
     let name = format!("bias_grad{}_{batch}x{channels}x{inner}", through(act_grad));
     let partial = KernelSource {
         name: format!("{name}_partial"),
