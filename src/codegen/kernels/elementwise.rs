@@ -17,11 +17,12 @@ const ADD_TEMPLATE: &str = include_str!("../../../shaders/add.wgsl");
 const CONCAT_TEMPLATE: &str = include_str!("../../../shaders/concat.wgsl");
 
 /// Consecutive elements one invocation of a pointwise kernel or a reduction's sweep reads (and
-/// writes) as one vector: 4, a `vec4<f32>`, when `run` (the length of the runs that must not be split: the whole tensor,
-/// or one channel's plane where the kernel reads per-channel values) is a multiple of 4; else
-/// 1. On lavapipe every storage-buffer load is a loop over the SIMD lanes whatever its width,
-/// so four elements per load, and per-channel values loaded once per four, made batch norm's
-/// kernels ~3x faster; GPUs read 16-byte words per invocation.
+/// writes) as one vector: 4, a `vec4<f32>`, when `run` is a multiple of 4, otherwise one. `run`
+/// is the length of the runs a vector must not straddle: the whole tensor, or one channel's
+/// plane where the kernel reads per-channel values. On lavapipe every storage-buffer load is a
+/// loop over the SIMD lanes whatever its width, so four elements per load, and per-channel
+/// values loaded once per four, made batch norm's kernels 2-3x faster; GPUs read 16-byte
+/// words per invocation.
 pub(crate) fn vector_width(run: u64) -> u32 {
     if run % 4 == 0 { 4 } else { 1 }
 }
