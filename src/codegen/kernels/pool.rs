@@ -133,15 +133,37 @@ impl Pool2dParams {
 
 /// Max pool 2d. Bindings: `x`, `y`.
 pub fn max_pool2d(params: &Pool2dParams) -> Result<KernelSource, KernelError> {
-    pool2d("max_pool2d", params, true)
+    pool2d("max_pool2d", params, true, false)
+}
+
+/// Max pool 2d that also stores each window's first-maximum position, exactly as the gradient's
+/// own argmax pass (`train::pool_grad::max_pool2d_grad`) would: a training step's forward
+/// pass, so that its backward pass need not scan every window again (PyTorch's
+/// `max_pool2d_with_indices`). `y` is bit-identical to [`max_pool2d`]'s.
+/// Bindings: `x`, `y`, `arg` (as long as `y`).
+pub fn max_pool2d_with_indices(params: &Pool2dParams) -> Result<KernelSource, KernelError> {
+    const OP: &str = "max_pool2d_with_indices";
+    // Positions are stored as f32: exact below 2^24.
+    fit_u32(
+        OP,
+        "elements per plane",
+        u64::from(params.in_h) * u64::from(params.in_w),
+        1 << 24,
+    )?;
+    pool2d(OP, params, true, true)
 }
 
 /// Average pool 2d (count_include_pad=True). Bindings: `x`, `y`.
 pub fn avg_pool2d(params: &Pool2dParams) -> Result<KernelSource, KernelError> {
-    pool2d("avg_pool2d", params, false)
+    pool2d("avg_pool2d", params, false, false)
 }
 
-fn pool2d(op: &'static str, p: &Pool2dParams, max: bool) -> Result<KernelSource, KernelError> {
+fn pool2d(
+    op: &'static str,
+    p: &Pool2dParams,
+    max: bool,
+    indices: bool,
+) -> Result<KernelSource, KernelError> {
     p.validate(op)?;
     fit_u32(op, "input elements", p.input_len(), MAX_ELEMENTS)?;
     let len = p.output_len();
@@ -162,7 +184,12 @@ fn pool2d(op: &'static str, p: &Pool2dParams, max: bool) -> Result<KernelSource,
         .i32("PAD_W", p.pad_w as i32)
         .u32("WG", ELEMENTWISE_WG)
         .u32("GRID_X", workgroups[0])
-        .flag("MAX", max);
+        .flag("MAX", max)
+        .flag("INDICES", indices);
+    let mut bindings = vec![BindingKind::ReadOnly, BindingKind::ReadWrite];
+    if indices {
+        bindings.push(BindingKind::ReadWrite);
+    }
     Ok(KernelSource {
         name: format!(
             "{op}_{}x{}_s{}_p{}_{}x{}x{}x{}",
@@ -172,7 +199,7 @@ fn pool2d(op: &'static str, p: &Pool2dParams, max: bool) -> Result<KernelSource,
         entry: ENTRY_POINT,
         workgroups,
         workgroup_size: [ELEMENTWISE_WG, 1, 1],
-        bindings: vec![BindingKind::ReadOnly, BindingKind::ReadWrite],
+        bindings,
     })
 }
 
