@@ -1,18 +1,24 @@
 //! Channel-concat copy (netc: src/codegen/kernels/elementwise.rs): copies src [BATCH, SRC_CHANNELS, HW]
 //! into channels [DST_OFFSET, DST_OFFSET + SRC_CHANNELS) of dst [BATCH, DST_CHANNELS, HW].
-//! Used only when a producer cannot write into the concat buffer directly.
+//! Used only when a producer cannot write into the concat buffer directly. Each invocation
+//! copies WIDTH consecutive elements of a plane (HW is a multiple of WIDTH) as one V.
+
+const WIDTH: u32 = {{WIDTH}};
+alias V = {{V}};
 
 const BATCH: u32 = {{BATCH}};
 const SRC_CHANNELS: u32 = {{SRC_CHANNELS}};
 const DST_CHANNELS: u32 = {{DST_CHANNELS}};
 const DST_OFFSET: u32 = {{DST_OFFSET}};
 const HW: u32 = {{HW}};
-const TOTAL: u32 = BATCH * SRC_CHANNELS * HW;
+const HW_V: u32 = HW / WIDTH;
+// Invocations.
+const TOTAL: u32 = BATCH * SRC_CHANNELS * HW_V;
 const WG: u32 = {{WG}};
 const GRID_X: u32 = {{GRID_X}};
 
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(0) var<storage, read> src: array<V>;
+@group(0) @binding(1) var<storage, read_write> dst: array<V>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -20,8 +26,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     if i >= TOTAL {
         return;
     }
-    let p = i % HW;
-    let c = (i / HW) % SRC_CHANNELS;
-    let n = i / (HW * SRC_CHANNELS);
-    dst[(n * DST_CHANNELS + DST_OFFSET + c) * HW + p] = src[i];
+    let p = i % HW_V;
+    let c = (i / HW_V) % SRC_CHANNELS;
+    let n = i / (HW_V * SRC_CHANNELS);
+    dst[(n * DST_CHANNELS + DST_OFFSET + c) * HW_V + p] = src[i];
 }

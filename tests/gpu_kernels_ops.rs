@@ -330,7 +330,14 @@ fn concat_two_inputs_in_one_pass() {
 #[test]
 fn concat_copy_leaves_other_channels_alone() {
     // One slice copied into the middle of a pre-filled buffer: expected buffer built by hand.
-    let (n, c, hw, offset, total) = (3usize, 5usize, 7usize, 4usize, 12usize);
+    // Planes of 7 are copied one element per invocation, planes of 8 as vec4s.
+    for hw in [7usize, 8] {
+        concat_copy_into_the_middle(hw);
+    }
+}
+
+fn concat_copy_into_the_middle(hw: usize) {
+    let (n, c, offset, total) = (3usize, 5usize, 4usize, 12usize);
     let mut rng = Lcg::new(411);
     let src = rng.vec(n * c * hw);
     let sentinel = -42.0f32;
@@ -349,7 +356,7 @@ fn concat_copy_leaves_other_channels_alone() {
     let got = rt()
         .run_and_read(&[Dispatch::new(&k, &[&sb, &db])], &[&db])
         .expect("run");
-    assert_eq!(got[0], want);
+    assert_eq!(got[0], want, "planes of {hw}");
 }
 
 #[test]

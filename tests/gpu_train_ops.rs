@@ -637,6 +637,13 @@ fn tanh_and_gelu_grads_are_accurate_pointwise() {
     }
 }
 
+fn op_slice(offset: u32, channels: u32) -> TrainOp {
+    TrainOp::ChannelSlice {
+        offset: offset as usize,
+        channels: channels as usize,
+    }
+}
+
 #[test]
 fn channel_slice_and_global_avg_pool_grad() {
     let mut rng = Lcg::new(50);
@@ -644,14 +651,19 @@ fn channel_slice_and_global_avg_pool_grad() {
     let x = rng.vec((n * c * h * w) as usize);
     let xt = nchw(n, c, h, w, &x);
     for (offset, channels) in [(0u32, 7u32), (2, 3), (6, 1)] {
-        let op = TrainOp::ChannelSlice {
-            offset: offset as usize,
-            channels: channels as usize,
-        };
-        let want = train_ref(op, &[&xt]);
+        let want = train_ref(op_slice(offset, channels), &[&xt]);
         let k = pointwise_grad::channel_slice(n, c, h * w, offset, channels).expect("kernel");
         let got = run1(&k, &[&upload(&x)], want.len());
         assert_eq!(got, want, "channel_slice {offset}+{channels} is a copy");
+        // The same channels of planes of 4 x 4, copied as vec4s.
+        let x16 = rng.vec((n * c * 16) as usize);
+        let want = train_ref(op_slice(offset, channels), &[&nchw(n, c, 4, 4, &x16)]);
+        let k = pointwise_grad::channel_slice(n, c, 16, offset, channels).expect("kernel");
+        let got = run1(&k, &[&upload(&x16)], want.len());
+        assert_eq!(
+            got, want,
+            "channel_slice {offset}+{channels} of 4x4 planes is a copy"
+        );
     }
 
     let dy = rng.vec((n * c) as usize);

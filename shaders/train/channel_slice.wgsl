@@ -1,17 +1,22 @@
 //! Channel slice (netc: src/codegen/kernels/train/pointwise_grad.rs), concat's gradient:
 //! y [N, CHANNELS, HW] = channels [OFFSET, OFFSET + CHANNELS) of x [N, C_TOTAL, HW].
-//! One output element per invocation.
+//! Each invocation copies WIDTH consecutive elements of a plane (HW is a multiple of WIDTH) as
+//! one V.
 
+const WIDTH: u32 = {{WIDTH}};
+alias V = {{V}};
+// Invocations: output elements / WIDTH.
 const TOTAL: u32 = {{TOTAL}};
 const C_TOTAL: u32 = {{C_TOTAL}};
 const OFFSET: u32 = {{OFFSET}};
 const CHANNELS: u32 = {{CHANNELS}};
 const HW: u32 = {{HW}};
+const HW_V: u32 = HW / WIDTH;
 const WG: u32 = {{WG}};
 const GRID_X: u32 = {{GRID_X}};
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<V>;
+@group(0) @binding(1) var<storage, read_write> y: array<V>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -19,8 +24,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     if i >= TOTAL {
         return;
     }
-    let p = i % HW;
-    let c = (i / HW) % CHANNELS;
-    let n = i / (HW * CHANNELS);
-    y[i] = x[(n * C_TOTAL + OFFSET + c) * HW + p];
+    let p = i % HW_V;
+    let c = (i / HW_V) % CHANNELS;
+    let n = i / (HW_V * CHANNELS);
+    y[i] = x[(n * C_TOTAL + OFFSET + c) * HW_V + p];
 }

@@ -28,12 +28,16 @@ pub(crate) fn vector_width(run: u64) -> u32 {
 }
 
 /// The template variables of a kernel that reads `width` elements as one vector
-/// ([`vector_width`]): `WIDTH`, the element type `V` (`vec4<f32>` or `f32`) and the flag `VEC4`.
+/// ([`vector_width`]): `WIDTH` and the element type `V` (`vec4<f32>` or `f32`).
 pub(crate) fn width_vars(vars: Vars, width: u32) -> Vars {
     let v = if width == 4 { "vec4<f32>" } else { "f32" };
-    vars.u32("WIDTH", width)
-        .set("V", v)
-        .flag("VEC4", width == 4)
+    vars.u32("WIDTH", width).set("V", v)
+}
+
+/// [`width_vars`] plus the flag `VEC4`, for templates with code of their own for each width
+/// (activations and sums applied lane by lane).
+pub(crate) fn width_vars_flagged(vars: Vars, width: u32) -> Vars {
+    width_vars(vars, width).flag("VEC4", width == 4)
 }
 
 /// `y = act(a + b)` over `len` elements (same shapes, no broadcasting).
@@ -50,7 +54,7 @@ pub fn add(len: u64, activation: Activation) -> Result<KernelSource, KernelError
         .u32("WG", ELEMENTWISE_WG)
         .u32("GRID_X", workgroups[0])
         .set("ACTIVATION_LIB", activation.wgsl_library_width(width)?);
-    let vars = width_vars(vars, width);
+    let vars = width_vars_flagged(vars, width);
     Ok(KernelSource {
         name: format!("add_{}_{len}", activation.name()),
         wgsl: render("add.wgsl", ADD_TEMPLATE, &vars)?,
@@ -84,14 +88,15 @@ pub fn concat_channels(
     ensure(OP, end <= u64::from(dst_channels), || {
         format!("channels [{dst_offset}, {end}) do not fit in {dst_channels}")
     })?;
-    let len = u64::from(batch) * u64::from(src_channels) * u64::from(hw);
+    let width = vector_width(u64::from(hw));
+    let invocations = u64::from(batch) * u64::from(src_channels) * u64::from(hw / width);
     fit_u32(
         OP,
         "destination elements",
         u64::from(batch) * u64::from(dst_channels) * u64::from(hw),
         MAX_ELEMENTS,
     )?;
-    let workgroups = grid_1d(OP, len.div_ceil(u64::from(ELEMENTWISE_WG)))?;
+    let workgroups = grid_1d(OP, invocations.div_ceil(u64::from(ELEMENTWISE_WG)))?;
     let vars = Vars::new()
         .u32("BATCH", batch)
         .u32("SRC_CHANNELS", src_channels)
@@ -100,6 +105,7 @@ pub fn concat_channels(
         .u32("HW", hw)
         .u32("WG", ELEMENTWISE_WG)
         .u32("GRID_X", workgroups[0]);
+    let vars = width_vars(vars, width);
     Ok(KernelSource {
         name: format!("concat_{batch}x{src_channels}x{hw}_at{dst_offset}_of{dst_channels}"),
         wgsl: render("concat.wgsl", CONCAT_TEMPLATE, &vars)?,

@@ -13,7 +13,7 @@
 //! `sum d^2 - (sum d)^2 / n`), and the finish combines the chunks' `(count, mean, M2)` with Chan
 //! et al.'s parallel formula. No step subtracts two large sums of squares.
 
-use super::super::elementwise::{vector_width, width_vars};
+use super::super::elementwise::{vector_width, width_vars_flagged};
 use super::super::pool::reduction_wg;
 use super::super::template::{Vars, render};
 use super::super::{
@@ -134,7 +134,7 @@ pub(crate) fn chunk_vars(k: &Chunks, grid: [u32; 3]) -> Vars {
         .u32("CHUNK", k.chunk)
         .u32("CHUNKS", k.chunks)
         .u32("GRID_X", grid[0]);
-    width_vars(vars, k.width)
+    width_vars_flagged(vars, k.width)
 }
 
 /// Per-channel statistics of `x: [n, c, h, w]` over N, H and W: `stats [3, c]` = mean, biased
@@ -224,7 +224,7 @@ pub fn batch_norm_train(
         format!("batch_norm_train_{fused}{n}x{c}x{h}x{w}"),
         ("train/batch_norm_train.wgsl", BN_TRAIN),
         len / u64::from(width),
-        width_vars(vars, width),
+        width_vars_flagged(vars, width),
         4,
     )
 }
@@ -440,7 +440,7 @@ pub fn bn_grad_input(
         format!("bn_grad_input{}_{n}x{c}x{h}x{w}", through(act_grad)),
         ("train/bn_grad_input.wgsl", BN_GRAD_INPUT),
         len / u64::from(width),
-        width_vars(vars, width),
+        width_vars_flagged(vars, width),
         6 + usize::from(act_grad != Activation::Identity),
     )
 }

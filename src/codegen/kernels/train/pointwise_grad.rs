@@ -4,6 +4,7 @@
 //! one-element-per-invocation training kernel (batch norm, optimizers).
 
 use super::super::activation::ELEMENTWISE_WG;
+use super::super::elementwise::{vector_width, width_vars};
 use super::super::template::{Vars, render};
 use super::super::{
     Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, ensure, fit_u32,
@@ -123,6 +124,7 @@ pub fn channel_slice(
         (u64::from(n) * u64::from(c_total)).saturating_mul(u64::from(hw)),
         MAX_ELEMENTS,
     )?;
+    let width = vector_width(u64::from(hw));
     let vars = Vars::new()
         .u32("C_TOTAL", c_total)
         .u32("OFFSET", offset)
@@ -132,8 +134,8 @@ pub fn channel_slice(
         OP,
         format!("channel_slice_{n}x{c_total}x{hw}_{offset}+{channels}"),
         ("train/channel_slice.wgsl", SLICE),
-        (u64::from(n) * u64::from(channels)).saturating_mul(u64::from(hw)),
-        vars,
+        (u64::from(n) * u64::from(channels)).saturating_mul(u64::from(hw / width)),
+        width_vars(vars, width),
         1,
     )
 }
