@@ -31,17 +31,7 @@ fn value(c: u32, j: u32) -> V {
     return x[((j / HW_V) * CHANNELS + c) * HW_V + j % HW_V];
 }
 
-// The sum of a vector's values, added pairwise.
-{{#if VEC4}}
-fn lane_sum(v: V) -> f32 {
-    return (v.x + v.y) + (v.z + v.w);
-}
-{{/if}}
-{{#if !VEC4}}
-fn lane_sum(v: V) -> f32 {
-    return v;
-}
-{{/if}}
+{{LANE_SUM_LIB}}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {

@@ -43,17 +43,7 @@ fn grad(i: u32) -> V {
 {{/if}}
 }
 
-// The sum of a vector's values, added pairwise.
-{{#if VEC4}}
-fn lane_sum(v: V) -> f32 {
-    return (v.x + v.y) + (v.z + v.w);
-}
-{{/if}}
-{{#if !VEC4}}
-fn lane_sum(v: V) -> f32 {
-    return v;
-}
-{{/if}}
+{{LANE_SUM_LIB}}
 
 var<workgroup> partial: array<f32, WG>;
 

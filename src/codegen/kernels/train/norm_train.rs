@@ -13,7 +13,7 @@
 //! `sum d^2 - (sum d)^2 / n`), and the finish combines the chunks' `(count, mean, M2)` with Chan
 //! et al.'s parallel formula. No step subtracts two large sums of squares.
 
-use super::super::elementwise::{vector_width, width_vars_flagged};
+use super::super::elementwise::{vector_width, width_vars, width_vars_flagged};
 use super::super::pool::reduction_wg;
 use super::super::template::{Vars, render};
 use super::super::{
@@ -31,6 +31,7 @@ const BN_TRAIN: &str = include_str!("../../../../shaders/train/batch_norm_train.
 const RUNNING_PAIR: &str = include_str!("../../../../shaders/train/running_update_pair.wgsl");
 const RUNNING: &str = include_str!("../../../../shaders/train/running_update.wgsl");
 const BN_GRAD_INPUT: &str = include_str!("../../../../shaders/train/bn_grad_input.wgsl");
+const LANE_SUM: &str = include_str!("../../../../shaders/lib/lane_sum.wgsl");
 
 /// Values one invocation of a first pass reads per sweep over its chunk (with the default
 /// lanes; chunks keep this length whatever the lanes).
@@ -126,7 +127,9 @@ fn check_eps(op: &'static str, eps: f32) -> Result<(), KernelError> {
     })
 }
 
-pub(crate) fn chunk_vars(k: &Chunks, grid: [u32; 3]) -> Vars {
+/// The variables every first pass of a per-channel reduction shares: the chunking, the
+/// vector width of its sweeps and `LANE_SUM_LIB` (`shaders/lib/lane_sum.wgsl`).
+pub(crate) fn chunk_vars(k: &Chunks, grid: [u32; 3]) -> Result<Vars, KernelError> {
     let vars = Vars::new()
         .u32("CHANNELS", k.c)
         .u32("HW", k.hw)
@@ -134,7 +137,12 @@ pub(crate) fn chunk_vars(k: &Chunks, grid: [u32; 3]) -> Vars {
         .u32("CHUNK", k.chunk)
         .u32("CHUNKS", k.chunks)
         .u32("GRID_X", grid[0]);
-    width_vars_flagged(vars, k.width)
+    let lane_sum = render(
+        "lib/lane_sum.wgsl",
+        LANE_SUM,
+        &Vars::new().flag("VEC4", k.width == 4),
+    )?;
+    Ok(width_vars(vars, k.width).set("LANE_SUM_LIB", lane_sum.trim_end()))
 }
 
 /// Per-channel statistics of `x: [n, c, h, w]` over N, H and W: `stats [3, c]` = mean, biased
@@ -155,7 +163,7 @@ pub fn batch_stats_lanes(
 ) -> Result<Reduction, KernelError> {
     const OP: &str = "batch_stats";
     let k = chunks(OP, n, c, h, w, lanes)?;
-    let partial_vars = chunk_vars(&k, k.partial_grid).u32("WG", k.wg);
+    let partial_vars = chunk_vars(&k, k.partial_grid)?.u32("WG", k.wg);
     let finish_vars = Vars::new()
         .u32("CHANNELS", k.c)
         .u32("M", k.m)
@@ -377,9 +385,10 @@ fn gamma_reduction(
 ) -> Result<Reduction, KernelError> {
     check_eps(op, eps)?;
     let k = chunks(op, n, c, h, w, lanes)?;
-    let partial_vars = chunk_vars(&k, k.partial_grid)
+    let partial_vars = chunk_vars(&k, k.partial_grid)?
         .u32("WG", k.wg)
         .f32("EPS", eps)
+        .flag("VEC4", k.width == 4)
         .flag("ACT_GRAD", act_grad != Activation::Identity)
         .flag("BETA", beta)
         .set("ACT_GRAD_LIB", act_grad.wgsl_grad_library_width(k.width)?);

@@ -151,8 +151,9 @@ pub fn bias_grad_lanes(
     // A first pass with one invocation per (channel, part) looping over its part read dy
     // uncoalesced and left too few invocations for a GPU (40 µs against 16 µs on an H100).
     let k = chunks(OP, batch, channels, inner, 1, lanes)?;
-    let vars = chunk_vars(&k, k.partial_grid)
+    let vars = chunk_vars(&k, k.partial_grid)?
         .u32("WG", k.wg)
+        .flag("VEC4", k.width == 4)
         .flag("ACT_GRAD", act_grad != Activation::Identity)
         .set("ACT_GRAD_LIB", act_grad.wgsl_grad_library_width(k.width)?);
     let name = format!("bias_grad{}_{batch}x{channels}x{inner}", through(act_grad));
