@@ -403,21 +403,7 @@ pub(crate) fn conv2d_named(
         },
     )?;
 
-    let vars = Vars::new()
-        .u32("BATCH", p.batch)
-        .u32("CIN", p.in_channels)
-        .u32("H", p.in_h)
-        .u32("W", p.in_w)
-        .u32("HO", ho)
-        .u32("WO", wo)
-        .u32("KH", p.kernel_h)
-        .u32("KW", p.kernel_w)
-        .u32("STRIDE_H", p.stride_h)
-        .u32("STRIDE_W", p.stride_w)
-        .i32("PAD_H", p.pad_h as i32)
-        .i32("PAD_W", p.pad_w as i32)
-        .u32("CIN_G", cin_g)
-        .u32("COUT_G", cout_g)
+    let vars = shape_vars(Vars::new(), p)
         .u32("OUT_TOTAL_CHANNELS", p.out_total_channels)
         .u32("OUT_CHANNEL_OFFSET", p.out_channel_offset)
         .bool("CHECK_BOUNDS", p.pad_h > 0 || p.pad_w > 0)
@@ -438,6 +424,26 @@ pub(crate) fn conv2d_named(
         workgroup_size: [tiling.wg_m, tiling.wg_n, 1],
         bindings,
     })
+}
+
+/// The shape constants the register-tiled and the workgroup-staged conv templates both
+/// declare, added to `vars`: x `[BATCH, CIN, H, W]`, the output plane `HO` x `WO`, the window,
+/// stride and padding, and the channels per group `CIN_G`, `COUT_G`.
+pub(super) fn shape_vars(vars: Vars, p: &Conv2dParams) -> Vars {
+    vars.u32("BATCH", p.batch)
+        .u32("CIN", p.in_channels)
+        .u32("H", p.in_h)
+        .u32("W", p.in_w)
+        .u32("HO", p.out_h())
+        .u32("WO", p.out_w())
+        .u32("KH", p.kernel_h)
+        .u32("KW", p.kernel_w)
+        .u32("STRIDE_H", p.stride_h)
+        .u32("STRIDE_W", p.stride_w)
+        .i32("PAD_H", p.pad_h as i32)
+        .i32("PAD_W", p.pad_w as i32)
+        .u32("CIN_G", p.in_channels / p.groups)
+        .u32("COUT_G", p.out_channels / p.groups)
 }
 
 /// What every conv template with an optional bias and a fused activation declares beyond its

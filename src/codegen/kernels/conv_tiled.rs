@@ -117,24 +117,11 @@ fn render_view(
         )
     })?;
     let flags = ["FORWARD", "GRAD_INPUT", "GRAD_WEIGHT"];
-    let vars = flags
+    let flagged = flags
         .into_iter()
-        .fold(extra, |v, f| v.flag(f, f == view.flag))
-        .u32("BATCH", p.batch)
-        .u32("CIN", p.in_channels)
+        .fold(extra, |v, f| v.flag(f, f == view.flag));
+    let vars = conv::shape_vars(flagged, p)
         .u32("COUT", p.out_channels)
-        .u32("H", p.in_h)
-        .u32("W", p.in_w)
-        .u32("HO", p.out_h())
-        .u32("WO", p.out_w())
-        .u32("KH", p.kernel_h)
-        .u32("KW", p.kernel_w)
-        .u32("STRIDE_H", p.stride_h)
-        .u32("STRIDE_W", p.stride_w)
-        .i32("PAD_H", p.pad_h as i32)
-        .i32("PAD_W", p.pad_w as i32)
-        .u32("CIN_G", p.in_channels / p.groups)
-        .u32("COUT_G", p.out_channels / p.groups)
         .u32("GROUPS", p.groups)
         .u32("GM", view.gm as u32)
         .u32("GN", view.gn as u32)
