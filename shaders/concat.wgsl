@@ -3,8 +3,12 @@
 //! Used only when a producer cannot write into the concat buffer directly. Each invocation
 //! copies WIDTH consecutive elements of a plane (HW is a multiple of WIDTH) as one V.
 
+{{#if F16}}
+enable f16;
+{{/if}}
 const WIDTH: u32 = {{WIDTH}};
-alias V = {{V}};
+// V's width of the stored type (f32, or f16 in a mixed-precision plan): a copy never converts.
+alias Stored = {{STORED}};
 
 const BATCH: u32 = {{BATCH}};
 const SRC_CHANNELS: u32 = {{SRC_CHANNELS}};
@@ -17,8 +21,8 @@ const TOTAL: u32 = BATCH * SRC_CHANNELS * HW_V;
 const WG: u32 = {{WG}};
 const GRID_X: u32 = {{GRID_X}};
 
-@group(0) @binding(0) var<storage, read> src: array<V>;
-@group(0) @binding(1) var<storage, read_write> dst: array<V>;
+@group(0) @binding(0) var<storage, read> src: array<Stored>;
+@group(0) @binding(1) var<storage, read_write> dst: array<Stored>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {

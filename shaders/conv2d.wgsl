@@ -14,6 +14,9 @@
 //! dynamically indexed private array is a per-lane stack slot on lavapipe: ~2x slower). The only
 //! runtime loop is over ci: CIN_G iterations per invocation, far below lavapipe's 65,535 cap.
 
+{{#if F16}}
+enable f16;
+{{/if}}
 // Input [BATCH, CIN, H, W]; weights [COUT, CIN_G, KH, KW]; output written into channels
 // [OUT_CHANNEL_OFFSET, OUT_CHANNEL_OFFSET + COUT) of a [BATCH, OUT_TOTAL_CHANNELS, HO, WO] tensor.
 const BATCH: u32 = {{BATCH}};
@@ -46,12 +49,15 @@ const K: u32 = CIN_G * KH * KW;
 const HW: u32 = H * W;
 const HWO: u32 = HO * WO;
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
+// How activations are stored: f32, or f16 in a mixed-precision plan (weights stay f32).
+alias Stored = {{STORED}};
+
+@group(0) @binding(0) var<storage, read> x: array<Stored>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 {{#if HAS_BIAS}}
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 {{/if}}
-@group(0) @binding({{Y_BINDING}}) var<storage, read_write> y: array<f32>;
+@group(0) @binding({{Y_BINDING}}) var<storage, read_write> y: array<Stored>;
 
 {{ACTIVATION_LIB}}
 
@@ -80,7 +86,7 @@ fn window_tap(acc: ptr<function, array<f32, TM * TN>>, ci: u32, ky: u32, kx: u32
         let iy = (*iy0)[{{i}}] + i32(ky);
         let ix = (*ix0)[{{i}}] + i32(kx);
         let inside = !CHECK_BOUNDS || (iy >= 0 && iy < i32(H) && ix >= 0 && ix < i32(W));
-        a[{{i}}] = select(0.0, x[u32(select(0, (*in_base)[{{i}}] + at, inside))], inside);
+        a[{{i}}] = select(0.0, f32(x[u32(select(0, (*in_base)[{{i}}] + at, inside))]), inside);
     }
 {{/for}}
     var b: array<f32, TN>;
@@ -104,7 +110,7 @@ fn store_row_{{i}}(acc: ptr<function, array<f32, TM * TN>>, g: u32, m0: u32, co0
 {{#if HAS_BIAS}}
             v += bias[g * COUT_G + co];
 {{/if}}
-            y[out_base + (OUT_CHANNEL_OFFSET + g * COUT_G + co) * HWO] = activate(v);
+            y[out_base + (OUT_CHANNEL_OFFSET + g * COUT_G + co) * HWO] = Stored(activate(v));
         }
     }
 {{/for}}

@@ -28,6 +28,9 @@
 //! Sums run over c, then ky, then kx for every tiling, so the tiling never changes a result. No
 //! shared memory, no barriers, no atomics; one runtime loop, CR iterations.
 
+{{#if F16}}
+enable f16;
+{{/if}}
 const BATCH: u32 = {{BATCH}};
 // src [BATCH, S_CHANNELS, H, W]; the group's channels are [g * CR, (g + 1) * CR).
 const S_CHANNELS: u32 = {{S_CHANNELS}};
@@ -83,16 +86,19 @@ const HWQ: u32 = H * WQ;
 const RB: u32 = (HO + TR - 1u) / TR;
 const TILES: u32 = BATCH * RB * QO;
 
-@group(0) @binding(0) var<storage, read> src: array<vec4<f32>>;
+// How activations are stored: f32, or f16 in a mixed-precision plan (weights stay f32).
+alias Stored = {{STORED}};
+
+@group(0) @binding(0) var<storage, read> src: array<vec4<Stored>>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 {{#if HAS_BIAS}}
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 {{/if}}
 {{#if !STRIDED_STORE}}
-@group(0) @binding({{Y_BINDING}}) var<storage, read_write> dst: array<vec4<f32>>;
+@group(0) @binding({{Y_BINDING}}) var<storage, read_write> dst: array<vec4<Stored>>;
 {{/if}}
 {{#if STRIDED_STORE}}
-@group(0) @binding({{Y_BINDING}}) var<storage, read_write> dst: array<f32>;
+@group(0) @binding({{Y_BINDING}}) var<storage, read_write> dst: array<Stored>;
 {{/if}}
 
 {{ACTIVATION_LIB}}
@@ -154,12 +160,12 @@ fn store_row_{{r}}(acc: ptr<function, array<vec4<f32>, TR * TN>>, g: u32, o0: u3
 {{/if}}
             let out = vec4<f32>(activate(v.x), activate(v.y), activate(v.z), activate(v.w));
 {{#if !STRIDED_STORE}}
-            dst[((n * D_TOTAL + D_OFFSET + g * CO_G + o) * DH + oy) * (DW / 4u) + q] = out;
+            dst[((n * D_TOTAL + D_OFFSET + g * CO_G + o) * DH + oy) * (DW / 4u) + q] = vec4<Stored>(out);
 {{/if}}
 {{#if STRIDED_STORE}}
             let at = ((n * D_TOTAL + D_OFFSET + g * CO_G + o) * DH + STEP * oy + PY) * DW + STEP * 4u * q + PX;
 {{#for cc in LANES}}
-            dst[at + STEP * {{cc}}u] = out[{{cc}}];
+            dst[at + STEP * {{cc}}u] = Stored(out[{{cc}}]);
 {{/for}}
 {{/if}}
         }
@@ -250,7 +256,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         var xr: array<vec4<f32>, IR * NV>;
 {{#for ir in IR}}
 {{#for vi in NV}}
-        xr[{{ir}} * NV + {{vi}}] = select(vec4<f32>(0.0), src[row_at[{{ir}}] + s_c + col_at[{{vi}}]], row_ok[{{ir}}] && col_ok[{{vi}}]);
+        xr[{{ir}} * NV + {{vi}}] = select(vec4<f32>(0.0), vec4<f32>(src[row_at[{{ir}}] + s_c + col_at[{{vi}}]]), row_ok[{{ir}}] && col_ok[{{vi}}]);
 {{/for}}
 {{/for}}
         // win[ir * KW + kx]: the 4 source values tap kx of the quad's columns reads in row ir.

@@ -26,6 +26,9 @@
 //! skip their stores. The tile is unrolled by the template; the runtime loop runs over the
 //! reduction in steps of BK.
 
+{{#if F16}}
+enable f16;
+{{/if}}
 const BATCH: u32 = {{BATCH}};
 const CIN: u32 = {{CIN}};
 const COUT: u32 = {{COUT}};
@@ -76,27 +79,30 @@ const B_STRIDE: u32 = BN + 4u;
 var<workgroup> a_tile: array<vec4<f32>, BK * A_STRIDE / 4u>;
 var<workgroup> b_tile: array<vec4<f32>, BK * B_STRIDE / 4u>;
 
+// How activations are stored: f32, or f16 in a mixed-precision plan (weights stay f32).
+alias Stored = {{STORED}};
+
 {{#if FORWARD}}
 const OUT_TOTAL_CHANNELS: u32 = {{OUT_TOTAL_CHANNELS}};
 const OUT_CHANNEL_OFFSET: u32 = {{OUT_CHANNEL_OFFSET}};
-@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<Stored>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 {{#if HAS_BIAS}}
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 {{/if}}
-@group(0) @binding({{Y_BINDING}}) var<storage, read_write> y: array<f32>;
+@group(0) @binding({{Y_BINDING}}) var<storage, read_write> y: array<Stored>;
 
 {{ACTIVATION_LIB}}
 {{/if}}
 {{#if GRAD_INPUT}}
-@group(0) @binding(0) var<storage, read> dy: array<f32>;
+@group(0) @binding(0) var<storage, read> dy: array<Stored>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dx: array<Stored>;
 {{/if}}
 {{#if GRAD_WEIGHT}}
 const WLEN: u32 = COUT * CIN_G * KK;
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<Stored>;
+@group(0) @binding(1) var<storage, read> dy: array<Stored>;
 @group(0) @binding(2) var<storage, read_write> scratch: array<f32>;
 {{/if}}
 
@@ -152,7 +158,7 @@ fn a_value(s: Load, k: u32, k_end: u32) -> f32 {
     let ix = s.x0 + i32(kx);
     let inside = s.ok && k < k_end && iy >= 0 && iy < i32(H) && ix >= 0 && ix < i32(W);
     let at = s.base + i32(ci * HW + ky * W + kx);
-    return select(0.0, x[u32(select(0, at, inside))], inside);
+    return select(0.0, f32(x[u32(select(0, at, inside))]), inside);
 }
 
 // B = the weights: k = (ci, ky, kx), column co.
@@ -177,7 +183,7 @@ fn store(row: u32, col: u32, g: u32, part: u32, v: f32) {
 {{#if !HAS_BIAS}}
     let biased = v;
 {{/if}}
-    y[(n * OUT_TOTAL_CHANNELS + OUT_CHANNEL_OFFSET + g * COUT_G + col) * HWO + pix] = activate(biased);
+    y[(n * OUT_TOTAL_CHANNELS + OUT_CHANNEL_OFFSET + g * COUT_G + col) * HWO + pix] = Stored(activate(biased));
 }
 {{/if}}
 {{#if GRAD_INPUT}}
@@ -202,7 +208,7 @@ fn a_value(s: Load, k: u32, k_end: u32) -> f32 {
     let ox = s.x0 - i32(kx);
     let inside = s.ok && k < k_end && oy >= 0 && oy < i32(HO) && ox >= 0 && ox < i32(WO);
     let at = s.base + i32(co * HWO) - i32(ky * WO + kx);
-    return select(0.0, dy[u32(select(0, at, inside))], inside);
+    return select(0.0, f32(dy[u32(select(0, at, inside))]), inside);
 }
 
 // B = the weights w[co, ci, ky, kx]: k = (co, ky, kx), column ci.
@@ -221,7 +227,7 @@ fn b_value(s: Load, k: u32, k_end: u32) -> f32 {
 
 fn store(row: u32, col: u32, g: u32, part: u32, v: f32) {
     let n = row / HW;
-    dx[(n * CIN + g * CIN_G + col) * HW + row % HW] = v;
+    dx[(n * CIN + g * CIN_G + col) * HW + row % HW] = Stored(v);
 }
 {{/if}}
 {{#if GRAD_WEIGHT}}
@@ -245,7 +251,7 @@ fn a_value(s: Load, k: u32, k_end: u32) -> f32 {
     let ix = s.x0 + i32(ox * STRIDE_W);
     let inside = s.ok && k < k_end && iy >= 0 && iy < i32(H) && ix >= 0 && ix < i32(W);
     let at = s.base + i32(n * CIN * HW + oy * STRIDE_H * W + ox * STRIDE_W);
-    return select(0.0, x[u32(select(0, at, inside))], inside);
+    return select(0.0, f32(x[u32(select(0, at, inside))]), inside);
 }
 
 // B = dy: k = (n, oy, ox), column co.
@@ -259,7 +265,7 @@ fn b_setup(e: u32, col0: u32, g: u32) -> Load {
 fn b_value(s: Load, k: u32, k_end: u32) -> f32 {
     let inside = s.ok && k < k_end;
     let kc = select(0u, k, inside);
-    return select(0.0, dy[u32(s.base) + (kc / HWO) * COUT * HWO + kc % HWO], inside);
+    return select(0.0, f32(dy[u32(s.base) + (kc / HWO) * COUT * HWO + kc % HWO]), inside);
 }
 
 // Partial `part` of weight (g * COUT_G + co, tap).

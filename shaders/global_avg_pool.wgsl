@@ -5,13 +5,19 @@
 //! invocations keeps every invocation's loop at HW / WG iterations, well below lavapipe's silent
 //! 65,535-iteration cap even for planes of 2^17+ elements (a single-invocation loop would not be).
 
+{{#if F16}}
+enable f16;
+{{/if}}
+// How x and y are stored: f32, or f16 in a mixed-precision plan.
+alias Stored = {{STORED}};
+
 const PLANES: u32 = {{PLANES}};
 const HW: u32 = {{HW}};
 const WG: u32 = {{WG}}; // a power of two
 const GRID_X: u32 = {{GRID_X}};
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<Stored>;
+@group(0) @binding(1) var<storage, read_write> y: array<Stored>;
 
 var<workgroup> partial: array<f32, WG>;
 
@@ -24,7 +30,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }
     var sum = 0.0;
     for (var p = lid.x; p < HW; p += WG) {
-        sum += x[plane * HW + p];
+        sum += f32(x[plane * HW + p]);
     }
     partial[lid.x] = sum;
     workgroupBarrier();
@@ -35,6 +41,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         workgroupBarrier();
     }
     if lid.x == 0u {
-        y[plane] = partial[0] / f32(HW);
+        y[plane] = Stored(partial[0] / f32(HW));
     }
 }

@@ -7,6 +7,12 @@
 //! strictly greater) as iy * W + ix within the plane, an f32 (exact: a plane holds fewer than
 //! 2^24 elements), exactly as train/max_pool2d_argmax.wgsl does, for the gradient's gather.
 
+{{#if F16}}
+enable f16;
+{{/if}}
+// How x and y are stored: f32, or f16 in a mixed-precision plan (positions stay f32).
+alias Stored = {{STORED}};
+
 const BATCH: u32 = {{BATCH}};
 const CHANNELS: u32 = {{CHANNELS}};
 const H: u32 = {{H}};
@@ -23,8 +29,8 @@ const TOTAL: u32 = BATCH * CHANNELS * HO * WO;
 const WG: u32 = {{WG}};
 const GRID_X: u32 = {{GRID_X}};
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<Stored>;
+@group(0) @binding(1) var<storage, read_write> y: array<Stored>;
 {{#if INDICES}}
 @group(0) @binding(2) var<storage, read_write> arg: array<f32>;
 {{/if}}
@@ -60,7 +66,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
             if ix < 0 || ix >= i32(W) {
                 continue;
             }
-            let v = x[(plane * H + u32(iy)) * W + u32(ix)];
+            let v = f32(x[(plane * H + u32(iy)) * W + u32(ix)]);
 {{#if MAX}}
             acc = max(acc, v);
 {{/if}}
@@ -76,12 +82,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         }
     }
 {{#if MAX}}
-    y[i] = acc;
+    y[i] = Stored(acc);
 {{/if}}
 {{#if INDICES}}
     arg[i] = f32(at);
 {{/if}}
 {{#if !MAX}}
-    y[i] = acc / f32(KH * KW);
+    y[i] = Stored(acc / f32(KH * KW));
 {{/if}}
 }

@@ -4,13 +4,19 @@
 //! keeps exp from overflowing, as PyTorch does), then the normalised write. Each invocation
 //! handles a strided share of the row, so per-invocation loops stay at LEN / WG iterations.
 
+{{#if F16}}
+enable f16;
+{{/if}}
+// How x and y are stored: f32, or f16 in a mixed-precision plan.
+alias Stored = {{STORED}};
+
 const ROWS: u32 = {{ROWS}};
 const LEN: u32 = {{LEN}};
 const WG: u32 = {{WG}}; // a power of two
 const GRID_X: u32 = {{GRID_X}};
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<Stored>;
+@group(0) @binding(1) var<storage, read_write> y: array<Stored>;
 
 var<workgroup> partial: array<f32, WG>;
 
@@ -25,7 +31,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 
     var m = bitcast<f32>(0xff800000u); // -inf
     for (var i = lid.x; i < LEN; i += WG) {
-        m = max(m, x[base + i]);
+        m = max(m, f32(x[base + i]));
     }
     partial[lid.x] = m;
     workgroupBarrier();
@@ -41,7 +47,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 
     var s = 0.0;
     for (var i = lid.x; i < LEN; i += WG) {
-        s += exp(x[base + i] - row_max);
+        s += exp(f32(x[base + i]) - row_max);
     }
     partial[lid.x] = s;
     workgroupBarrier();
@@ -54,6 +60,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let inv_sum = 1.0 / partial[0];
 
     for (var i = lid.x; i < LEN; i += WG) {
-        y[base + i] = exp(x[base + i] - row_max) * inv_sum;
+        y[base + i] = Stored(exp(f32(x[base + i]) - row_max) * inv_sum);
     }
 }

@@ -12,6 +12,7 @@
 
 use crate::diag::{Diagnostic, Diagnostics, Sources};
 use crate::elab::{self, Elaborated};
+use crate::ir::Precision;
 use crate::{autodiff, passes};
 use std::path::Path;
 
@@ -52,7 +53,23 @@ pub fn compile(
     overrides: &[String],
     train: bool,
 ) -> Result<Compiled, Diagnostics> {
+    compile_with(sources, path, overrides, train, None)
+}
+
+/// [`compile`], in `precision` (`None`: the recipe's) when `train` is set; an inference
+/// graph is always f32 (mixed precision is a training mode).
+pub fn compile_with(
+    sources: &mut Sources,
+    path: &Path,
+    overrides: &[String],
+    train: bool,
+    precision: Option<Precision>,
+) -> Result<Compiled, Diagnostics> {
     let mut elaborated = front_end(sources, path, overrides)?;
+    let precision = match train {
+        true => precision.unwrap_or(elaborated.recipe.precision),
+        false => Precision::F32,
+    };
     if train {
         let t = autodiff::build(&elaborated.graph, &elaborated.recipe.optimizer)
             .map_err(|e| Diagnostic::error(e.to_string()))?;
@@ -63,7 +80,7 @@ pub fn compile(
         }
         elaborated.graph = t.graph;
     }
-    let optimised = optimise(&elaborated.graph)
+    let optimised = optimise_for(&elaborated.graph, precision)
         .map_err(|e| Diagnostic::error(format!("internal compiler error: {e}")))?;
     Ok(Compiled {
         elaborated,
@@ -75,7 +92,15 @@ pub fn compile(
 /// device plan is lowered from — training steps, inference, `netc bench` — so that they
 /// run the graph `--emit ir-opt` prints. The CPU reference may run either form.
 pub fn optimise(graph: &crate::ir::Graph) -> Result<crate::ir::Graph, passes::PassError> {
+    optimise_for(graph, Precision::F32)
+}
+
+/// [`optimise`] in `precision`: with `Mixed`, activations and their gradients are f16.
+pub fn optimise_for(
+    graph: &crate::ir::Graph,
+    precision: Precision,
+) -> Result<crate::ir::Graph, passes::PassError> {
     let mut optimised = graph.clone();
-    passes::run(&mut optimised)?;
+    passes::run_with(&mut optimised, &passes::Config { precision })?;
     Ok(optimised)
 }

@@ -4,6 +4,7 @@
 //! WGSL of two small kernels is pinned with insta snapshots (review changes with
 //! `cargo insta review`, or accept with `INSTA_UPDATE=always cargo test`).
 
+use netc::codegen::kernels::Elem;
 use netc::codegen::kernels::{
     Activation, BindingKind, Conv2dParams, ConvTiling, KernelError, KernelSource,
     MAX_WORKGROUPS_PER_DIM, Pool2dParams, activation, conv, elementwise, linear, norm, pool,
@@ -137,24 +138,33 @@ fn all_kernels() -> Vec<KernelSource> {
         }
     }
     for act in ACTIVATIONS {
-        out.push(linear::linear(128, 128, 10, true, act, &ConvTiling::default()).expect("linear"));
-        out.push(linear::linear(1, 184, 10, false, act, &ConvTiling::default()).expect("linear"));
-        out.push(norm::batch_norm(128, 184, 4, 4, 1e-5, act).expect("bn"));
-        out.push(activation::activation(1000, act).expect("act"));
-        out.push(elementwise::add(128 * 64 * 8 * 8, act).expect("add"));
+        out.push(
+            linear::linear(128, 128, 10, true, act, &ConvTiling::default(), Elem::F32)
+                .expect("linear"),
+        );
+        out.push(
+            linear::linear(1, 184, 10, false, act, &ConvTiling::default(), Elem::F32)
+                .expect("linear"),
+        );
+        out.push(norm::batch_norm(128, 184, 4, 4, 1e-5, act, Elem::F32).expect("bn"));
+        out.push(activation::activation(1000, act, Elem::F32).expect("act"));
+        out.push(elementwise::add(128 * 64 * 8 * 8, act, Elem::F32).expect("add"));
     }
     // More than 65,535 workgroups: exercises the 2D grid split.
-    out.push(activation::activation(128 * 64 * 32 * 32 * 4, Activation::Relu).expect("big act"));
-    out.push(elementwise::concat_channels(128, 16, 32 * 32, 48, 64).expect("concat"));
+    out.push(
+        activation::activation(128 * 64 * 32 * 32 * 4, Activation::Relu, Elem::F32)
+            .expect("big act"),
+    );
+    out.push(elementwise::concat_channels(128, 16, 32 * 32, 48, 64, Elem::F32).expect("concat"));
     for (k, s, p) in [(3, 1, 1), (3, 2, 1), (2, 2, 0)] {
         let pp = Pool2dParams::new(128, 96, (16, 16), k, s, p);
         out.push(pool::max_pool2d(&pp).expect("max"));
         out.push(pool::avg_pool2d(&pp).expect("avg"));
     }
-    out.push(pool::global_avg_pool(128, 184, 4, 4).expect("gap"));
-    out.push(pool::global_avg_pool(1, 1, 384, 384).expect("gap big"));
-    out.push(softmax::softmax(128, 10).expect("softmax"));
-    out.push(softmax::softmax(70_000, 1000).expect("softmax big"));
+    out.push(pool::global_avg_pool(128, 184, 4, 4, Elem::F32).expect("gap"));
+    out.push(pool::global_avg_pool(1, 1, 384, 384, Elem::F32).expect("gap big"));
+    out.push(softmax::softmax(128, 10, Elem::F32).expect("softmax"));
+    out.push(softmax::softmax(70_000, 1000, Elem::F32).expect("softmax big"));
     out
 }
 
@@ -273,9 +283,9 @@ fn invalid_parameters_are_errors() {
         pool::max_pool2d(&Pool2dParams::new(1, 1, (8, 8), 2, 2, 2)).is_err(),
         "pad > k/2"
     );
-    assert!(norm::batch_norm(1, 1, 1, 1, f32::NAN, Activation::Relu).is_err());
-    assert!(softmax::softmax(0, 10).is_err());
-    assert!(elementwise::concat_channels(1, 8, 4, 60, 64).is_err());
+    assert!(norm::batch_norm(1, 1, 1, 1, f32::NAN, Activation::Relu, Elem::F32).is_err());
+    assert!(softmax::softmax(0, 10, Elem::F32).is_err());
+    assert!(elementwise::concat_channels(1, 8, 4, 60, 64, Elem::F32).is_err());
 }
 
 /// Sizes near `u32::MAX` (user-written sizes reach the generators unchecked) are errors, never
@@ -300,8 +310,8 @@ fn absurd_sizes_are_errors_not_overflow_panics() {
         assert!(pool::max_pool2d(&p).is_err(), "{p:?}");
         assert!(pool::avg_pool2d(&p).is_err(), "{p:?}");
     }
-    assert!(elementwise::concat_channels(1, 8, 4, u32::MAX - 2, 64).is_err());
-    assert!(elementwise::concat_channels(1, u32::MAX, 4, 8, 64).is_err());
+    assert!(elementwise::concat_channels(1, 8, 4, u32::MAX - 2, 64, Elem::F32).is_err());
+    assert!(elementwise::concat_channels(1, u32::MAX, 4, 8, 64, Elem::F32).is_err());
 }
 
 #[test]

@@ -7,6 +7,7 @@
 use crate::gpu_common::{
     Lcg, assert_close, conv_reference, linear_reference, rt, upload, with_device_subgroup,
 };
+use netc::codegen::kernels::Elem;
 use netc::codegen::kernels::{Activation, Conv2dParams, ConvTiling, conv, linear};
 use netc::runtime::Dispatch;
 
@@ -304,6 +305,7 @@ fn linear_128_to_10() {
             true,
             Activation::Identity,
             &ConvTiling::default(),
+            Elem::F32,
         )
         .expect("kernel");
         let (xb, wb, bb, yb) = (
@@ -333,6 +335,7 @@ fn linear_without_bias_with_relu() {
         false,
         Activation::Relu,
         &ConvTiling::default(),
+        Elem::F32,
     )
     .expect("kernel");
     let (xb, wb, yb) = (

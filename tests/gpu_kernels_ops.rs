@@ -10,6 +10,7 @@ use crate::gpu_common::{
     global_avg_pool_reference, ir_activation, linear_reference, pool_reference, rt,
     softmax_reference, tensor, upload,
 };
+use netc::codegen::kernels::Elem;
 use netc::codegen::kernels::{
     Activation, Conv2dParams, ConvTiling, Pool2dParams, activation, conv, elementwise, linear,
     norm, pool, softmax,
@@ -38,7 +39,7 @@ fn batch_norm_eval_with_each_activation() {
             let beta = rng.vec(c as usize);
             let want =
                 batch_norm_reference(&x, [n, c, h, w], &mean, &var, &gamma, &beta, 1e-5, act);
-            let k = norm::batch_norm(n, c, h, w, 1e-5, act).expect("kernel");
+            let k = norm::batch_norm(n, c, h, w, 1e-5, act, Elem::F32).expect("kernel");
             // Kernel binding order: x, running_mean, running_var, gamma, beta, y.
             let bufs = [
                 upload(&x),
@@ -70,7 +71,7 @@ fn activations_elementwise() {
             Some(a) => ops::forward(&Op::Activation(a), &[&tensor(&[1000], &x)]).data,
             None => x.clone(),
         };
-        let k = activation::activation(x.len() as u64, act).expect("kernel");
+        let k = activation::activation(x.len() as u64, act, Elem::F32).expect("kernel");
         let (xb, yb) = (upload(&x), rt().create_buffer(x.len()).expect("buffer"));
         let got = rt()
             .run_and_read(&[Dispatch::new(&k, &[&xb, &yb])], &[&yb])
@@ -96,7 +97,7 @@ fn gelu_and_tanh_are_accurate_pointwise() {
     let x: Vec<f32> = (0..=40_000).map(|i| -10.0 + i as f32 * 5e-4).collect();
     for act in [Activation::Gelu, Activation::Tanh] {
         let a = ir_activation(act).expect("not the identity");
-        let k = activation::activation(x.len() as u64, act).expect("kernel");
+        let k = activation::activation(x.len() as u64, act, Elem::F32).expect("kernel");
         let (xb, yb) = (upload(&x), rt().create_buffer(x.len()).expect("buffer"));
         let got = rt()
             .run_and_read(&[Dispatch::new(&k, &[&xb, &yb])], &[&yb])
@@ -130,7 +131,7 @@ fn gelu_and_tanh_are_accurate_pointwise() {
     }
 
     // The gelu tail, oracle-free: negative and strictly monotone for x < -2.
-    let k = activation::activation(x.len() as u64, Activation::Gelu).expect("kernel");
+    let k = activation::activation(x.len() as u64, Activation::Gelu, Elem::F32).expect("kernel");
     let (xb, yb) = (upload(&x), rt().create_buffer(x.len()).expect("buffer"));
     let got = rt()
         .run_and_read(&[Dispatch::new(&k, &[&xb, &yb])], &[&yb])
@@ -243,7 +244,7 @@ fn check_gap(n: u32, c: u32, h: u32, w: u32, seed: u64) {
     let mut rng = Lcg::new(seed);
     let x = rng.vec((n * c * h * w) as usize);
     let want = global_avg_pool_reference(&x, [n, c, h, w]);
-    let k = pool::global_avg_pool(n, c, h, w).expect("kernel");
+    let k = pool::global_avg_pool(n, c, h, w, Elem::F32).expect("kernel");
     let (xb, yb) = (upload(&x), rt().create_buffer(want.len()).expect("buffer"));
     let got = rt()
         .run_and_read(&[Dispatch::new(&k, &[&xb, &yb])], &[&yb])
@@ -267,7 +268,7 @@ fn global_avg_pool_over_more_than_2_pow_17_values() {
     let mut rng = Lcg::new(323);
     let x: Vec<f32> = (0..2 * h * w).map(|_| 1.0 + rng.unit()).collect();
     let want = global_avg_pool_reference(&x, [1, 2, h, w]);
-    let k = pool::global_avg_pool(1, 2, h, w).expect("kernel");
+    let k = pool::global_avg_pool(1, 2, h, w, Elem::F32).expect("kernel");
     let (xb, yb) = (upload(&x), rt().create_buffer(2).expect("buffer"));
     let got = rt()
         .run_and_read(&[Dispatch::new(&k, &[&xb, &yb])], &[&yb])
@@ -283,7 +284,7 @@ fn add_with_each_activation() {
             let mut rng = Lcg::new(400 + i as u64);
             let (a, b) = (rng.vec_in(len, -4.0, 4.0), rng.vec_in(len, -4.0, 4.0));
             let want = add_reference(&a, &b, act);
-            let k = elementwise::add(len as u64, act).expect("kernel");
+            let k = elementwise::add(len as u64, act, Elem::F32).expect("kernel");
             let (ab, bb, yb) = (
                 upload(&a),
                 upload(&b),
@@ -308,8 +309,8 @@ fn concat_two_inputs_in_one_pass() {
         &[&tensor(&[n, 3, 5, 5], &a), &tensor(&[n, 24, 5, 5], &b)],
     )
     .data;
-    let ka = elementwise::concat_channels(n, 3, hw, 0, 27).expect("kernel");
-    let kb = elementwise::concat_channels(n, 24, hw, 3, 27).expect("kernel");
+    let ka = elementwise::concat_channels(n, 3, hw, 0, 27, Elem::F32).expect("kernel");
+    let kb = elementwise::concat_channels(n, 24, hw, 3, 27, Elem::F32).expect("kernel");
     let (ab, bb, yb) = (
         upload(&a),
         upload(&b),
@@ -349,9 +350,15 @@ fn concat_copy_into_the_middle(hw: usize) {
             want[d..d + hw].copy_from_slice(&src[s..s + hw]);
         }
     }
-    let k =
-        elementwise::concat_channels(n as u32, c as u32, hw as u32, offset as u32, total as u32)
-            .expect("kernel");
+    let k = elementwise::concat_channels(
+        n as u32,
+        c as u32,
+        hw as u32,
+        offset as u32,
+        total as u32,
+        Elem::F32,
+    )
+    .expect("kernel");
     let (sb, db) = (upload(&src), upload(&vec![sentinel; n * total * hw]));
     let got = rt()
         .run_and_read(&[Dispatch::new(&k, &[&sb, &db])], &[&db])
@@ -370,7 +377,7 @@ fn softmax_rows() {
         let mut rng = Lcg::new(seed);
         let x = rng.vec_in(rows * len, -20.0, 20.0);
         let want = softmax_reference(&x, len);
-        let k = softmax::softmax(rows as u32, len as u32).expect("kernel");
+        let k = softmax::softmax(rows as u32, len as u32, Elem::F32).expect("kernel");
         let (xb, yb) = (upload(&x), rt().create_buffer(want.len()).expect("buffer"));
         let got = rt()
             .run_and_read(&[Dispatch::new(&k, &[&xb, &yb])], &[&yb])
@@ -414,12 +421,20 @@ fn small_network_in_one_submission() {
     let want = softmax_reference(&r5, 10);
 
     let k1 = conv::conv2d(&conv_p, &ConvTiling::default()).expect("conv");
-    let k2 = norm::batch_norm(n, c, hw, hw, 1e-5, Activation::Relu).expect("bn");
+    let k2 = norm::batch_norm(n, c, hw, hw, 1e-5, Activation::Relu, Elem::F32).expect("bn");
     let k3 = pool::max_pool2d(&pool_p).expect("pool");
-    let k4 = pool::global_avg_pool(n, c, pool_p.out_h(), pool_p.out_w()).expect("gap");
-    let k5 = linear::linear(n, c, 10, true, Activation::Identity, &ConvTiling::default())
-        .expect("linear");
-    let k6 = softmax::softmax(n, 10).expect("softmax");
+    let k4 = pool::global_avg_pool(n, c, pool_p.out_h(), pool_p.out_w(), Elem::F32).expect("gap");
+    let k5 = linear::linear(
+        n,
+        c,
+        10,
+        true,
+        Activation::Identity,
+        &ConvTiling::default(),
+        Elem::F32,
+    )
+    .expect("linear");
+    let k6 = softmax::softmax(n, 10, Elem::F32).expect("softmax");
 
     let rt = rt();
     let (xb, cwb, cbb) = (upload(&x), upload(&cw), upload(&cb));

@@ -5,6 +5,7 @@
 //! There is no skipping: without a GPU adapter these tests fail and say how to get one.
 
 use crate::gpu_common::{rt, upload};
+use netc::codegen::kernels::Elem;
 use netc::codegen::kernels::{Activation, BindingKind, KernelSource, activation};
 use netc::runtime::{Dispatch, GpuError, Runtime};
 
@@ -45,7 +46,7 @@ fn buffer_over_the_binding_limit_is_an_error_naming_size_and_limit() {
 
 #[test]
 fn wrong_buffer_count_is_an_error() {
-    let k = activation::activation(16, Activation::Relu).expect("kernel");
+    let k = activation::activation(16, Activation::Relu, Elem::F32).expect("kernel");
     let x = upload(&[0.0; 16]);
     let err = rt()
         .run(&[Dispatch::new(&k, &[&x])])
@@ -80,7 +81,7 @@ fn invalid_shader_is_an_error_not_a_panic() {
     assert!(matches!(err, GpuError::Wgpu { .. }), "{err}");
     assert!(err.to_string().contains("broken"), "{err}");
     // The runtime is still usable afterwards.
-    let ok = activation::activation(4, Activation::Relu).expect("kernel");
+    let ok = activation::activation(4, Activation::Relu, Elem::F32).expect("kernel");
     let (x, y) = (upload(&[-1.0, 2.0, -3.0, 4.0]), upload(&[0.0; 4]));
     let got = rt()
         .run_and_read(&[Dispatch::new(&ok, &[&x, &y])], &[&y])
@@ -90,7 +91,7 @@ fn invalid_shader_is_an_error_not_a_panic() {
 
 #[test]
 fn too_many_workgroups_is_an_error_naming_the_limit() {
-    let mut k = activation::activation(16, Activation::Relu).expect("kernel");
+    let mut k = activation::activation(16, Activation::Relu, Elem::F32).expect("kernel");
     let limit = rt().context().limits().max_compute_workgroups_per_dimension;
     k.workgroups = [limit + 1, 1, 1];
     let (x, y) = (upload(&[0.0; 16]), upload(&[0.0; 16]));
@@ -108,8 +109,8 @@ fn too_many_workgroups_is_an_error_naming_the_limit() {
 fn pipeline_cache_reuses_identical_kernels() {
     // A private runtime, so kernels compiled by tests running in parallel do not affect counts.
     let rt = Runtime::open().unwrap_or_else(|e| panic!("GPU tests need a wgpu adapter.\n{e}"));
-    let k1 = activation::activation(777, Activation::Tanh).expect("kernel");
-    let k2 = activation::activation(777, Activation::Tanh).expect("kernel");
+    let k1 = activation::activation(777, Activation::Tanh, Elem::F32).expect("kernel");
+    let k2 = activation::activation(777, Activation::Tanh, Elem::F32).expect("kernel");
     assert_eq!(
         k1, k2,
         "generation is deterministic, so the cache key is stable"
@@ -123,7 +124,7 @@ fn pipeline_cache_reuses_identical_kernels() {
     rt.run(&[Dispatch::new(&k2, &[&x, &y]), Dispatch::new(&k1, &[&x, &y])])
         .expect("run");
     assert_eq!(rt.cached_pipelines(), 1);
-    let k3 = activation::activation(777, Activation::Relu).expect("kernel");
+    let k3 = activation::activation(777, Activation::Relu, Elem::F32).expect("kernel");
     rt.run(&[Dispatch::new(&k3, &[&x, &y])]).expect("run");
     assert_eq!(rt.cached_pipelines(), 2);
 }

@@ -13,6 +13,7 @@
 //! There is no skipping: without a GPU adapter the GPU tests fail and say how to get one.
 
 use crate::gpu_common::{Lcg, assert_close, rt, tensor, upload, window, with_device_subgroup};
+use netc::codegen::kernels::Elem;
 use netc::codegen::kernels::train::{conv_grad, linear_grad, reduce};
 use netc::codegen::kernels::{
     Activation, BindingKind, Conv2dParams, ConvTiling, KernelError, KernelSource,
@@ -398,7 +399,8 @@ fn bias_grad_reduction_longer_than_2_17() {
     );
     // The default (GPU) lanes per chunk, and a CPU driver's SIMD width.
     for lanes in [None, Some(8)] {
-        let r = reduce::bias_grad_lanes(n, c, inner, Activation::Identity, lanes).expect("kernel");
+        let r = reduce::bias_grad_lanes(n, c, inner, Activation::Identity, lanes, Elem::F32)
+            .expect("kernel");
         assert!(r.scratch_len >= 2 * u64::from(c), "not split: {r:?}");
         let got = run_reduction(&r, &[&upload(&dy)], c as usize);
         assert_close(
@@ -430,7 +432,7 @@ fn linear_grads() {
         let want_dw = reference(TrainOp::LinearGradWeight, &[&xt, &dyt]);
         let (xb, wb, dyb) = (upload(&x), upload(&w), upload(&dy));
 
-        let k = linear_grad::linear_grad_input(batch, fin, fout).expect("kernel");
+        let k = linear_grad::linear_grad_input(batch, fin, fout, Elem::F32).expect("kernel");
         let dxb = nan_buffer(want_dx.len());
         let got = rt()
             .run_and_read(&[Dispatch::new(&k, &[&dyb, &wb, &dxb])], &[&dxb])
@@ -438,7 +440,7 @@ fn linear_grads() {
         let label = format!("linear {batch}x{fin}->{fout}");
         assert_close(&format!("{label} grad input"), &got[0], &want_dx);
 
-        let r = linear_grad::linear_grad_weight(batch, fin, fout).expect("kernel");
+        let r = linear_grad::linear_grad_weight(batch, fin, fout, Elem::F32).expect("kernel");
         let got = run_reduction(&r, &[&xb, &dyb], want_dw.len());
         assert_close(&format!("{label} grad weight"), &got, &want_dw);
     }
@@ -518,8 +520,8 @@ fn all_kernels() -> Vec<KernelSource> {
         (128, 512, 1000),
         (70_000, 3, 2),
     ] {
-        out.push(linear_grad::linear_grad_input(batch, fin, fout).expect("linear dx"));
-        let r = linear_grad::linear_grad_weight(batch, fin, fout).expect("linear dw");
+        out.push(linear_grad::linear_grad_input(batch, fin, fout, Elem::F32).expect("linear dx"));
+        let r = linear_grad::linear_grad_weight(batch, fin, fout, Elem::F32).expect("linear dw");
         out.extend([r.partial, r.finish]);
     }
     for (n, c, inner) in [(128, 64, 1024), (128, 10, 1), (1, 1, 1), (128, 1, 65_536)] {
@@ -640,8 +642,8 @@ fn invalid_parameters_are_errors() {
         conv_grad::conv2d_grad_input(&wide, &t),
         Err(KernelError::LoopTooLong { .. })
     ));
-    assert!(linear_grad::linear_grad_input(0, 3, 3).is_err());
-    assert!(linear_grad::linear_grad_weight(3, 0, 3).is_err());
+    assert!(linear_grad::linear_grad_input(0, 3, 3, Elem::F32).is_err());
+    assert!(linear_grad::linear_grad_weight(3, 0, 3, Elem::F32).is_err());
     assert!(reduce::bias_grad(1, 0, 1, Activation::Identity).is_err());
     // Absurd sizes are errors, not overflow panics.
     assert!(reduce::bias_grad(u32::MAX, u32::MAX, u32::MAX, Activation::Identity).is_err());

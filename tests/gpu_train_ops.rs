@@ -11,6 +11,7 @@
 //! There is no skipping: without a GPU adapter these tests fail and say how to get one.
 
 use crate::gpu_common::{Lcg, assert_close, normalised_error, rt, tensor, upload, window};
+use netc::codegen::kernels::Elem;
 use netc::codegen::kernels::train::{loss, norm_train, optim, pointwise_grad, pool_grad, reduce};
 use netc::codegen::kernels::{
     Activation, BindingKind, KernelSource, MAX_WORKGROUPS_PER_DIM, Pool2dParams, Reduction,
@@ -136,22 +137,29 @@ fn all_train_kernels() -> Vec<KernelSource> {
     for [n, c, h, w] in shapes {
         for r in [
             norm_train::batch_stats(n, c, h, w).expect("stats"),
-            norm_train::bn_grad_gamma(n, c, h, w, 1e-5, Activation::Identity).expect("dgamma"),
+            norm_train::bn_grad_gamma(n, c, h, w, 1e-5, Activation::Identity, Elem::F32)
+                .expect("dgamma"),
         ] {
             out.push(r.partial);
             out.push(r.finish);
         }
-        out.push(norm_train::batch_norm_train(n, c, h, w, 1e-5, Activation::Identity).expect("bn"));
-        out.push(norm_train::bn_grad_input(n, c, h, w, 1e-3, Activation::Identity).expect("dx"));
-        out.push(pointwise_grad::global_avg_pool_grad(n, c, h, w).expect("gap"));
-        out.push(pointwise_grad::channel_slice(n, c + 3, h * w, 2, c).expect("slice"));
+        out.push(
+            norm_train::batch_norm_train(n, c, h, w, 1e-5, Activation::Identity, Elem::F32)
+                .expect("bn"),
+        );
+        out.push(
+            norm_train::bn_grad_input(n, c, h, w, 1e-3, Activation::Identity, Elem::F32)
+                .expect("dx"),
+        );
+        out.push(pointwise_grad::global_avg_pool_grad(n, c, h, w, Elem::F32).expect("gap"));
+        out.push(pointwise_grad::channel_slice(n, c + 3, h * w, 2, c, Elem::F32).expect("slice"));
         for row in 0..3 {
             out.push(norm_train::running_update(c, 0.1, row).expect("running"));
         }
     }
     for act in KERNEL_ACTS {
         for len in [1u64, 1000, 128 * 64 * 32 * 32] {
-            out.push(pointwise_grad::activation_grad(len, act).expect("act"));
+            out.push(pointwise_grad::activation_grad(len, act, Elem::F32).expect("act"));
         }
     }
     for (k, s, p) in [
@@ -171,9 +179,9 @@ fn all_train_kernels() -> Vec<KernelSource> {
         }
     }
     for (n, k) in [(1, 1), (1, 10), (128, 10), (2048, 10), (256, 1000), (37, 3)] {
-        out.push(loss::softmax_cross_entropy(n, k).expect("loss"));
-        out.push(loss::softmax_cross_entropy_grad(n, k).expect("dloss"));
-        out.push(loss::correct_count(n, k).expect("count"));
+        out.push(loss::softmax_cross_entropy(n, k, Elem::F32).expect("loss"));
+        out.push(loss::softmax_cross_entropy_grad(n, k, Elem::F32, false).expect("dloss"));
+        out.push(loss::correct_count(n, k, Elem::F32).expect("count"));
     }
     for len in [1u64, 1000, 23_000_000] {
         out.push(optim::sgd_buffer(len, 0.9, 5e-4).expect("buf"));
@@ -227,15 +235,18 @@ fn bad_parameters_are_errors() {
     assert!(norm_train::batch_stats(0, 1, 1, 1).is_err());
     assert!(norm_train::batch_stats(u32::MAX, u32::MAX, 2, 2).is_err());
     assert!(norm_train::running_update(3, 0.1, 3).is_err());
-    assert!(norm_train::bn_grad_input(1, 1, 1, 1, f32::INFINITY, Activation::Identity).is_err());
-    assert!(pointwise_grad::channel_slice(1, 8, 4, 6, 3).is_err());
-    assert!(pointwise_grad::channel_slice(1, 8, 4, u32::MAX, 3).is_err());
-    assert!(pointwise_grad::activation_grad(0, Activation::Relu).is_err());
+    assert!(
+        norm_train::bn_grad_input(1, 1, 1, 1, f32::INFINITY, Activation::Identity, Elem::F32)
+            .is_err()
+    );
+    assert!(pointwise_grad::channel_slice(1, 8, 4, 6, 3, Elem::F32).is_err());
+    assert!(pointwise_grad::channel_slice(1, 8, 4, u32::MAX, 3, Elem::F32).is_err());
+    assert!(pointwise_grad::activation_grad(0, Activation::Relu, Elem::F32).is_err());
     assert!(pool_grad::max_pool2d_grad(&Pool2dParams::new(1, 1, (8, 8), 2, 2, 2)).is_err());
     assert!(pool_grad::avg_pool2d_grad(&Pool2dParams::new(1, 1, (u32::MAX, 8), 3, 1, 1)).is_err());
-    assert!(loss::softmax_cross_entropy(0, 10).is_err());
+    assert!(loss::softmax_cross_entropy(0, 10, Elem::F32).is_err());
     // 20,000 classes: 40,000 loop iterations per row, above the budget.
-    assert!(loss::softmax_cross_entropy(1, 20_000).is_err());
+    assert!(loss::softmax_cross_entropy(1, 20_000, Elem::F32).is_err());
     assert!(optim::adam_step(4, 1.0, 0.999, 1e-8, 0.0).is_err());
     assert!(optim::sgd_buffer(4, f32::NAN, 0.0).is_err());
 }
@@ -249,7 +260,7 @@ fn check_batch_stats(shape: [u32; 4], seed: u64) {
     let want = train_ref(TrainOp::BatchStats, &[&nchw(n, c, h, w, &x)]);
     // The default (GPU) lanes per chunk, and a CPU driver's SIMD width.
     for lanes in [None, Some(8)] {
-        let r = norm_train::batch_stats_lanes(n, c, h, w, lanes).expect("kernel");
+        let r = norm_train::batch_stats_lanes(n, c, h, w, lanes, Elem::F32).expect("kernel");
         let got = run_reduction(&r, &[&upload(&x)], 3 * c as usize);
         assert_each_close(
             &format!("batch_stats {shape:?} lanes {lanes:?}"),
@@ -291,7 +302,8 @@ fn check_bn_grad_gamma(shape: [u32; 4], seed: u64) {
         },
         &[&xt, &stats, &dyt],
     );
-    let r = norm_train::bn_grad_gamma(n, c, h, w, eps, Activation::Identity).expect("kernel");
+    let r = norm_train::bn_grad_gamma(n, c, h, w, eps, Activation::Identity, Elem::F32)
+        .expect("kernel");
     let got = run_reduction(
         &r,
         &[&upload(&x), &upload(&stats.data), &upload(&dy)],
@@ -348,12 +360,13 @@ fn check_bn_grad_params(shape: [u32; 4], seed: u64) {
         assert_close(&format!("{label} dbeta"), &got[1], &want_beta);
 
         // With a CPU driver's SIMD width per chunk: the same values, summed in another order.
-        let r8 = norm_train::bn_grad_params_lanes(shape, eps, act, Some(8)).expect("kernel");
+        let r8 =
+            norm_train::bn_grad_params_lanes(shape, eps, act, Some(8), Elem::F32).expect("kernel");
         let got8 = run_params(&r8);
         assert_close(&format!("{label} lanes 8 dgamma"), &got8[0], &want_gamma);
         assert_close(&format!("{label} lanes 8 dbeta"), &got8[1], &want_beta);
 
-        let alone = norm_train::bn_grad_gamma(n, c, h, w, eps, act).expect("kernel");
+        let alone = norm_train::bn_grad_gamma(n, c, h, w, eps, act, Elem::F32).expect("kernel");
         let refs: Vec<&GpuBuffer> = bufs.iter().collect();
         let gamma_alone = run_reduction(&alone, &refs, c as usize);
         assert_eq!(
@@ -432,14 +445,14 @@ fn bn_backward_through_a_fused_activation() {
         let r = reduce::bias_grad(n, c, h * w, act).expect("kernel");
         let got = run_reduction(&r, &[&dyb, &yb], c as usize);
         assert_close(&format!("bias_grad through {act:?} {h}x{w}"), &got, &dbeta);
-        let r = norm_train::bn_grad_gamma(n, c, h, w, 1e-5, act).expect("kernel");
+        let r = norm_train::bn_grad_gamma(n, c, h, w, 1e-5, act, Elem::F32).expect("kernel");
         let got = run_reduction(&r, &[&xb, &sb, &dyb, &yb], c as usize);
         assert_close(
             &format!("bn_grad_gamma through {act:?} {h}x{w}"),
             &got,
             &dgamma,
         );
-        let k = norm_train::bn_grad_input(n, c, h, w, 1e-5, act).expect("kernel");
+        let k = norm_train::bn_grad_input(n, c, h, w, 1e-5, act, Elem::F32).expect("kernel");
         let got = run1(
             &k,
             &[
@@ -455,7 +468,7 @@ fn bn_backward_through_a_fused_activation() {
         );
         assert_close(&format!("bn_grad_input through {act:?} {h}x{w}"), &got, &dx);
     }
-    assert!(norm_train::bn_grad_input(1, 1, 1, 1, 1e-5, Activation::Gelu).is_err());
+    assert!(norm_train::bn_grad_input(1, 1, 1, 1, 1e-5, Activation::Gelu, Elem::F32).is_err());
 }
 
 #[test]
@@ -495,7 +508,7 @@ fn batch_norm_train_forward_and_grad_input() {
                 act: ir_act(act),
             };
             let want = train_ref(op, &[&xt, &stats, &gt, &bt]);
-            let k = norm_train::batch_norm_train(n, c, h, w, eps, act).expect("kernel");
+            let k = norm_train::batch_norm_train(n, c, h, w, eps, act, Elem::F32).expect("kernel");
             let got = run1(&k, &[&xb, &sb, &upload(&gamma), &upload(&beta)], x.len());
             assert_close(&format!("batch_norm_train {act:?} {shape:?}"), &got, &want);
         }
@@ -524,7 +537,8 @@ fn batch_norm_train_forward_and_grad_input() {
                 &tensor(&[c], &dbeta),
             ],
         );
-        let k = norm_train::bn_grad_input(n, c, h, w, eps, Activation::Identity).expect("kernel");
+        let k = norm_train::bn_grad_input(n, c, h, w, eps, Activation::Identity, Elem::F32)
+            .expect("kernel");
         let got = run1(
             &k,
             &[
@@ -577,7 +591,7 @@ fn activation_grads() {
             ),
             None => dy.clone(),
         };
-        let k = pointwise_grad::activation_grad(x.len() as u64, act).expect("kernel");
+        let k = pointwise_grad::activation_grad(x.len() as u64, act, Elem::F32).expect("kernel");
         let got = run1(&k, &[&upload(&x), &upload(&dy)], x.len());
         assert_close(&format!("{act:?} grad"), &got, &want);
     }
@@ -603,11 +617,12 @@ fn activation_grads_from_output() {
             train_ref(TrainOp::ActivationGradFromOutput(a), &[&y, &dy]),
             "{act:?}"
         );
-        let k = pointwise_grad::activation_grad_from_output(x.len() as u64, act).expect("kernel");
+        let k = pointwise_grad::activation_grad_from_output(x.len() as u64, act, Elem::F32)
+            .expect("kernel");
         let got = run1(&k, &[&upload(&y.data), &upload(&dy.data)], x.len());
         assert_close(&format!("{act:?} grad from output"), &got, &want);
     }
-    assert!(pointwise_grad::activation_grad_from_output(8, Activation::Gelu).is_err());
+    assert!(pointwise_grad::activation_grad_from_output(8, Activation::Gelu, Elem::F32).is_err());
 }
 
 /// tanh' and gelu' pointwise over a dense grid of [-10, 10]: within 2e-6 of each reference value
@@ -624,7 +639,7 @@ fn tanh_and_gelu_grads_are_accurate_pointwise() {
             TrainOp::ActivationGrad(a),
             &[&tensor(&[len], &x), &tensor(&[len], &ones)],
         );
-        let k = pointwise_grad::activation_grad(x.len() as u64, act).expect("kernel");
+        let k = pointwise_grad::activation_grad(x.len() as u64, act, Elem::F32).expect("kernel");
         let got = run1(&k, &[&upload(&x), &upload(&ones)], x.len());
         for (i, (&g, &r)) in got.iter().zip(&want).enumerate() {
             let bound = 2e-6 * f64::from(r).abs() + 2e-7;
@@ -652,13 +667,15 @@ fn channel_slice_and_global_avg_pool_grad() {
     let xt = nchw(n, c, h, w, &x);
     for (offset, channels) in [(0u32, 7u32), (2, 3), (6, 1)] {
         let want = train_ref(op_slice(offset, channels), &[&xt]);
-        let k = pointwise_grad::channel_slice(n, c, h * w, offset, channels).expect("kernel");
+        let k = pointwise_grad::channel_slice(n, c, h * w, offset, channels, Elem::F32)
+            .expect("kernel");
         let got = run1(&k, &[&upload(&x)], want.len());
         assert_eq!(got, want, "channel_slice {offset}+{channels} is a copy");
         // The same channels of planes of 4 x 4, copied as vec4s.
         let x16 = rng.vec((n * c * 16) as usize);
         let want = train_ref(op_slice(offset, channels), &[&nchw(n, c, 4, 4, &x16)]);
-        let k = pointwise_grad::channel_slice(n, c, 16, offset, channels).expect("kernel");
+        let k =
+            pointwise_grad::channel_slice(n, c, 16, offset, channels, Elem::F32).expect("kernel");
         let got = run1(&k, &[&upload(&x16)], want.len());
         assert_eq!(
             got, want,
@@ -671,7 +688,7 @@ fn channel_slice_and_global_avg_pool_grad() {
         input_hw: [h as usize, w as usize],
     };
     let want = train_ref(op, &[&tensor(&[n, c, 1, 1], &dy)]);
-    let k = pointwise_grad::global_avg_pool_grad(n, c, h, w).expect("kernel");
+    let k = pointwise_grad::global_avg_pool_grad(n, c, h, w, Elem::F32).expect("kernel");
     let got = run1(&k, &[&upload(&dy)], want.len());
     assert_close("global_avg_pool_grad", &got, &want);
 }
@@ -836,14 +853,14 @@ fn cross_entropy_loss_and_grad() {
 
         let want = ops::forward(&Op::SoftmaxCrossEntropy, &[&lt, &yt]).data;
         let got = run1(
-            &loss::softmax_cross_entropy(n, k).expect("kernel"),
+            &loss::softmax_cross_entropy(n, k, Elem::F32).expect("kernel"),
             &[&lb, &yb],
             1,
         );
         assert_close_tol(&format!("loss {n}x{k}"), &got, &want, 1e-4);
 
         let want = train_ref(TrainOp::SoftmaxCrossEntropyGrad, &[&lt, &yt]);
-        let kernel = loss::softmax_cross_entropy_grad(n, k).expect("kernel");
+        let kernel = loss::softmax_cross_entropy_grad(n, k, Elem::F32, false).expect("kernel");
         let got = run1(&kernel, &[&lb, &yb], want.len());
         assert_close(&format!("dlogits {n}x{k}"), &got, &want);
     }
@@ -862,7 +879,7 @@ fn correct_count_with_ties() {
             TrainOp::CorrectCount,
             &[&tensor(&[n, k], &logits), &tensor(&[n], &labels)],
         );
-        let kernel = loss::correct_count(n, k).expect("kernel");
+        let kernel = loss::correct_count(n, k, Elem::F32).expect("kernel");
         let got = run1(&kernel, &[&upload(&logits), &upload(&labels)], 1);
         assert_eq!(got, want, "correct_count {n}x{k}");
     }

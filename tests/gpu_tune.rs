@@ -5,6 +5,7 @@
 //! apart.
 
 use crate::gpu_common::rt;
+use netc::codegen::kernels::Elem;
 use netc::codegen::kernels::{Activation, BindingKind, KernelSource, activation};
 use netc::codegen::plan::{self, tile_requests};
 use netc::codegen::tiling::{candidates, default_tiling};
@@ -162,7 +163,7 @@ fn parallel_compiles_keep_their_errors_apart() {
             if i % 3 == 1 {
                 broken(i)
             } else {
-                activation::activation(100 + i as u64, Activation::Relu).expect("kernel")
+                activation::activation(100 + i as u64, Activation::Relu, Elem::F32).expect("kernel")
             }
         })
         .collect();

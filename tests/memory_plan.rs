@@ -15,6 +15,7 @@
 //!   memory, and `--no-memory-plan` turns planning off.
 
 use crate::common;
+use netc::codegen::kernels::Elem;
 
 use crate::common::{MODELS, model_path, two_squares};
 use netc::codegen::kernels::{BindingKind, KernelSource};
@@ -259,6 +260,8 @@ fn random_plan(roles: &[(u8, usize)], steps: &[(Vec<usize>, usize)], outputs: &[
         .map(|(i, &(r, len))| BufferDesc {
             name: format!("v{i}"),
             len,
+            elements: len,
+            elem: Elem::F32,
             role: match r {
                 0 => BufferRole::Input(format!("v{i}")),
                 1 => BufferRole::Param(format!("v{i}")),
@@ -327,6 +330,7 @@ fn random_plan(roles: &[(u8, usize)], steps: &[(Vec<usize>, usize)], outputs: &[
         steps: plan_steps,
         param_shapes: HashMap::new(),
         outputs: outs,
+        initial_state: HashMap::new(),
         logs: vec![],
         log_capacity: 0,
         memory: None,

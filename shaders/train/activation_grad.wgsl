@@ -3,13 +3,19 @@
 //! tanh' = sech^2 x = 4e / (1 + e)^2 with e = exp(-2|x|) (no 1 - tanh^2 cancellation), and
 //! gelu' = Phi(x) + x phi(x) with Phi from erfc and x^2 / 2 split as in `gelu`.
 
+{{#if F16}}
+enable f16;
+{{/if}}
+// How activations are stored: f32, or f16 in a mixed-precision plan.
+alias Stored = {{STORED}};
+
 const TOTAL: u32 = {{TOTAL}};
 const WG: u32 = {{WG}};
 const GRID_X: u32 = {{GRID_X}};
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<Stored>;
+@group(0) @binding(1) var<storage, read> dy: array<Stored>;
+@group(0) @binding(2) var<storage, read_write> dx: array<Stored>;
 
 {{ACTIVATION_LIB}}
 
@@ -48,5 +54,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     if i >= TOTAL {
         return;
     }
-    dx[i] = dy[i] * derivative(x[i]);
+    dx[i] = Stored(f32(dy[i]) * derivative(f32(x[i])));
 }

@@ -24,6 +24,11 @@ const GRID_X: u32 = {{GRID_X}};
 
 @group(0) @binding(0) var<storage, read> lr: array<f32>;
 @group(0) @binding(1) var<storage, read> step: array<f32>;
+{{#if SCALED}}
+// The loss scaler's state (loss_scale_update.wgsl): gradients arrive multiplied by the scale
+// [0], and nothing is updated in a step whose flag [2] says a gradient was inf or NaN.
+@group(0) @binding({{SCALER_BINDING}}) var<storage, read> scaler: array<f32>;
+{{/if}}
 
 {{ADAM_BIAS_LIB}}
 
@@ -36,7 +41,7 @@ const GRID_X: u32 = {{GRID_X}};
 fn update_{{k}}(i: u32, rate: f32, bc1: f32, bc2: f32) {
     let p0 = param_{{k}}[i];
     // adam_moment.wgsl, first and second moment
-    let g = grad_{{k}}[i] + L2 * p0;
+    let g = grad_{{k}}[i]{{UNSCALE}} + L2 * p0;
     let mi = m_{{k}}[i] * BETA1 + ONE_MINUS_BETA1 * g;
     let vi = v_{{k}}[i] * BETA2 + ONE_MINUS_BETA2 * (g * g);
     m_{{k}}[i] = mi;
@@ -53,6 +58,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     if i >= TOTAL {
         return;
     }
+{{#if SCALED}}
+    if bitcast<u32>(scaler[2]) != 0u {
+        return;
+    }
+{{/if}}
     let rate = lr[0];
     let t = step[0];
     let bc1 = one_minus_exp(t * ln_beta(BETA1));

@@ -7,6 +7,9 @@
 //! large sums of squares are ever subtracted, so |mean| >> std costs no accuracy. Values of
 //! channel c in order: j = n * HW + p over the N planes of [N, CHANNELS, HW].
 
+{{#if F16}}
+enable f16;
+{{/if}}
 const CHANNELS: u32 = {{CHANNELS}};
 const HW: u32 = {{HW}};
 const M: u32 = {{M}}; // values per channel, N * HW
@@ -18,9 +21,11 @@ const GRID_X: u32 = {{GRID_X}};
 // WIDTH): j below counts vectors, not values.
 const WIDTH: u32 = {{WIDTH}};
 alias V = {{V}};
+// How activations are stored: V, or the same width of f16 in a mixed-precision plan.
+alias Stored = {{STORED}};
 const HW_V: u32 = HW / WIDTH;
 
-@group(0) @binding(0) var<storage, read> x: array<V>;
+@group(0) @binding(0) var<storage, read> x: array<Stored>;
 @group(0) @binding(1) var<storage, read_write> scratch: array<f32>;
 
 var<workgroup> sum_a: array<f32, WG>;
@@ -28,7 +33,7 @@ var<workgroup> sum_b: array<f32, WG>;
 
 // Vector j of channel c's values.
 fn value(c: u32, j: u32) -> V {
-    return x[((j / HW_V) * CHANNELS + c) * HW_V + j % HW_V];
+    return V(x[((j / HW_V) * CHANNELS + c) * HW_V + j % HW_V]);
 }
 
 {{LANE_SUM_LIB}}

@@ -6,6 +6,9 @@
 //! the same sweep also sums dy itself (dbeta) into scratch [CHANNELS * CHUNKS + g]: one read
 //! of dy for both parameter gradients.
 
+{{#if F16}}
+enable f16;
+{{/if}}
 const CHANNELS: u32 = {{CHANNELS}};
 const HW: u32 = {{HW}};
 const M: u32 = {{M}}; // values per channel, N * HW
@@ -18,13 +21,15 @@ const GRID_X: u32 = {{GRID_X}};
 // WIDTH): j below counts vectors, not values.
 const WIDTH: u32 = {{WIDTH}};
 alias V = {{V}};
+// How activations are stored: V, or the same width of f16 in a mixed-precision plan.
+alias Stored = {{STORED}};
 const HW_V: u32 = HW / WIDTH;
 
-@group(0) @binding(0) var<storage, read> x: array<V>;
+@group(0) @binding(0) var<storage, read> x: array<Stored>;
 @group(0) @binding(1) var<storage, read> stats: array<f32>;
-@group(0) @binding(2) var<storage, read> dy: array<V>;
+@group(0) @binding(2) var<storage, read> dy: array<Stored>;
 {{#if ACT_GRAD}}
-@group(0) @binding(3) var<storage, read> y: array<V>;
+@group(0) @binding(3) var<storage, read> y: array<Stored>;
 @group(0) @binding(4) var<storage, read_write> scratch: array<f32>;
 {{/if}}
 {{#if !ACT_GRAD}}
@@ -36,14 +41,14 @@ const HW_V: u32 = HW / WIDTH;
 fn grad(i: u32) -> V {
 {{#if ACT_GRAD}}
 {{#if VEC4}}
-    return dy[i] * derivative_from_output4(y[i]);
+    return V(dy[i]) * derivative_from_output4(V(y[i]));
 {{/if}}
 {{#if !VEC4}}
-    return dy[i] * derivative_from_output(y[i]);
+    return V(dy[i]) * derivative_from_output(V(y[i]));
 {{/if}}
 {{/if}}
 {{#if !ACT_GRAD}}
-    return dy[i];
+    return V(dy[i]);
 {{/if}}
 }
 
@@ -71,7 +76,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     for (var j = start / WIDTH + lid.x; j < end / WIDTH; j += WG) {
         let i = ((j / HW_V) * CHANNELS + c) * HW_V + j % HW_V;
         let d = grad(i);
-        s = fma(d, x[i] - mean, s);
+        s = fma(d, V(x[i]) - mean, s);
         sb += d;
     }
     partial[lid.x] = lane_sum(s);

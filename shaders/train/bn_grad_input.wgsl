@@ -4,8 +4,13 @@
 //! fused activation's output y and is used as dy * act'(y). Each invocation handles WIDTH
 //! consecutive elements of one channel (HW is a multiple of WIDTH), read and written as one V.
 
+{{#if F16}}
+enable f16;
+{{/if}}
 const WIDTH: u32 = {{WIDTH}};
 alias V = {{V}};
+// How activations are stored: V, or the same width of f16 in a mixed-precision plan.
+alias Stored = {{STORED}};
 // Invocations: elements / WIDTH.
 const TOTAL: u32 = {{TOTAL}};
 const CHANNELS: u32 = {{CHANNELS}};
@@ -15,18 +20,18 @@ const EPS: f32 = {{EPS}};
 const WG: u32 = {{WG}};
 const GRID_X: u32 = {{GRID_X}};
 
-@group(0) @binding(0) var<storage, read> x: array<V>;
+@group(0) @binding(0) var<storage, read> x: array<Stored>;
 @group(0) @binding(1) var<storage, read> stats: array<f32>;
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
-@group(0) @binding(3) var<storage, read> dy: array<V>;
+@group(0) @binding(3) var<storage, read> dy: array<Stored>;
 @group(0) @binding(4) var<storage, read> dgamma: array<f32>;
 @group(0) @binding(5) var<storage, read> dbeta: array<f32>;
 {{#if ACT_GRAD}}
-@group(0) @binding(6) var<storage, read> y: array<V>;
-@group(0) @binding(7) var<storage, read_write> dx: array<V>;
+@group(0) @binding(6) var<storage, read> y: array<Stored>;
+@group(0) @binding(7) var<storage, read_write> dx: array<Stored>;
 {{/if}}
 {{#if !ACT_GRAD}}
-@group(0) @binding(6) var<storage, read_write> dx: array<V>;
+@group(0) @binding(6) var<storage, read_write> dx: array<Stored>;
 {{/if}}
 
 {{ACT_GRAD_LIB}}
@@ -34,14 +39,14 @@ const GRID_X: u32 = {{GRID_X}};
 fn grad(i: u32) -> V {
 {{#if ACT_GRAD}}
 {{#if VEC4}}
-    return dy[i] * derivative_from_output4(y[i]);
+    return V(dy[i]) * derivative_from_output4(V(y[i]));
 {{/if}}
 {{#if !VEC4}}
-    return dy[i] * derivative_from_output(y[i]);
+    return V(dy[i]) * derivative_from_output(V(y[i]));
 {{/if}}
 {{/if}}
 {{#if !ACT_GRAD}}
-    return dy[i];
+    return V(dy[i]);
 {{/if}}
 }
 
@@ -54,6 +59,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let c = (i / (HW / WIDTH)) % CHANNELS;
     let m = f32(M);
     let invstd = 1.0 / sqrt(stats[CHANNELS + c] + EPS);
-    let xhat = (x[i] - stats[c]) * invstd;
-    dx[i] = gamma[c] * invstd / m * (m * grad(i) - dbeta[c] - xhat * dgamma[c]);
+    let xhat = (V(x[i]) - stats[c]) * invstd;
+    dx[i] = Stored(gamma[c] * invstd / m * (m * grad(i) - dbeta[c] - xhat * dgamma[c]));
 }

@@ -3,8 +3,12 @@
 //! Each invocation copies WIDTH consecutive elements of a plane (HW is a multiple of WIDTH) as
 //! one V.
 
+{{#if F16}}
+enable f16;
+{{/if}}
 const WIDTH: u32 = {{WIDTH}};
-alias V = {{V}};
+// V's width of the stored type (f32, or f16 in a mixed-precision plan): a copy never converts.
+alias Stored = {{STORED}};
 // Invocations: output elements / WIDTH.
 const TOTAL: u32 = {{TOTAL}};
 const C_TOTAL: u32 = {{C_TOTAL}};
@@ -15,8 +19,8 @@ const HW_V: u32 = HW / WIDTH;
 const WG: u32 = {{WG}};
 const GRID_X: u32 = {{GRID_X}};
 
-@group(0) @binding(0) var<storage, read> x: array<V>;
-@group(0) @binding(1) var<storage, read_write> y: array<V>;
+@group(0) @binding(0) var<storage, read> x: array<Stored>;
+@group(0) @binding(1) var<storage, read_write> y: array<Stored>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {

@@ -5,6 +5,9 @@
 //! With ACT_GRAD, dy is the gradient of a fused activation's output y and the summand is
 //! dy * act'(y). The second pass is channel_sum_finish.wgsl.
 
+{{#if F16}}
+enable f16;
+{{/if}}
 const CHANNELS: u32 = {{CHANNELS}};
 const HW: u32 = {{HW}};
 const M: u32 = {{M}}; // values per channel, N * HW
@@ -16,11 +19,13 @@ const GRID_X: u32 = {{GRID_X}};
 // WIDTH): j below counts vectors, not values.
 const WIDTH: u32 = {{WIDTH}};
 alias V = {{V}};
+// How activations are stored: V, or the same width of f16 in a mixed-precision plan.
+alias Stored = {{STORED}};
 const HW_V: u32 = HW / WIDTH;
 
-@group(0) @binding(0) var<storage, read> dy: array<V>;
+@group(0) @binding(0) var<storage, read> dy: array<Stored>;
 {{#if ACT_GRAD}}
-@group(0) @binding(1) var<storage, read> y: array<V>;
+@group(0) @binding(1) var<storage, read> y: array<Stored>;
 @group(0) @binding(2) var<storage, read_write> scratch: array<f32>;
 {{/if}}
 {{#if !ACT_GRAD}}
@@ -32,14 +37,14 @@ const HW_V: u32 = HW / WIDTH;
 fn grad(i: u32) -> V {
 {{#if ACT_GRAD}}
 {{#if VEC4}}
-    return dy[i] * derivative_from_output4(y[i]);
+    return V(dy[i]) * derivative_from_output4(V(y[i]));
 {{/if}}
 {{#if !VEC4}}
-    return dy[i] * derivative_from_output(y[i]);
+    return V(dy[i]) * derivative_from_output(V(y[i]));
 {{/if}}
 {{/if}}
 {{#if !ACT_GRAD}}
-    return dy[i];
+    return V(dy[i]);
 {{/if}}
 }
 

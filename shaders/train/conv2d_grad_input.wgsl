@@ -20,6 +20,9 @@
 //! a phase no tap reaches, e.g. odd pixels of a 1x1 stride-2 conv, which are just zeroed).
 //! Taps outside the kernel or the output contribute a selected 0 (branch-free).
 
+{{#if F16}}
+enable f16;
+{{/if}}
 // dy [BATCH, COUT, HO, WO]; weights [COUT, CIN_G, KH, KW]; dx [BATCH, CIN, H, W].
 const BATCH: u32 = {{BATCH}};
 const CIN: u32 = {{CIN}};
@@ -52,9 +55,12 @@ const KK: u32 = KH * KW;
 const HW: u32 = H * W;
 const HWO: u32 = u32(HO * WO);
 
-@group(0) @binding(0) var<storage, read> dy: array<f32>;
+// How activations are stored: f32, or f16 in a mixed-precision plan (weights stay f32).
+alias Stored = {{STORED}};
+
+@group(0) @binding(0) var<storage, read> dy: array<Stored>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dx: array<Stored>;
 
 // The per-tap work lives in helper functions rather than unrolled into `main`: every WGSL
 // function gets an expression arena of its own, and naga's validation time grows with the square
@@ -84,7 +90,7 @@ fn window_tap(acc: ptr<function, array<f32, TM * TN>>, co: u32, ry: u32, rx: u32
         let ox = (*ox0)[{{i}}] - i32(u);
         let ok = tap_ok && oy >= 0 && ox >= 0 && oy < HO && ox < WO;
         let at = (*dy_base)[{{i}}] + dy_co + u32(oy * WO + ox);
-        a[{{i}}] = select(0.0, dy[select(0u, at, ok)], ok);
+        a[{{i}}] = select(0.0, f32(dy[select(0u, at, ok)]), ok);
     }
 {{/for}}
     let tap = min(ky, KH - 1u) * KW + min(kx, KW - 1u);
@@ -104,7 +110,7 @@ fn store_row_{{i}}(acc: ptr<function, array<f32, TM * TN>>, g: u32, ci0: u32, ro
     {
         let ci = ci0 + {{j}}u * WG_N;
         if row_ok && ci < CIN_G {
-            dx[dx_base + (g * CIN_G + ci) * HW] = (*acc)[{{i}} * TN + {{j}}];
+            dx[dx_base + (g * CIN_G + ci) * HW] = Stored((*acc)[{{i}} * TN + {{j}}]);
         }
     }
 {{/for}}

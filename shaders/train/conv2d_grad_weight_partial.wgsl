@@ -12,6 +12,9 @@
 //! uses no shared memory, and runs one runtime loop of at most CHUNK iterations (below
 //! lavapipe's 65,535 cap); (n, oy, ox) advance incrementally instead of being divided out.
 
+{{#if F16}}
+enable f16;
+{{/if}}
 // x [BATCH, CIN, H, W]; dy [BATCH, COUT, HO, WO]; scratch [PARTS, COUT, CIN_G, KH, KW].
 const CIN: u32 = {{CIN}};
 const COUT: u32 = {{COUT}};
@@ -45,8 +48,11 @@ const WLEN: u32 = COUT * KC;
 const HW: u32 = H * W;
 const HWO: u32 = HO * WO;
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
+// How activations are stored: f32, or f16 in a mixed-precision plan (weights stay f32).
+alias Stored = {{STORED}};
+
+@group(0) @binding(0) var<storage, read> x: array<Stored>;
+@group(0) @binding(1) var<storage, read> dy: array<Stored>;
 @group(0) @binding(2) var<storage, read_write> scratch: array<f32>;
 
 // The fma rows live in helper functions rather than unrolled into `main`: every WGSL function
@@ -69,7 +75,7 @@ fn x_at(iy0: i32, ix0: i32, x_corner: i32, ky: i32, kx: i32, x_off: i32) -> f32 
     let iy = iy0 + ky;
     let ix = ix0 + kx;
     let inside = !CHECK_BOUNDS || (iy >= 0 && iy < i32(H) && ix >= 0 && ix < i32(W));
-    return select(0.0, x[u32(select(0, x_corner + x_off, inside))], inside);
+    return select(0.0, f32(x[u32(select(0, x_corner + x_off, inside))]), inside);
 }
 
 // Store the in-range part of tile row i.
@@ -131,7 +137,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 {{/for}}
         var b: array<f32, TN>;
 {{#for j in TN}}
-        b[{{j}}] = dy[dy_at + dy_off[{{j}}]];
+        b[{{j}}] = f32(dy[dy_at + dy_off[{{j}}]]);
 {{/for}}
 {{#for i in TM}}
         fma_row_{{i}}(&acc, a[{{i}}], &b);

@@ -16,6 +16,9 @@
 //! loads per TN * TC * KH * KW * 4 multiply-adds. Part s goes to scratch[s * WLEN + weight].
 //! No shared memory, no barriers, no atomics; one runtime loop of at most CHUNK iterations.
 
+{{#if F16}}
+enable f16;
+{{/if}}
 // x [BATCH, CIN, H, W]; dy [BATCH, COUT, HO, WO]; scratch [PARTS, COUT, CIN_G, KH, KW].
 const CIN: u32 = {{CIN}};
 const COUT: u32 = {{COUT}};
@@ -52,8 +55,11 @@ const HQO: u32 = HO * QO;
 const CT: u32 = (CIN_G + TC - 1u) / TC;
 const WLEN: u32 = COUT * CIN_G * KK;
 
-@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> dy: array<vec4<f32>>;
+// How activations are stored: f32, or f16 in a mixed-precision plan (weights stay f32).
+alias Stored = {{STORED}};
+
+@group(0) @binding(0) var<storage, read> x: array<vec4<Stored>>;
+@group(0) @binding(1) var<storage, read> dy: array<vec4<Stored>>;
 @group(0) @binding(2) var<storage, read_write> scratch: array<f32>;
 
 // The unrolled work lives in helper functions rather than in `main`: every WGSL function gets
@@ -139,7 +145,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         var d: array<vec4<f32>, TN>;
         let dy_at = n * COUT * HQO + oy * QO + q;
 {{#for j in TN}}
-        d[{{j}}] = dy[dy_at + dy_off[{{j}}]];
+        d[{{j}}] = vec4<f32>(dy[dy_at + dy_off[{{j}}]]);
 {{/for}}
         // Source rows S oy - PAD_H + ky and vectors S q + QB + v: clamped offsets plus validity,
         // so padding reads a selected zero.
@@ -166,7 +172,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
             var xr: array<vec4<f32>, KH * NV>;
 {{#for ky in KH}}
 {{#for v in NV}}
-            xr[{{ky}}u * NV + {{v}}u] = select(vec4<f32>(0.0), x[row_at[{{ky}}] + x_off[{{c}}] + col_at[{{v}}]], row_ok[{{ky}}] && col_ok[{{v}}]);
+            xr[{{ky}}u * NV + {{v}}u] = select(vec4<f32>(0.0), vec4<f32>(x[row_at[{{ky}}] + x_off[{{c}}] + col_at[{{v}}]]), row_ok[{{ky}}] && col_ok[{{v}}]);
 {{/for}}
 {{/for}}
             channel_{{c}}(&acc, &d, &xr);

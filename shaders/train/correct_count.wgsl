@@ -3,11 +3,17 @@
 //! label, written as an f32. One workgroup: each invocation counts rows lid, lid + WG, ..., then
 //! a shared-memory tree adds the counts. Labels are f32 class ids.
 
+{{#if F16}}
+enable f16;
+{{/if}}
+// How activations are stored: f32, or f16 in a mixed-precision plan.
+alias Stored = {{STORED}};
+
 const ROWS: u32 = {{ROWS}};
 const K: u32 = {{K}};
 const WG: u32 = {{WG}}; // a power of two
 
-@group(0) @binding(0) var<storage, read> logits: array<f32>;
+@group(0) @binding(0) var<storage, read> logits: array<Stored>;
 @group(0) @binding(1) var<storage, read> labels: array<f32>;
 @group(0) @binding(2) var<storage, read_write> count: array<f32>;
 
@@ -20,7 +26,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
         let base = row * K;
         var best = 0u;
         for (var j = 1u; j < K; j++) {
-            if logits[base + j] > logits[base + best] {
+            if f32(logits[base + j]) > f32(logits[base + best]) {
                 best = j;
             }
         }

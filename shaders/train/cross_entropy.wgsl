@@ -4,11 +4,17 @@
 //! exponentials), then a shared-memory tree adds the per-invocation sums in a fixed order.
 //! Labels are f32 class ids.
 
+{{#if F16}}
+enable f16;
+{{/if}}
+// How activations are stored: f32, or f16 in a mixed-precision plan.
+alias Stored = {{STORED}};
+
 const ROWS: u32 = {{ROWS}};
 const K: u32 = {{K}};
 const WG: u32 = {{WG}}; // a power of two
 
-@group(0) @binding(0) var<storage, read> logits: array<f32>;
+@group(0) @binding(0) var<storage, read> logits: array<Stored>;
 @group(0) @binding(1) var<storage, read> labels: array<f32>;
 @group(0) @binding(2) var<storage, read_write> loss: array<f32>;
 
@@ -21,16 +27,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
     var total = 0.0;
     for (var row = lid.x; row < ROWS; row += WG) {
         let base = row * K;
-        var m = logits[base];
+        var m = f32(logits[base]);
         for (var j = 1u; j < K; j++) {
-            m = max(m, logits[base + j]);
+            m = max(m, f32(logits[base + j]));
         }
         var s = 0.0;
         for (var j = 0u; j < K; j++) {
-            s += exp_accurate(max(logits[base + j] - m, -104.0));
+            s += exp_accurate(max(f32(logits[base + j]) - m, -104.0));
         }
         let label = min(u32(labels[row]), K - 1u);
-        total += log(s) + (m - logits[base + label]);
+        total += log(s) + (m - f32(logits[base + label]));
     }
     partial[lid.x] = total;
     workgroupBarrier();

@@ -5,6 +5,12 @@
 //! holds fewer than 2^24 elements (checked on the Rust side). The gather pass
 //! (pool2d_grad.wgsl) then compares against these instead of rescanning every window.
 
+{{#if F16}}
+enable f16;
+{{/if}}
+// How x is stored: f32, or f16 in a mixed-precision plan (positions stay f32).
+alias Stored = {{STORED}};
+
 const PLANES: u32 = {{PLANES}};
 const H: u32 = {{H}};
 const W: u32 = {{W}};
@@ -20,7 +26,7 @@ const TOTAL: u32 = PLANES * HO * WO;
 const WG: u32 = {{WG}};
 const GRID_X: u32 = {{GRID_X}};
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<Stored>;
 @group(0) @binding(1) var<storage, read_write> arg: array<f32>;
 
 @compute @workgroup_size(WG)
@@ -47,7 +53,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
                 continue;
             }
             let pos = u32(iy) * W + u32(ix);
-            let v = x[plane * H * W + pos];
+            let v = f32(x[plane * H * W + pos]);
             if at == 0xffffffffu || v > best {
                 best = v;
                 at = pos;

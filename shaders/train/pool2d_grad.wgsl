@@ -7,6 +7,12 @@
 //! (max_pool2d_argmax.wgsl) stored per window, so each window costs one comparison here.
 //! Avg: count_include_pad=True, every window contributes dy / (KH * KW).
 
+{{#if F16}}
+enable f16;
+{{/if}}
+// How dy and dx are stored: f32, or f16 in a mixed-precision plan (positions stay f32).
+alias Stored = {{STORED}};
+
 const PLANES: u32 = {{PLANES}};
 const H: u32 = {{H}};
 const W: u32 = {{W}};
@@ -28,12 +34,12 @@ const GRID_X: u32 = {{GRID_X}};
 {{#if MAX}}
 // arg: each window's first-maximum position (max_pool2d_argmax.wgsl), [PLANES, HO, WO].
 @group(0) @binding(0) var<storage, read> arg: array<f32>;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(1) var<storage, read> dy: array<Stored>;
+@group(0) @binding(2) var<storage, read_write> dx: array<Stored>;
 {{/if}}
 {{#if !MAX}}
-@group(0) @binding(0) var<storage, read> dy: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(0) var<storage, read> dy: array<Stored>;
+@group(0) @binding(1) var<storage, read_write> dx: array<Stored>;
 {{/if}}
 
 @compute @workgroup_size(WG)
@@ -68,13 +74,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 {{#if !MAX}}
             let hit = (a < ny) & (b < nx);
 {{/if}}
-            acc += select(0.0, dy[o], hit);
+            acc += select(0.0, f32(dy[o]), hit);
         }
     }
 {{#if MAX}}
-    dx[i] = acc;
+    dx[i] = Stored(acc);
 {{/if}}
 {{#if !MAX}}
-    dx[i] = acc / f32(KH * KW);
+    dx[i] = Stored(acc / f32(KH * KW));
 {{/if}}
 }

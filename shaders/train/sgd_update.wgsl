@@ -19,6 +19,11 @@ const WG: u32 = {{WG}};
 const GRID_X: u32 = {{GRID_X}};
 
 @group(0) @binding(0) var<storage, read> lr: array<f32>;
+{{#if SCALED}}
+// The loss scaler's state (loss_scale_update.wgsl): gradients arrive multiplied by the scale
+// [0], and nothing is updated in a step whose flag [2] says a gradient was inf or NaN.
+@group(0) @binding({{SCALER_BINDING}}) var<storage, read> scaler: array<f32>;
+{{/if}}
 {{#for k in PARAMS}}
 @group(0) @binding(1 + 3 * {{k}}) var<storage, read> grad_{{k}}: array<f32>;
 @group(0) @binding(2 + 3 * {{k}}) var<storage, read_write> param_{{k}}: array<f32>;
@@ -27,13 +32,13 @@ const GRID_X: u32 = {{GRID_X}};
 fn update_{{k}}(i: u32) {
     let p = param_{{k}}[i];
     // sgd_buffer.wgsl
-    let g = grad_{{k}}[i] + WEIGHT_DECAY * p;
+    let g = grad_{{k}}[i]{{UNSCALE}} + WEIGHT_DECAY * p;
     let b = buf_{{k}}[i] * MOMENTUM + g;
     buf_{{k}}[i] = b;
     // sgd_step.wgsl
     var d = b;
     if NESTEROV {
-        d = grad_{{k}}[i] + WEIGHT_DECAY * p + MOMENTUM * d;
+        d = grad_{{k}}[i]{{UNSCALE}} + WEIGHT_DECAY * p + MOMENTUM * d;
     }
     param_{{k}}[i] = p - lr[0] * d;
 }
@@ -45,6 +50,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     if i >= TOTAL {
         return;
     }
+{{#if SCALED}}
+    if bitcast<u32>(scaler[2]) != 0u {
+        return;
+    }
+{{/if}}
 {{#for k in PARAMS}}
     if i < LENS[{{k}}] {
         update_{{k}}(i);

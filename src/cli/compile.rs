@@ -37,6 +37,10 @@ pub struct Args {
     /// Compile the whole training step (forward, loss, backward, optimizer) instead of inference.
     #[arg(long)]
     pub train: bool,
+    /// How the training step stores its values: `f32`, or `mixed` (activations and their
+    /// gradients in f16, with loss scaling); default: the recipe's `precision`.
+    #[arg(long, value_parser = super::parse_precision, requires = "train")]
+    pub precision: Option<netc::ir::Precision>,
     /// Batch size the plan is specialised for.
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
@@ -57,7 +61,7 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         return Ok(());
     }
     let start = std::time::Instant::now();
-    let c = pipeline::compile(sources, &a.model.file, &a.model.set, a.train)?;
+    let c = pipeline::compile_with(sources, &a.model.file, &a.model.set, a.train, a.precision)?;
     report(sources, &Diagnostics(c.elaborated.warnings.clone()));
     match a.emit {
         Some(Emit::Ir) => print!("{}", ir::print::print_graph(&c.elaborated.graph)),

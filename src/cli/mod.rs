@@ -40,6 +40,11 @@ pub struct ModelArgs {
     pub set: Vec<String>,
 }
 
+/// Parses `--precision f32|mixed`.
+pub fn parse_precision(s: &str) -> Result<netc::ir::Precision, String> {
+    netc::ir::Precision::parse(s).ok_or_else(|| format!("`{s}` is not a precision: use f32 or mixed"))
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Parse, elaborate and shape-check a model; print diagnostics.

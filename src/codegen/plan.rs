@@ -14,13 +14,14 @@
 //! `--emit wgsl` output.
 
 use super::bn_grad_pairs;
+use super::kernels::train::loss_scale::GradScaler;
 use super::kernels::{
-    self, Activation as KAct, BindingKind, ConvTiling, KernelError, KernelSource,
+    self, Activation as KAct, BindingKind, ConvTiling, Elem, KernelError, KernelSource,
 };
 use super::memory::{self, MemoryMap, MemoryPlanning};
 use super::optim_fusion::{self, Fusion, OptimizerLowering, UpdateKind};
 use super::tiling::{self, ConvKind, TileRequest};
-use crate::ir::{Activation, Graph, NodeId, Op, TrainOp, Window};
+use crate::ir::{Activation, DType, Graph, NodeId, Op, TrainOp, Window};
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
@@ -45,9 +46,14 @@ pub enum BufferRole {
 pub struct BufferDesc {
     /// Readable name: the parameter or input name, or the producing layer's path.
     pub name: String,
-    /// Length in f32 elements.
+    /// Length in 32-bit words: elements for f32 (and the f32-coded labels and positions),
+    /// half as many, rounded up, for f16.
     pub len: usize,
+    /// Values it holds (`len` words hold two each where `elem` is f16).
+    pub elements: usize,
     pub role: BufferRole,
+    /// How the buffer stores its values.
+    pub elem: Elem,
 }
 
 /// One dispatch: a kernel and its buffers in binding order.
@@ -78,6 +84,9 @@ pub struct Plan {
     /// Which values share which buffer, when memory planning ran (`buffers` are then
     /// the physical buffers).
     pub memory: Option<MemoryMap>,
+    /// The value of state buffers the plan itself introduces (the loss scaler of a
+    /// mixed-precision step), used when the parameters given to the device lack them.
+    pub initial_state: HashMap<String, Vec<f32>>,
 }
 
 /// Why a graph could not be lowered.
@@ -119,6 +128,9 @@ pub struct Options {
     /// across a subgroup, and per-channel reductions give each chunk one SIMD group
     /// (`norm_train::ChunkLanes`). `None` keeps the kernels portable and GPU-shaped.
     pub subgroup_size: Option<u32>,
+    /// Dynamic loss scaling of a mixed-precision step (a graph whose loss gradient is f16):
+    /// its settings and the scale of the first step (`kernels::train::loss_scale`).
+    pub grad_scaler: GradScaler,
 }
 
 /// A fused update waiting for the end of the step (`Builder::finish_updates`).
@@ -148,6 +160,7 @@ impl Default for Options {
             optimizer: OptimizerLowering::default(),
             max_storage_buffers: 8,
             subgroup_size: None,
+            grad_scaler: GradScaler::default(),
         }
     }
 }
@@ -201,6 +214,7 @@ pub fn lower(g: &Graph, batch: usize, opts: &Options) -> Result<Plan, CodegenErr
             logs: vec![],
             log_capacity: opts.log_capacity,
             memory: None,
+            initial_state: HashMap::new(),
         },
         kernel_index: HashMap::new(),
         value: HashMap::new(),
@@ -212,6 +226,7 @@ pub fn lower(g: &Graph, batch: usize, opts: &Options) -> Result<Plan, CodegenErr
         updates: Vec::new(),
         bn_pairs: bn_grad_pairs::Pairs::default(),
         pool_args: HashMap::new(),
+        scaler: None,
     };
     let into_concat = concat_slices(g);
     let order = g.topo_order().expect("a verified graph is acyclic");
@@ -340,6 +355,9 @@ pub(super) struct Builder<'g> {
     /// window)` whose gradient the graph also takes: that gradient reads them instead of
     /// running its own argmax pass.
     pub(super) pool_args: HashMap<(NodeId, Window), BufferId>,
+    /// The loss scaler's state, once a scaled loss gradient asked for it
+    /// (`Builder::loss_scaler`).
+    pub(super) scaler: Option<BufferId>,
 }
 
 impl Builder<'_> {
@@ -372,17 +390,46 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// A buffer of `len` f32 values.
     pub(super) fn buffer(&mut self, name: String, len: usize, role: BufferRole) -> BufferId {
-        self.plan.buffers.push(BufferDesc { name, len, role });
+        self.typed_buffer(name, len, role, Elem::F32)
+    }
+
+    /// A buffer of `len` values stored as `elem`.
+    pub(super) fn typed_buffer(
+        &mut self,
+        name: String,
+        len: usize,
+        role: BufferRole,
+        elem: Elem,
+    ) -> BufferId {
+        self.plan.buffers.push(BufferDesc {
+            name,
+            len: elem.words(len),
+            elements: len,
+            role,
+            elem,
+        });
         BufferId(self.plan.buffers.len() - 1)
     }
 
     /// A fresh buffer for the value of `id`: batch x elements, or just the elements of
-    /// an unbatched value (a gradient of a parameter, statistics, a scalar).
+    /// an unbatched value (a gradient of a parameter, statistics, a scalar), stored as the
+    /// value's dtype says.
     pub(super) fn activation(&mut self, id: NodeId) -> BufferId {
         let n = self.g.node(id);
         let len = self.len_of(id);
-        self.buffer(n.path.clone(), len, BufferRole::Activation)
+        let elem = self.elem(id);
+        self.typed_buffer(n.path.clone(), len, BufferRole::Activation, elem)
+    }
+
+    /// How the value of `id` is stored: f16 for the activations of a mixed-precision
+    /// graph, else f32.
+    pub(super) fn elem(&self, id: NodeId) -> Elem {
+        match self.g.node(id).ty.dtype {
+            DType::F16 => Elem::F16,
+            DType::F32 | DType::I32 => Elem::F32,
+        }
     }
 
     /// Elements of the value of `id` at this plan's batch size.
@@ -462,7 +509,9 @@ impl Builder<'_> {
         match &node.op {
             Op::Input { name } => {
                 let len = self.len_of(id);
-                let buf = self.buffer(name.clone(), len, BufferRole::Input(name.clone()));
+                let elem = self.elem(id);
+                let buf =
+                    self.typed_buffer(name.clone(), len, BufferRole::Input(name.clone()), elem);
                 self.plan.inputs.push((name.clone(), buf));
                 self.value.insert(id, buf);
             }
@@ -498,7 +547,8 @@ impl Builder<'_> {
                         .with_stride(s)
                         .with_padding(p)
                         .with_groups(u(*groups))
-                        .with_bias(*bias);
+                        .with_bias(*bias)
+                        .with_elem(self.elem(id));
                 let out = match into_concat.get(&id) {
                     Some(&(concat, offset)) => {
                         params = params.with_output_slice(u(offset), u(g.node(concat).ty.dims[0]));
@@ -532,6 +582,7 @@ impl Builder<'_> {
                         u(x[2]),
                         *eps,
                         act.map_or(KAct::Identity, kernel_activation),
+                        self.elem(id),
                     ),
                     bufs,
                 )?;
@@ -542,7 +593,7 @@ impl Builder<'_> {
                 let len = (self.batch * node.ty.numel()) as u64;
                 self.emit(
                     &layer,
-                    kernels::activation::activation(len, kernel_activation(*a)),
+                    kernels::activation::activation(len, kernel_activation(*a), self.elem(id)),
                     vec![inb[0], out],
                 )?;
                 self.value.insert(id, out);
@@ -554,7 +605,8 @@ impl Builder<'_> {
                     ))
                 })?;
                 let x = dims(ins[0]);
-                let params = kernels::Pool2dParams::new(n, u(x[0]), (u(x[1]), u(x[2])), k, s, p);
+                let params = kernels::Pool2dParams::new(n, u(x[0]), (u(x[1]), u(x[2])), k, s, p)
+                    .with_elem(self.elem(id));
                 let out = self.activation(id);
                 let gradient_taken = g.users(ins[0]).into_iter().any(
                     |u| matches!(&g.node(u).op, Op::Train(TrainOp::MaxPool2dGrad(v)) if v == w),
@@ -583,7 +635,7 @@ impl Builder<'_> {
                 let out = self.activation(id);
                 self.emit(
                     &layer,
-                    kernels::pool::global_avg_pool(n, u(x[0]), u(x[1]), u(x[2])),
+                    kernels::pool::global_avg_pool(n, u(x[0]), u(x[1]), u(x[2]), self.elem(id)),
                     vec![inb[0], out],
                 )?;
                 self.value.insert(id, out);
@@ -604,8 +656,10 @@ impl Builder<'_> {
                         // A linear layer is lowered to this 1x1 conv on a 1x1 map.
                         &self.opts.tiling_for(
                             ConvKind::Forward,
-                            &kernels::Conv2dParams::new(n, u(x[0]), (1, 1), u(*out_features), 1),
+                            &kernels::Conv2dParams::new(n, u(x[0]), (1, 1), u(*out_features), 1)
+                                .with_elem(self.elem(id)),
                         ),
+                        self.elem(id),
                     ),
                     bufs,
                 )?;
@@ -616,7 +670,11 @@ impl Builder<'_> {
                 let len = (self.batch * node.ty.numel()) as u64;
                 self.emit(
                     &layer,
-                    kernels::elementwise::add(len, act.map_or(KAct::Identity, kernel_activation)),
+                    kernels::elementwise::add(
+                        len,
+                        act.map_or(KAct::Identity, kernel_activation),
+                        self.elem(id),
+                    ),
                     vec![inb[0], inb[1], out],
                 )?;
                 self.value.insert(id, out);
@@ -635,6 +693,7 @@ impl Builder<'_> {
                             u(h * w),
                             u(offset),
                             u(c_total),
+                            self.elem(id),
                         );
                         self.emit(&layer, k, vec![src, out])?;
                     }
@@ -645,7 +704,7 @@ impl Builder<'_> {
                 let out = self.activation(id);
                 self.emit(
                     &layer,
-                    kernels::softmax::softmax(n, u(node.ty.dims[0])),
+                    kernels::softmax::softmax(n, u(node.ty.dims[0]), self.elem(id)),
                     vec![inb[0], out],
                 )?;
                 self.value.insert(id, out);
@@ -656,7 +715,7 @@ impl Builder<'_> {
                 let k = u(g.node(ins[0]).ty.dims[0]);
                 self.emit(
                     &layer,
-                    super::kernels::train::loss::softmax_cross_entropy(n, k),
+                    super::kernels::train::loss::softmax_cross_entropy(n, k, self.elem(ins[0])),
                     vec![inb[0], inb[1], out],
                 )?;
                 self.value.insert(id, out);
@@ -719,8 +778,10 @@ impl Plan {
             };
             let _ = writeln!(
                 out,
-                "  b{i:<4} {role:<6} {:>10} f32  {}{note}",
-                b.len, b.name
+                "  b{i:<4} {role:<6} {:>10} {}  {}{note}",
+                b.elements,
+                b.elem.wgsl(),
+                b.name
             );
         }
         out.push_str("dispatches:\n");

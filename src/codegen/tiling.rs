@@ -61,11 +61,12 @@ impl TileRequest {
         }
     }
 
-    /// A stable text key: kind, window, stride, padding, groups, `NxCxHxW` and output channels.
+    /// A stable text key: kind, window, stride, padding, groups, `NxCxHxW` and output channels,
+    /// and `:f16` for kernels over f16 activations (f32 keys are those of earlier caches).
     pub fn key(&self) -> String {
         let p = &self.params;
         format!(
-            "{}:k{}x{}s{}x{}p{}x{}g{}:{}x{}x{}x{}->{}",
+            "{}:k{}x{}s{}x{}p{}x{}g{}:{}x{}x{}x{}->{}{}",
             self.kind.name(),
             p.kernel_h,
             p.kernel_w,
@@ -78,7 +79,11 @@ impl TileRequest {
             p.in_channels,
             p.in_h,
             p.in_w,
-            p.out_channels
+            p.out_channels,
+            match p.elem {
+                crate::codegen::kernels::Elem::F32 => "",
+                crate::codegen::kernels::Elem::F16 => ":f16",
+            }
         )
     }
 }

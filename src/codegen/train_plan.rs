@@ -8,10 +8,10 @@
 //! in-place dispatch after those copies.
 
 use super::kernels::train::{
-    conv_grad, linear_grad, loss, norm_train, optim, pointwise_grad, pool_grad, reduce,
+    conv_grad, linear_grad, loss, loss_scale, norm_train, optim, pointwise_grad, pool_grad, reduce,
 };
 use super::kernels::{
-    self, Activation as KAct, Conv2dParams, KernelError, Pool2dParams, Reduction,
+    self, Activation as KAct, Conv2dParams, Elem, KernelError, Pool2dParams, Reduction,
 };
 use super::optim_fusion::UpdateKind;
 use super::plan::{
@@ -20,6 +20,12 @@ use super::plan::{
 };
 use super::tiling::ConvKind;
 use crate::ir::{NodeId, TrainOp};
+
+/// The state buffer of dynamic loss scaling, a parameter-like buffer of a mixed-precision
+/// step: `[scale, clean steps, found-non-finite flag, skipped steps]`.
+pub const LOSS_SCALER: &str = "loss_scaler";
+/// The scalar output of a scaled step: 1 when its updates were skipped.
+pub const SKIPPED: &str = "skipped";
 
 impl Builder<'_> {
     /// Lower one training op whose operands are `ins` (in buffers `inb`).
@@ -58,6 +64,19 @@ impl Builder<'_> {
             }
             _ => {}
         }
+        if self.scaler.is_some()
+            && matches!(
+                t,
+                TrainOp::SgdBuffer { .. }
+                    | TrainOp::SgdStep { .. }
+                    | TrainOp::AdamMoment { .. }
+                    | TrainOp::AdamStep { .. }
+            )
+        {
+            return Err(unsupported(
+                "a mixed-precision step updates its parameters with the fused optimizer kernels only, which undo the loss scale and skip non-finite steps (drop --no-optimizer-fusion)".into(),
+            ));
+        }
         let out = out_of(self);
         self.value.insert(id, out);
         match t {
@@ -65,7 +84,14 @@ impl Builder<'_> {
                 let x = dims(ins[0]);
                 self.emit_reduction(
                     layer,
-                    norm_train::batch_stats_lanes(n, x[0], x[1], x[2], self.opts.subgroup_size),
+                    norm_train::batch_stats_lanes(
+                        n,
+                        x[0],
+                        x[1],
+                        x[2],
+                        self.opts.subgroup_size,
+                        self.elem(ins[0]),
+                    ),
                     vec![inb[0]],
                     &[out],
                 )
@@ -81,6 +107,7 @@ impl Builder<'_> {
                         x[2],
                         *eps,
                         act.map_or(KAct::Identity, kernel_activation),
+                        self.elem(id),
                     ),
                     vec![inb[0], inb[1], inb[2], inb[3], out],
                 )
@@ -95,12 +122,20 @@ impl Builder<'_> {
             }
             TrainOp::ActivationGrad(a) => self.emit(
                 layer,
-                pointwise_grad::activation_grad(elems(ins[0]), kernel_activation(*a)),
+                pointwise_grad::activation_grad(
+                    elems(ins[0]),
+                    kernel_activation(*a),
+                    self.elem(id),
+                ),
                 vec![inb[0], inb[1], out],
             ),
             TrainOp::ActivationGradFromOutput(a) => self.emit(
                 layer,
-                pointwise_grad::activation_grad_from_output(elems(ins[0]), kernel_activation(*a)),
+                pointwise_grad::activation_grad_from_output(
+                    elems(ins[0]),
+                    kernel_activation(*a),
+                    self.elem(id),
+                ),
                 vec![inb[0], inb[1], out],
             ),
             TrainOp::Conv2dGradInput {
@@ -119,7 +154,8 @@ impl Builder<'_> {
                 )
                 .with_stride(s)
                 .with_padding(p)
-                .with_groups(*groups as u32);
+                .with_groups(*groups as u32)
+                .with_elem(self.elem(id));
                 // One kernel, or one per stride phase, each writing its part of dx.
                 let kernels = conv_grad::conv2d_grad_input(
                     &params,
@@ -140,7 +176,8 @@ impl Builder<'_> {
                 let params = Conv2dParams::new(n, x[0], (x[1], x[2]), dy[0], k)
                     .with_stride(s)
                     .with_padding(p)
-                    .with_groups(*groups as u32);
+                    .with_groups(*groups as u32)
+                    .with_elem(self.elem(ins[0]));
                 self.emit_reduction(
                     layer,
                     conv_grad::conv2d_grad_weight(
@@ -179,6 +216,7 @@ impl Builder<'_> {
                         eps,
                         through(act_grad),
                         self.opts.subgroup_size,
+                        self.elem(g.inputs(pair.gamma)[0]),
                     ),
                     gamma_ins,
                     &[dgamma, dbeta],
@@ -195,6 +233,7 @@ impl Builder<'_> {
                         inner,
                         through(*act_grad),
                         self.opts.subgroup_size,
+                        self.elem(ins[0]),
                     ),
                     inb.to_vec(),
                     &[out],
@@ -204,7 +243,15 @@ impl Builder<'_> {
                 let x = dims(ins[0]);
                 self.emit_reduction(
                     layer,
-                    norm_train::bn_grad_gamma(n, x[0], x[1], x[2], *eps, through(*act_grad)),
+                    norm_train::bn_grad_gamma(
+                        n,
+                        x[0],
+                        x[1],
+                        x[2],
+                        *eps,
+                        through(*act_grad),
+                        self.elem(ins[0]),
+                    ),
                     inb.to_vec(),
                     &[out],
                 )
@@ -215,7 +262,15 @@ impl Builder<'_> {
                 bufs.push(out);
                 self.emit(
                     layer,
-                    norm_train::bn_grad_input(n, x[0], x[1], x[2], *eps, through(*act_grad)),
+                    norm_train::bn_grad_input(
+                        n,
+                        x[0],
+                        x[1],
+                        x[2],
+                        *eps,
+                        through(*act_grad),
+                        self.elem(id),
+                    ),
                     bufs,
                 )
             }
@@ -226,7 +281,8 @@ impl Builder<'_> {
                     ))
                 })?;
                 let x = dims(id);
-                let params = Pool2dParams::new(n, x[0], (x[1], x[2]), k, s, p);
+                let params =
+                    Pool2dParams::new(n, x[0], (x[1], x[2]), k, s, p).with_elem(self.elem(id));
                 match t {
                     TrainOp::MaxPool2dGrad(_) => {
                         let k = pool_grad::max_pool2d_grad(&params).map_err(|source| {
@@ -266,6 +322,7 @@ impl Builder<'_> {
                         c,
                         input_hw[0] as u32,
                         input_hw[1] as u32,
+                        self.elem(id),
                     ),
                     vec![inb[0], out],
                 )
@@ -274,7 +331,7 @@ impl Builder<'_> {
                 let w = dims(ins[1]);
                 self.emit(
                     layer,
-                    linear_grad::linear_grad_input(n, w[1], w[0]),
+                    linear_grad::linear_grad_input(n, w[1], w[0], self.elem(id)),
                     vec![inb[0], inb[1], out],
                 )
             }
@@ -282,7 +339,7 @@ impl Builder<'_> {
                 let (x, dy) = (dims(ins[0]), dims(ins[1]));
                 self.emit_reduction(
                     layer,
-                    linear_grad::linear_grad_weight(n, x[0], dy[0]),
+                    linear_grad::linear_grad_weight(n, x[0], dy[0], self.elem(ins[0])),
                     vec![inb[0], inb[1]],
                     &[out],
                 )
@@ -297,21 +354,34 @@ impl Builder<'_> {
                         x[1] * x[2],
                         *offset as u32,
                         *channels as u32,
+                        self.elem(id),
                     ),
                     vec![inb[0], out],
                 )
             }
             TrainOp::SoftmaxCrossEntropyGrad => {
                 let k = dims(ins[0])[0];
+                let elem = self.elem(ins[0]);
+                let mut bufs = vec![inb[0], inb[1]];
+                // f16 gradients start from the scaled loss (dynamic loss scaling).
+                let scaled = elem == Elem::F16;
+                if scaled {
+                    bufs.push(self.loss_scaler());
+                }
+                bufs.push(out);
                 self.emit(
                     layer,
-                    loss::softmax_cross_entropy_grad(n, k),
-                    vec![inb[0], inb[1], out],
+                    loss::softmax_cross_entropy_grad(n, k, elem, scaled),
+                    bufs,
                 )
             }
             TrainOp::CorrectCount => {
                 let k = dims(ins[0])[0];
-                self.emit(layer, loss::correct_count(n, k), vec![inb[0], inb[1], out])
+                self.emit(
+                    layer,
+                    loss::correct_count(n, k, self.elem(ins[0])),
+                    vec![inb[0], inb[1], out],
+                )
             }
             TrainOp::SgdBuffer {
                 momentum,
@@ -424,6 +494,10 @@ impl Builder<'_> {
                 .map_or(updates.len(), |i| i + 1);
             updates.insert(at, u);
         }
+        if let Some(scaler) = self.scaler {
+            self.check_gradients(&updates, scaler)?;
+        }
+        let scaled = self.scaler.is_some();
         let mut rest = &updates[..];
         while let Some(first) = rest.first() {
             let per_param = first.own.len() as u32;
@@ -449,22 +523,25 @@ impl Builder<'_> {
                     momentum,
                     weight_decay,
                     nesterov,
-                } => optim::sgd_update(&lens, momentum, weight_decay, nesterov),
+                } => optim::sgd_update(&lens, momentum, weight_decay, nesterov, scaled),
                 UpdateKind::Adam {
                     betas,
                     eps,
                     l2,
                     decoupled_wd,
-                } => optim::adam_update(&lens, betas, eps, l2, decoupled_wd),
+                } => optim::adam_update(&lens, betas, eps, l2, decoupled_wd, scaled),
                 UpdateKind::Running { momentum, rows } => {
                     norm_train::running_update_pair(first.len as u32, momentum, rows)
                 }
             };
+            let optimizer = !matches!(first.kind, UpdateKind::Running { .. });
+            let scaler = self.scaler.filter(|_| optimizer);
             let bufs = first
                 .shared
                 .iter()
                 .chain(batch.iter().flat_map(|u| &u.own))
                 .copied()
+                .chain(scaler)
                 .collect();
             let layer = match batch.len() {
                 1 => first.layer.clone(),
@@ -472,6 +549,67 @@ impl Builder<'_> {
             };
             self.emit(&layer, kernel, bufs)?;
         }
+        if let Some(scaler) = self.scaler {
+            self.finish_loss_scaling(scaler)?;
+        }
+        Ok(())
+    }
+
+    /// The loss scaler's state buffer, made on first use: a persistent `[4]` state kept with
+    /// the parameters (see `kernels::train::loss_scale`), initialised from
+    /// `Options::grad_scaler` when the parameters given to the device do not hold it.
+    pub(super) fn loss_scaler(&mut self) -> BufferId {
+        if let Some(b) = self.scaler {
+            return b;
+        }
+        let name = LOSS_SCALER.to_string();
+        let b = self.buffer(
+            name.clone(),
+            loss_scale::STATE_LEN,
+            BufferRole::Param(name.clone()),
+        );
+        self.plan
+            .param_shapes
+            .insert(name.clone(), vec![loss_scale::STATE_LEN]);
+        self.plan
+            .initial_state
+            .insert(name, self.opts.grad_scaler.initial_state());
+        self.scaler = Some(b);
+        b
+    }
+
+    /// Before the updates of a scaled step: flag the step if any parameter gradient holds
+    /// an inf or a NaN, as many gradients per dispatch as the device lets a kernel bind.
+    fn check_gradients(
+        &mut self,
+        updates: &[DeferredUpdate],
+        scaler: BufferId,
+    ) -> Result<(), CodegenError> {
+        let grads: Vec<(BufferId, u64)> = updates
+            .iter()
+            .filter(|u| !matches!(u.kind, UpdateKind::Running { .. }))
+            .map(|u| (u.own[0], u.len))
+            .collect();
+        let per_dispatch = (self.opts.max_storage_buffers.saturating_sub(1) as usize)
+            .clamp(1, MAX_PARAMS_PER_UPDATE as usize);
+        for batch in grads.chunks(per_dispatch) {
+            let lens: Vec<u64> = batch.iter().map(|&(_, l)| l).collect();
+            let bufs = batch.iter().map(|&(b, _)| b).chain([scaler]).collect();
+            self.emit("loss_scale", loss_scale::grads_finite(&lens), bufs)?;
+        }
+        Ok(())
+    }
+
+    /// The step's last dispatch in a scaled step: the scale update, and the `skipped`
+    /// output (1 when the step's updates were skipped), logged like the loss.
+    fn finish_loss_scaling(&mut self, scaler: BufferId) -> Result<(), CodegenError> {
+        let skipped = self.buffer(SKIPPED.into(), 1, BufferRole::Activation);
+        self.emit(
+            "loss_scale",
+            loss_scale::loss_scale_update(&self.opts.grad_scaler),
+            vec![scaler, skipped],
+        )?;
+        self.plan.outputs.push((SKIPPED.into(), skipped, vec![]));
         Ok(())
     }
 
@@ -483,7 +621,7 @@ impl Builder<'_> {
             // A plain copy is a one-input channel concat over a 1x1 plane.
             self.emit(
                 &layer,
-                kernels::elementwise::concat_channels(1, len, 1, 0, len),
+                kernels::elementwise::concat_channels(1, len, 1, 0, len, Elem::F32),
                 vec![value, target],
             )?;
         }

@@ -107,6 +107,9 @@ pub struct Recipe {
     pub seed: u64,
     /// Stop after this many epochs without a better validation accuracy; 0 = never.
     pub early_stopping: u32,
+    /// How the training step stores its values (`"f32"` or `"mixed"`).
+    #[serde(default)]
+    pub precision: crate::ir::Precision,
 }
 
 impl Default for Recipe {
@@ -131,12 +134,13 @@ impl Default for Recipe {
             val_size: 5000,
             seed: 42,
             early_stopping: 0,
+            precision: crate::ir::Precision::F32,
         }
     }
 }
 
 /// The keys a `train` section may set.
-pub const KEYS: [&str; 10] = [
+pub const KEYS: [&str; 11] = [
     "optimizer",
     "schedule",
     "warmup_epochs",
@@ -147,6 +151,7 @@ pub const KEYS: [&str; 10] = [
     "val_size",
     "seed",
     "early_stopping",
+    "precision",
 ];
 
 /// Apply one evaluated setting to the recipe.
@@ -266,6 +271,13 @@ pub fn apply(
         "warmup_epochs" => recipe.warmup_epochs = count(0)?,
         "early_stopping" => recipe.early_stopping = count(0)?,
         "seed" => recipe.seed = count(0)? as u64,
+        "precision" => {
+            recipe.precision = match &value {
+                Value::Str(s) => crate::ir::Precision::parse(s),
+                _ => None,
+            }
+            .ok_or_else(|| expected("\"f32\" or \"mixed\""))?;
+        }
         other => {
             let mut d = Diagnostic::error(format!("unknown training setting `{other}`"))
                 .at(key_span, "not a recipe key");

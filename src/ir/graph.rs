@@ -275,6 +275,20 @@ impl Graph {
         }
     }
 
+    /// Give the value of `id` the type `ty`, on the node and on every edge out of it; for
+    /// passes that change element types. The verifier checks the result.
+    pub fn retype(&mut self, id: NodeId, ty: TensorType) {
+        let outs: Vec<_> = self
+            .g
+            .edges_directed(id.0, petgraph::Direction::Outgoing)
+            .map(|e| e.id())
+            .collect();
+        for e in outs {
+            self.g[e].ty = ty.clone();
+        }
+        self.g[id.0].ty = ty;
+    }
+
     /// Add an edge directly; for passes that rewire. The verifier checks the result.
     pub fn connect(&mut self, from: NodeId, to: NodeId, operand: usize) {
         let ty = self.g[from.0].ty.clone();

@@ -30,5 +30,5 @@ pub mod verify;
 pub use graph::{BlockCall, Edge, Graph, Node, NodeId, Site};
 pub use ops::{Activation, Op, ParamRole, ShapeError, Window};
 pub use train_ops::TrainOp;
-pub use types::{DType, TensorType};
+pub use types::{DType, Precision, TensorType};
 pub use verify::{VerifyError, verify};

@@ -281,7 +281,37 @@ impl Op {
     ///
     /// `Input` and `Param` have no rule (their type is declared); calling `infer` on them
     /// is an error.
+    ///
+    /// The element type follows one rule for every op: a batched float result (an activation
+    /// or an activation's gradient) is stored like the op's first batched float operand — f16
+    /// throughout a mixed-precision graph, whose images are f16 — and every other float
+    /// result (a parameter's gradient, batch statistics, a loss, an optimizer update) is f32.
+    /// This is PyTorch autocast's split: f16 where the data is large, f32 where values
+    /// accumulate or persist.
     pub fn infer(&self, xs: &[&TensorType]) -> Result<TensorType, ShapeError> {
+        // Shape rules compare whole types; they see f16 operands as f32, so that the one
+        // rule below decides every element type.
+        let as_f32: Vec<TensorType> = xs
+            .iter()
+            .map(|x| match x.dtype {
+                DType::F16 => TensorType {
+                    dtype: DType::F32,
+                    ..(*x).clone()
+                },
+                _ => (*x).clone(),
+            })
+            .collect();
+        let mut ty = self.infer_shape(&as_f32.iter().collect::<Vec<_>>())?;
+        if ty.batched && ty.dtype == DType::F32 {
+            if let Some(x) = xs.iter().find(|x| x.batched && x.dtype.is_float()) {
+                ty.dtype = x.dtype;
+            }
+        }
+        Ok(ty)
+    }
+
+    /// [`Op::infer`] before the element-type rule: every float result f32.
+    fn infer_shape(&self, xs: &[&TensorType]) -> Result<TensorType, ShapeError> {
         match self.arity() {
             Some(n) if xs.len() != n => {
                 return err(format!(
@@ -425,7 +455,7 @@ impl Op {
                 Ok(xs[0].clone())
             }
             Op::SoftmaxCrossEntropy => {
-                if !xs[0].batched || xs[0].dims.len() != 1 || xs[0].dtype != DType::F32 {
+                if !xs[0].batched || xs[0].dims.len() != 1 || !xs[0].dtype.is_float() {
                     return err(format!("cross-entropy expects logits [N,K], got {}", xs[0]));
                 }
                 if !xs[1].batched || !xs[1].dims.is_empty() || xs[1].dtype != DType::I32 {
@@ -524,9 +554,9 @@ pub(crate) fn fused(act: Option<Activation>) -> String {
 }
 
 fn float_batched(op: &Op, x: &TensorType) -> Result<(), ShapeError> {
-    if !x.batched || x.dtype != DType::F32 {
+    if !x.batched || !x.dtype.is_float() {
         return err(format!(
-            "{} expects a batched f32 activation, got {x}",
+            "{} expects a batched float activation, got {x}",
             op.name()
         ));
     }

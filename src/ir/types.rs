@@ -1,20 +1,64 @@
 //! Tensor types: element type and shape, with the batch dimension kept symbolic.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Element type. netc computes in f32; labels are i32.
+/// Element type of a value as it is stored. netc computes in f32; labels are i32. In a
+/// mixed-precision graph (`passes::mixed_precision`) activations and their gradients are
+/// stored as f16 — every batched float value — while parameters, their gradients, batch
+/// statistics, optimizer state and losses stay f32 ([`crate::ir::Op::infer`] holds the rule).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum DType {
     F32,
+    F16,
     I32,
+}
+
+impl DType {
+    /// A floating-point type (f32 or f16).
+    pub fn is_float(self) -> bool {
+        matches!(self, DType::F32 | DType::F16)
+    }
 }
 
 impl fmt::Display for DType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             DType::F32 => "f32",
+            DType::F16 => "f16",
             DType::I32 => "i32",
+        })
+    }
+}
+
+/// How a training step stores its values: the recipe's `precision` key and
+/// `--precision`. `Mixed` stores activations and their gradients as f16 (computing and
+/// accumulating in f32) and keeps master weights, batch-norm statistics and optimizer state
+/// in f32, with dynamic loss scaling (Lightning's `precision="16-mixed"`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    Mixed,
+}
+
+impl Precision {
+    /// Parses the recipe's and the command line's spelling: `f32` or `mixed`.
+    pub fn parse(s: &str) -> Option<Precision> {
+        match s {
+            "f32" => Some(Precision::F32),
+            "mixed" => Some(Precision::Mixed),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Precision::F32 => "f32",
+            Precision::Mixed => "mixed",
         })
     }
 }

@@ -1,23 +1,33 @@
 //! Stage 3 — graph passes: IR [`Graph`] → IR [`Graph`].
 //!
-//! Each pass is a plain function over the graph. [`PASSES`] lists them in the order
-//! they run; [`run`] runs them and, in debug and test builds, verifies the graph
-//! after each one, naming the pass that broke an invariant.
+//! Each pass is a plain function over the graph and the compilation's [`Config`].
+//! [`PASSES`] lists them in the order they run; [`run_with`] runs them and, in debug and
+//! test builds, verifies the graph after each one, naming the pass that broke an
+//! invariant.
 
 mod dead_code;
 mod fuse_activation;
 mod fuse_activation_grad;
+mod mixed_precision;
 
-use crate::ir::{Graph, VerifyError};
+use crate::ir::{Graph, Precision, VerifyError};
+
+/// What the passes are asked to do beyond optimising.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// `Mixed`: store activations and their gradients as f16 ([`mixed_precision`]).
+    pub precision: Precision,
+}
 
 /// A graph-to-graph pass.
-pub type Pass = fn(&mut Graph);
+pub type Pass = fn(&mut Graph, &Config);
 
-/// The optimisation pipeline, in order.
+/// The pass pipeline, in order.
 pub const PASSES: &[(&str, Pass)] = &[
-    ("dead_code", dead_code::run),
-    ("fuse_activation", fuse_activation::run),
-    ("fuse_activation_grad", fuse_activation_grad::run),
+    ("dead_code", |g, _| dead_code::run(g)),
+    ("mixed_precision", mixed_precision::run),
+    ("fuse_activation", |g, _| fuse_activation::run(g)),
+    ("fuse_activation_grad", |g, _| fuse_activation_grad::run(g)),
 ];
 
 /// A pass left the graph ill-formed: a compiler bug.
@@ -28,10 +38,15 @@ pub struct PassError {
     pub error: VerifyError,
 }
 
-/// Run every pass in [`PASSES`] order.
+/// Run every pass in [`PASSES`] order, in f32.
 pub fn run(g: &mut Graph) -> Result<(), PassError> {
+    run_with(g, &Config::default())
+}
+
+/// Run every pass in [`PASSES`] order with `config`.
+pub fn run_with(g: &mut Graph, config: &Config) -> Result<(), PassError> {
     for (name, pass) in PASSES {
-        pass(g);
+        pass(g, config);
         if cfg!(debug_assertions) {
             crate::ir::verify(g).map_err(|error| PassError { pass: name, error })?;
         }

@@ -42,6 +42,12 @@ impl GpuContext {
     const PROFILING_FEATURES: wgpu::Features =
         wgpu::Features::TIMESTAMP_QUERY.union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES);
 
+    /// True when kernels may store and compute f16 (`enable f16;`): what mixed-precision
+    /// plans need.
+    pub fn supports_f16(&self) -> bool {
+        self.device.features().contains(wgpu::Features::SHADER_F16)
+    }
+
     /// True when the device can time each dispatch ([`crate::runtime::Runtime::profile`]).
     pub fn supports_timestamps(&self) -> bool {
         self.device.features().contains(Self::PROFILING_FEATURES)
@@ -71,8 +77,10 @@ impl GpuContext {
         let info = adapter.get_info();
         let limits = adapter.limits();
         // Timestamps are only for `netc bench --profile`, subgroups for the CPU drivers' conv
-        // kernels (`subgroup_size`); ask for them where they exist.
-        let features = adapter.features() & (Self::PROFILING_FEATURES | wgpu::Features::SUBGROUP);
+        // kernels (`subgroup_size`), f16 for mixed-precision plans; ask for them where they
+        // exist.
+        let features = adapter.features()
+            & (Self::PROFILING_FEATURES | wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16);
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("netc"),

@@ -33,6 +33,19 @@ pub enum GpuError {
         detail: String,
     },
 
+    /// A plan needs a device feature the adapter does not offer.
+    #[error(
+        "{what} needs the device feature {feature}, which the adapter `{adapter}` does not offer"
+    )]
+    MissingFeature {
+        /// What needed it (`mixed precision (f16 activations)`).
+        what: &'static str,
+        /// The wgpu feature's name (`SHADER_F16`).
+        feature: &'static str,
+        /// Adapter name.
+        adapter: String,
+    },
+
     /// A buffer would exceed a device limit.
     #[error(
         "buffer of {bytes} bytes ({elements} f32 elements) exceeds the device limit \

@@ -9,6 +9,7 @@ pub mod device;
 pub mod error;
 pub mod exec;
 pub mod model;
+pub mod storage;
 
 pub use device::GpuContext;
 pub use error::GpuError;

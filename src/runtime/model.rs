@@ -1,7 +1,8 @@
 //! A compiled model on the device: its plan's buffers allocated, parameters uploaded
 //! once, and a whole forward pass recorded into one command buffer per run.
 
-use super::{Dispatch, GpuBuffer, GpuError, Recorded, Runtime};
+use super::{Dispatch, GpuBuffer, GpuError, Recorded, Runtime, storage};
+use crate::codegen::kernels::Elem;
 use crate::codegen::plan::{BufferId, BufferRole, Plan};
 use crate::ir::Graph;
 use crate::tensor::{Tensor, TensorMap};
@@ -99,7 +100,16 @@ impl<'r> DeviceModel<'r> {
         plan: Plan,
         params: &TensorMap,
     ) -> Result<DeviceModel<'r>, ModelError> {
-        let limit = runtime.context().limits().max_storage_buffer_binding_size;
+        let ctx = runtime.context();
+        if plan.buffers.iter().any(|b| b.elem == Elem::F16) && !ctx.supports_f16() {
+            return Err(GpuError::MissingFeature {
+                what: "mixed precision (f16 activations)",
+                feature: "SHADER_F16",
+                adapter: ctx.adapter_info().name.clone(),
+            }
+            .into());
+        }
+        let limit = ctx.limits().max_storage_buffer_binding_size;
         for b in &plan.buffers {
             let bytes = b.len as u64 * 4;
             if bytes > limit {
@@ -131,17 +141,20 @@ impl<'r> DeviceModel<'r> {
             }
             let buf = match &b.role {
                 BufferRole::Param(name) => {
-                    let t = params
-                        .get(name)
-                        .ok_or_else(|| ModelError::MissingParam(name.clone()))?;
-                    if t.numel() != b.len {
+                    // State the plan introduced itself starts from the plan's value.
+                    let data = match (params.get(name), plan.initial_state.get(name)) {
+                        (Some(t), _) => &t.data,
+                        (None, Some(initial)) => initial,
+                        (None, None) => return Err(ModelError::MissingParam(name.clone())),
+                    };
+                    if data.len() != b.len {
                         return Err(ModelError::ParamLen {
                             name: name.clone(),
-                            got: t.numel(),
+                            got: data.len(),
                             want: b.len,
                         });
                     }
-                    runtime.upload(&t.data)?
+                    runtime.upload(data)?
                 }
                 _ => runtime.create_buffer(b.len)?,
             };
@@ -222,7 +235,11 @@ impl<'r> DeviceModel<'r> {
             .outputs
             .iter()
             .zip(data)
-            .map(|((name, _, dims), d)| (name.clone(), Tensor::new(dims.clone(), d)))
+            .map(|((name, b, dims), words)| {
+                let len = dims.iter().product();
+                let d = storage::decode(self.plan.buffers[b.0].elem, &words, len);
+                (name.clone(), Tensor::new(dims.clone(), d))
+            })
             .collect())
     }
 
@@ -299,16 +316,17 @@ impl<'r> DeviceModel<'r> {
             let t = inputs
                 .get(name)
                 .ok_or_else(|| ModelError::MissingInput(name.clone()))?;
-            let want = self.plan.buffers[buf.0].len;
-            if t.numel() != want {
+            let desc = &self.plan.buffers[buf.0];
+            let words = storage::encode(desc.elem, &t.data);
+            if words.len() != desc.len {
                 return Err(ModelError::InputLen {
                     name: name.clone(),
                     got: t.numel(),
-                    want,
+                    want: desc.elements,
                     batch: self.plan.batch,
                 });
             }
-            self.runtime.write(&self.buffers[buf.0], &t.data)?;
+            self.runtime.write(&self.buffers[buf.0], &words)?;
         }
         Ok(())
     }

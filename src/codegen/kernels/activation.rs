@@ -9,6 +9,7 @@ use super::template::{Vars, render};
 use super::{
     BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, ensure, fit_u32, grid_1d,
 };
+use super::{Elem, storage_vars};
 
 const LIB_TEMPLATE: &str = include_str!("../../../shaders/lib/activation.wgsl");
 const GRAD_LIB_TEMPLATE: &str = include_str!("../../../shaders/lib/activation_grad.wgsl");
@@ -122,7 +123,7 @@ impl Activation {
 }
 
 /// `y = act(x)` over `len` elements; bindings: `x` (read), `y` (write).
-pub fn activation(len: u64, act: Activation) -> Result<KernelSource, KernelError> {
+pub fn activation(len: u64, act: Activation, elem: Elem) -> Result<KernelSource, KernelError> {
     const OP: &str = "activation";
     ensure(OP, len > 0, || "tensor is empty".into())?;
     let total = fit_u32(OP, "elements", len, MAX_ELEMENTS)?;
@@ -132,8 +133,9 @@ pub fn activation(len: u64, act: Activation) -> Result<KernelSource, KernelError
         .u32("WG", ELEMENTWISE_WG)
         .u32("GRID_X", workgroups[0])
         .set("ACTIVATION_LIB", act.wgsl_library()?);
+    let vars = storage_vars(vars, elem, 1);
     Ok(KernelSource {
-        name: format!("{}_{len}", act.name()),
+        name: format!("{}_{len}{}", act.name(), elem.suffix()),
         wgsl: render("activation.wgsl", TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups,

@@ -15,8 +15,8 @@ use super::conv_tiled;
 use super::template::{Vars, render};
 use super::train::reduce::TARGET_INVOCATIONS;
 use super::{
-    Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS,
-    MAX_WORKGROUPS_PER_DIM, check_loops, ensure, fit_u32, out_dim,
+    Activation, BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS,
+    MAX_WORKGROUPS_PER_DIM, check_loops, ensure, fit_u32, out_dim, storage_vars,
 };
 
 const TEMPLATE: &str = include_str!("../../../shaders/conv2d.wgsl");
@@ -56,6 +56,9 @@ pub struct Conv2dParams {
     pub out_channel_offset: u32,
     /// Channel count of the destination tensor (`>= out_channel_offset + out_channels`).
     pub out_total_channels: u32,
+    /// How the activations (input and output, and in the gradient kernels dy and dx) are
+    /// stored; weights, biases and weight gradients are always f32.
+    pub elem: Elem,
 }
 
 impl Conv2dParams {
@@ -85,7 +88,14 @@ impl Conv2dParams {
             activation: Activation::Identity,
             out_channel_offset: 0,
             out_total_channels: out_channels,
+            elem: Elem::F32,
         }
+    }
+
+    /// Sets how the activations are stored.
+    pub fn with_elem(mut self, elem: Elem) -> Self {
+        self.elem = elem;
+        self
     }
 
     /// Sets both strides.
@@ -376,7 +386,7 @@ pub(crate) fn conv2d_named(
         )
     } else {
         format!("{op}_{}x{}_to{}", p.batch, p.in_channels, p.out_channels)
-    };
+    } + p.elem.suffix();
     if tiling.shared {
         return conv_tiled::conv2d_tiled(op, name, p, tiling);
     }
@@ -427,9 +437,10 @@ pub(crate) fn conv2d_named(
 }
 
 /// The shape constants the register-tiled and the workgroup-staged conv templates both
-/// declare, added to `vars`: x `[BATCH, CIN, H, W]`, the output plane `HO` x `WO`, the window,
+/// declare, added to `vars`: how activations are stored (`S`), x `[BATCH, CIN, H, W]`, the output plane `HO` x `WO`, the window,
 /// stride and padding, and the channels per group `CIN_G`, `COUT_G`.
 pub(super) fn shape_vars(vars: Vars, p: &Conv2dParams) -> Vars {
+    let vars = storage_vars(vars, p.elem, 1);
     vars.u32("BATCH", p.batch)
         .u32("CIN", p.in_channels)
         .u32("H", p.in_h)

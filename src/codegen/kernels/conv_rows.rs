@@ -12,6 +12,7 @@
 //! uses the generic register-tiled kernels, which accept everything.
 
 use super::conv::{self, Conv2dParams, ConvTiling};
+use super::storage_vars;
 use super::template::{Vars, render};
 use super::{
     Activation, ENTRY_POINT, KernelError, KernelSource, MAX_WORKGROUPS_PER_DIM, check_loops, ensure,
@@ -226,7 +227,7 @@ fn render_rows(
     ensure(op, grid.iter().all(|&n| n <= max), || {
         format!("dispatch {grid:?} exceeds {max} per dimension; use a larger tile")
     })?;
-    let vars = Vars::new()
+    let vars = storage_vars(Vars::new(), p.elem, 1)
         .u32("BATCH", p.batch)
         .u32("S_CHANNELS", c.src_channels)
         .u32("CR", c.reduce)

@@ -120,6 +120,7 @@ fn render_view(
     let flagged = flags
         .into_iter()
         .fold(extra, |v, f| v.flag(f, f == view.flag));
+    // Storage vars come with the shape constants.
     let vars = conv::shape_vars(flagged, p)
         .u32("COUT", p.out_channels)
         .u32("GROUPS", p.groups)

@@ -9,8 +9,8 @@
 use super::activation::ELEMENTWISE_WG;
 use super::template::{Vars, render};
 use super::{
-    Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, ensure, fit_u32,
-    grid_1d,
+    Activation, BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS, ensure,
+    fit_u32, grid_1d, storage_vars,
 };
 
 const ADD_TEMPLATE: &str = include_str!("../../../shaders/add.wgsl");
@@ -42,7 +42,7 @@ pub(crate) fn width_vars_flagged(vars: Vars, width: u32) -> Vars {
 
 /// `y = act(a + b)` over `len` elements (same shapes, no broadcasting).
 /// Bindings: `a`, `b`, `y`.
-pub fn add(len: u64, activation: Activation) -> Result<KernelSource, KernelError> {
+pub fn add(len: u64, activation: Activation, elem: Elem) -> Result<KernelSource, KernelError> {
     const OP: &str = "add";
     ensure(OP, len > 0, || "tensor is empty".into())?;
     fit_u32(OP, "elements", len, MAX_ELEMENTS)?;
@@ -54,9 +54,9 @@ pub fn add(len: u64, activation: Activation) -> Result<KernelSource, KernelError
         .u32("WG", ELEMENTWISE_WG)
         .u32("GRID_X", workgroups[0])
         .set("ACTIVATION_LIB", activation.wgsl_library_width(width)?);
-    let vars = width_vars_flagged(vars, width);
+    let vars = storage_vars(width_vars_flagged(vars, width), elem, width);
     Ok(KernelSource {
-        name: format!("add_{}_{len}", activation.name()),
+        name: format!("add_{}_{len}{}", activation.name(), elem.suffix()),
         wgsl: render("add.wgsl", ADD_TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups,
@@ -78,6 +78,7 @@ pub fn concat_channels(
     hw: u32,
     dst_offset: u32,
     dst_channels: u32,
+    elem: Elem,
 ) -> Result<KernelSource, KernelError> {
     const OP: &str = "concat";
     ensure(OP, batch > 0 && src_channels > 0 && hw > 0, || {
@@ -105,9 +106,13 @@ pub fn concat_channels(
         .u32("HW", hw)
         .u32("WG", ELEMENTWISE_WG)
         .u32("GRID_X", workgroups[0]);
-    let vars = width_vars(vars, width);
+    // A copy never converts: it reads and writes the stored type, WIDTH at a time.
+    let vars = storage_vars(vars.u32("WIDTH", width), elem, width);
     Ok(KernelSource {
-        name: format!("concat_{batch}x{src_channels}x{hw}_at{dst_offset}_of{dst_channels}"),
+        name: format!(
+            "concat_{batch}x{src_channels}x{hw}_at{dst_offset}_of{dst_channels}{}",
+            elem.suffix()
+        ),
         wgsl: render("concat.wgsl", CONCAT_TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups,

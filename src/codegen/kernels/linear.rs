@@ -6,7 +6,7 @@
 //! tuned inner loop without a second GEMM template.
 
 use super::conv::{Conv2dParams, ConvTiling, conv2d_named};
-use super::{Activation, KernelError, KernelSource};
+use super::{Activation, Elem, KernelError, KernelSource};
 
 /// Generates a linear layer. Bindings: `x`, `W`, `b` (only if `bias`), `y`.
 pub fn linear(
@@ -16,9 +16,11 @@ pub fn linear(
     bias: bool,
     activation: Activation,
     tiling: &ConvTiling,
+    elem: Elem,
 ) -> Result<KernelSource, KernelError> {
     let params = Conv2dParams::new(batch, in_features, (1, 1), out_features, 1)
         .with_bias(bias)
-        .with_activation(activation);
+        .with_activation(activation)
+        .with_elem(elem);
     conv2d_named("linear", &params, tiling)
 }

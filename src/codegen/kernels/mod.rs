@@ -53,6 +53,55 @@ pub const MAX_WORKGROUPS_PER_DIM: u32 = 65_535;
 /// leaves room for loops the shader compiler does not unroll.
 pub const MAX_LOOP_ITERATIONS: u64 = 16_384;
 
+/// How a storage buffer holds its floats: the element type of a binding in memory, which may
+/// differ from the f32 every kernel computes in. Activations and their gradients (batched values)
+/// are `F16` in a mixed-precision plan; parameters, statistics, reductions' partial results and
+/// losses are always `F32`. Kernels convert on load and store (`f32(x[i])`, `S(v)`), so the
+/// arithmetic and every accumulation stay f32 whatever the storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Elem {
+    #[default]
+    F32,
+    /// IEEE binary16 (WGSL `f16`, `enable f16;`; wgpu's `Features::SHADER_F16`).
+    F16,
+}
+
+impl Elem {
+    /// The WGSL scalar type.
+    pub fn wgsl(self) -> &'static str {
+        match self {
+            Elem::F32 => "f32",
+            Elem::F16 => "f16",
+        }
+    }
+
+    /// The WGSL type of `width` consecutive elements read as one value (`vec4<f16>`).
+    pub fn vector(self, width: u32) -> String {
+        if width == 1 {
+            self.wgsl().to_string()
+        } else {
+            format!("vec{width}<{}>", self.wgsl())
+        }
+    }
+
+    /// 32-bit words that `elements` values occupy (buffers are sized in words).
+    pub fn words(self, elements: usize) -> usize {
+        match self {
+            Elem::F32 => elements,
+            Elem::F16 => elements.div_ceil(2),
+        }
+    }
+
+    /// A suffix for kernel names (`""` for f32, `"_f16"`), so plans and profiles tell the
+    /// precisions apart while f32 names stay as they were.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Elem::F32 => "",
+            Elem::F16 => "_f16",
+        }
+    }
+}
+
 /// How a kernel accesses one of its storage buffers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BindingKind {
@@ -154,15 +203,27 @@ pub fn validate_wgsl(source: &str) -> Result<(), String> {
     let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string(source))?;
     // Subgroup broadcasts in compute shaders are allowed: kernels for devices with a fixed
     // subgroup size use them (`Options::subgroup_size`), and wgpu checks the device has them.
+    // f16 storage and arithmetic (`enable f16;`) is allowed: mixed-precision plans use it,
+    // and wgpu checks the device has `SHADER_F16`.
     naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::default() | naga::valid::Capabilities::SUBGROUP,
+        naga::valid::Capabilities::default()
+            | naga::valid::Capabilities::SUBGROUP
+            | naga::valid::Capabilities::SHADER_FLOAT16,
     )
     .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
     .subgroup_operations(naga::valid::SubgroupOperationSet::BALLOT)
     .validate(&module)
     .map(|_| ())
     .map_err(|e| e.emit_to_string(source))
+}
+
+/// The template variables of a kernel's activation storage: `STORED`, the stored type of `width`
+/// consecutive elements ([`Elem::vector`]: `f32`, `vec4<f16>`, ...), and the flag `F16` that
+/// emits `enable f16;`.
+pub(crate) fn storage_vars(vars: template::Vars, elem: Elem, width: u32) -> template::Vars {
+    vars.set("STORED", elem.vector(width))
+        .flag("F16", elem == Elem::F16)
 }
 
 /// Splits `count` workgroups over x and y so neither exceeds [`MAX_WORKGROUPS_PER_DIM`].

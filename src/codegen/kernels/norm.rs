@@ -8,6 +8,7 @@ use super::{
     Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, ensure, fit_u32,
     grid_1d,
 };
+use super::{Elem, storage_vars};
 
 const TEMPLATE: &str = include_str!("../../../shaders/batch_norm.wgsl");
 
@@ -22,6 +23,7 @@ pub fn batch_norm(
     w: u32,
     eps: f32,
     activation: Activation,
+    elem: Elem,
 ) -> Result<KernelSource, KernelError> {
     const OP: &str = "batch_norm";
     ensure(OP, batch > 0 && channels > 0 && h > 0 && w > 0, || {
@@ -42,12 +44,14 @@ pub fn batch_norm(
         .u32("WG", ELEMENTWISE_WG)
         .u32("GRID_X", workgroups[0])
         .set("ACTIVATION_LIB", activation.wgsl_library()?);
+    let vars = storage_vars(vars, elem, 1);
     let mut bindings = vec![BindingKind::ReadOnly; 5];
     bindings.push(BindingKind::ReadWrite);
     Ok(KernelSource {
         name: format!(
-            "batch_norm_{}_{batch}x{channels}x{h}x{w}",
-            activation.name()
+            "batch_norm_{}_{batch}x{channels}x{h}x{w}{}",
+            activation.name(),
+            elem.suffix()
         ),
         wgsl: render("batch_norm.wgsl", TEMPLATE, &vars)?,
         entry: ENTRY_POINT,

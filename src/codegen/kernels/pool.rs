@@ -8,6 +8,7 @@ use super::{
     BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, check_loops, ensure,
     fit_u32, grid_1d, out_dim,
 };
+use super::{Elem, storage_vars};
 
 const POOL_TEMPLATE: &str = include_str!("../../../shaders/pool2d.wgsl");
 const GAP_TEMPLATE: &str = include_str!("../../../shaders/global_avg_pool.wgsl");
@@ -44,6 +45,8 @@ pub struct Pool2dParams {
     pub pad_h: u32,
     /// Padding on left and right.
     pub pad_w: u32,
+    /// How the input and output are stored (positions stay f32).
+    pub elem: Elem,
 }
 
 impl Pool2dParams {
@@ -67,7 +70,14 @@ impl Pool2dParams {
             stride_w: stride,
             pad_h: pad,
             pad_w: pad,
+            elem: Elem::F32,
         }
+    }
+
+    /// Sets how the input and output are stored.
+    pub fn with_elem(mut self, elem: Elem) -> Self {
+        self.elem = elem;
+        self
     }
 
     /// Output height, `floor((H + 2p - k) / s) + 1`.
@@ -186,14 +196,23 @@ fn pool2d(
         .u32("GRID_X", workgroups[0])
         .flag("MAX", max)
         .flag("INDICES", indices);
+    let vars = storage_vars(vars, p.elem, 1);
     let mut bindings = vec![BindingKind::ReadOnly, BindingKind::ReadWrite];
     if indices {
         bindings.push(BindingKind::ReadWrite);
     }
     Ok(KernelSource {
         name: format!(
-            "{op}_{}x{}_s{}_p{}_{}x{}x{}x{}",
-            p.kernel_h, p.kernel_w, p.stride_h, p.pad_h, p.batch, p.channels, p.in_h, p.in_w
+            "{op}_{}x{}_s{}_p{}_{}x{}x{}x{}{}",
+            p.kernel_h,
+            p.kernel_w,
+            p.stride_h,
+            p.pad_h,
+            p.batch,
+            p.channels,
+            p.in_h,
+            p.in_w,
+            p.elem.suffix()
         ),
         wgsl: render("pool2d.wgsl", POOL_TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
@@ -210,6 +229,7 @@ pub fn global_avg_pool(
     channels: u32,
     h: u32,
     w: u32,
+    elem: Elem,
 ) -> Result<KernelSource, KernelError> {
     const OP: &str = "global_avg_pool";
     ensure(OP, batch > 0 && channels > 0 && h > 0 && w > 0, || {
@@ -226,8 +246,12 @@ pub fn global_avg_pool(
         .u32("HW", hw)
         .u32("WG", wg)
         .u32("GRID_X", workgroups[0]);
+    let vars = storage_vars(vars, elem, 1);
     Ok(KernelSource {
-        name: format!("global_avg_pool_{batch}x{channels}x{h}x{w}"),
+        name: format!(
+            "global_avg_pool_{batch}x{channels}x{h}x{w}{}",
+            elem.suffix()
+        ),
         wgsl: render("global_avg_pool.wgsl", GAP_TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups,

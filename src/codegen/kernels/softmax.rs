@@ -4,14 +4,14 @@
 use super::pool::reduction_wg;
 use super::template::{Vars, render};
 use super::{
-    BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, check_loops, ensure,
-    fit_u32, grid_1d,
+    BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS, check_loops, ensure,
+    fit_u32, grid_1d, storage_vars,
 };
 
 const TEMPLATE: &str = include_str!("../../../shaders/softmax.wgsl");
 
 /// Softmax of each of `rows` rows of length `len`. Bindings: `x`, `y`.
-pub fn softmax(rows: u32, len: u32) -> Result<KernelSource, KernelError> {
+pub fn softmax(rows: u32, len: u32, elem: Elem) -> Result<KernelSource, KernelError> {
     const OP: &str = "softmax";
     ensure(OP, rows > 0 && len > 0, || "empty tensor".into())?;
     fit_u32(
@@ -29,8 +29,9 @@ pub fn softmax(rows: u32, len: u32) -> Result<KernelSource, KernelError> {
         .u32("LEN", len)
         .u32("WG", wg)
         .u32("GRID_X", workgroups[0]);
+    let vars = storage_vars(vars, elem, 1);
     Ok(KernelSource {
-        name: format!("softmax_{rows}x{len}"),
+        name: format!("softmax_{rows}x{len}{}", elem.suffix()),
         wgsl: render("softmax.wgsl", TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups,

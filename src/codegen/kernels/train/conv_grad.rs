@@ -21,6 +21,7 @@
 use super::super::conv::{Conv2dParams, ConvTiling};
 use super::super::conv_rows::{self, RowKernel};
 use super::super::conv_tiled;
+use super::super::storage_vars;
 use super::super::template::{Vars, render};
 use super::super::{
     Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS,
@@ -80,7 +81,7 @@ fn checked(
 }
 
 fn dims_name(op: &str, p: &Conv2dParams) -> String {
-    format!(
+    let dims = format!(
         "{op}_{}x{}_s{}_p{}_g{}_{}x{}x{}x{}_to{}",
         p.kernel_h,
         p.kernel_w,
@@ -92,7 +93,8 @@ fn dims_name(op: &str, p: &Conv2dParams) -> String {
         p.in_h,
         p.in_w,
         p.out_channels
-    )
+    );
+    dims + p.elem.suffix()
 }
 
 fn check_grid(op: &'static str, grid: [u64; 3]) -> Result<[u32; 3], KernelError> {
@@ -143,7 +145,13 @@ pub(crate) fn conv2d_grad_input_named(
     let name = if op == "conv2d_grad_input" {
         dims_name(op, &p)
     } else {
-        format!("{op}_{}x{}_to{}", p.batch, p.in_channels, p.out_channels)
+        format!(
+            "{op}_{}x{}_to{}{}",
+            p.batch,
+            p.in_channels,
+            p.out_channels,
+            p.elem.suffix()
+        )
     };
     let cin_g = p.in_channels / p.groups;
     let cout_g = p.out_channels / p.groups;
@@ -162,7 +170,7 @@ pub(crate) fn conv2d_grad_input_named(
             u64::from(p.groups) * phases,
         ],
     )?;
-    let vars = Vars::new()
+    let vars = storage_vars(Vars::new(), p.elem, 1)
         .u32("BATCH", p.batch)
         .u32("CIN", p.in_channels)
         .u32("COUT", p.out_channels)
@@ -282,10 +290,11 @@ pub(crate) fn conv2d_grad_weight_named(
     weight_reduction(op, &name, partial, weight_len, sp.parts, tiling)
 }
 
-/// The shape constants both weight-gradient first passes declare: x `[N, CIN, H, W]`, dy
+/// The shape constants both weight-gradient first passes declare (and how x and dy are
+/// stored): x `[N, CIN, H, W]`, dy
 /// `[N, COUT, HO, WO]`, a `KH` x `KW` window.
 fn weight_shape_vars(p: &Conv2dParams) -> Vars {
-    Vars::new()
+    storage_vars(Vars::new(), p.elem, 1)
         .u32("CIN", p.in_channels)
         .u32("COUT", p.out_channels)
         .u32("H", p.in_h)

@@ -8,11 +8,11 @@
 //!   chunks when the batch is long or the layer narrow (often a single part).
 
 use super::super::conv::{Conv2dParams, ConvTiling};
-use super::super::{KernelError, KernelSource, Reduction};
+use super::super::{Elem, KernelError, KernelSource, Reduction};
 use super::conv_grad::{conv2d_grad_input_named, conv2d_grad_weight_named};
 
-fn as_conv(batch: u32, in_features: u32, out_features: u32) -> Conv2dParams {
-    Conv2dParams::new(batch, in_features, (1, 1), out_features, 1)
+fn as_conv(batch: u32, in_features: u32, out_features: u32, elem: Elem) -> Conv2dParams {
+    Conv2dParams::new(batch, in_features, (1, 1), out_features, 1).with_elem(elem)
 }
 
 /// `dx [N, in] = dy [N, out] @ weight [out, in]`.
@@ -22,10 +22,11 @@ pub fn linear_grad_input(
     batch: u32,
     in_features: u32,
     out_features: u32,
+    elem: Elem,
 ) -> Result<KernelSource, KernelError> {
     conv2d_grad_input_named(
         "linear_grad_input",
-        &as_conv(batch, in_features, out_features),
+        &as_conv(batch, in_features, out_features, elem),
         &ConvTiling::default(),
     )
 }
@@ -38,10 +39,11 @@ pub fn linear_grad_weight(
     batch: u32,
     in_features: u32,
     out_features: u32,
+    elem: Elem,
 ) -> Result<Reduction, KernelError> {
     conv2d_grad_weight_named(
         "linear_grad_weight",
-        &as_conv(batch, in_features, out_features),
+        &as_conv(batch, in_features, out_features, elem),
         &ConvTiling::default(),
     )
 }

@@ -12,8 +12,8 @@ use super::super::activation::ELEMENTWISE_WG;
 use super::super::pool::reduction_wg;
 use super::super::template::{Vars, render};
 use super::super::{
-    Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, check_loops,
-    ensure, fit_u32, grid_1d,
+    Activation, BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS,
+    check_loops, ensure, fit_u32, grid_1d, storage_vars,
 };
 
 const LOSS: &str = include_str!("../../../../shaders/train/cross_entropy.wgsl");
@@ -34,6 +34,7 @@ fn batch_sum(
     k: u32,
     per_row: u64,
     exp_lib: bool,
+    elem: Elem,
 ) -> Result<KernelSource, KernelError> {
     check_shape(op, n, k)?;
     let wg = reduction_wg(n);
@@ -41,12 +42,15 @@ fn batch_sum(
         op,
         u64::from(n.div_ceil(wg)) * (per_row + 1) + u64::from(wg.trailing_zeros()) + 1,
     )?;
-    let mut vars = Vars::new().u32("ROWS", n).u32("K", k).u32("WG", wg);
+    let mut vars = storage_vars(Vars::new(), elem, 1)
+        .u32("ROWS", n)
+        .u32("K", k)
+        .u32("WG", wg);
     if exp_lib {
         vars = vars.set("ACTIVATION_LIB", Activation::Identity.wgsl_library()?);
     }
     Ok(KernelSource {
-        name: format!("{op}_{n}x{k}"),
+        name: format!("{op}_{n}x{k}{}", elem.suffix()),
         wgsl: render(file, template, &vars)?,
         entry: ENTRY_POINT,
         workgroups: [1, 1, 1],
@@ -61,8 +65,8 @@ fn batch_sum(
 
 /// Mean softmax cross-entropy of `n` rows of `k` logits (`F.cross_entropy`).
 ///
-/// Bindings: `logits [n, k]`, `labels [n]`, `loss` (scalar).
-pub fn softmax_cross_entropy(n: u32, k: u32) -> Result<KernelSource, KernelError> {
+/// Bindings: `logits [n, k]` (stored as `elem`), `labels [n]`, `loss` (scalar).
+pub fn softmax_cross_entropy(n: u32, k: u32, elem: Elem) -> Result<KernelSource, KernelError> {
     // Per row: a max sweep and a sum-of-exp sweep.
     batch_sum(
         "softmax_cross_entropy",
@@ -71,14 +75,24 @@ pub fn softmax_cross_entropy(n: u32, k: u32) -> Result<KernelSource, KernelError
         k,
         2 * u64::from(k),
         true,
+        elem,
     )
 }
 
 /// Gradient of the mean cross-entropy: `dlogits = (softmax(logits) - onehot(labels)) / n`.
 /// One invocation per row.
 ///
-/// Bindings: `logits [n, k]`, `labels [n]`, `dlogits [n, k]`.
-pub fn softmax_cross_entropy_grad(n: u32, k: u32) -> Result<KernelSource, KernelError> {
+/// Bindings: `logits [n, k]`, `labels [n]`, `dlogits [n, k]`; the logits and their gradient
+/// stored as `elem`. With `scaled`, one more binding before `dlogits`: the loss scaler's state
+/// (`scaler[0]` is the scale, see `optim::loss_scale_update`), and the gradient is that of the
+/// loss times the scale — the seed of dynamic loss scaling, so that small gradients survive
+/// f16 storage.
+pub fn softmax_cross_entropy_grad(
+    n: u32,
+    k: u32,
+    elem: Elem,
+    scaled: bool,
+) -> Result<KernelSource, KernelError> {
     const OP: &str = "softmax_cross_entropy_grad";
     check_shape(OP, n, k)?;
     // Max, sum of exp, write.
@@ -89,25 +103,29 @@ pub fn softmax_cross_entropy_grad(n: u32, k: u32) -> Result<KernelSource, Kernel
         .u32("K", k)
         .u32("WG", ELEMENTWISE_WG)
         .u32("GRID_X", workgroups[0])
-        .set("ACTIVATION_LIB", Activation::Identity.wgsl_library()?);
+        .set("ACTIVATION_LIB", Activation::Identity.wgsl_library()?)
+        .flag("SCALED", scaled);
+    let vars = storage_vars(vars, elem, 1);
+    let mut bindings = vec![BindingKind::ReadOnly; 2 + usize::from(scaled)];
+    bindings.push(BindingKind::ReadWrite);
     Ok(KernelSource {
-        name: format!("{OP}_{n}x{k}"),
+        name: format!(
+            "{OP}_{n}x{k}{}{}",
+            if scaled { "_scaled" } else { "" },
+            elem.suffix()
+        ),
         wgsl: render("train/cross_entropy_grad.wgsl", GRAD, &vars)?,
         entry: ENTRY_POINT,
         workgroups,
         workgroup_size: [ELEMENTWISE_WG, 1, 1],
-        bindings: vec![
-            BindingKind::ReadOnly,
-            BindingKind::ReadOnly,
-            BindingKind::ReadWrite,
-        ],
+        bindings,
     })
 }
 
 /// Number of rows whose first maximum (as `torch.argmax`) is the label, as an f32.
 ///
-/// Bindings: `logits [n, k]`, `labels [n]`, `count` (scalar).
-pub fn correct_count(n: u32, k: u32) -> Result<KernelSource, KernelError> {
+/// Bindings: `logits [n, k]` (stored as `elem`), `labels [n]`, `count` (scalar).
+pub fn correct_count(n: u32, k: u32, elem: Elem) -> Result<KernelSource, KernelError> {
     batch_sum(
         "correct_count",
         ("train/correct_count.wgsl", COUNT),
@@ -115,5 +133,6 @@ pub fn correct_count(n: u32, k: u32) -> Result<KernelSource, KernelError> {
         k,
         u64::from(k),
         false,
+        elem,
     )
 }

@@ -17,8 +17,8 @@ use super::super::elementwise::{vector_width, width_vars, width_vars_flagged};
 use super::super::pool::reduction_wg;
 use super::super::template::{Vars, render};
 use super::super::{
-    Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, Reduction,
-    check_loops, ensure, fit_u32, grid_1d,
+    Activation, BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS, Reduction,
+    check_loops, ensure, fit_u32, grid_1d, storage_vars,
 };
 use super::pointwise_grad::{elementwise, elementwise_in_place};
 use super::reduce::{read_then_write, through};
@@ -128,8 +128,8 @@ fn check_eps(op: &'static str, eps: f32) -> Result<(), KernelError> {
 }
 
 /// The variables every first pass of a per-channel reduction shares: the chunking, the
-/// vector width of its sweeps and `LANE_SUM_LIB` (`shaders/lib/lane_sum.wgsl`).
-pub(crate) fn chunk_vars(k: &Chunks, grid: [u32; 3]) -> Result<Vars, KernelError> {
+/// vector width of its sweeps, how the swept activations are stored and `LANE_SUM_LIB` (`shaders/lib/lane_sum.wgsl`).
+pub(crate) fn chunk_vars(k: &Chunks, grid: [u32; 3], elem: Elem) -> Result<Vars, KernelError> {
     let vars = Vars::new()
         .u32("CHANNELS", k.c)
         .u32("HW", k.hw)
@@ -142,7 +142,8 @@ pub(crate) fn chunk_vars(k: &Chunks, grid: [u32; 3]) -> Result<Vars, KernelError
         LANE_SUM,
         &Vars::new().flag("VEC4", k.width == 4),
     )?;
-    Ok(width_vars(vars, k.width).set("LANE_SUM_LIB", lane_sum.trim_end()))
+    Ok(storage_vars(width_vars(vars, k.width), elem, k.width)
+        .set("LANE_SUM_LIB", lane_sum.trim_end()))
 }
 
 /// Per-channel statistics of `x: [n, c, h, w]` over N, H and W: `stats [3, c]` = mean, biased
@@ -150,20 +151,22 @@ pub(crate) fn chunk_vars(k: &Chunks, grid: [u32; 3]) -> Result<Vars, KernelError
 ///
 /// Bindings: partial `x`, `scratch`; finish `scratch`, `stats`.
 pub fn batch_stats(n: u32, c: u32, h: u32, w: u32) -> Result<Reduction, KernelError> {
-    batch_stats_lanes(n, c, h, w, None)
+    batch_stats_lanes(n, c, h, w, None, Elem::F32)
 }
 
-/// [`batch_stats`] with `lanes` invocations per chunk ([`ChunkLanes`]).
+/// [`batch_stats`] with `lanes` invocations per chunk ([`ChunkLanes`]), of an `x` stored as
+/// `elem`.
 pub fn batch_stats_lanes(
     n: u32,
     c: u32,
     h: u32,
     w: u32,
     lanes: ChunkLanes,
+    elem: Elem,
 ) -> Result<Reduction, KernelError> {
     const OP: &str = "batch_stats";
     let k = chunks(OP, n, c, h, w, lanes)?;
-    let partial_vars = chunk_vars(&k, k.partial_grid)?.u32("WG", k.wg);
+    let partial_vars = chunk_vars(&k, k.partial_grid, elem)?.u32("WG", k.wg);
     let finish_vars = Vars::new()
         .u32("CHANNELS", k.c)
         .u32("M", k.m)
@@ -174,7 +177,7 @@ pub fn batch_stats_lanes(
     let shape = format!("{n}x{c}x{h}x{w}");
     Ok(Reduction {
         partial: KernelSource {
-            name: format!("batch_stats_partial_{shape}"),
+            name: format!("batch_stats_partial_{shape}{}", elem.suffix()),
             wgsl: render(
                 "train/batch_stats_partial.wgsl",
                 STATS_PARTIAL,
@@ -208,6 +211,7 @@ pub fn batch_norm_train(
     w: u32,
     eps: f32,
     act: Activation,
+    elem: Elem,
 ) -> Result<KernelSource, KernelError> {
     const OP: &str = "batch_norm_train";
     ensure(OP, n > 0 && c > 0 && h > 0 && w > 0, || {
@@ -229,10 +233,10 @@ pub fn batch_norm_train(
     fit_u32(OP, "elements", len, MAX_ELEMENTS)?;
     elementwise(
         OP,
-        format!("batch_norm_train_{fused}{n}x{c}x{h}x{w}"),
+        format!("batch_norm_train_{fused}{n}x{c}x{h}x{w}{}", elem.suffix()),
         ("train/batch_norm_train.wgsl", BN_TRAIN),
         len / u64::from(width),
-        width_vars_flagged(vars, width),
+        storage_vars(width_vars_flagged(vars, width), elem, width),
         4,
     )
 }
@@ -311,8 +315,17 @@ pub fn bn_grad_gamma(
     w: u32,
     eps: f32,
     act_grad: Activation,
+    elem: Elem,
 ) -> Result<Reduction, KernelError> {
-    gamma_reduction("bn_grad_gamma", [n, c, h, w], eps, act_grad, false, None)
+    gamma_reduction(
+        "bn_grad_gamma",
+        [n, c, h, w],
+        eps,
+        act_grad,
+        false,
+        None,
+        elem,
+    )
 }
 
 /// Both parameter gradients of a training-mode batch norm in one reduction: `dgamma` as
@@ -329,18 +342,19 @@ pub fn bn_grad_params(
     eps: f32,
     act_grad: Activation,
 ) -> Result<Reduction, KernelError> {
-    bn_grad_params_lanes([n, c, h, w], eps, act_grad, None)
+    bn_grad_params_lanes([n, c, h, w], eps, act_grad, None, Elem::F32)
 }
 
 /// [`bn_grad_params`] of `x: [n, c, h, w]` with `lanes` invocations per chunk
-/// ([`ChunkLanes`]).
+/// ([`ChunkLanes`]), its activations (`x`, `dy`, `y`) stored as `elem`.
 pub fn bn_grad_params_lanes(
     x: [u32; 4],
     eps: f32,
     act_grad: Activation,
     lanes: ChunkLanes,
+    elem: Elem,
 ) -> Result<Reduction, KernelError> {
-    gamma_reduction("bn_grad_params", x, eps, act_grad, true, lanes)
+    gamma_reduction("bn_grad_params", x, eps, act_grad, true, lanes, elem)
 }
 
 /// The second pass of a per-channel reduction over `k`'s chunks: `out[c]` = the sum of row `c`
@@ -382,10 +396,11 @@ fn gamma_reduction(
     act_grad: Activation,
     beta: bool,
     lanes: ChunkLanes,
+    elem: Elem,
 ) -> Result<Reduction, KernelError> {
     check_eps(op, eps)?;
     let k = chunks(op, n, c, h, w, lanes)?;
-    let partial_vars = chunk_vars(&k, k.partial_grid)?
+    let partial_vars = chunk_vars(&k, k.partial_grid, elem)?
         .u32("WG", k.wg)
         .f32("EPS", eps)
         .flag("VEC4", k.width == 4)
@@ -395,7 +410,7 @@ fn gamma_reduction(
     let shape = format!("{n}x{c}x{h}x{w}");
     Ok(Reduction {
         partial: KernelSource {
-            name: format!("{op}_partial{}_{shape}", through(act_grad)),
+            name: format!("{op}_partial{}_{shape}{}", through(act_grad), elem.suffix()),
             wgsl: render(
                 "train/bn_grad_gamma_partial.wgsl",
                 GAMMA_PARTIAL,
@@ -424,6 +439,7 @@ pub fn bn_grad_input(
     w: u32,
     eps: f32,
     act_grad: Activation,
+    elem: Elem,
 ) -> Result<KernelSource, KernelError> {
     const OP: &str = "bn_grad_input";
     ensure(OP, n > 0 && c > 0 && h > 0 && w > 0, || {
@@ -446,10 +462,14 @@ pub fn bn_grad_input(
     fit_u32(OP, "elements", len, MAX_ELEMENTS)?;
     elementwise(
         OP,
-        format!("bn_grad_input{}_{n}x{c}x{h}x{w}", through(act_grad)),
+        format!(
+            "bn_grad_input{}_{n}x{c}x{h}x{w}{}",
+            through(act_grad),
+            elem.suffix()
+        ),
         ("train/bn_grad_input.wgsl", BN_GRAD_INPUT),
         len / u64::from(width),
-        width_vars_flagged(vars, width),
+        storage_vars(width_vars_flagged(vars, width), elem, width),
         6 + usize::from(act_grad != Activation::Identity),
     )
 }
@@ -465,10 +485,10 @@ mod tests {
         assert_eq!(r.scratch_len, 2 * 2 * 33);
         assert_eq!(r.partial.workgroups, [66, 1, 1]);
         assert_eq!(r.finish.workgroups, [2, 1, 1]);
-        let g = bn_grad_gamma(1, 3, 2, 2, 1e-5, Activation::Identity).expect("gamma");
+        let g = bn_grad_gamma(1, 3, 2, 2, 1e-5, Activation::Identity, Elem::F32).expect("gamma");
         assert_eq!(g.scratch_len, 3);
         // A CPU driver's 8 lanes per chunk: the same chunks, one SIMD group each.
-        let r8 = batch_stats_lanes(130, 2, 32, 32, Some(8)).expect("stats");
+        let r8 = batch_stats_lanes(130, 2, 32, 32, Some(8), Elem::F32).expect("stats");
         assert_eq!(r8.scratch_len, r.scratch_len);
         assert_eq!(r8.partial.workgroups, r.partial.workgroups);
         assert_eq!(r8.partial.workgroup_size, [8, 1, 1]);
@@ -477,9 +497,20 @@ mod tests {
     #[test]
     fn bad_parameters_are_errors() {
         assert!(batch_stats(0, 1, 1, 1).is_err());
-        assert!(batch_norm_train(1, 1, 1, 1, f32::NAN, Activation::Identity).is_err());
+        assert!(batch_norm_train(1, 1, 1, 1, f32::NAN, Activation::Identity, Elem::F32).is_err());
         assert!(running_update(4, 0.1, 3).is_err());
-        assert!(bn_grad_gamma(1, 1, 1, 1, -1.0, Activation::Identity).is_err());
-        assert!(bn_grad_input(1, u32::MAX, u32::MAX, 2, 1e-5, Activation::Identity).is_err());
+        assert!(bn_grad_gamma(1, 1, 1, 1, -1.0, Activation::Identity, Elem::F32).is_err());
+        assert!(
+            bn_grad_input(
+                1,
+                u32::MAX,
+                u32::MAX,
+                2,
+                1e-5,
+                Activation::Identity,
+                Elem::F32
+            )
+            .is_err()
+        );
     }
 }

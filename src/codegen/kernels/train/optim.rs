@@ -177,12 +177,15 @@ fn sgd_step_vars(
 /// `d = grad + weight_decay * param + momentum * buf`.
 ///
 /// Bindings: `lr` (scalar), then for each parameter its `grad` (read), `param` and `buf`
-/// (both read and written).
+/// (both read and written); with `scaled`, last, the loss scaler's state (read): the
+/// gradients are divided by its scale, and a step it flags is skipped
+/// (`loss_scale`).
 pub fn sgd_update(
     lens: &[u64],
     momentum: f32,
     weight_decay: f32,
     nesterov: bool,
+    scaled: bool,
 ) -> Result<KernelSource, KernelError> {
     const OP: &str = "sgd_update";
     let vars = sgd_step_vars(OP, momentum, weight_decay, nesterov)?;
@@ -195,6 +198,7 @@ pub fn sgd_update(
         vars,
         1,
         2,
+        scaled,
     )
 }
 
@@ -204,14 +208,16 @@ pub fn sgd_update(
 /// `param = param * (1 - lr * decoupled_wd) - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)`.
 /// Adam passes its weight decay as `l2`, AdamW as `decoupled_wd`.
 ///
-/// Bindings: `grad`, `lr` (scalar), `step` (scalar, `t` counted from 1), then `param`, `m`
-/// and `v`, all three read and written.
+/// Bindings: `lr` (scalar), `step` (scalar, `t` counted from 1), then for each parameter
+/// its `grad`, `param`, `m` and `v`, the last three read and written; with `scaled`, last,
+/// the loss scaler's state, as in [`sgd_update`].
 pub fn adam_update(
     lens: &[u64],
     [beta1, beta2]: [f32; 2],
     eps: f32,
     l2: f32,
     decoupled_wd: f32,
+    scaled: bool,
 ) -> Result<KernelSource, KernelError> {
     const OP: &str = "adam_update";
     check_betas(OP, [beta1, beta2])?;
@@ -237,12 +243,14 @@ pub fn adam_update(
         vars,
         2,
         3,
+        scaled,
     )
 }
 
 /// A fused update of `lens.len()` parameters: `shared` scalar bindings, then per parameter
-/// its gradient (read) and `writes` buffers updated in place. Named `{prefix}x{count}_{total
-/// elements}`; one invocation per element index of the longest parameter.
+/// its gradient (read) and `writes` buffers updated in place, and with `scaled` the loss
+/// scaler's state (read). Named `{prefix}x{count}_{total elements}` (`_scaled` after the
+/// prefix when scaled); one invocation per element index of the longest parameter.
 fn batched_update(
     op: &'static str,
     prefix: String,
@@ -251,6 +259,7 @@ fn batched_update(
     vars: Vars,
     shared: usize,
     writes: usize,
+    scaled: bool,
 ) -> Result<KernelSource, KernelError> {
     ensure(op, !lens.is_empty() && lens.iter().all(|&l| l > 0), || {
         format!("every updated parameter must have elements: {lens:?}")
@@ -275,6 +284,21 @@ fn batched_update(
         bindings.push(BindingKind::ReadOnly);
         bindings.extend(std::iter::repeat_n(BindingKind::ReadWrite, writes));
     }
+    let vars = vars
+        .flag("SCALED", scaled)
+        .set("UNSCALE", if scaled { " * (1.0 / scaler[0])" } else { "" });
+    let vars = if scaled {
+        let at = bindings.len() as u32;
+        bindings.push(BindingKind::ReadOnly);
+        vars.u32("SCALER_BINDING", at)
+    } else {
+        vars
+    };
+    let prefix = if scaled {
+        format!("{prefix}scaled_")
+    } else {
+        prefix
+    };
     Ok(KernelSource {
         name: format!("{prefix}x{}_{}", lens.len(), lens.iter().sum::<u64>()),
         wgsl: render(file, template, &vars)?,

@@ -4,11 +4,11 @@
 //! one-element-per-invocation training kernel (batch norm, optimizers).
 
 use super::super::activation::ELEMENTWISE_WG;
-use super::super::elementwise::{vector_width, width_vars};
+use super::super::elementwise::vector_width;
 use super::super::template::{Vars, render};
 use super::super::{
-    Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, ensure, fit_u32,
-    grid_1d,
+    Activation, BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS, ensure,
+    fit_u32, grid_1d, storage_vars,
 };
 
 const ACT_GRAD: &str = include_str!("../../../../shaders/train/activation_grad.wgsl");
@@ -65,12 +65,12 @@ pub(crate) fn elementwise_in_place(
 /// left one, as in PyTorch; tanh: `sech^2`; gelu: `Phi(x) + x phi(x)`, exact erf form).
 ///
 /// Bindings: `x`, `dy`, `dx`.
-pub fn activation_grad(len: u64, act: Activation) -> Result<KernelSource, KernelError> {
+pub fn activation_grad(len: u64, act: Activation, elem: Elem) -> Result<KernelSource, KernelError> {
     const OP: &str = "activation_grad";
-    let vars = Vars::new().set("ACTIVATION_LIB", act.wgsl_library()?);
+    let vars = storage_vars(Vars::new(), elem, 1).set("ACTIVATION_LIB", act.wgsl_library()?);
     elementwise(
         OP,
-        format!("{}_grad_{len}", act.name()),
+        format!("{}_grad_{len}{}", act.name(), elem.suffix()),
         ("train/activation_grad.wgsl", ACT_GRAD),
         len,
         vars,
@@ -83,15 +83,19 @@ pub fn activation_grad(len: u64, act: Activation) -> Result<KernelSource, Kernel
 /// producer. gelu's derivative needs `x`, so it is refused.
 ///
 /// Bindings: `y`, `dy`, `dx`.
-pub fn activation_grad_from_output(len: u64, act: Activation) -> Result<KernelSource, KernelError> {
+pub fn activation_grad_from_output(
+    len: u64,
+    act: Activation,
+    elem: Elem,
+) -> Result<KernelSource, KernelError> {
     const OP: &str = "activation_grad_from_output";
     ensure(OP, act != Activation::Identity, || {
         "the identity has no gradient kernel".into()
     })?;
-    let vars = Vars::new().set("ACT_GRAD_LIB", act.wgsl_grad_library()?);
+    let vars = storage_vars(Vars::new(), elem, 1).set("ACT_GRAD_LIB", act.wgsl_grad_library()?);
     elementwise(
         OP,
-        format!("{}_grad_from_output_{len}", act.name()),
+        format!("{}_grad_from_output_{len}{}", act.name(), elem.suffix()),
         ("train/activation_grad_from_output.wgsl", ACT_GRAD_OUT),
         len,
         vars,
@@ -109,6 +113,7 @@ pub fn channel_slice(
     hw: u32,
     offset: u32,
     channels: u32,
+    elem: Elem,
 ) -> Result<KernelSource, KernelError> {
     const OP: &str = "channel_slice";
     ensure(OP, n > 0 && channels > 0 && hw > 0, || {
@@ -132,10 +137,14 @@ pub fn channel_slice(
         .u32("HW", hw);
     elementwise(
         OP,
-        format!("channel_slice_{n}x{c_total}x{hw}_{offset}+{channels}"),
+        format!(
+            "channel_slice_{n}x{c_total}x{hw}_{offset}+{channels}{}",
+            elem.suffix()
+        ),
         ("train/channel_slice.wgsl", SLICE),
         (u64::from(n) * u64::from(channels)).saturating_mul(u64::from(hw / width)),
-        width_vars(vars, width),
+        // A copy never converts: it reads and writes the stored type, WIDTH at a time.
+        storage_vars(vars.u32("WIDTH", width), elem, width),
         1,
     )
 }
@@ -143,16 +152,22 @@ pub fn channel_slice(
 /// Gradient of global average pooling: `dx[n, c, :, :] = dy[n, c] / (h w)`.
 ///
 /// Bindings: `dy [n, c]`, `dx [n, c, h, w]`.
-pub fn global_avg_pool_grad(n: u32, c: u32, h: u32, w: u32) -> Result<KernelSource, KernelError> {
+pub fn global_avg_pool_grad(
+    n: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    elem: Elem,
+) -> Result<KernelSource, KernelError> {
     const OP: &str = "global_avg_pool_grad";
     ensure(OP, n > 0 && c > 0 && h > 0 && w > 0, || {
         "empty tensor".into()
     })?;
     let hw = fit_u32(OP, "plane", u64::from(h) * u64::from(w), MAX_ELEMENTS)?;
-    let vars = Vars::new().u32("HW", hw);
+    let vars = storage_vars(Vars::new().u32("HW", hw), elem, 1);
     elementwise(
         OP,
-        format!("global_avg_pool_grad_{n}x{c}x{h}x{w}"),
+        format!("global_avg_pool_grad_{n}x{c}x{h}x{w}{}", elem.suffix()),
         ("train/global_avg_pool_grad.wgsl", GAP_GRAD),
         (u64::from(n) * u64::from(c)).saturating_mul(u64::from(hw)),
         vars,

@@ -16,7 +16,7 @@ use super::super::activation::ELEMENTWISE_WG;
 use super::super::template::{Vars, render};
 use super::super::{
     BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, Pool2dParams, check_loops,
-    fit_u32, grid_1d,
+    fit_u32, grid_1d, storage_vars,
 };
 
 const TEMPLATE: &str = include_str!("../../../../shaders/train/pool2d_grad.wgsl");
@@ -97,7 +97,7 @@ fn pool2d_grad(op: &'static str, p: &Pool2dParams, max: bool) -> Result<KernelSo
 
 /// Template variables shared by both pooling-gradient templates: the window and the grid.
 fn window_vars(p: &Pool2dParams, grid_x: u32) -> Vars {
-    Vars::new()
+    let vars = Vars::new()
         .u32("PLANES", p.batch * p.channels)
         .u32("H", p.in_h)
         .u32("W", p.in_w)
@@ -110,13 +110,22 @@ fn window_vars(p: &Pool2dParams, grid_x: u32) -> Vars {
         .i32("PAD_H", p.pad_h as i32)
         .i32("PAD_W", p.pad_w as i32)
         .u32("WG", ELEMENTWISE_WG)
-        .u32("GRID_X", grid_x)
+        .u32("GRID_X", grid_x);
+    storage_vars(vars, p.elem, 1)
 }
 
 /// `3x3_s1_p1_128x64x32x32`: window, stride, padding and input shape.
 fn shape_name(p: &Pool2dParams) -> String {
     format!(
-        "{}x{}_s{}_p{}_{}x{}x{}x{}",
-        p.kernel_h, p.kernel_w, p.stride_h, p.pad_h, p.batch, p.channels, p.in_h, p.in_w
+        "{}x{}_s{}_p{}_{}x{}x{}x{}{}",
+        p.kernel_h,
+        p.kernel_w,
+        p.stride_h,
+        p.pad_h,
+        p.batch,
+        p.channels,
+        p.in_h,
+        p.in_w,
+        p.elem.suffix()
     )
 }

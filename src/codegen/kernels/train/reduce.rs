@@ -15,7 +15,7 @@
 
 use super::super::template::{Vars, render};
 use super::super::{
-    Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS,
+    Activation, BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS,
     MAX_LOOP_ITERATIONS, Reduction, check_loops, ensure, fit_u32, grid_1d,
 };
 use super::norm_train::{ChunkLanes, channel_sum_finish, chunk_vars, chunks};
@@ -135,28 +135,34 @@ pub fn bias_grad(
     inner: u32,
     act_grad: Activation,
 ) -> Result<Reduction, KernelError> {
-    bias_grad_lanes(batch, channels, inner, act_grad, None)
+    bias_grad_lanes(batch, channels, inner, act_grad, None, Elem::F32)
 }
 
-/// [`bias_grad`] with `lanes` invocations per chunk ([`ChunkLanes`]).
+/// [`bias_grad`] with `lanes` invocations per chunk ([`ChunkLanes`]), of a `dy` (and `y`)
+/// stored as `elem`.
 pub fn bias_grad_lanes(
     batch: u32,
     channels: u32,
     inner: u32,
     act_grad: Activation,
     lanes: ChunkLanes,
+    elem: Elem,
 ) -> Result<Reduction, KernelError> {
     const OP: &str = "bias_grad";
     // The batch-statistics layout: one workgroup per (channel, chunk), then one per channel.
     // A first pass with one invocation per (channel, part) looping over its part read dy
     // uncoalesced and left too few invocations for a GPU (40 µs against 16 µs on an H100).
     let k = chunks(OP, batch, channels, inner, 1, lanes)?;
-    let vars = chunk_vars(&k, k.partial_grid)?
+    let vars = chunk_vars(&k, k.partial_grid, elem)?
         .u32("WG", k.wg)
         .flag("VEC4", k.width == 4)
         .flag("ACT_GRAD", act_grad != Activation::Identity)
         .set("ACT_GRAD_LIB", act_grad.wgsl_grad_library_width(k.width)?);
-    let name = format!("bias_grad{}_{batch}x{channels}x{inner}", through(act_grad));
+    let name = format!(
+        "bias_grad{}_{batch}x{channels}x{inner}{}",
+        through(act_grad),
+        elem.suffix()
+    );
     let partial = KernelSource {
         name: format!("{name}_partial"),
         wgsl: render("train/channel_sum_partial.wgsl", PARTIAL_TEMPLATE, &vars)?,
