@@ -14,6 +14,7 @@ mod fuzz;
 mod gpu_fusion;
 mod gpu_kernels_conv;
 mod gpu_kernels_ops;
+mod gpu_mixed_precision;
 mod gpu_models;
 mod gpu_optimizer_fusion;
 mod gpu_plan;

@@ -42,7 +42,8 @@ pub struct ModelArgs {
 
 /// Parses `--precision f32|mixed`.
 pub fn parse_precision(s: &str) -> Result<netc::ir::Precision, String> {
-    netc::ir::Precision::parse(s).ok_or_else(|| format!("`{s}` is not a precision: use f32 or mixed"))
+    netc::ir::Precision::parse(s)
+        .ok_or_else(|| format!("`{s}` is not a precision: use f32 or mixed"))
 }
 
 #[derive(Subcommand, Debug)]

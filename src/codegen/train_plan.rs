@@ -19,11 +19,8 @@ use super::plan::{
     kernel_activation, square,
 };
 use super::tiling::ConvKind;
-use crate::ir::{NodeId, TrainOp};
+use crate::ir::{LOSS_SCALER, NodeId, TrainOp};
 
-/// The state buffer of dynamic loss scaling, a parameter-like buffer of a mixed-precision
-/// step: `[scale, clean steps, found-non-finite flag, skipped steps]`.
-pub const LOSS_SCALER: &str = "loss_scaler";
 /// The scalar output of a scaled step: 1 when its updates were skipped.
 pub const SKIPPED: &str = "skipped";
 

@@ -31,4 +31,9 @@ pub use graph::{BlockCall, Edge, Graph, Node, NodeId, Site};
 pub use ops::{Activation, Op, ParamRole, ShapeError, Window};
 pub use train_ops::TrainOp;
 pub use types::{DType, Precision, TensorType};
+
+/// The checkpoint name of the state a mixed-precision step keeps beside its parameters:
+/// dynamic loss scaling's `[scale, clean steps, found-non-finite flag, skipped steps]`
+/// (`codegen::kernels::train::loss_scale`).
+pub const LOSS_SCALER: &str = "loss_scaler";
 pub use verify::{VerifyError, verify};

@@ -12,13 +12,20 @@
 //! checking kernels; `f64` for checking gradients against finite differences and
 //! against PyTorch's float64 training steps, where f32 rounding would tip values
 //! that sit on a kink (a ReLU input near zero, a near-tie in a max pool).
+//!
+//! Values the graph types as f16 (a mixed-precision step's activations and gradients) are
+//! rounded to f16 after they are computed, as the device stores them; gradients
+//! downstream of the loss are rounded as the device holds them, multiplied by the loss
+//! scale (`params["loss_scaler"][0]` when the parameters hold the scaler's state, else 1).
+//! So in every precision the reference computes what the kernels should, up to the order
+//! of their f32 sums.
 
 pub mod ops;
 pub mod train_ops;
 
-use crate::ir::{Graph, NodeId, Op};
+use crate::ir::{DType, Graph, LOSS_SCALER, NodeId, Op};
 use crate::tensor::{Element, Tensor, TensorMap};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Why the interpreter could not run a graph (missing or mis-shaped inputs).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -51,6 +58,11 @@ pub fn run_all<T: Element>(
     let mut values: Values<T> = HashMap::new();
     let mut batch: Option<usize> = None;
     let order = g.topo_order().expect("a verified graph is acyclic");
+    let scaled = downstream_of_loss_gradient(g, &order);
+    let loss_scale = params
+        .get(LOSS_SCALER)
+        .and_then(|t| t.data.first())
+        .map_or(1.0, |v| v.to_f64());
     for id in order {
         let node = g.node(id);
         let value = match &node.op {
@@ -100,9 +112,46 @@ pub fn run_all<T: Element>(
                 ops::forward(op, &xs)
             }
         };
+        let value = match node.ty.dtype {
+            DType::F16 => {
+                let s = if scaled.contains(&id) {
+                    loss_scale
+                } else {
+                    1.0
+                };
+                round_f16(value, s)
+            }
+            DType::F32 | DType::I32 => value,
+        };
         values.insert(id, value);
     }
     Ok(values)
+}
+
+/// `t` as f16 storage of `t * scale` keeps it: rounded to the nearest f16 (inf past its
+/// range), divided by `scale` again.
+fn round_f16<T: Element>(mut t: Tensor<T>, scale: f64) -> Tensor<T> {
+    for v in &mut t.data {
+        let stored = half::f16::from_f64(v.to_f64() * scale).to_f64();
+        *v = T::from_f64(stored / scale);
+    }
+    t
+}
+
+/// Every node computed from a loss gradient (`softmax_cross_entropy_grad`): the values a
+/// scaled step holds multiplied by the loss scale.
+fn downstream_of_loss_gradient(g: &Graph, order: &[NodeId]) -> HashSet<NodeId> {
+    let mut out = HashSet::new();
+    for &id in order {
+        let seed = matches!(
+            g.node(id).op,
+            Op::Train(crate::ir::TrainOp::SoftmaxCrossEntropyGrad)
+        );
+        if seed || g.inputs(id).iter().any(|i| out.contains(i)) {
+            out.insert(id);
+        }
+    }
+    out
 }
 
 /// Evaluate the graph and return its outputs by name.
