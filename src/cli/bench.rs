@@ -15,6 +15,7 @@ use netc::codegen::memory::MemoryPlanning;
 use netc::codegen::optim_fusion::OptimizerLowering;
 use netc::codegen::plan::{self, Options};
 use netc::diag::{Diagnostic, Diagnostics, Sources};
+use netc::ir::Precision;
 use netc::runtime::model::{DeviceModel, check_batch};
 use netc::runtime::tune;
 use netc::tensor::Tensor;
@@ -61,6 +62,10 @@ pub struct Args {
     /// kernel family and by kernel (needs a device with timestamp queries inside passes).
     #[arg(long)]
     pub profile: bool,
+    /// `f32`, or `mixed` (train mode: f16 activations and gradients with loss scaling);
+    /// default: the recipe's `precision` in train mode, f32 for inference.
+    #[arg(long, value_parser = super::parse_precision)]
+    pub precision: Option<netc::ir::Precision>,
 }
 
 #[derive(Serialize)]
@@ -84,6 +89,8 @@ struct Report {
     driver: String,
     /// Whether conv tilings came from the tuner (false: `--no-tune` defaults).
     tuned: bool,
+    /// `f32` or `mixed`.
+    precision: String,
     /// With `--profile`: GPU time per step by kernel family and by kernel.
     #[serde(skip_serializing_if = "Option::is_none")]
     profile: Option<profile::Profile>,
@@ -106,8 +113,17 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
     } else {
         e.graph.clone()
     };
+    let precision = match (train, a.precision) {
+        (true, p) => p.unwrap_or(e.recipe.precision),
+        (false, None | Some(Precision::F32)) => Precision::F32,
+        (false, Some(Precision::Mixed)) => {
+            return Err(fail(
+                "--precision mixed is a training mode: add --mode train".into(),
+            ));
+        }
+    };
     // Measure what training and inference run: the optimised (fused) graph.
-    let graph = pipeline::optimise(&graph).map_err(|x| fail(x.to_string()))?;
+    let graph = pipeline::optimise_for(&graph, precision).map_err(|x| fail(x.to_string()))?;
     check_batch(
         &graph,
         a.batch,
@@ -225,15 +241,21 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         device: format!("{} ({:?})", info.name, info.backend),
         driver: format!("{} {}", info.driver, info.driver_info),
         tuned,
+        precision: precision.to_string(),
         profile,
     };
     if a.json {
         println!("{}", serde_json::to_string(&r).expect("report serialises"));
     } else {
         println!(
-            "{} {} batch {}{}: median {:.2} ms/step, {:.0} images/s, {:.1} GFLOP/s; {} dispatches ({} kernels), {:.1} MiB planned ({:.1} MiB unplanned); compiled in {:.0} ms; {} — {}",
+            "{} {}{} batch {}{}: median {:.2} ms/step, {:.0} images/s, {:.1} GFLOP/s; {} dispatches ({} kernels), {:.1} MiB planned ({:.1} MiB unplanned); compiled in {:.0} ms; {} — {}",
             r.model,
             r.mode,
+            if precision == Precision::Mixed {
+                " mixed"
+            } else {
+                ""
+            },
             r.batch,
             if r.tuned { ", tuned" } else { "" },
             r.median_ms,

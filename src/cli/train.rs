@@ -55,6 +55,11 @@ pub struct Args {
     /// choice is cached per device in `$XDG_CACHE_HOME/netc/tune.json`); also `NETC_TUNE=0`.
     #[arg(long)]
     pub no_tune: bool,
+    /// `f32`, or `mixed`: activations and their gradients in f16 with dynamic loss scaling,
+    /// master weights, batch-norm statistics and optimizer state in f32 (replaces the
+    /// recipe's `precision`).
+    #[arg(long, value_parser = super::parse_precision)]
+    pub precision: Option<netc::ir::Precision>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -129,9 +134,20 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
     let mut model = pipeline::front_end_str(sources, &source_name, &source, &overrides)?;
     report(sources, &Diagnostics(model.warnings.clone()));
     match &resume {
-        Some(c) => model.recipe = c.recipe.clone(),
+        Some(c) => {
+            model.recipe = c.recipe.clone();
+            if let Some(p) = a.precision.filter(|&p| p != c.recipe.precision) {
+                return Err(err(format!(
+                    "the run was trained in {} precision; --precision {p} cannot change it on --resume",
+                    c.recipe.precision
+                )));
+            }
+        }
         None => {
             let r = &mut model.recipe;
+            if let Some(p) = a.precision {
+                r.precision = p;
+            }
             if let Some(e) = a.epochs {
                 r.epochs = e;
             }

@@ -14,3 +14,5 @@ pub mod optim_fusion;
 pub mod plan;
 pub mod tiling;
 mod train_plan;
+
+pub use train_plan::SKIPPED;

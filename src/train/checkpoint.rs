@@ -21,6 +21,10 @@ pub struct EpochMetrics {
     pub lr: f64,
     pub seconds: f64,
     pub images_per_s: f64,
+    /// Steps of the epoch whose updates dynamic loss scaling skipped (a gradient was inf or
+    /// NaN at the scale of the time); always 0 in f32.
+    #[serde(default)]
+    pub skipped_steps: u64,
 }
 
 /// Progress inside an interrupted epoch, so that a resumed run skips the batches
@@ -31,6 +35,8 @@ pub struct PartialEpoch {
     pub loss_sum: f64,
     pub correct: f64,
     pub seen: usize,
+    #[serde(default)]
+    pub skipped: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

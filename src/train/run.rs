@@ -112,7 +112,10 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
     let training = autodiff::build(&cfg.model.graph, &recipe.optimizer).map_err(setup)?;
     let limit = runtime.context().limits().max_storage_buffer_binding_size;
     check_batch(&training.graph, batch, limit).map_err(setup)?;
-    let step_graph = crate::pipeline::optimise(&training.graph).map_err(setup)?;
+    // Mixed precision is a property of the training step only: validation runs the f32
+    // forward pass on the f32 master weights.
+    let step_graph =
+        crate::pipeline::optimise_for(&training.graph, recipe.precision).map_err(setup)?;
     let log_every = cfg.log_every.clamp(1, MAX_LOG_EVERY);
     let opts = Options {
         log_capacity: log_every,
@@ -196,11 +199,13 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
             loss_sum: 0.0,
             correct: 0.0,
             seen: 0,
+            skipped: 0,
         });
         let mut sums = EpochSums {
             loss_sum: done.loss_sum,
             correct: done.correct,
             seen: done.seen,
+            skipped: done.skipped,
         };
         let mut steps_done = done.steps_done;
         let mut lr = 0.0;
@@ -228,8 +233,18 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
                     .unwrap_or_default()
             };
             let (losses, corrects) = (log("loss"), log("correct"));
+            // A mixed-precision step reports whether loss scaling skipped its updates; such
+            // a step changed no parameter, so a non-finite loss there (an f16 overflow in the
+            // forward pass) is not the end of the run, only a skipped step.
+            let skipped = log(crate::codegen::SKIPPED);
             for (i, (&loss, &c)) in losses.iter().zip(&corrects).enumerate() {
                 let step = first + i as u64 + 1;
+                if skipped.get(i).is_some_and(|&s| s != 0.0) {
+                    sums.skipped += 1;
+                    if !loss.is_finite() {
+                        continue;
+                    }
+                }
                 if !loss.is_finite() {
                     return Err(TrainError::NonFinite {
                         value: loss,
@@ -312,6 +327,7 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
             loss_sum,
             correct,
             seen,
+            skipped,
         } = sums;
         if cfg.interrupt.load(Ordering::SeqCst) && steps_done < steps_per_epoch {
             // Save exactly where this epoch stopped; `--resume` continues from here.
@@ -322,6 +338,7 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
                 loss_sum,
                 correct,
                 seen,
+                skipped,
             };
             checkpoint_of(params, epoch, step, &history, Some(p))
                 .save(&cfg.out, "last")
@@ -348,6 +365,7 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
             lr,
             seconds: started.elapsed().as_secs_f64(),
             images_per_s: seen as f64 / started.elapsed().as_secs_f64().max(1e-9),
+            skipped_steps: skipped,
         };
         history.push(m.clone());
         let step = (epoch as u64 + 1) * steps_per_epoch as u64;
@@ -371,7 +389,7 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
             since_best += 1;
         }
         let line = format!(
-            "epoch {:>3}/{}: train loss {:.4}, train acc {:.2}%, val acc {:.2}%{}, lr {:.3e}, {:.0} img/s, {:.1} s",
+            "epoch {:>3}/{}: train loss {:.4}, train acc {:.2}%, val acc {:.2}%{}, lr {:.3e}, {:.0} img/s, {:.1} s{}",
             m.epoch,
             recipe.epochs,
             m.train_loss,
@@ -380,7 +398,11 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
             if improved { " (best)" } else { "" },
             m.lr,
             m.images_per_s,
-            m.seconds
+            m.seconds,
+            match m.skipped_steps {
+                0 => String::new(),
+                n => format!(", {n} steps skipped by loss scaling"),
+            }
         );
         match &bar {
             Some(b) => b.finish_with_message(line),
@@ -409,6 +431,8 @@ struct EpochSums {
     loss_sum: f64,
     correct: f64,
     seen: usize,
+    /// Steps whose updates loss scaling skipped.
+    skipped: u64,
 }
 
 /// A progress bar on a terminal; `None` (plain lines) otherwise or with `--quiet`.

@@ -1,0 +1,247 @@
+//! `--precision mixed` and the recipe's `precision` key through the command line: a mixed
+//! run trains, logs skipped steps, checkpoints the loss scaler and resumes to identical
+//! metrics; the plan shows each value's dtype; bad values and a device without f16 get
+//! errors that say what is wrong.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const MODEL: &str = "tests/train/small.net";
+
+fn netc_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_netc"));
+    // Tests never time kernels or write the user's tuning cache (tests/gpu_tune.rs does).
+    c.env("NETC_TUNE", "0")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("netc runs")
+}
+
+fn netc(args: &[&str]) -> Output {
+    netc_env(args, &[])
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("netc-mixed-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn metrics(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .expect("metrics.jsonl")
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            let o = v.as_object_mut().unwrap();
+            o.remove("seconds");
+            o.remove("images_per_s");
+            v
+        })
+        .collect()
+}
+
+fn train(out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        MODEL,
+        "--data",
+        "synthetic",
+        "--limit",
+        "600",
+        "--quiet",
+        "--precision",
+        "mixed",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    netc(&args)
+}
+
+#[test]
+fn a_mixed_run_trains_logs_skipped_steps_checkpoints_the_scaler_and_resumes() {
+    let full = tempdir("full");
+    let o = train(&full, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let m = metrics(&full);
+    assert_eq!(m.len(), 2, "{m:?}");
+    assert!(
+        m[1]["val_acc"].as_f64().unwrap() > 0.2,
+        "the small model learns the synthetic classes in mixed precision too: {m:?}"
+    );
+    // 500 training images in batches of 50: ten steps an epoch, each counted.
+    for e in &m {
+        let skipped = e["skipped_steps"]
+            .as_u64()
+            .expect("skipped_steps is logged");
+        assert!(skipped < 10, "every step skipped: {m:?}");
+    }
+    // The scaler's state is saved with the parameters: [scale, clean steps, flag, skipped].
+    let w = netc::params::load(&full.join("last.safetensors")).expect("checkpoint loads");
+    let scaler = &w[netc::ir::LOSS_SCALER].data;
+    assert_eq!(scaler.len(), 4);
+    let skipped: u64 = m.iter().map(|e| e["skipped_steps"].as_u64().unwrap()).sum();
+    assert_eq!(scaler[3] as u64, skipped, "{scaler:?} vs {m:?}");
+    assert!(scaler[0] >= 1.0 && scaler[0] <= 65536.0, "{scaler:?}");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(full.join("config.json")).unwrap())
+            .expect("config.json");
+    assert_eq!(config["recipe"]["precision"], "mixed", "{config}");
+
+    // Stopped after epoch 1 and resumed: the same metrics as the run that never stopped
+    // (the scale and its clean-step count come back from the checkpoint).
+    let part = tempdir("part");
+    let o = train(&part, &["--epochs", "1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let ckpt = part.join("last.json");
+    let mut c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&ckpt).unwrap()).unwrap();
+    c["recipe"]["epochs"] = 2.into();
+    std::fs::write(&ckpt, c.to_string()).unwrap();
+    let o = netc(&["train", "--resume", part.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        metrics(&part),
+        m,
+        "a resumed mixed run must match an uninterrupted one"
+    );
+    // The precision of a run is fixed.
+    let o = netc(&[
+        "train",
+        "--resume",
+        part.to_str().unwrap(),
+        "--precision",
+        "f32",
+        "--quiet",
+    ]);
+    let t = text(&o);
+    assert!(
+        !o.status.success() && t.contains("cannot change it on --resume"),
+        "{t}"
+    );
+
+    // The checkpoint evaluates like any other (in f32, on the master weights).
+    let o = netc(&["test", full.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success() && t.contains("test accuracy"), "{t}");
+}
+
+#[test]
+fn the_plan_of_a_mixed_step_shows_each_values_dtype() {
+    let o = netc(&[
+        "compile",
+        MODEL,
+        "--train",
+        "--precision",
+        "mixed",
+        "--emit",
+        "plan",
+        "--batch",
+        "4",
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let line = |name: &str| {
+        t.lines()
+            .find(|l| l.split_whitespace().nth(4) == Some(name))
+            .unwrap_or_else(|| panic!("no buffer `{name}` in\n{t}"))
+            .to_string()
+    };
+    assert!(line("x").contains(" f16 "), "{}", line("x"));
+    assert!(
+        line("conv1.weight").contains(" f32 "),
+        "{}",
+        line("conv1.weight")
+    );
+    assert!(
+        line("loss_scaler").contains(" f32 "),
+        "{}",
+        line("loss_scaler")
+    );
+    assert!(
+        t.contains("grads_finite") && t.contains("loss_scale_update"),
+        "{t}"
+    );
+    // The IR says it too.
+    let o = netc(&[
+        "compile",
+        MODEL,
+        "--train",
+        "--precision",
+        "mixed",
+        "--emit",
+        "ir-opt",
+    ]);
+    let ir = text(&o);
+    assert!(o.status.success() && ir.contains("f16"), "{ir}");
+}
+
+#[test]
+fn bad_precisions_are_diagnosed() {
+    let o = netc(&[
+        "compile",
+        MODEL,
+        "--train",
+        "--precision",
+        "f16",
+        "--emit",
+        "plan",
+    ]);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("use f32 or mixed"), "{t}");
+    let o = netc(&["compile", MODEL, "--precision", "mixed", "--emit", "plan"]);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("--train"), "{t}");
+    let dir = tempdir("recipe");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("half.net");
+    let source = std::fs::read_to_string(MODEL)
+        .unwrap()
+        .replace("epochs    = 2", "epochs    = 2\n  precision = \"half\"");
+    std::fs::write(&file, source).unwrap();
+    let o = netc(&["check", file.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(
+        !o.status.success() && t.contains("`precision` must be \"f32\" or \"mixed\""),
+        "{t}"
+    );
+    assert!(
+        t.contains("half.net:"),
+        "the error points at the recipe line: {t}"
+    );
+}
+
+/// wgpu's GL backend offers no f16: a mixed step there is refused before anything runs,
+/// naming the missing feature.
+#[test]
+fn a_device_without_f16_names_the_missing_feature() {
+    let o = netc_env(
+        &[
+            "bench",
+            MODEL,
+            "--mode",
+            "train",
+            "--precision",
+            "mixed",
+            "--batch",
+            "2",
+            "--steps",
+            "1",
+        ],
+        &[("WGPU_BACKEND", "gl")],
+    );
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("SHADER_F16"), "{t}");
+}
