@@ -455,7 +455,7 @@ impl Op {
                 Ok(xs[0].clone())
             }
             Op::SoftmaxCrossEntropy => {
-                if !xs[0].batched || xs[0].dims.len() != 1 || !xs[0].dtype.is_float() {
+                if !xs[0].batched || xs[0].dims.len() != 1 || xs[0].dtype != DType::F32 {
                     return err(format!("cross-entropy expects logits [N,K], got {}", xs[0]));
                 }
                 if !xs[1].batched || !xs[1].dims.is_empty() || xs[1].dtype != DType::I32 {
@@ -554,9 +554,9 @@ pub(crate) fn fused(act: Option<Activation>) -> String {
 }
 
 fn float_batched(op: &Op, x: &TensorType) -> Result<(), ShapeError> {
-    if !x.batched || !x.dtype.is_float() {
+    if !x.batched || x.dtype != DType::F32 {
         return err(format!(
-            "{} expects a batched float activation, got {x}",
+            "{} expects a batched f32 activation, got {x}",
             op.name()
         ));
     }
