@@ -133,7 +133,7 @@ fn f16_conv_gradients_every_candidate_equal_the_reference() {
         let want_dx = f16_values(
             train_ops::forward(
                 &TrainOp::Conv2dGradInput {
-                    window: conv_window.clone(),
+                    window: conv_window,
                     groups: p.groups as usize,
                     input_hw: [p.in_h as usize, p.in_w as usize],
                 },

@@ -7,7 +7,6 @@
 //! that order tips over. Tolerance: 1e-2 of each tensor's largest magnitude — an f16 holds
 //! ~3 decimal digits, and an indexing or conversion bug errs by the values themselves.
 
-use crate::common::two_squares;
 use netc::codegen::kernels::Elem;
 use netc::codegen::kernels::train::loss_scale::GradScaler;
 use netc::codegen::plan::{self, Options};

@@ -302,10 +302,11 @@ impl Op {
             })
             .collect();
         let mut ty = self.infer_shape(&as_f32.iter().collect::<Vec<_>>())?;
-        if ty.batched && ty.dtype == DType::F32 {
-            if let Some(x) = xs.iter().find(|x| x.batched && x.dtype.is_float()) {
-                ty.dtype = x.dtype;
-            }
+        if ty.batched
+            && ty.dtype == DType::F32
+            && let Some(x) = xs.iter().find(|x| x.batched && x.dtype.is_float())
+        {
+            ty.dtype = x.dtype;
         }
         Ok(ty)
     }

@@ -196,9 +196,11 @@ pub fn sgd_update(
         ("train/sgd_update.wgsl", SGD_UPDATE),
         lens,
         vars,
-        1,
-        2,
-        scaled,
+        Layout {
+            shared: 1,
+            writes: 2,
+            scaled,
+        },
     )
 }
 
@@ -241,9 +243,11 @@ pub fn adam_update(
         ("train/adam_update.wgsl", ADAM_UPDATE),
         lens,
         vars,
-        2,
-        3,
-        scaled,
+        Layout {
+            shared: 2,
+            writes: 3,
+            scaled,
+        },
     )
 }
 
@@ -251,15 +255,24 @@ pub fn adam_update(
 /// its gradient (read) and `writes` buffers updated in place, and with `scaled` the loss
 /// scaler's state (read). Named `{prefix}x{count}_{total elements}` (`_scaled` after the
 /// prefix when scaled); one invocation per element index of the longest parameter.
+/// The bindings of a fused update: see [`batched_update`].
+struct Layout {
+    shared: usize,
+    writes: usize,
+    scaled: bool,
+}
+
 fn batched_update(
     op: &'static str,
     prefix: String,
     (file, template): (&str, &str),
     lens: &[u64],
     vars: Vars,
-    shared: usize,
-    writes: usize,
-    scaled: bool,
+    Layout {
+        shared,
+        writes,
+        scaled,
+    }: Layout,
 ) -> Result<KernelSource, KernelError> {
     ensure(op, !lens.is_empty() && lens.iter().all(|&l| l > 0), || {
         format!("every updated parameter must have elements: {lens:?}")
