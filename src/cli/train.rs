@@ -1,13 +1,18 @@
 //! `netc train FILE [--data DIR|synthetic] [--epochs N] [--batch N] [--lr X] [--seed N]
-//! [--set k=v]... [--out runs/NAME] [--resume runs/NAME] [--limit N] [--quiet]`
-//! and `netc test runs/NAME [--data DIR]`.
+//! [--val-size N] [--set k=v]... [--out runs/NAME] [--overwrite] [--limit N] [--quiet]`,
+//! `netc train --resume runs/NAME [--epochs N]` and `netc test runs/NAME [--data DIR]`.
+//!
+//! The run directory follows `train::run_dir`'s rule: a new run refuses a directory that
+//! holds a run unless `--overwrite` is given, and every run locks its directory.
 
+use super::values::{positive_count, positive_number};
 use super::{open_runtime, report};
 use netc::data::{self, Dataset, Split};
 use netc::diag::{Diagnostic, Diagnostics, Sources};
 use netc::predict::{self, Predictor};
-use netc::train::checkpoint::Checkpoint;
+use netc::train::checkpoint::{self, Checkpoint};
 use netc::train::run::{self, Outcome, TrainConfig};
+use netc::train::run_dir::{self, RunLock};
 use netc::{pipeline, train};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,22 +30,32 @@ pub struct Args {
     /// Defaults to $NETC_DATA, then ./data.
     #[arg(long)]
     pub data: Option<String>,
-    #[arg(long)]
+    /// Epochs to train; with --resume, the new total, which extends a run.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: Option<u32>,
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch: Option<u32>,
-    /// Base learning rate (replaces the recipe optimizer's).
-    #[arg(long)]
+    /// Base learning rate (replaces the recipe optimizer's); positive.
+    #[arg(long, value_parser = positive_number, allow_negative_numbers = true)]
     pub lr: Option<f64>,
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Use only this many images, spread evenly over the dataset.
+    /// Images held out for validation (replaces the recipe's `val_size`).
     #[arg(long)]
+    pub val_size: Option<u32>,
+    /// Use only this many images, spread evenly over the dataset.
+    #[arg(long, value_parser = positive_count)]
     pub limit: Option<usize>,
-    /// Run directory (default runs/<model name>).
+    /// Run directory (default runs/<model name>). It must not hold a run already, unless
+    /// --overwrite is given.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Continue the run in this directory from its last checkpoint.
+    /// Delete the run already in the output directory (its checkpoints, metrics and
+    /// TensorBoard logs, nothing else) and start a new one there.
+    #[arg(long, alias = "force")]
+    pub overwrite: bool,
+    /// Continue the run in this directory from its last checkpoint, with its own model,
+    /// recipe and data; only --epochs may change (to extend it).
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
     /// No progress bar or per-epoch lines.
@@ -64,7 +79,7 @@ pub struct TestArgs {
     /// Evaluate on this dataset instead of the run's held-out validation split.
     #[arg(long)]
     pub data: Option<String>,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = positive_count)]
     pub batch: usize,
 }
 
@@ -108,9 +123,22 @@ fn load_data(
 }
 
 pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
-    let resume = match &a.resume {
-        Some(dir) => Some(Checkpoint::load(dir, "last").map_err(|e| err(e.to_string()))?),
-        None => None,
+    // Resuming: lock the run, then read where it stopped.
+    let (resume, lock) = match &a.resume {
+        Some(dir) => {
+            refuse_flags_on_resume(&a)?;
+            if !dir.is_dir() {
+                return Err(err(format!(
+                    "there is no run directory `{}`",
+                    dir.display()
+                )));
+            }
+            // Locked before reading, so that no other process writes a newer checkpoint
+            // between reading this one and continuing from it.
+            let lock = lock_run(dir)?;
+            (Some(load_resumable(dir)?), Some(lock))
+        }
+        None => (None, None),
     };
     // The model: from the file, or from the checkpoint's own copy of the source.
     let (source_name, source, overrides) = match (&resume, &a.file) {
@@ -126,10 +154,18 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         }
         (None, None) => unreachable!("clap requires FILE without --resume"),
     };
+    if let (Some(c), Some(dir), None) = (&resume, &a.resume, a.epochs)
+        && c.epoch >= c.recipe.epochs
+    {
+        return finished_already(c, dir);
+    }
     let mut model = pipeline::front_end_str(sources, &source_name, &source, &overrides)?;
     report(sources, &Diagnostics(model.warnings.clone()));
     match &resume {
-        Some(c) => model.recipe = c.recipe.clone(),
+        Some(c) => {
+            model.recipe = c.recipe.clone();
+            model.recipe.epochs = resumed_epochs(c, a.epochs, a.resume.as_deref().unwrap())?;
+        }
         None => {
             let r = &mut model.recipe;
             if let Some(e) = a.epochs {
@@ -141,13 +177,22 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
             if let Some(s) = a.seed {
                 r.seed = s;
             }
+            if let Some(v) = a.val_size {
+                r.val_size = v;
+            }
             if let Some(lr) = a.lr {
                 set_lr(&mut r.optimizer, lr);
             }
-            if r.epochs == 0 || r.batch == 0 {
-                return Err(err("--epochs and --batch must be at least 1"));
-            }
         }
+    }
+    let out = match (&a.resume, &a.out) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(o)) => o.clone(),
+        (None, None) => PathBuf::from("runs").join(netc::elab::snake_case(&model.graph.name)),
+    };
+    // A new run: refuse an existing run before the (possibly slow) data loading...
+    if resume.is_none() {
+        refuse_existing_run(&out, a.overwrite)?;
     }
     let data_src = match &resume {
         Some(c) => c.data.clone(),
@@ -155,29 +200,30 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
     };
     let limit = resume.as_ref().map_or(a.limit, |c| c.limit);
     let data = load_data(&data_src, limit, model.recipe.seed, Split::Train)?;
-    let out = match (&a.resume, &a.out) {
-        (Some(dir), _) => dir.clone(),
-        (None, Some(o)) => o.clone(),
-        (None, None) => PathBuf::from("runs").join(netc::elab::snake_case(&model.graph.name)),
+    // ... and check that the data fits before the directory is created, so that a mistake
+    // leaves no trace.
+    train::preflight::check(&data, &model.recipe, &model.graph).map_err(err)?;
+    // Then lock the directory and, under the lock, look again and clear what may go.
+    let _lock = match lock {
+        Some(l) => l,
+        None => {
+            let l = lock_run(&out)?;
+            refuse_existing_run(&out, a.overwrite)?;
+            run_dir::clear(&out).map_err(|e| err(e.to_string()))?;
+            l
+        }
     };
     let config = serde_json::json!({
         "model": model.graph.name, "file": source_name, "hparams": model.hparams.iter().map(|(k, v)| (k.clone(), v.to_string())).collect::<std::collections::BTreeMap<_, _>>(),
         "recipe": model.recipe, "data": data_src, "images": data.len(), "classes": data.classes, "limit": limit, "out": out,
         "resumed_from_epoch": resume.as_ref().map(|c| c.epoch),
     });
+    let config = serde_json::to_string_pretty(&config).expect("config serialises");
     if !a.quiet {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&config).expect("config serialises")
-        );
+        println!("{config}");
     }
-    std::fs::create_dir_all(&out)
-        .map_err(|e| err(format!("cannot create `{}`: {e}", out.display())))?;
-    std::fs::write(
-        out.join("config.json"),
-        serde_json::to_string_pretty(&config).expect("config serialises"),
-    )
-    .map_err(|e| err(format!("cannot write to `{}`: {e}", out.display())))?;
+    netc::atomic_file::write(&out.join("config.json"), config.as_bytes())
+        .map_err(|e| err(format!("cannot write to `{}`: {e}", out.display())))?;
 
     let interrupt = Arc::new(AtomicBool::new(false));
     let flag = interrupt.clone();
@@ -225,6 +271,124 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         ),
     }
     Ok(())
+}
+
+/// Lock a run directory for this process, or say which process has it.
+fn lock_run(dir: &Path) -> Result<RunLock, Diagnostics> {
+    RunLock::acquire(dir).map_err(|e| {
+        let d = Diagnostic::error(e.to_string());
+        match e {
+            run_dir::RunDirError::Locked { .. } => d
+                .with_help(
+                    "wait for that run to finish, or train into another directory with `--out DIR`",
+                )
+                .into(),
+            run_dir::RunDirError::Io { .. } => d.into(),
+        }
+    })
+}
+
+/// A new run may use `dir` only if it holds no run, or `--overwrite` says to delete it.
+/// (Without results, what is there is what a run that never finished an epoch left —
+/// config.json, TensorBoard steps — which nothing can resume; a new run replaces it.)
+fn refuse_existing_run(dir: &Path, overwrite: bool) -> Result<(), Diagnostics> {
+    let found = run_dir::results(dir);
+    if found.is_empty() || overwrite {
+        return Ok(());
+    }
+    let names: Vec<String> = found
+        .iter()
+        .filter_map(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
+    let shown = dir.display();
+    Err(Diagnostic::error(format!("`{shown}` already holds a run ({}); a new run never overwrites one", names.join(", ")))
+        .with_help(format!(
+            "continue it with `netc train --resume {shown}`, start over with `--overwrite` (deletes its checkpoints, metrics and TensorBoard logs), or train into another directory with `--out DIR`"
+        ))
+        .into())
+}
+
+/// The run's last checkpoint, or why there is nothing to resume.
+fn load_resumable(dir: &Path) -> Result<Checkpoint, Diagnostics> {
+    let has_last = checkpoint::path(dir, "last").exists() || dir.join("last.json").exists();
+    if !has_last {
+        let mut d = Diagnostic::error(format!(
+            "`{}` holds no checkpoint to resume from (no last.safetensors)",
+            dir.display()
+        ));
+        if run_dir::results(dir).is_empty() {
+            d = d.with_help(format!(
+                "start a run there with `netc train FILE --out {}`",
+                dir.display()
+            ));
+        } else {
+            d = d.with_help(format!(
+                "its run stopped before writing `last`; start it again with `netc train FILE --out {} --overwrite`",
+                dir.display()
+            ));
+        }
+        return Err(d.into());
+    }
+    Checkpoint::load(dir, "last").map_err(|e| err(e.to_string()))
+}
+
+/// Flags that would change a resumed run, which must continue exactly as it would have.
+fn refuse_flags_on_resume(a: &Args) -> Result<(), Diagnostics> {
+    let given: Vec<&str> = [
+        (a.file.is_some(), "FILE"),
+        (!a.set.is_empty(), "--set"),
+        (a.data.is_some(), "--data"),
+        (a.batch.is_some(), "--batch"),
+        (a.lr.is_some(), "--lr"),
+        (a.seed.is_some(), "--seed"),
+        (a.val_size.is_some(), "--val-size"),
+        (a.limit.is_some(), "--limit"),
+        (a.out.is_some(), "--out"),
+        (a.overwrite, "--overwrite"),
+    ]
+    .into_iter()
+    .filter_map(|(present, name)| present.then_some(name))
+    .collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    Err(Diagnostic::error(format!(
+        "{} cannot be combined with --resume: a resumed run keeps the model, recipe and data in its checkpoint, so that it continues exactly as it would have",
+        given.join(", ")
+    ))
+    .with_help("only --epochs may be given, to extend the run; to train differently, start a new run (`--out DIR`)")
+    .into())
+}
+
+/// Resuming a run that has finished: nothing to train, but a run stopped after its last
+/// checkpoint and before metrics.jsonl gets its metrics back.
+fn finished_already(c: &Checkpoint, dir: &Path) -> Result<(), Diagnostics> {
+    run::write_metrics(dir, &c.history)
+        .map_err(|e| err(format!("cannot write to `{}`: {e}", dir.display())))?;
+    println!(
+        "the run in {} has finished its {} epochs; nothing to train (extend it with `netc train --resume {} --epochs N`, N > {})",
+        dir.display(),
+        c.epoch,
+        dir.display(),
+        c.epoch
+    );
+    Ok(())
+}
+
+/// The total epochs of a resumed run: the recipe's, or `--epochs` to extend it.
+fn resumed_epochs(c: &Checkpoint, epochs: Option<u32>, dir: &Path) -> Result<u32, Diagnostics> {
+    let total = epochs.unwrap_or(c.recipe.epochs);
+    if total > c.epoch {
+        return Ok(total);
+    }
+    Err(Diagnostic::error(format!(
+        "--epochs {total} is not more than the {} epochs the run in `{}` has completed",
+        c.epoch,
+        dir.display()
+    ))
+    .with_help("on --resume, --epochs sets the new total: give a larger number to train further")
+    .into())
 }
 
 fn set_lr(o: &mut netc::elab::recipe::Optimizer, lr: f64) {

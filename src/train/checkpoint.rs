@@ -1,15 +1,21 @@
-//! Checkpoints: `NAME.safetensors` (parameters, BN running statistics, optimizer
-//! state, under their IR names) and `NAME.json` beside it (the model source and its
-//! hash, hyper-parameters, recipe, normalisation, classes, epoch, step, seed, metrics).
-//! Both are written to a temporary file and renamed, so a crash mid-write never leaves
-//! a corrupt checkpoint; the JSON goes last, so it only ever names complete weights.
+//! Checkpoints: one file, `NAME.safetensors`, holding the parameters, BN running
+//! statistics and optimizer state under their IR names, and in its header metadata
+//! (key `netc.checkpoint`) the JSON that describes them: the model source and its hash,
+//! hyper-parameters, recipe, normalisation, classes, epoch, step, seed, metrics.
+//!
+//! One file is one atomic unit: it is written to a temporary file and renamed
+//! (`atomic_file::write`), so a crash at any moment leaves either the previous checkpoint
+//! or the new one, and weights are never labelled with another epoch's description. Any
+//! safetensors reader loads the weights (`netc infer --weights runs/NAME/best.safetensors`).
+//! Checkpoints of the older layout — the JSON beside the weights in `NAME.json` — still load.
 
 use crate::elab::recipe::Recipe;
 use crate::params;
 use crate::predict::Normalize;
 use crate::tensor::TensorMap;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 /// One epoch's metrics (also a line of metrics.jsonl).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -78,31 +84,55 @@ pub enum CheckpointError {
     Write { path: String, message: String },
 }
 
+/// The safetensors metadata key of a checkpoint's description.
+const METADATA_KEY: &str = "netc.checkpoint";
+
+/// The file of checkpoint `name` in run directory `dir`.
+pub fn path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.safetensors"))
+}
+
 impl Checkpoint {
-    /// Write `dir/NAME.safetensors`, then `dir/NAME.json`, each atomically.
+    /// Write `dir/NAME.safetensors` atomically, weights and description together.
     pub fn save(&self, dir: &Path, name: &str) -> Result<(), CheckpointError> {
-        params::save(&self.params, &dir.join(format!("{name}.safetensors")))?;
-        let json = dir.join(format!("{name}.json"));
-        let write = |e: String| CheckpointError::Write {
-            path: json.display().to_string(),
-            message: e,
-        };
-        let text = serde_json::to_string_pretty(self).map_err(|e| write(e.to_string()))?;
-        let tmp = json.with_extension("json.tmp");
-        std::fs::write(&tmp, text).map_err(|e| write(e.to_string()))?;
-        std::fs::rename(&tmp, &json).map_err(|e| write(e.to_string()))
+        let file = path(dir, name);
+        let text = serde_json::to_string(self).map_err(|e| CheckpointError::Write {
+            path: file.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let metadata = HashMap::from([(METADATA_KEY.to_string(), text)]);
+        params::save_with(&self.params, Some(metadata), &file)?;
+        // An older layout's sidecar would now describe other weights; the metadata wins on
+        // load, so removing it is tidiness, not correctness.
+        let _ = std::fs::remove_file(dir.join(format!("{name}.json")));
+        Ok(())
     }
 
-    /// Read `dir/NAME.json` and its weights.
+    /// Read `dir/NAME.safetensors` (or, for the older layout, its weights and
+    /// `dir/NAME.json`). Weights holding NaN or infinity are refused, naming the tensor.
     pub fn load(dir: &Path, name: &str) -> Result<Checkpoint, CheckpointError> {
-        let json = dir.join(format!("{name}.json"));
-        let read = |e: String| CheckpointError::Read {
-            path: json.display().to_string(),
-            message: e,
+        let file = path(dir, name);
+        let (tensors, metadata) = params::load_with(&file)?;
+        let (text, described_by) = match metadata.get(METADATA_KEY) {
+            Some(text) => (text.clone(), file.clone()),
+            None => {
+                let json = dir.join(format!("{name}.json"));
+                let text = std::fs::read_to_string(&json).map_err(|e| CheckpointError::Read {
+                    path: json.display().to_string(),
+                    message: format!(
+                        "{e} (and `{}` holds no checkpoint description)",
+                        file.display()
+                    ),
+                })?;
+                (text, json)
+            }
         };
-        let text = std::fs::read_to_string(&json).map_err(|e| read(e.to_string()))?;
-        let mut c: Checkpoint = serde_json::from_str(&text).map_err(|e| read(e.to_string()))?;
-        c.params = params::load(&dir.join(format!("{name}.safetensors")))?;
+        let mut c: Checkpoint = serde_json::from_str(&text).map_err(|e| CheckpointError::Read {
+            path: described_by.display().to_string(),
+            message: e.to_string(),
+        })?;
+        params::check_finite(&tensors, &file.display().to_string())?;
+        c.params = tensors;
         Ok(c)
     }
 }
