@@ -134,6 +134,44 @@ fn a_diverging_run_writes_no_non_finite_checkpoint_and_names_the_last_good_one()
     assert_eq!(metrics(&run).len(), 1);
 }
 
+#[test]
+fn parameters_that_overflow_stop_the_run_even_while_the_loss_is_finite() {
+    let run = tempdir("overflow");
+    let o = tiny(MODEL, &run, &["--epochs", "1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The classifier's biases at -f32::MAX shift every logit alike, so the loss stays
+    // finite; the next SGD update (momentum buffer near f32::MAX) takes them to -inf.
+    let mut c = Checkpoint::load(&run, "last").unwrap();
+    for (name, value) in [
+        ("linear1.bias", -f32::MAX),
+        ("linear1.bias.momentum_buffer", f32::MAX),
+    ] {
+        let t = c.params.get_mut(name).unwrap();
+        t.data.iter_mut().for_each(|v| *v = value);
+    }
+    c.save(&run, "last").unwrap();
+    let o = netc(&[
+        "train",
+        "--resume",
+        run.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--log-every",
+        "1",
+        "--quiet",
+    ]);
+    fails_with(
+        &o,
+        &[
+            "`linear1.bias` became -inf (element 0) by step 11 (epoch 2)",
+            "stopped without writing a checkpoint",
+            "(after epoch 1)",
+        ],
+    );
+    assert_eq!(Checkpoint::load(&run, "last").unwrap().epoch, 1);
+    assert_eq!(metrics(&run).len(), 1);
+}
+
 /// A 32x32 PNG.
 fn png(path: &Path, shade: u8) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -136,3 +136,68 @@ impl Checkpoint {
         Ok(c)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::Tensor;
+
+    fn checkpoint(value: f32) -> Checkpoint {
+        Checkpoint {
+            model_file: "m.net".into(),
+            model_source: "model M() {}".into(),
+            source_hash: hash("model M() {}"),
+            hparams: vec![],
+            recipe: Recipe::default(),
+            normalize: Normalize::cifar10(),
+            classes: vec!["a".into(), "b".into()],
+            data: "synthetic".into(),
+            limit: None,
+            epoch: 3,
+            step: 30,
+            seed: 42,
+            history: vec![],
+            partial: None,
+            params: TensorMap::from([("w".to_string(), Tensor::new(vec![2], vec![1.0, value]))]),
+        }
+    }
+
+    #[test]
+    fn one_file_holds_weights_and_description() {
+        let dir = tempfile::tempdir().unwrap();
+        checkpoint(2.0).save(dir.path(), "last").unwrap();
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1, "one file: {names:?}");
+        let c = Checkpoint::load(dir.path(), "last").unwrap();
+        assert_eq!(
+            (c.epoch, c.step, c.params["w"].data.clone()),
+            (3, 30, vec![1.0, 2.0])
+        );
+        // Plain safetensors readers see the weights.
+        assert_eq!(params::load(&path(dir.path(), "last")).unwrap(), c.params);
+    }
+
+    #[test]
+    fn the_older_two_file_layout_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = checkpoint(2.0);
+        params::save(&c.params, &path(dir.path(), "best")).unwrap();
+        std::fs::write(
+            dir.path().join("best.json"),
+            serde_json::to_string(&c).unwrap(),
+        )
+        .unwrap();
+        let loaded = Checkpoint::load(dir.path(), "best").unwrap();
+        assert_eq!((loaded.epoch, loaded.params), (3, c.params));
+    }
+
+    #[test]
+    fn non_finite_weights_are_refused_naming_the_tensor() {
+        let dir = tempfile::tempdir().unwrap();
+        checkpoint(f32::INFINITY).save(dir.path(), "last").unwrap();
+        let e = Checkpoint::load(dir.path(), "last")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`w` holds inf (element 1)"), "{e}");
+    }
+}

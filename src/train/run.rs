@@ -80,12 +80,11 @@ pub enum Outcome {
 pub enum TrainError {
     #[error("{0}")]
     Setup(String),
-    #[error(
-        "{what} by step {step} (epoch {epoch}); stopped without writing a checkpoint. {last_good}"
-    )]
+    #[error("{what} (epoch {epoch}); stopped without writing a checkpoint. {last_good}")]
     NonFinite {
-        /// "the loss became NaN" or "parameter `x` became inf".
+        /// "the loss became NaN at step 7" or "`x` became inf (element 3) by step 50".
         what: String,
+        /// The step that showed it: a loss is checked step by step, parameters at reads.
         step: u64,
         epoch: u32,
         /// Names the last checkpoint written (which exists and is finite), or says none was.
@@ -120,10 +119,11 @@ fn last_good(checkpoint: &Option<(PathBuf, u32)>) -> String {
     }
 }
 
-/// The guard over parameters and optimizer state: the first non-finite value, described.
-fn non_finite_param(params: &TensorMap) -> Option<String> {
+/// The guard over parameters and optimizer state after `step`: the first non-finite
+/// value, described.
+fn non_finite_param(params: &TensorMap, step: u64) -> Option<String> {
     crate::params::first_non_finite(params)
-        .map(|(name, i, v)| format!("`{name}` became {v} (element {i})"))
+        .map(|(name, i, v)| format!("`{name}` became {v} (element {i}) by step {step}"))
 }
 
 pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError> {
@@ -269,7 +269,7 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
                 let step = first + i as u64 + 1;
                 if !loss.is_finite() {
                     return Err(TrainError::NonFinite {
-                        what: format!("the loss became {loss}"),
+                        what: format!("the loss became {loss} at step {step}"),
                         step,
                         epoch: epoch + 1,
                         last_good: last_good(last_saved_now),
@@ -283,10 +283,11 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
             // A finite loss does not mean finite weights (a huge learning rate can overflow
             // momentum buffers or BN statistics first): look at every value too.
             let params = step_model.read_params().map_err(setup)?;
-            if let Some(what) = non_finite_param(&params) {
+            let last = first + losses.len() as u64;
+            if let Some(what) = non_finite_param(&params, last) {
                 return Err(TrainError::NonFinite {
                     what,
-                    step: first + losses.len() as u64,
+                    step: last,
                     epoch: epoch + 1,
                     last_good: last_good(last_saved_now),
                 });
@@ -363,7 +364,7 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
         } = sums;
         let step = epoch as u64 * steps_per_epoch as u64 + steps_done as u64;
         let params = step_model.read_params().map_err(setup)?;
-        if let Some(what) = non_finite_param(&params) {
+        if let Some(what) = non_finite_param(&params, step) {
             return Err(TrainError::NonFinite {
                 what,
                 step,
