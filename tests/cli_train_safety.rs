@@ -71,6 +71,50 @@ fn a_new_run_refuses_a_directory_holding_a_run_and_overwrite_replaces_it() {
 }
 
 #[test]
+fn of_two_runs_started_together_on_one_directory_exactly_one_trains() {
+    let run = tempdir("together");
+    let start = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_netc"))
+            .env("NETC_TUNE", "0")
+            .args(["train", MODEL, "--data", "synthetic", "--limit", "60"])
+            .args([
+                "--val-size",
+                "20",
+                "--batch",
+                "4",
+                "--epochs",
+                "1",
+                "--quiet",
+            ])
+            .arg("--out")
+            .arg(&run)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (start(), start());
+    let outputs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let won: Vec<&Output> = outputs.iter().filter(|o| o.status.success()).collect();
+    assert_eq!(
+        won.len(),
+        1,
+        "{}\n---\n{}",
+        text(&outputs[0]),
+        text(&outputs[1])
+    );
+    // The other met the lock, or (if the first had finished already) its finished run.
+    let lost = outputs.iter().find(|o| !o.status.success()).unwrap();
+    let t = text(lost);
+    assert!(
+        t.contains("in use by another netc process") || t.contains("already holds a run"),
+        "{t}"
+    );
+    assert_eq!(metrics(&run).len(), 1);
+}
+
+#[test]
 fn a_locked_run_directory_is_refused_even_on_resume_and_a_dead_holder_blocks_nothing() {
     let run = tempdir("locked");
     let o = tiny(MODEL, &run, &["--epochs", "1"]);

@@ -10,6 +10,7 @@ mod eval;
 mod graph;
 mod infer;
 mod init;
+mod run_dir;
 mod summary;
 mod train;
 mod values;
