@@ -256,44 +256,50 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
         // read, and logs each step's loss to TensorBoard.
         let mut unread_from: Option<u64> = None;
         let last_saved_now = &last_saved;
-        let mut read_metrics = |first: u64, sums: &mut EpochSums| -> Result<(), TrainError> {
-            let logs = step_model.read_logs().map_err(setup)?;
-            let log = |name: &str| {
-                logs.iter()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_default()
-            };
-            let (losses, corrects) = (log("loss"), log("correct"));
-            for (i, (&loss, &c)) in losses.iter().zip(&corrects).enumerate() {
-                let step = first + i as u64 + 1;
-                if !loss.is_finite() {
+        // `check_params`: false where the epoch's end, which reads the parameters anyway,
+        // follows.
+        let mut read_metrics =
+            |first: u64, sums: &mut EpochSums, check_params: bool| -> Result<(), TrainError> {
+                let logs = step_model.read_logs().map_err(setup)?;
+                let log = |name: &str| {
+                    logs.iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                let (losses, corrects) = (log("loss"), log("correct"));
+                for (i, (&loss, &c)) in losses.iter().zip(&corrects).enumerate() {
+                    let step = first + i as u64 + 1;
+                    if !loss.is_finite() {
+                        return Err(TrainError::NonFinite {
+                            what: format!("the loss became {loss} at step {step}"),
+                            step,
+                            epoch: epoch + 1,
+                            last_good: last_good(last_saved_now),
+                        });
+                    }
+                    sums.loss_sum += loss as f64 * batch as f64;
+                    sums.correct += c as f64;
+                    sums.seen += batch;
+                    events.scalar("train_loss", step, loss).map_err(io)?;
+                }
+                if !check_params {
+                    return Ok(());
+                }
+                // A finite loss does not mean finite weights (a huge learning rate can overflow
+                // momentum buffers or BN statistics first): look at every value too.
+                let params = step_model.read_params().map_err(setup)?;
+                let last = first + losses.len() as u64;
+                if let Some(what) = non_finite_param(&params, last) {
                     return Err(TrainError::NonFinite {
-                        what: format!("the loss became {loss} at step {step}"),
-                        step,
+                        what,
+                        step: last,
                         epoch: epoch + 1,
                         last_good: last_good(last_saved_now),
                     });
                 }
-                sums.loss_sum += loss as f64 * batch as f64;
-                sums.correct += c as f64;
-                sums.seen += batch;
-                events.scalar("train_loss", step, loss).map_err(io)?;
-            }
-            // A finite loss does not mean finite weights (a huge learning rate can overflow
-            // momentum buffers or BN statistics first): look at every value too.
-            let params = step_model.read_params().map_err(setup)?;
-            let last = first + losses.len() as u64;
-            if let Some(what) = non_finite_param(&params, last) {
-                return Err(TrainError::NonFinite {
-                    what,
-                    step: last,
-                    epoch: epoch + 1,
-                    last_good: last_good(last_saved_now),
-                });
-            }
-            Ok(())
-        };
+                Ok(())
+            };
         let run = std::thread::scope(|scope| -> Result<(), TrainError> {
             let (tx, rx) = std::sync::mpsc::sync_channel(2);
             let skip = done.steps_done as usize;
@@ -327,7 +333,8 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
                 steps_done = s as u32 + 1;
                 let interrupted = cfg.interrupt.load(Ordering::SeqCst);
                 if global + 1 - first >= log_every as u64 || interrupted {
-                    read_metrics(first, &mut sums)?;
+                    let epoch_ends = interrupted || s + 1 == chunks.len();
+                    read_metrics(first, &mut sums, !epoch_ends)?;
                     unread_from = None;
                     if let Some(b) = &bar {
                         let rate = sums.seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
@@ -347,7 +354,7 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
                 }
             }
             if let Some(first) = unread_from.take() {
-                read_metrics(first, &mut sums)?;
+                read_metrics(first, &mut sums, false)?;
             }
             Ok(())
         });
