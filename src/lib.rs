@@ -9,6 +9,7 @@
 // cold path of a compiler, so boxing it everywhere would buy nothing measurable.
 #![allow(clippy::result_large_err)]
 
+pub mod atomic_file;
 pub mod autodiff;
 pub mod codegen;
 pub mod data;

@@ -16,6 +16,7 @@ use crate::tensor::{Tensor, TensorMap};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, Uniform};
+use std::collections::HashMap;
 use std::path::Path;
 
 /// PyTorch's `nn.init.calculate_gain` for the model's activations. PyTorch has no
@@ -132,10 +133,27 @@ pub enum ParamsError {
         got: Vec<usize>,
         want: Vec<usize>,
     },
+    #[error(
+        "`{path}`: tensor `{name}` holds {value} (element {index}); netc does not use non-finite weights (the run that wrote them diverged)"
+    )]
+    NonFinite {
+        path: String,
+        name: String,
+        index: usize,
+        value: f32,
+    },
 }
 
 /// Serialise tensors to safetensors bytes (f32, little-endian).
 pub fn to_bytes(tensors: &TensorMap) -> Result<Vec<u8>, safetensors::SafeTensorError> {
+    to_bytes_with(tensors, None)
+}
+
+/// Serialise tensors, with string metadata in the file's header (`__metadata__`).
+pub fn to_bytes_with(
+    tensors: &TensorMap,
+    metadata: Option<HashMap<String, String>>,
+) -> Result<Vec<u8>, safetensors::SafeTensorError> {
     let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
         .iter()
         .map(|(k, t)| {
@@ -155,15 +173,27 @@ pub fn to_bytes(tensors: &TensorMap) -> Result<Vec<u8>, safetensors::SafeTensorE
             (k.clone(), view)
         })
         .collect();
-    safetensors::serialize(views, None)
+    safetensors::serialize(views, metadata)
 }
 
 /// Parse safetensors bytes; every tensor must be f32.
 pub fn from_bytes(bytes: &[u8], path: &str) -> Result<TensorMap, ParamsError> {
+    from_bytes_with(bytes, path).map(|(tensors, _)| tensors)
+}
+
+/// Parse safetensors bytes and the header's metadata (empty when it has none).
+pub fn from_bytes_with(
+    bytes: &[u8],
+    path: &str,
+) -> Result<(TensorMap, HashMap<String, String>), ParamsError> {
     let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| ParamsError::Format {
         path: path.into(),
         message: e.to_string(),
     })?;
+    // Parsed twice (the header is small): `SafeTensors` keeps its `Metadata` private.
+    let metadata = safetensors::SafeTensors::read_metadata(bytes)
+        .map(|(_, m)| m.metadata().clone().unwrap_or_default())
+        .unwrap_or_default();
     let mut out = TensorMap::new();
     for (name, view) in st.tensors() {
         if view.dtype() != safetensors::Dtype::F32 {
@@ -180,34 +210,66 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<TensorMap, ParamsError> {
             .collect();
         out.insert(name, Tensor::new(view.shape().to_vec(), data));
     }
-    Ok(out)
+    Ok((out, metadata))
 }
 
-/// Write tensors atomically: to a temporary file beside `path`, then rename.
+/// Write tensors atomically (`atomic_file::write`).
 pub fn save(tensors: &TensorMap, path: &Path) -> Result<(), ParamsError> {
+    save_with(tensors, None, path)
+}
+
+/// Write tensors and header metadata atomically.
+pub fn save_with(
+    tensors: &TensorMap,
+    metadata: Option<HashMap<String, String>>,
+    path: &Path,
+) -> Result<(), ParamsError> {
     let shown = path.display().to_string();
-    let bytes = to_bytes(tensors).map_err(|e| ParamsError::Format {
+    let bytes = to_bytes_with(tensors, metadata).map_err(|e| ParamsError::Format {
         path: shown.clone(),
         message: e.to_string(),
     })?;
-    let tmp = path.with_extension("safetensors.tmp");
-    std::fs::write(&tmp, bytes).map_err(|source| ParamsError::Write {
-        path: shown.clone(),
-        source,
-    })?;
-    std::fs::rename(&tmp, path).map_err(|source| ParamsError::Write {
+    crate::atomic_file::write(path, &bytes).map_err(|source| ParamsError::Write {
         path: shown,
         source,
     })
 }
 
 pub fn load(path: &Path) -> Result<TensorMap, ParamsError> {
+    load_with(path).map(|(tensors, _)| tensors)
+}
+
+/// Read tensors and the header's metadata.
+pub fn load_with(path: &Path) -> Result<(TensorMap, HashMap<String, String>), ParamsError> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| ParamsError::Read {
         path: shown.clone(),
         source,
     })?;
-    from_bytes(&bytes, &shown)
+    from_bytes_with(&bytes, &shown)
+}
+
+/// The first NaN or infinite value, in name order: (tensor, element, value).
+pub fn first_non_finite(tensors: &TensorMap) -> Option<(&str, usize, f32)> {
+    tensors.iter().find_map(|(name, t)| {
+        t.data
+            .iter()
+            .position(|v| !v.is_finite())
+            .map(|i| (name.as_str(), i, t.data[i]))
+    })
+}
+
+/// Refuse tensors holding NaN or infinity, naming the first such tensor.
+pub fn check_finite(tensors: &TensorMap, path: &str) -> Result<(), ParamsError> {
+    match first_non_finite(tensors) {
+        Some((name, index, value)) => Err(ParamsError::NonFinite {
+            path: path.into(),
+            name: name.into(),
+            index,
+            value,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Check that `tensors` holds every parameter of `g` with the right shape.

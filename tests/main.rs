@@ -8,6 +8,8 @@ mod gpu_common;
 mod cli_gpu;
 mod cli_mixed;
 mod cli_train;
+mod cli_train_faults;
+mod cli_train_safety;
 mod codegen_kernels;
 mod diagnostics;
 mod fusion;

@@ -38,13 +38,19 @@ impl NormArgs {
             mean: self.mean.clone().unwrap_or(d.mean),
             std: self.std.clone().unwrap_or(d.std),
         };
-        if n.mean.len() != 3
-            || n.std.len() != 3
-            || n.std.iter().any(|s| *s <= 0.0 || !s.is_finite())
-        {
-            return Err(Diagnostic::error(
-                "--mean and --std take three values each (R,G,B), and every std must be positive",
-            )
+        // Pixels are scaled to [0, 1] before normalising, so a mean outside it (or NaN)
+        // cannot be a statistic of any image set.
+        let bad_mean = n.mean.iter().find(|m| !(0.0..=1.0).contains(*m));
+        let bad_std = n.std.iter().find(|s| !(**s > 0.0 && s.is_finite()));
+        if n.mean.len() != 3 || n.std.len() != 3 || bad_mean.is_some() || bad_std.is_some() {
+            let got = match (bad_mean, bad_std) {
+                (Some(m), _) => format!(" (got mean {m})"),
+                (_, Some(s)) => format!(" (got std {s})"),
+                _ => format!(" (got {} and {} values)", n.mean.len(), n.std.len()),
+            };
+            return Err(Diagnostic::error(format!(
+                "--mean and --std take three values each (R,G,B): every mean in [0, 1], every std positive and finite{got}"
+            ))
             .into());
         }
         Ok(n)
@@ -65,9 +71,9 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = SplitArg::Test)]
     pub split: SplitArg,
     /// Evaluate only this many images, spread evenly over the dataset.
-    #[arg(long)]
+    #[arg(long, value_parser = super::values::positive_count)]
     pub limit: Option<usize>,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = super::values::positive_count)]
     pub batch: usize,
     #[arg(long, value_enum, default_value_t = Device::Gpu)]
     pub device: Device,
@@ -81,9 +87,6 @@ pub struct Args {
 pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
     let (e, weights) = model_with_weights(sources, &a.model, &a.weights)?;
     let norm = a.norm.resolve()?;
-    if a.batch == 0 {
-        return Err(Diagnostic::error("--batch must be at least 1").into());
-    }
     let split = if a.split == SplitArg::Train {
         Split::Train
     } else {

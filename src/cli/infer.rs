@@ -18,8 +18,8 @@ pub struct Args {
     /// Images to classify.
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
-    /// How many classes to show per image.
-    #[arg(long, default_value_t = 3)]
+    /// How many classes to show per image (at least 1).
+    #[arg(long, default_value_t = 3, value_parser = super::values::positive_count)]
     pub top: usize,
     /// Use the CPU reference instead of the GPU.
     #[arg(long)]
@@ -75,7 +75,7 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         order.sort_by(|&x, &y| probs[y].total_cmp(&probs[x]));
         let top: Vec<String> = order
             .iter()
-            .take(a.top.max(1))
+            .take(a.top)
             .map(|&i| {
                 let name = if k == CIFAR10_CLASSES.len() {
                     CIFAR10_CLASSES[i].to_string()

@@ -10,8 +10,10 @@ mod eval;
 mod graph;
 mod infer;
 mod init;
+mod run_dir;
 mod summary;
 mod train;
+mod values;
 
 use clap::{Parser, Subcommand};
 use netc::diag::{Diagnostics, Sources};
@@ -132,6 +134,9 @@ pub fn model_with_weights(
         Diagnostics::from(netc::diag::Diagnostic::error(err.to_string()))
     };
     let w = netc::params::load(weights).map_err(to_diag)?;
-    netc::params::check_against(&e.graph, &w, &weights.display().to_string()).map_err(to_diag)?;
+    let shown = weights.display().to_string();
+    netc::params::check_against(&e.graph, &w, &shown).map_err(to_diag)?;
+    // NaN weights still produce confident-looking predictions (softmax of NaN logits).
+    netc::params::check_finite(&w, &shown).map_err(to_diag)?;
     Ok((e, w))
 }

@@ -1,13 +1,23 @@
 //! `netc train FILE [--data DIR|synthetic] [--epochs N] [--batch N] [--lr X] [--seed N]
-//! [--set k=v]... [--out runs/NAME] [--resume runs/NAME] [--limit N] [--quiet]`
-//! and `netc test runs/NAME [--data DIR]`.
+//! [--val-size N] [--set k=v]... [--out runs/NAME] [--overwrite] [--limit N] [--quiet]`,
+//! `netc train --resume runs/NAME [--epochs N]` and `netc test runs/NAME [--data DIR]`.
+//!
+//! The run directory follows `train::run_dir`'s rule (claimed in `cli::run_dir`): a new
+//! run refuses a directory that holds a run unless `--overwrite` is given, and every run
+//! locks its directory.
 
+use super::run_dir::{
+    finished_already, load_resumable, lock_run, refuse_existing_run, refuse_flags_on_resume,
+    resumed_epochs,
+};
+use super::values::{positive_count, positive_number};
 use super::{open_runtime, report};
 use netc::data::{self, Dataset, Split};
 use netc::diag::{Diagnostic, Diagnostics, Sources};
 use netc::predict::{self, Predictor};
 use netc::train::checkpoint::Checkpoint;
 use netc::train::run::{self, Outcome, TrainConfig};
+use netc::train::run_dir;
 use netc::{pipeline, train};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,22 +35,32 @@ pub struct Args {
     /// Defaults to $NETC_DATA, then ./data.
     #[arg(long)]
     pub data: Option<String>,
-    #[arg(long)]
+    /// Epochs to train; with --resume, the new total, which extends a run.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: Option<u32>,
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch: Option<u32>,
-    /// Base learning rate (replaces the recipe optimizer's).
-    #[arg(long)]
+    /// Base learning rate (replaces the recipe optimizer's); positive.
+    #[arg(long, value_parser = positive_number, allow_negative_numbers = true)]
     pub lr: Option<f64>,
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Use only this many images, spread evenly over the dataset.
+    /// Images held out for validation (replaces the recipe's `val_size`).
     #[arg(long)]
+    pub val_size: Option<u32>,
+    /// Use only this many images, spread evenly over the dataset.
+    #[arg(long, value_parser = positive_count)]
     pub limit: Option<usize>,
-    /// Run directory (default runs/<model name>).
+    /// Run directory (default runs/<model name>). It must not hold a run already, unless
+    /// --overwrite is given.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Continue the run in this directory from its last checkpoint.
+    /// Delete the run already in the output directory (its checkpoints, metrics and
+    /// TensorBoard logs, nothing else) and start a new one there.
+    #[arg(long, alias = "force")]
+    pub overwrite: bool,
+    /// Continue the run in this directory from its last checkpoint, with its own model,
+    /// recipe and data; only --epochs may change (to extend it).
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
     /// No progress bar or per-epoch lines.
@@ -69,11 +89,11 @@ pub struct TestArgs {
     /// Evaluate on this dataset instead of the run's held-out validation split.
     #[arg(long)]
     pub data: Option<String>,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = positive_count)]
     pub batch: usize,
 }
 
-fn err(message: impl Into<String>) -> Diagnostics {
+pub(super) fn err(message: impl Into<String>) -> Diagnostics {
     Diagnostic::error(message.into()).into()
 }
 
@@ -113,9 +133,22 @@ fn load_data(
 }
 
 pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
-    let resume = match &a.resume {
-        Some(dir) => Some(Checkpoint::load(dir, "last").map_err(|e| err(e.to_string()))?),
-        None => None,
+    // Resuming: lock the run, then read where it stopped.
+    let (resume, lock) = match &a.resume {
+        Some(dir) => {
+            refuse_flags_on_resume(&a)?;
+            if !dir.is_dir() {
+                return Err(err(format!(
+                    "there is no run directory `{}`",
+                    dir.display()
+                )));
+            }
+            // Locked before reading, so that no other process writes a newer checkpoint
+            // between reading this one and continuing from it.
+            let lock = lock_run(dir)?;
+            (Some(load_resumable(dir)?), Some(lock))
+        }
+        None => (None, None),
     };
     // The model: from the file, or from the checkpoint's own copy of the source.
     let (source_name, source, overrides) = match (&resume, &a.file) {
@@ -131,6 +164,11 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         }
         (None, None) => unreachable!("clap requires FILE without --resume"),
     };
+    if let (Some(c), Some(dir), None) = (&resume, &a.resume, a.epochs)
+        && c.epoch >= c.recipe.epochs
+    {
+        return finished_already(c, dir);
+    }
     let mut model = pipeline::front_end_str(sources, &source_name, &source, &overrides)?;
     report(sources, &Diagnostics(model.warnings.clone()));
     match &resume {
@@ -142,6 +180,7 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
                     c.recipe.precision
                 )));
             }
+            model.recipe.epochs = resumed_epochs(c, a.epochs, a.resume.as_deref().unwrap())?;
         }
         None => {
             let r = &mut model.recipe;
@@ -157,13 +196,22 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
             if let Some(s) = a.seed {
                 r.seed = s;
             }
+            if let Some(v) = a.val_size {
+                r.val_size = v;
+            }
             if let Some(lr) = a.lr {
                 set_lr(&mut r.optimizer, lr);
             }
-            if r.epochs == 0 || r.batch == 0 {
-                return Err(err("--epochs and --batch must be at least 1"));
-            }
         }
+    }
+    let out = match (&a.resume, &a.out) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(o)) => o.clone(),
+        (None, None) => PathBuf::from("runs").join(netc::elab::snake_case(&model.graph.name)),
+    };
+    // A new run: refuse an existing run before the (possibly slow) data loading...
+    if resume.is_none() {
+        refuse_existing_run(&out, a.overwrite)?;
     }
     let data_src = match &resume {
         Some(c) => c.data.clone(),
@@ -171,29 +219,30 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
     };
     let limit = resume.as_ref().map_or(a.limit, |c| c.limit);
     let data = load_data(&data_src, limit, model.recipe.seed, Split::Train)?;
-    let out = match (&a.resume, &a.out) {
-        (Some(dir), _) => dir.clone(),
-        (None, Some(o)) => o.clone(),
-        (None, None) => PathBuf::from("runs").join(netc::elab::snake_case(&model.graph.name)),
+    // ... and check that the data fits before the directory is created, so that a mistake
+    // leaves no trace.
+    train::preflight::check(&data, &model.recipe, &model.graph).map_err(err)?;
+    // Then lock the directory and, under the lock, look again and clear what may go.
+    let _lock = match lock {
+        Some(l) => l,
+        None => {
+            let l = lock_run(&out)?;
+            refuse_existing_run(&out, a.overwrite)?;
+            run_dir::clear(&out).map_err(|e| err(e.to_string()))?;
+            l
+        }
     };
     let config = serde_json::json!({
         "model": model.graph.name, "file": source_name, "hparams": model.hparams.iter().map(|(k, v)| (k.clone(), v.to_string())).collect::<std::collections::BTreeMap<_, _>>(),
         "recipe": model.recipe, "data": data_src, "images": data.len(), "classes": data.classes, "limit": limit, "out": out,
         "resumed_from_epoch": resume.as_ref().map(|c| c.epoch),
     });
+    let config = serde_json::to_string_pretty(&config).expect("config serialises");
     if !a.quiet {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&config).expect("config serialises")
-        );
+        println!("{config}");
     }
-    std::fs::create_dir_all(&out)
-        .map_err(|e| err(format!("cannot create `{}`: {e}", out.display())))?;
-    std::fs::write(
-        out.join("config.json"),
-        serde_json::to_string_pretty(&config).expect("config serialises"),
-    )
-    .map_err(|e| err(format!("cannot write to `{}`: {e}", out.display())))?;
+    netc::atomic_file::write(&out.join("config.json"), config.as_bytes())
+        .map_err(|e| err(format!("cannot write to `{}`: {e}", out.display())))?;
 
     let interrupt = Arc::new(AtomicBool::new(false));
     let flag = interrupt.clone();
@@ -292,9 +341,11 @@ pub fn test(sources: &mut Sources, a: TestArgs) -> Result<(), Diagnostics> {
         images: r.images,
         data: what,
     };
-    std::fs::write(
-        a.run.join("test.json"),
-        serde_json::to_string_pretty(&result).expect("serialises"),
+    netc::atomic_file::write(
+        &a.run.join("test.json"),
+        serde_json::to_string_pretty(&result)
+            .expect("serialises")
+            .as_bytes(),
     )
     .map_err(|e| err(format!("cannot write to `{}`: {e}", a.run.display())))?;
     Ok(())

@@ -199,19 +199,29 @@ impl<'r> DeviceModel<'r> {
 
     /// Read every parameter and state buffer back from the device, by name (after
     /// training steps: parameters, running statistics, optimizer state).
+    /// All of them are copied out by one submission: the trainer checks them for NaN every
+    /// `--log-every` steps, and one wait per buffer would cost a round trip each.
     pub fn read_params(&self) -> Result<TensorMap, ModelError> {
+        let (names, buffers): (Vec<&String>, Vec<&GpuBuffer>) = self
+            .plan
+            .buffers
+            .iter()
+            .zip(&self.buffers)
+            .filter_map(|(b, buf)| match &b.role {
+                BufferRole::Param(name) => Some((name, buf)),
+                _ => None,
+            })
+            .unzip();
+        let values = self.runtime.run_and_read(&[], &buffers)?;
         let mut out = TensorMap::new();
-        for (b, buf) in self.plan.buffers.iter().zip(&self.buffers) {
-            if let BufferRole::Param(name) = &b.role {
-                let data = self.runtime.read(buf)?;
-                let dims = self
-                    .plan
-                    .param_shapes
-                    .get(name)
-                    .cloned()
-                    .unwrap_or_else(|| vec![data.len()]);
-                out.insert(name.clone(), Tensor::new(dims, data));
-            }
+        for (name, data) in names.into_iter().zip(values) {
+            let dims = self
+                .plan
+                .param_shapes
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| vec![data.len()]);
+            out.insert(name.clone(), Tensor::new(dims, data));
         }
         Ok(out)
     }

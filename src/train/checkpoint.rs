@@ -1,15 +1,21 @@
-//! Checkpoints: `NAME.safetensors` (parameters, BN running statistics, optimizer
-//! state, under their IR names) and `NAME.json` beside it (the model source and its
-//! hash, hyper-parameters, recipe, normalisation, classes, epoch, step, seed, metrics).
-//! Both are written to a temporary file and renamed, so a crash mid-write never leaves
-//! a corrupt checkpoint; the JSON goes last, so it only ever names complete weights.
+//! Checkpoints: one file, `NAME.safetensors`, holding the parameters, BN running
+//! statistics and optimizer state under their IR names, and in its header metadata
+//! (key `netc.checkpoint`) the JSON that describes them: the model source and its hash,
+//! hyper-parameters, recipe, normalisation, classes, epoch, step, seed, metrics.
+//!
+//! One file is one atomic unit: it is written to a temporary file and renamed
+//! (`atomic_file::write`), so a crash at any moment leaves either the previous checkpoint
+//! or the new one, and weights are never labelled with another epoch's description. Any
+//! safetensors reader loads the weights (`netc infer --weights runs/NAME/best.safetensors`).
+//! Checkpoints of the older layout — the JSON beside the weights in `NAME.json` — still load.
 
 use crate::elab::recipe::Recipe;
 use crate::params;
 use crate::predict::Normalize;
 use crate::tensor::TensorMap;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 /// One epoch's metrics (also a line of metrics.jsonl).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -84,31 +90,120 @@ pub enum CheckpointError {
     Write { path: String, message: String },
 }
 
+/// The safetensors metadata key of a checkpoint's description.
+const METADATA_KEY: &str = "netc.checkpoint";
+
+/// The file of checkpoint `name` in run directory `dir`.
+pub fn path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.safetensors"))
+}
+
 impl Checkpoint {
-    /// Write `dir/NAME.safetensors`, then `dir/NAME.json`, each atomically.
+    /// Write `dir/NAME.safetensors` atomically, weights and description together.
     pub fn save(&self, dir: &Path, name: &str) -> Result<(), CheckpointError> {
-        params::save(&self.params, &dir.join(format!("{name}.safetensors")))?;
-        let json = dir.join(format!("{name}.json"));
-        let write = |e: String| CheckpointError::Write {
-            path: json.display().to_string(),
-            message: e,
-        };
-        let text = serde_json::to_string_pretty(self).map_err(|e| write(e.to_string()))?;
-        let tmp = json.with_extension("json.tmp");
-        std::fs::write(&tmp, text).map_err(|e| write(e.to_string()))?;
-        std::fs::rename(&tmp, &json).map_err(|e| write(e.to_string()))
+        let file = path(dir, name);
+        let text = serde_json::to_string(self).map_err(|e| CheckpointError::Write {
+            path: file.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let metadata = HashMap::from([(METADATA_KEY.to_string(), text)]);
+        params::save_with(&self.params, Some(metadata), &file)?;
+        // An older layout's sidecar would now describe other weights; the metadata wins on
+        // load, so removing it is tidiness, not correctness.
+        let _ = std::fs::remove_file(dir.join(format!("{name}.json")));
+        Ok(())
     }
 
-    /// Read `dir/NAME.json` and its weights.
+    /// Read `dir/NAME.safetensors` (or, for the older layout, its weights and
+    /// `dir/NAME.json`). Weights holding NaN or infinity are refused, naming the tensor.
     pub fn load(dir: &Path, name: &str) -> Result<Checkpoint, CheckpointError> {
-        let json = dir.join(format!("{name}.json"));
-        let read = |e: String| CheckpointError::Read {
-            path: json.display().to_string(),
-            message: e,
+        let file = path(dir, name);
+        let (tensors, metadata) = params::load_with(&file)?;
+        let (text, described_by) = match metadata.get(METADATA_KEY) {
+            Some(text) => (text.clone(), file.clone()),
+            None => {
+                let json = dir.join(format!("{name}.json"));
+                let text = std::fs::read_to_string(&json).map_err(|e| CheckpointError::Read {
+                    path: json.display().to_string(),
+                    message: format!(
+                        "{e} (and `{}` holds no checkpoint description)",
+                        file.display()
+                    ),
+                })?;
+                (text, json)
+            }
         };
-        let text = std::fs::read_to_string(&json).map_err(|e| read(e.to_string()))?;
-        let mut c: Checkpoint = serde_json::from_str(&text).map_err(|e| read(e.to_string()))?;
-        c.params = params::load(&dir.join(format!("{name}.safetensors")))?;
+        let mut c: Checkpoint = serde_json::from_str(&text).map_err(|e| CheckpointError::Read {
+            path: described_by.display().to_string(),
+            message: e.to_string(),
+        })?;
+        params::check_finite(&tensors, &file.display().to_string())?;
+        c.params = tensors;
         Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::Tensor;
+
+    fn checkpoint(value: f32) -> Checkpoint {
+        Checkpoint {
+            model_file: "m.net".into(),
+            model_source: "model M() {}".into(),
+            source_hash: hash("model M() {}"),
+            hparams: vec![],
+            recipe: Recipe::default(),
+            normalize: Normalize::cifar10(),
+            classes: vec!["a".into(), "b".into()],
+            data: "synthetic".into(),
+            limit: None,
+            epoch: 3,
+            step: 30,
+            seed: 42,
+            history: vec![],
+            partial: None,
+            params: TensorMap::from([("w".to_string(), Tensor::new(vec![2], vec![1.0, value]))]),
+        }
+    }
+
+    #[test]
+    fn one_file_holds_weights_and_description() {
+        let dir = tempfile::tempdir().unwrap();
+        checkpoint(2.0).save(dir.path(), "last").unwrap();
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1, "one file: {names:?}");
+        let c = Checkpoint::load(dir.path(), "last").unwrap();
+        assert_eq!(
+            (c.epoch, c.step, c.params["w"].data.clone()),
+            (3, 30, vec![1.0, 2.0])
+        );
+        // Plain safetensors readers see the weights.
+        assert_eq!(params::load(&path(dir.path(), "last")).unwrap(), c.params);
+    }
+
+    #[test]
+    fn the_older_two_file_layout_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = checkpoint(2.0);
+        params::save(&c.params, &path(dir.path(), "best")).unwrap();
+        std::fs::write(
+            dir.path().join("best.json"),
+            serde_json::to_string(&c).unwrap(),
+        )
+        .unwrap();
+        let loaded = Checkpoint::load(dir.path(), "best").unwrap();
+        assert_eq!((loaded.epoch, loaded.params), (3, c.params));
+    }
+
+    #[test]
+    fn non_finite_weights_are_refused_naming_the_tensor() {
+        let dir = tempfile::tempdir().unwrap();
+        checkpoint(f32::INFINITY).save(dir.path(), "last").unwrap();
+        let e = Checkpoint::load(dir.path(), "last")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`w` holds inf (element 1)"), "{e}");
     }
 }

@@ -1,10 +1,12 @@
 //! The trainer: the loop ([`run`]), augmentation, learning-rate schedules, checkpoints,
-//! the synthetic dataset and TensorBoard event files.
+//! the run-directory rule ([`run_dir`]), the synthetic dataset and TensorBoard event files.
 
 pub mod augment;
 pub mod checkpoint;
+pub mod preflight;
 pub mod report;
 pub mod run;
+pub mod run_dir;
 pub mod schedule;
 pub mod synthetic;
 pub mod tensorboard;

@@ -2,6 +2,17 @@
 //! training step on the device, validation every epoch, checkpoints (best and last,
 //! written atomically), metrics.jsonl and TensorBoard events.
 //!
+//! Each epoch ends with, in this order: `best` (if the epoch improved on it), `last`, then
+//! metrics.jsonl rewritten from `last`'s history, then the epoch's TensorBoard scalars. A
+//! run stopped between any two of them resumes from `last` and redoes only what `last` does
+//! not record; `best` written ahead of `last` is rewritten with the same weights, and
+//! metrics.jsonl is rewritten from the resumed checkpoint's history before the first step.
+//!
+//! Divergence is caught where it is cheap to look: every loss read back (every
+//! `--log-every` steps) and every parameter and optimizer-state value, read back in one
+//! copy at each of those reads and before each checkpoint. A non-finite value stops the run
+//! with an error naming the step; no checkpoint is written with it.
+//!
 //! Everything random is keyed by the recipe's seed and the epoch — the split, the
 //! shuffle, every image's augmentation — and the device step is deterministic, so a
 //! run resumed from its last checkpoint produces the same metrics as one that never
@@ -9,6 +20,7 @@
 
 use super::augment;
 use super::checkpoint::{self, Checkpoint, EpochMetrics, PartialEpoch};
+use super::preflight;
 use super::schedule::learning_rate;
 use super::tensorboard::EventWriter;
 use crate::autodiff;
@@ -24,8 +36,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
-use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -69,14 +80,15 @@ pub enum Outcome {
 pub enum TrainError {
     #[error("{0}")]
     Setup(String),
-    #[error(
-        "loss became {value} at step {step} (epoch {epoch}); stopped. The last good checkpoint is {checkpoint}"
-    )]
+    #[error("{what} (epoch {epoch}); stopped without writing a checkpoint. {last_good}")]
     NonFinite {
-        value: f32,
+        /// "the loss became NaN at step 7" or "`x` became inf (element 3) by step 50".
+        what: String,
+        /// The step that showed it: a loss is checked step by step, parameters at reads.
         step: u64,
         epoch: u32,
-        checkpoint: String,
+        /// Names the last checkpoint written (which exists and is finite), or says none was.
+        last_good: String,
     },
     #[error("cannot write to `{path}`: {message}")]
     Io { path: String, message: String },
@@ -86,24 +98,39 @@ fn setup<E: std::fmt::Display>(e: E) -> TrainError {
     TrainError::Setup(e.to_string())
 }
 
-/// Split `n` images into (train, validation) indices by `seed`.
+/// Split `n` images into (train, validation) indices by `seed`: `val_size` of them
+/// (at most all) for validation. The trainer refuses splits that leave no training batch
+/// (`preflight::check`).
 pub fn split(n: usize, val_size: usize, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let mut idx: Vec<usize> = (0..n).collect();
     idx.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-    let val = idx.split_off(n - val_size.min(n / 2));
+    let val = idx.split_off(n - val_size.min(n));
     (idx, val)
+}
+
+/// What the non-finite guard says about the last checkpoint written.
+fn last_good(checkpoint: &Option<(PathBuf, u32)>) -> String {
+    match checkpoint {
+        Some((path, epoch)) => format!(
+            "The last good checkpoint is `{}` (after epoch {epoch}).",
+            path.display()
+        ),
+        None => "No checkpoint had been written yet.".into(),
+    }
+}
+
+/// The guard over parameters and optimizer state after `step`: the first non-finite
+/// value, described.
+fn non_finite_param(params: &TensorMap, step: u64) -> Option<String> {
+    crate::params::first_non_finite(params)
+        .map(|(name, i, v)| format!("`{name}` became {v} (element {i}) by step {step}"))
 }
 
 pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError> {
     let recipe = cfg.model.recipe.clone();
     let batch = recipe.batch as usize;
+    preflight::check(&cfg.data, &recipe, &cfg.model.graph).map_err(TrainError::Setup)?;
     let (train_idx, val_idx) = split(cfg.data.len(), recipe.val_size as usize, recipe.seed);
-    if train_idx.len() < batch {
-        return Err(TrainError::Setup(format!(
-            "{} training images are fewer than one batch of {batch}; lower --batch or use more data",
-            train_idx.len()
-        )));
-    }
     let (mean, std) = cfg.data.subset(&train_idx).channel_stats();
     let norm = Normalize { mean, std };
     let steps_per_epoch = (train_idx.len() / batch) as u32;
@@ -148,6 +175,15 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
         .as_ref()
         .map(|c| c.history.clone())
         .unwrap_or_default();
+    // A run stopped after its checkpoint but before metrics.jsonl, or one that wrote a
+    // line for an epoch its checkpoint does not hold, is made consistent first.
+    if cfg.resume.is_some() {
+        write_metrics(&cfg.out, &history).map_err(io)?;
+    }
+    let mut last_saved: Option<(PathBuf, u32)> = cfg
+        .resume
+        .as_ref()
+        .map(|c| (checkpoint::path(&cfg.out, "last"), c.epoch));
     let start_epoch = cfg.resume.as_ref().map_or(0, |c| c.epoch);
     let mut best = history
         .iter()
@@ -224,42 +260,61 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
         // to the epoch's sums in step order, so the sums do not depend on when they are
         // read, and logs each step's loss to TensorBoard.
         let mut unread_from: Option<u64> = None;
-        let mut read_metrics = |first: u64, sums: &mut EpochSums| -> Result<(), TrainError> {
-            let logs = step_model.read_logs().map_err(setup)?;
-            let log = |name: &str| {
-                logs.iter()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_default()
-            };
-            let (losses, corrects) = (log("loss"), log("correct"));
-            // A mixed-precision step reports whether loss scaling skipped its updates; such
-            // a step changed no parameter, so a non-finite loss there (an f16 overflow in the
-            // forward pass) is not the end of the run, only a skipped step.
-            let skipped = log(crate::codegen::SKIPPED);
-            for (i, (&loss, &c)) in losses.iter().zip(&corrects).enumerate() {
-                let step = first + i as u64 + 1;
-                if skipped.get(i).is_some_and(|&s| s != 0.0) {
-                    sums.skipped += 1;
-                    if !loss.is_finite() {
-                        continue;
+        let last_saved_now = &last_saved;
+        // `check_params`: false where the epoch's end, which reads the parameters anyway,
+        // follows.
+        let mut read_metrics =
+            |first: u64, sums: &mut EpochSums, check_params: bool| -> Result<(), TrainError> {
+                let logs = step_model.read_logs().map_err(setup)?;
+                let log = |name: &str| {
+                    logs.iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                let (losses, corrects) = (log("loss"), log("correct"));
+                // A mixed-precision step reports whether loss scaling skipped its updates;
+                // such a step changed no parameter, so a non-finite loss there (an f16
+                // overflow in the forward pass) is not the end of the run, only a skip.
+                let skipped = log(crate::codegen::SKIPPED);
+                for (i, (&loss, &c)) in losses.iter().zip(&corrects).enumerate() {
+                    let step = first + i as u64 + 1;
+                    if skipped.get(i).is_some_and(|&s| s != 0.0) {
+                        sums.skipped += 1;
+                        if !loss.is_finite() {
+                            continue;
+                        }
                     }
+                    if !loss.is_finite() {
+                        return Err(TrainError::NonFinite {
+                            what: format!("the loss became {loss} at step {step}"),
+                            step,
+                            epoch: epoch + 1,
+                            last_good: last_good(last_saved_now),
+                        });
+                    }
+                    sums.loss_sum += loss as f64 * batch as f64;
+                    sums.correct += c as f64;
+                    sums.seen += batch;
+                    events.scalar("train_loss", step, loss).map_err(io)?;
                 }
-                if !loss.is_finite() {
+                if !check_params {
+                    return Ok(());
+                }
+                // A finite loss does not mean finite weights (a huge learning rate can overflow
+                // momentum buffers or BN statistics first): look at every value too.
+                let params = step_model.read_params().map_err(setup)?;
+                let last = first + losses.len() as u64;
+                if let Some(what) = non_finite_param(&params, last) {
                     return Err(TrainError::NonFinite {
-                        value: loss,
-                        step,
+                        what,
+                        step: last,
                         epoch: epoch + 1,
-                        checkpoint: cfg.out.join("last.safetensors").display().to_string(),
+                        last_good: last_good(last_saved_now),
                     });
                 }
-                sums.loss_sum += loss as f64 * batch as f64;
-                sums.correct += c as f64;
-                sums.seen += batch;
-                events.scalar("train_loss", step, loss).map_err(io)?;
-            }
-            Ok(())
-        };
+                Ok(())
+            };
         let run = std::thread::scope(|scope| -> Result<(), TrainError> {
             let (tx, rx) = std::sync::mpsc::sync_channel(2);
             let skip = done.steps_done as usize;
@@ -293,7 +348,8 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
                 steps_done = s as u32 + 1;
                 let interrupted = cfg.interrupt.load(Ordering::SeqCst);
                 if global + 1 - first >= log_every as u64 || interrupted {
-                    read_metrics(first, &mut sums)?;
+                    let epoch_ends = interrupted || s + 1 == chunks.len();
+                    read_metrics(first, &mut sums, !epoch_ends)?;
                     unread_from = None;
                     if let Some(b) = &bar {
                         let rate = sums.seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
@@ -313,7 +369,7 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
                 }
             }
             if let Some(first) = unread_from.take() {
-                read_metrics(first, &mut sums)?;
+                read_metrics(first, &mut sums, false)?;
             }
             Ok(())
         });
@@ -329,10 +385,18 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
             seen,
             skipped,
         } = sums;
+        let step = epoch as u64 * steps_per_epoch as u64 + steps_done as u64;
+        let params = step_model.read_params().map_err(setup)?;
+        if let Some(what) = non_finite_param(&params, step) {
+            return Err(TrainError::NonFinite {
+                what,
+                step,
+                epoch: epoch + 1,
+                last_good: last_good(&last_saved),
+            });
+        }
         if cfg.interrupt.load(Ordering::SeqCst) && steps_done < steps_per_epoch {
             // Save exactly where this epoch stopped; `--resume` continues from here.
-            let params = step_model.read_params().map_err(setup)?;
-            let step = epoch as u64 * steps_per_epoch as u64 + steps_done as u64;
             let p = PartialEpoch {
                 steps_done,
                 loss_sum,
@@ -348,7 +412,6 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
             }
             return Ok(Outcome::Interrupted { epoch });
         }
-        let params = step_model.read_params().map_err(setup)?;
         validator.load_params(&params).map_err(setup)?;
         let val = predict::evaluate(
             &validator,
@@ -368,18 +431,10 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
             skipped_steps: skipped,
         };
         history.push(m.clone());
-        let step = (epoch as u64 + 1) * steps_per_epoch as u64;
-        events
-            .scalar("train_acc", step, m.train_acc as f32)
-            .map_err(io)?;
-        events
-            .scalar("val_acc", step, m.val_acc as f32)
-            .map_err(io)?;
-        events.scalar("lr", step, m.lr as f32).map_err(io)?;
-        events.flush().map_err(io)?;
-        append_jsonl(&cfg.out.join("metrics.jsonl"), &m).map_err(io)?;
         let ckpt = checkpoint_of(params, epoch + 1, step, &history, None);
-        ckpt.save(&cfg.out, "last").map_err(setup)?;
+        // `best` before `last`: a run stopped between them resumes from the previous `last`,
+        // redoes this epoch and writes `best` again with the same weights. The other order
+        // would resume past an improvement that `best` never received.
         let improved = m.val_acc > best;
         if improved {
             best = m.val_acc;
@@ -388,6 +443,17 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
         } else {
             since_best += 1;
         }
+        ckpt.save(&cfg.out, "last").map_err(setup)?;
+        last_saved = Some((checkpoint::path(&cfg.out, "last"), epoch + 1));
+        write_metrics(&cfg.out, &history).map_err(io)?;
+        events
+            .scalar("train_acc", step, m.train_acc as f32)
+            .map_err(io)?;
+        events
+            .scalar("val_acc", step, m.val_acc as f32)
+            .map_err(io)?;
+        events.scalar("lr", step, m.lr as f32).map_err(io)?;
+        events.flush().map_err(io)?;
         let line = format!(
             "epoch {:>3}/{}: train loss {:.4}, train acc {:.2}%, val acc {:.2}%{}, lr {:.3e}, {:.0} img/s, {:.1} s{}",
             m.epoch,
@@ -451,14 +517,13 @@ fn progress(quiet: bool, steps: u64, epoch: u32, epochs: u32) -> Option<indicati
     Some(bar)
 }
 
-fn append_jsonl(path: &std::path::Path, m: &EpochMetrics) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    writeln!(
-        f,
-        "{}",
-        serde_json::to_string(m).map_err(std::io::Error::other)?
-    )
+/// `dir/metrics.jsonl`: one line per completed epoch, rewritten whole (atomically) from a
+/// checkpoint's history, so it never holds an epoch that checkpoint does not.
+pub fn write_metrics(dir: &Path, history: &[EpochMetrics]) -> std::io::Result<()> {
+    let mut text = String::new();
+    for m in history {
+        text.push_str(&serde_json::to_string(m).map_err(std::io::Error::other)?);
+        text.push('\n');
+    }
+    crate::atomic_file::write(&dir.join("metrics.jsonl"), text.as_bytes())
 }

@@ -18,13 +18,24 @@ pub struct EventWriter {
 }
 
 impl EventWriter {
-    /// Create `dir/events.out.tfevents.<time>.<host>.netc` and write its header event.
+    /// Create `dir/events.out.tfevents.<time>.<pid>.netc` and write its header event. The
+    /// pid keeps a resumed run that starts within the same second from truncating the
+    /// previous process's file; `create_new` makes sure of it.
     pub fn create(dir: &Path) -> std::io::Result<EventWriter> {
         std::fs::create_dir_all(dir)?;
         let now = wall_time();
-        let path = dir.join(format!("events.out.tfevents.{}.netc", now as u64));
+        let path = dir.join(format!(
+            "events.out.tfevents.{}.{}.netc",
+            now as u64,
+            std::process::id()
+        ));
+        crate::atomic_file::write_point(&path)?;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
         let mut w = EventWriter {
-            out: BufWriter::new(File::create(&path)?),
+            out: BufWriter::new(file),
             path,
         };
         let mut event = Vec::new();
@@ -55,6 +66,7 @@ impl EventWriter {
     }
 
     pub fn flush(&mut self) -> std::io::Result<()> {
+        crate::atomic_file::write_point(&self.path)?;
         self.out.flush()
     }
 
