@@ -6,6 +6,7 @@ mod common;
 mod gpu_common;
 
 mod cli_gpu;
+mod cli_reliability;
 mod cli_train;
 mod codegen_kernels;
 mod diagnostics;
