@@ -301,7 +301,10 @@ impl<'p> Evaluator<'p> {
         let ty = TensorType::activation(dims);
         size::check(&format!("input `{}`", name.name), &ty).map_err(|e| {
             let d = self.error(e.message, shape.span, "declared here");
-            d.with_help(e.help.unwrap_or_default())
+            match e.help {
+                Some(h) => d.with_help(h),
+                None => d,
+            }
         })?;
         if self
             .graph
