@@ -667,3 +667,82 @@ proptest! {
         round_trip_if_it_parses(&text);
     }
 }
+
+// ---- Deep and huge programs ------------------------------------------------------------
+
+/// Sizes at the edges of what a kernel can index (2^31 - 1 elements), and far past them.
+fn size() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        1u64..64,
+        Just(46_340),
+        Just(i32::MAX as u64),
+        Just(1 << 31),
+        Just(1_000_000_000),
+        Just(10_000_000_000),
+        Just(1_000_000_000_000_000_000),
+        Just(i64::MAX as u64),
+    ]
+}
+
+/// One line of a model that is deep (nesting around the parser's limit of 256 on both
+/// sides), long (flat chains of tens of thousands of links) or huge (sizes past the
+/// kernels' limit), with the `input` line it needs.
+fn extreme_lines() -> impl Strategy<Value = (String, String)> {
+    let input = |line: String| ("input x: [3, 8, 8]".to_string(), line);
+    let depth = 0usize..600;
+    prop_oneof![
+        (
+            depth.clone(),
+            prop_oneof![Just(("(", ")")), Just(("[", "]")), Just(("-(", ")"))]
+        )
+            .prop_map(move |(d, (open, close))| input(format!(
+                "y = {}1{}",
+                open.repeat(d),
+                close.repeat(d)
+            ))),
+        (
+            depth.clone(),
+            prop_oneof![Just("-"), Just("- "), Just("!"), Just("-!")]
+        )
+            .prop_map(move |(d, op)| input(format!("y = {}1", op.repeat(d)))),
+        depth.prop_map(move |d| input(format!(
+            "y = if i == 0 {{ 1 }}{} else {{ 3 }}",
+            " else if i == 1 { 2 }".repeat(d)
+        ))),
+        (
+            1usize..30_000,
+            prop_oneof![
+                Just(("1", " + 1")),
+                Just(("1", " - 2 * 1")),
+                Just(("true", " && true")),
+                Just(("x", " |> relu")),
+                Just(("[[1]]", "[0]")),
+            ]
+        )
+            .prop_map(move |(n, (first, link))| input(format!("y = {first}{}", link.repeat(n)))),
+        (size(), size(), size()).prop_map(move |(c, k, p)| input(format!(
+            "y = x |> conv({c}, k = {k}, pad = {p}) |> flatten |> linear({c})"
+        ))),
+        (size(), size(), size()).prop_map(|(c, h, w)| (
+            format!("input x: [{c}, {h}, {w}]"),
+            "y = x |> conv(8, k = 3) |> global_avg_pool |> flatten".to_string()
+        )),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config(48))]
+
+    /// The front end on deep, long and huge programs, on a test thread's 2 MiB stack: no
+    /// panic, no stack overflow (which aborts the whole test binary), and a bounded time.
+    #[test]
+    fn deep_long_and_huge_programs((input, line) in extreme_lines()) {
+        let text = format!("model M() {{\n  {input}\n  i = 0\n  {line}\n  return x |> flatten\n}}\n");
+        let start = std::time::Instant::now();
+        front_end_never_panics("extreme.net", &text, &[]);
+        round_trip_if_it_parses(&text);
+        let took = start.elapsed();
+        // Generous, for noisy machines: a few seconds at most in a test build.
+        prop_assert!(took.as_secs() < 60, "{} bytes took {took:?}", text.len());
+    }
+}

@@ -192,3 +192,57 @@ fn parallel_compiles_keep_their_errors_apart() {
         .expect("run after failed compiles");
     assert_eq!(got[0], vec![0.0; n]);
 }
+
+#[test]
+fn bench_ignores_out_of_range_cache_entries_naming_the_cache() {
+    // A well-formed cache whose tilings no kernel can use (a hand-edited or foreign file):
+    // `netc bench` once failed with kernel errors that never mentioned the cache.
+    let g = graph("tiny.net", MODEL);
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("tiny.net"), MODEL).expect("write");
+    let path = dir.path().join("cache").join("tune.json");
+    let requests = tile_requests(&g, 2).expect("lowers");
+    let bad = netc::codegen::kernels::ConvTiling {
+        tm: 100_000,
+        wg_m: 4096,
+        ..default_tiling(&requests[0])
+    };
+    let mut cache = TuneCache::load(&path);
+    for r in &requests {
+        cache.insert(&device_key(rt()), &r.key(), bad);
+    }
+    cache.save().expect("save");
+
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_netc"))
+        .args(["bench", "tiny.net", "--batch", "2", "--steps", "1"])
+        .current_dir(dir.path())
+        .env("NETC_TUNE", "1")
+        .env("NETC_CACHE_DIR", dir.path().join("cache"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("netc runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(
+        err.matches("warning: ignoring a tuning cache entry")
+            .count(),
+        requests.len(),
+        "one warning per bad entry:\n{err}"
+    );
+    assert!(
+        err.contains(&path.display().to_string()),
+        "names the file:\n{err}"
+    );
+    assert!(err.contains("tm=100000"), "says what is wrong:\n{err}");
+    // The kernels were timed again and the bad entries replaced.
+    let software = rt().context().is_software();
+    let mut back = TuneCache::load(&path);
+    for r in &requests {
+        assert!(
+            back.valid(&device_key(rt()), r, software).is_some(),
+            "{}",
+            r.key()
+        );
+    }
+    assert!(back.rejected().is_empty());
+}

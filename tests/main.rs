@@ -7,6 +7,7 @@ mod gpu_common;
 
 mod cli_gpu;
 mod cli_mixed;
+mod cli_reliability;
 mod cli_train;
 mod cli_train_faults;
 mod cli_train_safety;

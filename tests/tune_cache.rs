@@ -194,3 +194,44 @@ fn untuned_lowering_uses_the_defaults_and_requests_every_conv_kernel() {
     assert_eq!(a.steps.len(), b.steps.len());
     assert_ne!(a.kernels, b.kernels);
 }
+
+#[test]
+fn entries_no_candidate_matches_are_dropped_with_a_warning_naming_the_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tune.json");
+    let good = request();
+    let other = TileRequest::new(
+        ConvKind::Forward,
+        &Conv2dParams::new(8, 16, (32, 32), 32, 3).with_padding(1),
+    );
+    let mut cache = TuneCache::load(&path);
+    cache.insert("d", &good.key(), candidates(&good, true)[1]);
+    // TILE is no candidate: 12 x 5 tiles in workgroups of 3, or out of range entirely.
+    cache.insert("d", &other.key(), TILE);
+    cache.save().expect("save");
+
+    let mut back = TuneCache::load(&path);
+    assert!(back.warning().is_none(), "the file itself is fine");
+    assert_eq!(
+        back.valid("d", &good, true),
+        Some(candidates(&good, true)[1])
+    );
+    assert_eq!(back.valid("d", &other, true), None);
+    assert_eq!(back.rejected().len(), 1);
+    let why = &back.rejected()[0];
+    assert!(why.contains(&path.display().to_string()), "{why}");
+    assert!(why.contains(&other.key()) && why.contains("tm=12"), "{why}");
+    // A GPU's candidates differ from a CPU driver's: the same entry is judged per device kind.
+    let gpu_only = candidates(&good, false)
+        .into_iter()
+        .find(|t| t.shared)
+        .expect("GPUs try shared-memory tilings");
+    back.insert("d", &good.key(), gpu_only);
+    assert_eq!(back.valid("d", &good, false), Some(gpu_only));
+    assert_eq!(back.valid("d", &good, true), None, "not on a CPU driver");
+    // The dropped entries are gone from the file after the next save.
+    back.save().expect("save");
+    let again = TuneCache::load(&path);
+    assert_eq!(again.get("d", &other.key()), None);
+    assert_eq!(again.get("d", &good.key()), None);
+}

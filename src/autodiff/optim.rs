@@ -6,16 +6,16 @@ use crate::ir::{NodeId, Op, ParamRole, Site, TensorType, TrainOp};
 
 /// Add the update of every parameter in `grads` (name, gradient node).
 pub(crate) fn add_updates(b: &mut Builder, optimizer: &Optimizer, grads: &[(String, NodeId)]) {
+    // One table of names, not a search of every parameter per gradient: that made
+    // `compile --train` quadratic in depth (16 s for 2,000 layers).
+    let by_name: std::collections::HashMap<String, NodeId> = b.t.params().into_iter().collect();
     let params: Vec<(NodeId, NodeId)> = grads
         .iter()
         .map(|(name, g)| {
-            let p =
-                b.t.params()
-                    .into_iter()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, id)| id)
-                    .expect("gradient of a known parameter");
-            (p, *g)
+            (
+                *by_name.get(name).expect("gradient of a known parameter"),
+                *g,
+            )
         })
         .collect();
     let scalar_input = |b: &mut Builder, name: &str| {

@@ -164,6 +164,14 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         }
         (None, None) => unreachable!("clap requires FILE without --resume"),
     };
+    if let (Some(c), Some(p)) = (&resume, a.precision)
+        && p != c.recipe.precision
+    {
+        return Err(err(format!(
+            "the run was trained in {} precision; --precision {p} cannot change it on --resume",
+            c.recipe.precision
+        )));
+    }
     if let (Some(c), Some(dir), None) = (&resume, &a.resume, a.epochs)
         && c.epoch >= c.recipe.epochs
     {
@@ -174,12 +182,6 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
     match &resume {
         Some(c) => {
             model.recipe = c.recipe.clone();
-            if let Some(p) = a.precision.filter(|&p| p != c.recipe.precision) {
-                return Err(err(format!(
-                    "the run was trained in {} precision; --precision {p} cannot change it on --resume",
-                    c.recipe.precision
-                )));
-            }
             model.recipe.epochs = resumed_epochs(c, a.epochs, a.resume.as_deref().unwrap())?;
         }
         None => {

@@ -44,8 +44,9 @@
 //! stale contents from an earlier value are never observed.
 
 use super::kernels::BindingKind;
+use super::occupancy::Occupancy;
 use super::plan::{BufferDesc, BufferId, BufferRole, Plan};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 /// Whether [`super::plan::lower`] lets values with disjoint lifetimes reuse memory.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -120,26 +121,33 @@ pub struct Placement {
     pub offset: usize,
 }
 
-/// One arena being filled: its length and its members as `(offset, len, live range,
-/// buffer)`.
-#[derive(Default)]
+/// One arena being filled: its length, its members as `(offset, end offset, buffer)` →
+/// live range, in offset order, and how full it is at each step.
 struct Arena {
     len: usize,
-    members: Vec<(usize, usize, (usize, usize), usize)>,
+    members: BTreeMap<(usize, usize, usize), (usize, usize)>,
+    occupancy: Occupancy,
 }
 
 impl Arena {
+    fn new(steps: usize) -> Arena {
+        Arena {
+            len: 0,
+            members: BTreeMap::new(),
+            occupancy: Occupancy::new(steps),
+        }
+    }
+
     /// The offset where `len` elements live over `range` fit best: the smallest gap
     /// between the members live at the same time that holds them, else the end of the
     /// highest of those members.
     fn best_offset(&self, len: usize, (start, end): (usize, usize)) -> usize {
-        let mut busy: Vec<(usize, usize)> = self
+        // Members are kept in offset order, so those live at the same time come sorted.
+        let busy = self
             .members
             .iter()
-            .filter(|m| m.2.0 <= end && start <= m.2.1)
-            .map(|m| (m.0, m.0 + m.1))
-            .collect();
-        busy.sort_unstable();
+            .filter(|(_, r)| r.0 <= end && start <= r.1)
+            .map(|(m, _)| (m.0, m.1));
         let mut best: Option<(usize, usize)> = None; // (gap, offset)
         let mut free_from = 0;
         for (lo, hi) in busy {
@@ -149,6 +157,23 @@ impl Arena {
             free_from = free_from.max(hi);
         }
         best.map_or(free_from, |(_, offset)| offset)
+    }
+
+    /// The most elements the members hold at one step of `range` (counting only what lies
+    /// below [`ARENA_LEN`]). Members live at one step never overlap, so at that step at
+    /// most `len - peak` of a new value fits below the arena's end: it bounds the growth
+    /// [`Arena::best_offset`] can give from below, without looking at the members.
+    fn peak(&self, range: (usize, usize)) -> usize {
+        self.occupancy.peak(range) as usize
+    }
+
+    fn insert(&mut self, offset: usize, len: usize, range: (usize, usize), buffer: usize) {
+        self.len = self.len.max(offset + len);
+        self.members.insert((offset, offset + len, buffer), range);
+        // The part below ARENA_LEN, which `peak` is about (only a value longer than
+        // ARENA_LEN, alone at offset 0 of its arena, reaches past it).
+        let held = (offset + len).min(ARENA_LEN).saturating_sub(offset);
+        self.occupancy.hold(range, held as u32);
     }
 }
 
@@ -190,17 +215,32 @@ fn pack(
     live: &[Option<(usize, usize)>],
     conflicts: &[Vec<usize>],
 ) -> (Vec<Arena>, Vec<Option<Placement>>) {
+    let steps = order
+        .iter()
+        .filter_map(|&i| live[i].map(|r| r.1 + 1))
+        .max()
+        .unwrap_or(0);
     let mut arenas: Vec<Arena> = Vec::new();
     let mut placed: Vec<Option<Placement>> = vec![None; lens.len()];
     for &i in order {
         let range = live[i].expect("placed buffers are live");
         // Empty values still take one aligned element: wgpu rejects empty bindings.
         let len = lens[i].max(1).next_multiple_of(ARENA_ALIGN);
+        let taken: HashSet<usize> = conflicts[i]
+            .iter()
+            .filter_map(|&j| placed[j].map(|p| p.arena))
+            .collect();
         let mut best: Option<(usize, usize, usize)> = None; // (growth, arena, offset)
         for (k, a) in arenas.iter().enumerate() {
-            if conflicts[i]
-                .iter()
-                .any(|&j| placed[j].is_some_and(|p| p.arena == k))
+            if taken.contains(&k) {
+                continue;
+            }
+            // Skip, without looking at its members, an arena that cannot hold the value
+            // below ARENA_LEN, or cannot beat the best arena so far (ties go to the first).
+            let peak = a.peak(range);
+            let least_growth = (peak + len).saturating_sub(a.len);
+            if (len <= ARENA_LEN && peak + len > ARENA_LEN)
+                || best.is_some_and(|(g, _, _)| least_growth >= g)
             {
                 continue;
             }
@@ -212,17 +252,19 @@ fn pack(
             if best.is_none_or(|(g, _, _)| growth < g) {
                 best = Some((growth, k, offset));
             }
+            // No later arena can do better than no growth (ties go to the first).
+            if growth == 0 {
+                break;
+            }
         }
         let (arena, offset) = match best {
             Some((_, k, offset)) => (k, offset),
             None => {
-                arenas.push(Arena::default());
+                arenas.push(Arena::new(steps));
                 (arenas.len() - 1, 0)
             }
         };
-        let a = &mut arenas[arena];
-        a.len = a.len.max(offset + len);
-        a.members.push((offset, len, range, i));
+        arenas[arena].insert(offset, len, range, i);
         placed[i] = Some(Placement { arena, offset });
     }
     (arenas, placed)

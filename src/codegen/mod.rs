@@ -10,6 +10,7 @@
 mod bn_grad_pairs;
 pub mod kernels;
 pub mod memory;
+mod occupancy;
 pub mod optim_fusion;
 pub mod plan;
 pub mod tiling;

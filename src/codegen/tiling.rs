@@ -221,3 +221,31 @@ fn shared_candidates(channels: u32) -> impl Iterator<Item = ConvTiling> {
         std::iter::once(c).chain(fits.then_some(deep))
     })
 }
+
+/// Whether `tiling`, read from a tuning cache for `request`, is one the tuner could have
+/// chosen: one of [`candidates`] (every one of which is valid for every shape, which is
+/// what a cache entry must be trusted to be). The cache stores tilings without the
+/// device's subgroup size, which lowering adds. `Err` says why not.
+pub fn check_cached(
+    request: &TileRequest,
+    tiling: &ConvTiling,
+    software: bool,
+) -> Result<(), String> {
+    if tiling.subgroup != 0 {
+        return Err("a cached tiling carries no subgroup size".into());
+    }
+    if candidates(request, software).contains(tiling) {
+        return Ok(());
+    }
+    Err(format!(
+        "tiling tm={} tn={} wg_m={} wg_n={} split_target={} shared={} depth={} is not one \
+         netc tries for this kernel on this device",
+        tiling.tm,
+        tiling.tn,
+        tiling.wg_m,
+        tiling.wg_n,
+        tiling.split_target,
+        tiling.shared,
+        tiling.depth
+    ))
+}

@@ -10,7 +10,7 @@ use super::program::Program;
 use super::suggest;
 use super::value::{Config, Func, Value};
 use crate::diag::{Diagnostic, Span};
-use crate::ir::{Activation, BlockCall, Graph, NodeId, Op, Site, TensorType, Window};
+use crate::ir::{Activation, BlockCall, Graph, NodeId, Op, Site, TensorType, Window, size};
 use crate::syntax::ast::{self, BinOp, Expr, ExprKind, Stmt, UnOp};
 use std::collections::{HashMap, HashSet};
 
@@ -65,6 +65,8 @@ pub struct Evaluator<'p> {
     pub graph: Graph,
     frames: Vec<Frame>,
     steps: usize,
+    /// Forward multiply-accumulates per example of the graph so far.
+    macs: u64,
 }
 
 impl<'p> Evaluator<'p> {
@@ -74,6 +76,7 @@ impl<'p> Evaluator<'p> {
             graph: Graph::new(model_name),
             frames: Vec::new(),
             steps: 0,
+            macs: 0,
         }
     }
 
@@ -295,6 +298,14 @@ impl<'p> Evaluator<'p> {
                 ));
             }
         };
+        let ty = TensorType::activation(dims);
+        size::check(&format!("input `{}`", name.name), &ty).map_err(|e| {
+            let d = self.error(e.message, shape.span, "declared here");
+            match e.help {
+                Some(h) => d.with_help(h),
+                None => d,
+            }
+        })?;
         if self
             .graph
             .inputs_of_model()
@@ -311,7 +322,7 @@ impl<'p> Evaluator<'p> {
             Op::Input {
                 name: name.name.clone(),
             },
-            TensorType::activation(dims),
+            ty,
             Site {
                 path: name.name.clone(),
                 scope: String::new(),
@@ -325,11 +336,17 @@ impl<'p> Evaluator<'p> {
     }
 
     fn condition(&mut self, cond: &Expr) -> R<bool> {
-        match self.expr(cond)? {
+        let v = self.expr(cond)?;
+        self.truth(v, cond.span)
+    }
+
+    /// The value of a condition (written at `span`), which must be a bool.
+    fn truth(&self, v: Value, span: Span) -> R<bool> {
+        match v {
             Value::Bool(b) => Ok(b),
             other => Err(self.error(
                 format!("a condition must be a bool, got {}", describe(&other)),
-                cond.span,
+                span,
                 "not a bool",
             )),
         }
@@ -386,27 +403,7 @@ impl<'p> Evaluator<'p> {
                     )),
                 }
             }
-            ExprKind::Binary(op, l, r) => self.binary(*op, l, r, e.span),
-            ExprKind::Pipe(lhs, rhs) => {
-                let x = self.expr(lhs)?;
-                let first = ArgValue {
-                    name: None,
-                    value: x,
-                    span: lhs.span,
-                };
-                let (callee, args, label) = match &rhs.kind {
-                    ExprKind::Call { callee, args } => (&**callee, args.as_slice(), None),
-                    ExprKind::Label(inner, name) => match &inner.kind {
-                        ExprKind::Call { callee, args } => (&**callee, args.as_slice(), Some(name)),
-                        _ => (&**inner, &[][..], Some(name)),
-                    },
-                    _ => (&**rhs, &[][..], None),
-                };
-                let f = self.expr(callee)?;
-                let mut argv = vec![first];
-                argv.extend(self.args(args)?);
-                self.call(f, callee.span, argv, label, rhs.span)
-            }
+            ExprKind::Binary(..) | ExprKind::Pipe(..) => self.chain(e),
             ExprKind::Call { callee, args } => {
                 let f = self.expr(callee)?;
                 let argv = self.args(args)?;
@@ -529,16 +526,62 @@ impl<'p> Evaluator<'p> {
         Err(d)
     }
 
-    fn binary(&mut self, op: BinOp, l: &Expr, r: &Expr, span: Span) -> R<Value> {
+    /// A left-deep chain of binary operators and pipes (`a + b + c`, `x |> f |> g`): as deep
+    /// as the source is long (a 200,000-term sum is one), so it is evaluated in a loop from
+    /// its innermost left operand outwards rather than by recursion. Every link still counts
+    /// as a step, in the order recursion would take them.
+    fn chain(&mut self, e: &Expr) -> R<Value> {
+        let mut links = vec![e];
+        let mut left = e;
+        while let ExprKind::Binary(_, l, _) | ExprKind::Pipe(l, _) = &left.kind {
+            left = l;
+            if matches!(left.kind, ExprKind::Binary(..) | ExprKind::Pipe(..)) {
+                self.tick(left.span)?;
+                links.push(left);
+            }
+        }
+        let mut acc = self.expr(left)?;
+        for link in links.into_iter().rev() {
+            acc = match &link.kind {
+                ExprKind::Binary(op, l, r) => self.binary(*op, acc, l, r, link.span)?,
+                ExprKind::Pipe(l, r) => self.pipe(acc, l, r)?,
+                _ => unreachable!("links are binary operators and pipes"),
+            };
+        }
+        Ok(acc)
+    }
+
+    /// `lhs |> rhs`, with `x` the value of `lhs`.
+    fn pipe(&mut self, x: Value, lhs: &Expr, rhs: &Expr) -> R<Value> {
+        let first = ArgValue {
+            name: None,
+            value: x,
+            span: lhs.span,
+        };
+        let (callee, args, label) = match &rhs.kind {
+            ExprKind::Call { callee, args } => (&**callee, args.as_slice(), None),
+            ExprKind::Label(inner, name) => match &inner.kind {
+                ExprKind::Call { callee, args } => (&**callee, args.as_slice(), Some(name)),
+                _ => (&**inner, &[][..], Some(name)),
+            },
+            _ => (rhs, &[][..], None),
+        };
+        let f = self.expr(callee)?;
+        let mut argv = vec![first];
+        argv.extend(self.args(args)?);
+        self.call(f, callee.span, argv, label, rhs.span)
+    }
+
+    /// `l op r`, with `a` the value of `l`.
+    fn binary(&mut self, op: BinOp, a: Value, l: &Expr, r: &Expr, span: Span) -> R<Value> {
         // Short-circuit logic first.
         if matches!(op, BinOp::And | BinOp::Or) {
-            let a = self.condition(l)?;
+            let a = self.truth(a, l.span)?;
             if (op == BinOp::And && !a) || (op == BinOp::Or && a) {
                 return Ok(Value::Bool(a));
             }
             return self.condition(r).map(Value::Bool);
         }
-        let a = self.expr(l)?;
         let b = self.expr(r)?;
         let overflow = || self.error("integer overflow", span, "here");
         let mismatch = |this: &Self| {
@@ -835,16 +878,27 @@ impl<'p> Evaluator<'p> {
         let params = op.param_shapes(&x_ty).map_err(|e| shape_error(self, e))?;
         let mut all = inputs;
         for (role, dims) in params {
-            all.push(self.graph.add_leaf(
-                Op::Param { role },
-                TensorType::param(dims),
-                site.clone(),
-            ));
+            let ty = TensorType::param(dims);
+            size::check(&format!("the {}", role.suffix()), &ty)
+                .map_err(|e| shape_error(self, e))?;
+            all.push(self.graph.add_leaf(Op::Param { role }, ty, site.clone()));
         }
         let id = self
             .graph
             .add_op(op, &all, site)
             .map_err(|e| shape_error(self, e))?;
+        // Each op's count fits a u64 (its tensors are bounded), the model's sum may not.
+        self.macs = self
+            .macs
+            .checked_add(self.graph.node_macs(id))
+            .ok_or_else(|| {
+                self.error(
+                    "the model's multiply-accumulates per example overflow a 64-bit count",
+                    span,
+                    "this layer takes the sum past 2^64",
+                )
+                .with_help("is a size far larger than intended?")
+            })?;
         Ok(Value::Tensor(id))
     }
 

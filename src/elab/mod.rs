@@ -19,6 +19,7 @@ mod builtins;
 mod eval;
 pub mod program;
 pub mod recipe;
+pub mod source_file;
 pub mod value;
 
 pub use builtins::{OpKind, RecipeKind};

@@ -2,11 +2,13 @@
 //!
 //! `use "path.net"` is resolved relative to the importing file. Imported files
 //! contribute their blocks (their own models and recipes are ignored, so a model file
-//! can serve as a library). Missing files and import cycles are diagnostics at the
+//! can serve as a library). Missing files, import cycles and paths that are not regular
+//! files (or are larger than [`source_file::MAX_SOURCE_BYTES`]) are diagnostics at the
 //! offending `use`; two blocks with one name are a diagnostic naming both.
 
 use super::builtins::{OpKind, RecipeKind};
 use super::eval::BUILTIN_FUNCTIONS;
+use super::source_file;
 use crate::diag::{Diagnostic, Diagnostics, FileId, Sources, Span};
 use crate::syntax::{self, ast};
 use std::collections::HashMap;
@@ -42,7 +44,7 @@ impl Program {
 
 /// Load `path` and its imports.
 pub fn load(sources: &mut Sources, path: &Path) -> Result<Program, Diagnostics> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = source_file::read(path).map_err(|e| {
         Diagnostics::from(Diagnostic::error(format!(
             "cannot read `{}`: {e}",
             path.display()
@@ -101,7 +103,7 @@ impl Loader<'_> {
             if self.loaded.contains_key(&path) {
                 continue;
             }
-            let text = std::fs::read_to_string(&path).map_err(|e| {
+            let text = source_file::read(&path).map_err(|e| {
                 Diagnostic::error(format!("cannot import `{}`: {e}", u.path))
                     .at(u.span, "imported here")
                     .with_note(format!("looked for {}", path.display()))

@@ -106,6 +106,7 @@ impl Graph {
     pub fn add_op(&mut self, op: Op, inputs: &[NodeId], at: Site) -> Result<NodeId, ShapeError> {
         let tys: Vec<&TensorType> = inputs.iter().map(|&i| &self.g[i.0].ty).collect();
         let ty = op.infer(&tys)?;
+        super::size::check("the output", &ty)?;
         let edges: Vec<(NodeIndex<u32>, Edge)> = inputs
             .iter()
             .enumerate()
@@ -216,6 +217,7 @@ impl Graph {
     }
 
     /// Number of trainable parameter elements (PyTorch's `sum(p.numel() for p in model.parameters())`).
+    /// Saturation is unreachable for an elaborated graph (see [`super::size`]).
     pub fn trainable_param_count(&self) -> u64 {
         self.node_ids()
             .filter(|&id| matches!(self.node(id).op, Op::Param { role } if role.trainable()))
@@ -223,7 +225,8 @@ impl Graph {
             .fold(0, u64::saturating_add)
     }
 
-    /// Forward multiply-accumulates per example, summed over the graph.
+    /// Forward multiply-accumulates per example, summed over the graph. The elaborator
+    /// rejects a model whose sum overflows, so saturation is unreachable for its graphs.
     pub fn macs(&self) -> u64 {
         self.node_ids()
             .map(|id| self.node_macs(id))

@@ -10,6 +10,7 @@
 //! # Where things live
 //! * [`ops`] — every op: PyTorch-equivalent semantics, operands, shape rule, MACs.
 //! * [`types`] — tensor types with a symbolic batch dimension.
+//! * [`size`] — the bound on tensor sizes, checked wherever a type is made.
 //! * [`graph`] — the graph and its typed handles.
 //! * [`verify`] — the invariants every pass must preserve.
 //! * [`print`] and [`dot`] — the text and Graphviz forms.
@@ -23,6 +24,7 @@ pub mod dot;
 pub mod graph;
 pub mod ops;
 pub mod print;
+pub mod size;
 pub mod train_ops;
 pub mod types;
 pub mod verify;

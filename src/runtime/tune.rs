@@ -27,7 +27,7 @@ use super::exec::{Dispatch, GpuBuffer, Runtime};
 use crate::codegen::kernels::train::conv_grad;
 use crate::codegen::kernels::{Conv2dParams, ConvTiling, KernelError, KernelSource, conv};
 use crate::codegen::plan::{CodegenError, Options, tile_requests};
-use crate::codegen::tiling::{ConvKind, TileRequest, candidates, default_tiling};
+use crate::codegen::tiling::{self, ConvKind, TileRequest, candidates, default_tiling};
 use crate::ir::Graph;
 
 /// Why a timing could not be taken.
@@ -168,13 +168,16 @@ struct CacheFile {
 /// Tilings measured on devices, persisted as JSON.
 ///
 /// A missing file is an empty cache; an unreadable or corrupt one is ignored with a warning
-/// (printed to stderr and kept in [`TuneCache::warning`]) and replaced on the next save: a
-/// cache only ever saves time, so it must never stop a run.
+/// (printed to stderr and kept in [`TuneCache::warning`]) and replaced on the next save, and
+/// so is each well-formed entry whose tiling the tuner could not have chosen
+/// ([`TuneCache::valid`]): a cache only ever saves time, so it must never stop a run.
 #[derive(Debug, Default)]
 pub struct TuneCache {
     path: Option<PathBuf>,
     devices: BTreeMap<String, BTreeMap<String, ConvTiling>>,
     warning: Option<String>,
+    /// Entries dropped by [`TuneCache::valid`].
+    rejected: Vec<String>,
     dirty: bool,
 }
 
@@ -255,9 +258,46 @@ impl TuneCache {
         self.len() == 0
     }
 
-    /// The cached tiling for `request` (a [`TileRequest::key`]) on `device`.
+    /// The cached tiling for `request` (a [`TileRequest::key`]) on `device`, as stored.
     pub fn get(&self, device: &str, request: &str) -> Option<ConvTiling> {
         self.devices.get(device)?.get(request).copied()
+    }
+
+    /// The cached tiling for `request` on `device` if it is one the tuner could have chosen
+    /// there ([`tiling::check_cached`]); an entry that is not (a hand-edited or foreign
+    /// file: its kernel would fail to generate or to run) is dropped with a warning naming
+    /// the cache file, so the kernel is timed again and the entry replaced on save.
+    /// `software`: the device is a CPU driver ([`candidates`] differ).
+    pub fn valid(
+        &mut self,
+        device: &str,
+        request: &TileRequest,
+        software: bool,
+    ) -> Option<ConvTiling> {
+        let key = request.key();
+        let tiling = self.get(device, &key)?;
+        match tiling::check_cached(request, &tiling, software) {
+            Ok(()) => Some(tiling),
+            Err(why) => {
+                let place = self
+                    .path
+                    .as_ref()
+                    .map_or_else(|| "memory".to_string(), |p| p.display().to_string());
+                let message = format!("entry `{key}` in {place}: {why}");
+                eprintln!("warning: ignoring a tuning cache {message}; timing the kernel again");
+                self.rejected.push(message);
+                if let Some(entries) = self.devices.get_mut(device) {
+                    entries.remove(&key);
+                }
+                self.dirty = true;
+                None
+            }
+        }
+    }
+
+    /// Entries [`TuneCache::valid`] dropped, each with why.
+    pub fn rejected(&self) -> &[String] {
+        &self.rejected
     }
 
     /// Records a choice (saved by [`TuneCache::save`]).
@@ -358,7 +398,8 @@ impl<'a> Tuner<'a> {
     /// Falls back to the default when no candidate runs.
     pub fn choose(&mut self, request: &TileRequest) -> ConvTiling {
         let key = request.key();
-        if let Some(t) = self.cache.get(&self.device, &key) {
+        let software = self.rt.context().is_software();
+        if let Some(t) = self.cache.valid(&self.device, request, software) {
             return t;
         }
         let case = ConvCase {
@@ -399,8 +440,9 @@ impl<'a> Tuner<'a> {
     pub fn precompile(&mut self, requests: &[TileRequest]) -> usize {
         let start = Instant::now();
         let mut kernels: Vec<KernelSource> = Vec::new();
+        let software = self.rt.context().is_software();
         for r in requests {
-            if self.cache.get(&self.device, &r.key()).is_some() {
+            if self.cache.valid(&self.device, r, software).is_some() {
                 continue;
             }
             let case = ConvCase {

@@ -146,10 +146,59 @@ pub struct Arg {
     pub value: Expr,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+/// An expression. Brackets and prefix operators nest at most
+/// [`MAX_NESTING`](super::nesting::MAX_NESTING) deep, but a flat chain (`a + a + ...`,
+/// `x |> f |> ...`, `x[0][0]...`) is a tree as deep as the chain is long, so the walks
+/// every value makes — clone, compare, debug print and drop — grow the stack on the heap
+/// ([`deep`]) instead of overflowing it on a long chain.
 pub struct Expr {
     pub kind: ExprKind,
     pub span: Span,
+}
+
+/// Runs one level of a recursive walk over an AST, on a fresh heap-allocated stack
+/// segment when the current one is nearly used up.
+pub fn deep<T>(f: impl FnOnce() -> T) -> T {
+    stacker::maybe_grow(64 * 1024, 1 << 20, f)
+}
+
+impl Clone for Expr {
+    fn clone(&self) -> Expr {
+        deep(|| Expr {
+            kind: self.kind.clone(),
+            span: self.span,
+        })
+    }
+}
+
+impl PartialEq for Expr {
+    fn eq(&self, other: &Expr) -> bool {
+        deep(|| self.span == other.span && self.kind == other.kind)
+    }
+}
+
+impl std::fmt::Debug for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        deep(|| {
+            f.debug_struct("Expr")
+                .field("kind", &self.kind)
+                .field("span", &self.span)
+                .finish()
+        })
+    }
+}
+
+impl Drop for Expr {
+    fn drop(&mut self) {
+        let leaf = matches!(
+            self.kind,
+            ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_)
+        );
+        if !leaf {
+            let kind = std::mem::replace(&mut self.kind, ExprKind::Bool(false));
+            deep(move || drop(kind));
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -8,6 +8,7 @@
 //! The grammar lives in `grammar/net.pest`.
 
 pub mod ast;
+pub mod nesting;
 mod parse;
 pub mod print;
 

@@ -7,6 +7,7 @@
 //! says, in words, what was expected there.
 
 use super::ast::*;
+use super::nesting;
 use crate::diag::{Diagnostic, FileId, Span};
 use pest::Parser;
 use pest::iterators::{Pair, Pairs};
@@ -42,17 +43,31 @@ static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
 
 /// Parse a whole `.net` file.
 pub fn parse_file(src: &str, file: FileId) -> Result<File, Diagnostic> {
-    let mut pairs = NetParser::parse(Rule::file, src).map_err(|e| syntax_error(e, file))?;
-    let b = Builder { file };
-    Ok(b.file(pairs.next().expect("the file rule always yields one pair")))
+    nesting::check(src, file)?;
+    with_parser_stack(|| {
+        let mut pairs = NetParser::parse(Rule::file, src).map_err(|e| syntax_error(e, file))?;
+        let b = Builder { file };
+        Ok(b.file(pairs.next().expect("the file rule always yields one pair")))
+    })
 }
 
 /// Parse a stand-alone expression, e.g. the value of `--set name=value`.
 pub fn parse_expr(src: &str, file: FileId) -> Result<Expr, Diagnostic> {
-    let mut pairs = NetParser::parse(Rule::lone_expr, src).map_err(|e| syntax_error(e, file))?;
-    let b = Builder { file };
-    let lone = pairs.next().expect("lone_expr yields one pair");
-    Ok(b.expr(lone.into_inner().next().expect("lone_expr holds an expr")))
+    nesting::check(src, file)?;
+    with_parser_stack(|| {
+        let mut pairs =
+            NetParser::parse(Rule::lone_expr, src).map_err(|e| syntax_error(e, file))?;
+        let b = Builder { file };
+        let lone = pairs.next().expect("lone_expr yields one pair");
+        Ok(b.expr(lone.into_inner().next().expect("lone_expr holds an expr")))
+    })
+}
+
+/// Runs `f` with room for the parser's recursion, which [`nesting::check`] bounds to
+/// [`nesting::MAX_NESTING`] levels: on the heap when the current thread (a test harness
+/// thread has 2 MiB) has less left.
+fn with_parser_stack<T>(f: impl FnOnce() -> T) -> T {
+    stacker::maybe_grow(8 << 20, 16 << 20, f)
 }
 
 fn is_keyword(rule: Rule) -> bool {

@@ -79,6 +79,31 @@ impl Printer {
         self.indent -= 1;
     }
 
+    /// The end of an `if` statement: an `else if` chain stays flat, as it was written
+    /// (nested blocks would nest deeper than the parser's limit on a long chain).
+    fn else_branch(&mut self, otherwise: &[Stmt]) {
+        match otherwise {
+            [] => self.line("}"),
+            [
+                Stmt::If {
+                    cond,
+                    then,
+                    otherwise,
+                    ..
+                },
+            ] => {
+                self.line(&format!("}} else if {} {{", expr_to_string(cond)));
+                self.stmts(then);
+                self.else_branch(otherwise);
+            }
+            _ => {
+                self.line("} else {");
+                self.stmts(otherwise);
+                self.line("}");
+            }
+        }
+    }
+
     fn stmt(&mut self, stmt: &Stmt) {
         match stmt {
             Stmt::Input { name, shape, .. } => {
@@ -102,13 +127,7 @@ impl Printer {
             } => {
                 self.line(&format!("if {} {{", expr_to_string(cond)));
                 self.stmts(then);
-                if otherwise.is_empty() {
-                    self.line("}");
-                } else {
-                    self.line("} else {");
-                    self.stmts(otherwise);
-                    self.line("}");
-                }
+                self.else_branch(otherwise);
             }
             Stmt::Return { value, .. } => self.line(&format!("return {}", expr_to_string(value))),
         }
@@ -136,6 +155,11 @@ fn prec(e: &Expr) -> u8 {
 
 /// Write `e`, parenthesised if it binds looser than `min`.
 fn write_expr(s: &mut String, e: &Expr, min: u8) {
+    // Postfix chains (`x[0][0]...`) recurse once per link; see [`Expr`].
+    deep(|| write_expr_at(s, e, min))
+}
+
+fn write_expr_at(s: &mut String, e: &Expr, min: u8) {
     let p = prec(e);
     let wrap = p < min;
     if wrap {
@@ -185,17 +209,7 @@ fn write_expr(s: &mut String, e: &Expr, min: u8) {
                 || matches!(inner.kind, ExprKind::Float(v) if v < 0.0);
             write_expr(s, inner, if nested { 9 } else { 8 });
         }
-        ExprKind::Binary(op, l, r) => {
-            // Left-associative: the right operand needs a strictly tighter binding.
-            write_expr(s, l, p);
-            let _ = write!(s, " {} ", op.symbol());
-            write_expr(s, r, p + 1);
-        }
-        ExprKind::Pipe(l, r) => {
-            write_expr(s, l, p);
-            s.push_str(" |> ");
-            write_expr(s, r, p + 1);
-        }
+        ExprKind::Binary(..) | ExprKind::Pipe(..) => write_chain(s, e, p),
         ExprKind::Call { callee, args } => {
             write_expr(s, callee, 9);
             s.push('(');
@@ -225,9 +239,16 @@ fn write_expr(s: &mut String, e: &Expr, min: u8) {
             write_expr(s, c, 1);
             s.push_str(" { ");
             write_expr(s, a, 1);
-            s.push_str(" } else { ");
-            write_expr(s, b, 1);
-            s.push_str(" }");
+            // An `else if` chain stays flat, as it was written: braces and parentheses
+            // around each link would nest past the parser's limit on a long chain.
+            if matches!(b.kind, ExprKind::If(..)) {
+                s.push_str(" } else ");
+                write_expr(s, b, 0);
+            } else {
+                s.push_str(" } else { ");
+                write_expr(s, b, 1);
+                s.push_str(" }");
+            }
         }
         ExprKind::Label(inner, name) => {
             write_expr(s, inner, 9);
@@ -236,6 +257,35 @@ fn write_expr(s: &mut String, e: &Expr, min: u8) {
     }
     if wrap {
         s.push(')');
+    }
+}
+
+/// A binary operator or pipe of precedence `p`, with the links of its left operand that
+/// share that precedence: `a + b - c` is a left-deep tree as deep as the chain is long,
+/// and since equal-precedence left operands need no parentheses, the whole chain is
+/// written in a loop rather than by recursion.
+fn write_chain(s: &mut String, e: &Expr, p: u8) {
+    fn link(e: &Expr) -> Option<(&'static str, &Expr, &Expr)> {
+        match &e.kind {
+            ExprKind::Binary(op, l, r) => Some((op.symbol(), l, r)),
+            ExprKind::Pipe(l, r) => Some(("|>", l, r)),
+            _ => None,
+        }
+    }
+    let mut rights = Vec::new();
+    let mut left = e;
+    while let Some((symbol, l, r)) = link(left) {
+        rights.push((symbol, r));
+        left = l;
+        if prec(left) != p {
+            break;
+        }
+    }
+    // Left-associative: the right operands need a strictly tighter binding.
+    write_expr(s, left, p);
+    for (symbol, r) in rights.into_iter().rev() {
+        let _ = write!(s, " {symbol} ");
+        write_expr(s, r, p + 1);
     }
 }
 

@@ -9,7 +9,7 @@
 //! safetensors reader loads the weights (`netc infer --weights runs/NAME/best.safetensors`).
 //! Checkpoints of the older layout — the JSON beside the weights in `NAME.json` — still load.
 
-use crate::elab::recipe::Recipe;
+use crate::elab::recipe::{Augment, Optimizer, Recipe, Schedule};
 use crate::params;
 use crate::predict::Normalize;
 use crate::tensor::TensorMap;
@@ -137,10 +137,111 @@ impl Checkpoint {
             path: described_by.display().to_string(),
             message: e.to_string(),
         })?;
+        validate(&c).map_err(|message| CheckpointError::Read {
+            path: described_by.display().to_string(),
+            message,
+        })?;
         params::check_finite(&tensors, &file.display().to_string())?;
         c.params = tensors;
         Ok(c)
     }
+}
+
+// ---------------------------------------------------------------------------
+// Validation on load. The sidecar is a text file beside the weights, and people edit
+// it: its recipe and normalisation were checked when the run started (the `train`
+// section's rules in `elab::recipe`, the `--mean`/`--std` rules), but a hand-edited
+// `batch = 0` or a one-value `normalize.mean` would reach the trainer and `netc test`
+// unchecked and panic there. `validate` restates the rules a recipe obeys, so a bad
+// sidecar is an error that names the field.
+
+/// Why `c` cannot be used, naming the field; `Ok` when every value is in range.
+fn validate(c: &Checkpoint) -> Result<(), String> {
+    let r = &c.recipe;
+    let fail = |field: &str, must: &str| Err(format!("`{field}` must be {must}"));
+    if r.batch == 0 {
+        return fail("recipe.batch", "a positive int");
+    }
+    if r.epochs == 0 {
+        return fail("recipe.epochs", "a positive int");
+    }
+    let positive = |x: f64| x.is_finite() && x > 0.0;
+    let non_negative = |x: f64| x.is_finite() && x >= 0.0;
+    let probability = |x: f64| (0.0..=1.0).contains(&x);
+    match r.optimizer {
+        Optimizer::Sgd {
+            lr,
+            momentum,
+            weight_decay,
+            ..
+        } => {
+            if !positive(lr) || !non_negative(momentum) || !non_negative(weight_decay) {
+                return fail(
+                    "recipe.optimizer",
+                    "sgd with a positive lr, and a non-negative momentum and weight_decay",
+                );
+            }
+        }
+        Optimizer::Adam {
+            lr,
+            betas,
+            eps,
+            weight_decay,
+        }
+        | Optimizer::AdamW {
+            lr,
+            betas,
+            eps,
+            weight_decay,
+        } => {
+            let betas_ok = betas.iter().all(|&b| probability(b)) && betas[0] <= betas[1];
+            if !positive(lr) || !positive(eps) || !non_negative(weight_decay) || !betas_ok {
+                return fail(
+                    "recipe.optimizer",
+                    "adam or adamw with a positive lr and eps, betas 0 <= lo <= hi <= 1, and a non-negative weight_decay",
+                );
+            }
+        }
+    }
+    match &r.schedule {
+        Schedule::Constant => {}
+        Schedule::MultiStep { gamma, .. } if positive(*gamma) => {}
+        Schedule::Cosine { min_lr } if non_negative(*min_lr) => {}
+        _ => {
+            return fail(
+                "recipe.schedule",
+                "multistep with a positive gamma, or cosine with a non-negative min_lr",
+            );
+        }
+    }
+    for a in &r.augment {
+        let ok = match a {
+            Augment::Hflip { p } => probability(*p),
+            Augment::RandomResizedCrop { size, scale, ratio } => {
+                *size > 0
+                    && scale[0] <= scale[1]
+                    && scale.iter().all(|&s| probability(s))
+                    && ratio[0] <= ratio[1]
+                    && ratio.iter().all(|&x| positive(x))
+            }
+            Augment::RandomCrop { size, .. } => *size > 0,
+        };
+        if !ok {
+            return fail("recipe.augment", "augmentations with in-range arguments");
+        }
+    }
+    let n = &c.normalize;
+    let finite = n.mean.iter().chain(&n.std).all(|x| x.is_finite());
+    if n.mean.len() != 3 || n.std.len() != 3 || !finite || n.std.iter().any(|&s| s <= 0.0) {
+        return fail(
+            "normalize",
+            "three finite means and three positive standard deviations (R, G, B)",
+        );
+    }
+    if c.classes.is_empty() {
+        return fail("classes", "a non-empty list");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
