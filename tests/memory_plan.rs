@@ -615,6 +615,8 @@ fn nested_plan(n: usize) -> Plan {
         .map(|i| BufferDesc {
             name: format!("v{i}"),
             len,
+            elements: len,
+            elem: Elem::F32,
             role: BufferRole::Activation,
         })
         .collect();
@@ -646,6 +648,7 @@ fn nested_plan(n: usize) -> Plan {
         steps,
         param_shapes: HashMap::new(),
         outputs: vec![("out".into(), BufferId(2 * n - 1), vec![len])],
+        initial_state: HashMap::new(),
         logs: vec![],
         log_capacity: 0,
         memory: None,
