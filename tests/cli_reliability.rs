@@ -313,8 +313,17 @@ fn save_checkpoint(dir: &Path) {
         partial: None,
     };
     std::fs::create_dir_all(dir).expect("run dir");
-    c.save(dir, "best").expect("save best");
-    c.save(dir, "last").expect("save last");
+    // The older two-file layout, whose JSON sidecar people edit by hand: plain weights
+    // beside `NAME.json` (a checkpoint written now keeps the description inside the
+    // safetensors file, validated by the same code on load).
+    for name in ["best", "last"] {
+        netc::params::save(&c.params, &dir.join(format!("{name}.safetensors"))).expect("weights");
+        std::fs::write(
+            dir.join(format!("{name}.json")),
+            serde_json::to_string(&c).expect("json"),
+        )
+        .expect("sidecar");
+    }
 }
 
 #[test]
