@@ -3,11 +3,11 @@
 //! metrics; the plan shows each value's dtype; bad values and a device without f16 get
 //! errors that say what is wrong.
 
-use std::path::{Path, PathBuf};
+use crate::cli_train::{MODEL, metrics, netc, tempdir, text};
+use std::path::Path;
 use std::process::{Command, Output};
 
-const MODEL: &str = "tests/train/small.net";
-
+/// `netc` with extra environment variables (a wgpu backend).
 fn netc_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_netc"));
     // Tests never time kernels or write the user's tuning cache (tests/gpu_tune.rs does).
@@ -18,38 +18,6 @@ fn netc_env(args: &[&str], env: &[(&str, &str)]) -> Output {
         c.env(k, v);
     }
     c.output().expect("netc runs")
-}
-
-fn netc(args: &[&str]) -> Output {
-    netc_env(args, &[])
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("netc-mixed-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
-fn metrics(run: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .expect("metrics.jsonl")
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
-            let o = v.as_object_mut().unwrap();
-            o.remove("seconds");
-            o.remove("images_per_s");
-            v
-        })
-        .collect()
 }
 
 fn train(out: &Path, extra: &[&str]) -> Output {
@@ -72,7 +40,7 @@ fn train(out: &Path, extra: &[&str]) -> Output {
 
 #[test]
 fn a_mixed_run_trains_logs_skipped_steps_checkpoints_the_scaler_and_resumes() {
-    let full = tempdir("full");
+    let full = tempdir("mixed-full");
     let o = train(&full, &[]);
     assert!(o.status.success(), "{}", text(&o));
     let m = metrics(&full);
@@ -102,7 +70,7 @@ fn a_mixed_run_trains_logs_skipped_steps_checkpoints_the_scaler_and_resumes() {
 
     // Stopped after epoch 1 and resumed: the same metrics as the run that never stopped
     // (the scale and its clean-step count come back from the checkpoint).
-    let part = tempdir("part");
+    let part = tempdir("mixed-part");
     let o = train(&part, &["--epochs", "1"]);
     assert!(o.status.success(), "{}", text(&o));
     let o = netc(&[
@@ -206,7 +174,7 @@ fn bad_precisions_are_diagnosed() {
     let o = netc(&["compile", MODEL, "--precision", "mixed", "--emit", "plan"]);
     let t = text(&o);
     assert!(!o.status.success() && t.contains("--train"), "{t}");
-    let dir = tempdir("recipe");
+    let dir = tempdir("mixed-recipe");
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("half.net");
     let source = std::fs::read_to_string(MODEL)

@@ -52,17 +52,10 @@ fn runtime() -> Runtime {
     Runtime::open().unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"))
 }
 
-/// `max |ours - theirs| / max |theirs|`, the scale floored at 1e-3 (as in gpu_training.rs).
+/// `max |ours - theirs| / max |theirs|`, the scale floored at 1e-3 (as in gpu_training.rs: a
+/// tensor of rounding noise around zero is compared on that absolute scale).
 fn rel_error(ours: &Tensor, theirs: &Tensor) -> f64 {
-    let scale = theirs
-        .data
-        .iter()
-        .fold(1e-3f64, |m, &v| m.max(v.abs() as f64));
-    ours.data
-        .iter()
-        .zip(&theirs.data)
-        .fold(0f64, |m, (&a, &b)| m.max((a as f64 - b as f64).abs()))
-        / scale
+    crate::common::rel_error_floor(ours, theirs, 1e-3)
 }
 
 struct Setup {
