@@ -254,7 +254,7 @@ impl<'g> Builder<'g> {
                         } else {
                             format!(", `{}`", node.path)
                         },
-                        why: "it is an op of training graphs; export exports the inference graph",
+                        why: "it is an op of training graphs, and only inference graphs export",
                     });
                 }
             };
@@ -422,4 +422,74 @@ fn window_attrs(w: &Window) -> Vec<AttributeProto> {
         ints("strides", w.stride.iter().map(|&s| s as i64).collect()),
         ints("pads", vec![ph, pw, ph, pw]),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::Sources;
+
+    const MODEL: &str = "model Tiny() {
+  input x: [3, 4, 4]
+  return x |> conv(2, k = 3, pad = 1) |> bn |> gelu |> global_avg_pool |> flatten |> linear(3) as head
+}";
+
+    fn decoded(batch: Batch) -> (ModelProto, Vec<String>) {
+        let e = crate::pipeline::front_end_str(&mut Sources::new(), "tiny.net", MODEL, &[])
+            .unwrap_or_else(|_| panic!("the test model compiles"));
+        let params = crate::params::init(&e.graph, &e.recipe.init, 1);
+        let opts = Options {
+            batch,
+            normalize: None,
+        };
+        let bytes = to_onnx(&e.graph, &params, &opts).unwrap();
+        let names = params.keys().cloned().collect();
+        (ModelProto::decode(bytes.as_slice()).unwrap(), names)
+    }
+
+    fn batch_dim(m: &ModelProto) -> Option<DimensionValue> {
+        let g = m.graph.as_ref().unwrap();
+        let ty = g.input[0].r#type.as_ref().unwrap();
+        let shape = ty.tensor_type.as_ref().unwrap().shape.as_ref().unwrap();
+        shape.dim[0].value.clone()
+    }
+
+    #[test]
+    fn parameters_are_initializers_under_their_netc_names() {
+        let (m, params) = decoded(Batch::Dynamic);
+        assert_eq!(m.opset_import[0].version, OPSET);
+        let g = m.graph.unwrap();
+        let mut names: Vec<String> = g
+            .initializer
+            .iter()
+            .map(|t| t.name.clone())
+            .filter(|n| !n.starts_with("netc.const."))
+            .collect();
+        names.sort();
+        assert_eq!(names, params);
+        assert!(names.contains(&"head.weight".to_string()), "{names:?}");
+        // Gelu is the Erf decomposition: opset 17 has no Gelu.
+        let ops: Vec<&str> = g.node.iter().map(|n| n.op_type.as_str()).collect();
+        assert!(ops.contains(&"Erf") && !ops.contains(&"Gelu"), "{ops:?}");
+    }
+
+    #[test]
+    fn the_batch_dimension_is_symbolic_or_fixed() {
+        let (dynamic, _) = decoded(Batch::Dynamic);
+        assert_eq!(
+            batch_dim(&dynamic),
+            Some(DimensionValue::DimParam(BATCH_PARAM.into()))
+        );
+        let (fixed, _) = decoded(Batch::Fixed(4));
+        assert_eq!(batch_dim(&fixed), Some(DimensionValue::DimValue(4)));
+    }
+
+    #[test]
+    fn batch_parses_counts_and_dynamic_only() {
+        assert_eq!(Batch::parse("dynamic"), Ok(Batch::Dynamic));
+        assert_eq!(Batch::parse("8"), Ok(Batch::Fixed(8)));
+        for bad in ["0", "-1", "N", ""] {
+            assert!(Batch::parse(bad).is_err(), "{bad}");
+        }
+    }
 }
