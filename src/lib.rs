@@ -15,6 +15,7 @@ pub mod codegen;
 pub mod data;
 pub mod diag;
 pub mod elab;
+pub mod export;
 pub mod ir;
 pub mod params;
 pub mod passes;

@@ -33,6 +33,7 @@ mod grad_check;
 mod ir;
 mod memory_plan;
 mod models;
+mod onnx_export;
 mod optimizer_fusion;
 mod parser;
 mod plan;

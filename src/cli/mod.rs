@@ -7,6 +7,7 @@ mod bench;
 mod check;
 mod compile;
 mod eval;
+mod export;
 mod graph;
 mod infer;
 mod init;
@@ -64,6 +65,8 @@ pub enum Command {
     Infer(infer::Args),
     /// Top-1 accuracy and confusion matrix over a dataset.
     Eval(eval::Args),
+    /// Write the inference graph with its weights as an ONNX model.
+    Export(export::Args),
     /// Measure step time, images/s and GFLOP/s on the device.
     Bench(bench::Args),
     /// Train a model with the recipe in its file.
@@ -84,6 +87,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Init(a) => init::run(&mut sources, a),
         Command::Infer(a) => infer::run(&mut sources, a),
         Command::Eval(a) => eval::run(&mut sources, a),
+        Command::Export(a) => export::run(&mut sources, a),
         Command::Bench(a) => bench::run(&mut sources, a),
         Command::Train(a) => train::run(&mut sources, a),
         Command::Test(a) => train::test(&mut sources, a),

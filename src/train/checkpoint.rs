@@ -91,7 +91,7 @@ pub enum CheckpointError {
 }
 
 /// The safetensors metadata key of a checkpoint's description.
-const METADATA_KEY: &str = "netc.checkpoint";
+pub const METADATA_KEY: &str = "netc.checkpoint";
 
 /// The file of checkpoint `name` in run directory `dir`.
 pub fn path(dir: &Path, name: &str) -> PathBuf {
