@@ -142,6 +142,12 @@ impl Summary {
                 r.early_stopping
             );
         }
+        if r.precision == crate::ir::Precision::Mixed {
+            let _ = writeln!(
+                out,
+                "  precision       mixed: f16 activations and gradients, f32 master weights, dynamic loss scaling"
+            );
+        }
         out
     }
 }

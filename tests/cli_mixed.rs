@@ -215,3 +215,20 @@ fn a_device_without_f16_names_the_missing_feature() {
     let t = text(&o);
     assert!(!o.status.success() && t.contains("SHADER_F16"), "{t}");
 }
+
+#[test]
+fn the_summary_shows_a_mixed_recipe() {
+    let dir = tempdir("mixed-summary");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("mixed.net");
+    let source = std::fs::read_to_string(MODEL)
+        .unwrap()
+        .replace("epochs    = 2", "epochs    = 2\n  precision = \"mixed\"");
+    std::fs::write(&file, source).unwrap();
+    let o = netc(&["summary", file.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(
+        o.status.success() && t.contains("precision       mixed: f16 activations"),
+        "{t}"
+    );
+}
