@@ -4,7 +4,7 @@
 //! errors that say what is wrong.
 
 use crate::cli_train::{MODEL, metrics, netc, tempdir, text};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// `netc` with extra environment variables (a wgpu backend).
@@ -20,22 +20,21 @@ fn netc_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     c.output().expect("netc runs")
 }
 
+/// cli_train's short run, in mixed precision.
 fn train(out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "train",
-        MODEL,
-        "--data",
-        "synthetic",
-        "--limit",
-        "600",
-        "--quiet",
-        "--precision",
-        "mixed",
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    netc(&args)
+    crate::cli_train::train(out, &[&["--precision", "mixed"], extra].concat())
+}
+
+/// The small model with `setting` added to its recipe, written as `dir/file`.
+fn with_recipe_line(dir: &str, file: &str, setting: &str) -> PathBuf {
+    let dir = tempdir(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(file);
+    let source = std::fs::read_to_string(MODEL)
+        .unwrap()
+        .replace("epochs    = 2", &format!("epochs    = 2\n  {setting}"));
+    std::fs::write(&path, source).unwrap();
+    path
 }
 
 #[test]
@@ -174,13 +173,7 @@ fn bad_precisions_are_diagnosed() {
     let o = netc(&["compile", MODEL, "--precision", "mixed", "--emit", "plan"]);
     let t = text(&o);
     assert!(!o.status.success() && t.contains("--train"), "{t}");
-    let dir = tempdir("mixed-recipe");
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("half.net");
-    let source = std::fs::read_to_string(MODEL)
-        .unwrap()
-        .replace("epochs    = 2", "epochs    = 2\n  precision = \"half\"");
-    std::fs::write(&file, source).unwrap();
+    let file = with_recipe_line("mixed-recipe", "half.net", "precision = \"half\"");
     let o = netc(&["check", file.to_str().unwrap()]);
     let t = text(&o);
     assert!(
@@ -218,13 +211,7 @@ fn a_device_without_f16_names_the_missing_feature() {
 
 #[test]
 fn the_summary_shows_a_mixed_recipe() {
-    let dir = tempdir("mixed-summary");
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("mixed.net");
-    let source = std::fs::read_to_string(MODEL)
-        .unwrap()
-        .replace("epochs    = 2", "epochs    = 2\n  precision = \"mixed\"");
-    std::fs::write(&file, source).unwrap();
+    let file = with_recipe_line("mixed-summary", "mixed.net", "precision = \"mixed\"");
     let o = netc(&["summary", file.to_str().unwrap()]);
     let t = text(&o);
     assert!(

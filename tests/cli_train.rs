@@ -48,7 +48,7 @@ pub fn metrics(run: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn train(out: &Path, extra: &[&str]) -> Output {
+pub fn train(out: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
         "train",
         MODEL,

@@ -90,6 +90,23 @@ impl Pool2dParams {
         out_dim(self.in_w, self.pad_w, self.kernel_w, self.stride_w)
     }
 
+    /// `3x3_s1_p1_128x64x32x32`: window, stride, padding and input shape (and `_f16`), the
+    /// tail of every pooling kernel's name.
+    pub(crate) fn shape_name(&self) -> String {
+        format!(
+            "{}x{}_s{}_p{}_{}x{}x{}x{}{}",
+            self.kernel_h,
+            self.kernel_w,
+            self.stride_h,
+            self.pad_h,
+            self.batch,
+            self.channels,
+            self.in_h,
+            self.in_w,
+            self.elem.suffix()
+        )
+    }
+
     /// Elements of the input.
     pub fn input_len(&self) -> u64 {
         u64::from(self.batch)
@@ -202,18 +219,7 @@ fn pool2d(
         bindings.push(BindingKind::ReadWrite);
     }
     Ok(KernelSource {
-        name: format!(
-            "{op}_{}x{}_s{}_p{}_{}x{}x{}x{}{}",
-            p.kernel_h,
-            p.kernel_w,
-            p.stride_h,
-            p.pad_h,
-            p.batch,
-            p.channels,
-            p.in_h,
-            p.in_w,
-            p.elem.suffix()
-        ),
+        name: format!("{op}_{}", p.shape_name()),
         wgsl: render("pool2d.wgsl", POOL_TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups,

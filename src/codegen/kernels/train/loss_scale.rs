@@ -12,9 +12,8 @@
 
 use super::super::activation::ELEMENTWISE_WG;
 use super::super::template::{Vars, render};
-use super::super::{
-    BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, ensure, fit_u32, grid_1d,
-};
+use super::super::{BindingKind, ENTRY_POINT, KernelError, KernelSource, ensure};
+use super::optim::per_param_vars;
 
 const FINITE: &str = include_str!("../../../../shaders/train/grads_finite.wgsl");
 const UPDATE: &str = include_str!("../../../../shaders/train/loss_scale_update.wgsl");
@@ -57,24 +56,7 @@ pub const STATE_LEN: usize = 4;
 /// an inf or a NaN. Bindings: each gradient (read), then the scaler's state (written).
 pub fn grads_finite(lens: &[u64]) -> Result<KernelSource, KernelError> {
     const OP: &str = "grads_finite";
-    ensure(OP, !lens.is_empty() && lens.iter().all(|&l| l > 0), || {
-        format!("every checked gradient must have elements: {lens:?}")
-    })?;
-    let longest = *lens.iter().max().expect("not empty");
-    let total = fit_u32(OP, "elements", longest, MAX_ELEMENTS)?;
-    let workgroups = grid_1d(OP, longest.div_ceil(u64::from(ELEMENTWISE_WG)))?;
-    let list = lens
-        .iter()
-        .map(|&l| format!("{l}u"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let vars = Vars::new()
-        .count("PARAMS", lens.len() as u32)
-        .u32("PARAMS", lens.len() as u32)
-        .set("LENS", list)
-        .u32("TOTAL", total)
-        .u32("WG", ELEMENTWISE_WG)
-        .u32("GRID_X", workgroups[0]);
+    let (vars, workgroups) = per_param_vars(OP, Vars::new(), lens)?;
     let mut bindings = vec![BindingKind::ReadOnly; lens.len()];
     bindings.push(BindingKind::ReadWrite);
     Ok(KernelSource {

@@ -255,6 +255,35 @@ pub fn adam_update(
 /// its gradient (read) and `writes` buffers updated in place, and with `scaled` the loss
 /// scaler's state (read). Named `{prefix}x{count}_{total elements}` (`_scaled` after the
 /// prefix when scaled); one invocation per element index of the longest parameter.
+/// `vars` plus what a kernel over `lens.len()` parameters (or gradients) of these lengths,
+/// one invocation per element index of the longest, declares: `PARAMS` (a count and a loop
+/// bound), `LENS`, `TOTAL`, `WG`, `GRID_X`; and its grid.
+pub(crate) fn per_param_vars(
+    op: &'static str,
+    vars: Vars,
+    lens: &[u64],
+) -> Result<(Vars, [u32; 3]), KernelError> {
+    ensure(op, !lens.is_empty() && lens.iter().all(|&l| l > 0), || {
+        format!("every parameter must have elements: {lens:?}")
+    })?;
+    let longest = *lens.iter().max().expect("not empty");
+    let total = fit_u32(op, "elements", longest, MAX_ELEMENTS)?;
+    let workgroups = grid_1d(op, longest.div_ceil(u64::from(ELEMENTWISE_WG)))?;
+    let list = lens
+        .iter()
+        .map(|&l| format!("{l}u"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let vars = vars
+        .count("PARAMS", lens.len() as u32)
+        .u32("PARAMS", lens.len() as u32)
+        .set("LENS", list)
+        .u32("TOTAL", total)
+        .u32("WG", ELEMENTWISE_WG)
+        .u32("GRID_X", workgroups[0]);
+    Ok((vars, workgroups))
+}
+
 /// The bindings of a fused update: see [`batched_update`].
 struct Layout {
     shared: usize,
@@ -274,24 +303,7 @@ fn batched_update(
         scaled,
     }: Layout,
 ) -> Result<KernelSource, KernelError> {
-    ensure(op, !lens.is_empty() && lens.iter().all(|&l| l > 0), || {
-        format!("every updated parameter must have elements: {lens:?}")
-    })?;
-    let longest = *lens.iter().max().expect("not empty");
-    let total = fit_u32(op, "elements", longest, MAX_ELEMENTS)?;
-    let workgroups = grid_1d(op, longest.div_ceil(u64::from(ELEMENTWISE_WG)))?;
-    let list = lens
-        .iter()
-        .map(|&l| format!("{l}u"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let vars = vars
-        .count("PARAMS", lens.len() as u32)
-        .u32("PARAMS", lens.len() as u32)
-        .set("LENS", list)
-        .u32("TOTAL", total)
-        .u32("WG", ELEMENTWISE_WG)
-        .u32("GRID_X", workgroups[0]);
+    let (vars, workgroups) = per_param_vars(op, vars, lens)?;
     let mut bindings = vec![BindingKind::ReadOnly; shared];
     for _ in lens {
         bindings.push(BindingKind::ReadOnly);

@@ -48,7 +48,7 @@ pub fn max_pool2d_grad(p: &Pool2dParams) -> Result<MaxPoolGrad, KernelError> {
     let workgroups = grid_1d(OP, arg_len.div_ceil(u64::from(ELEMENTWISE_WG)))?;
     let vars = window_vars(p, workgroups[0]);
     let argmax = KernelSource {
-        name: format!("max_pool2d_argmax_{}", shape_name(p)),
+        name: format!("max_pool2d_argmax_{}", p.shape_name()),
         wgsl: render("train/max_pool2d_argmax.wgsl", ARGMAX_TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups,
@@ -86,7 +86,7 @@ fn pool2d_grad(op: &'static str, p: &Pool2dParams, max: bool) -> Result<KernelSo
     let mut bindings = vec![BindingKind::ReadOnly; if max { 2 } else { 1 }];
     bindings.push(BindingKind::ReadWrite);
     Ok(KernelSource {
-        name: format!("{op}_{}", shape_name(p)),
+        name: format!("{op}_{}", p.shape_name()),
         wgsl: render("train/pool2d_grad.wgsl", TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups,
@@ -112,20 +112,4 @@ fn window_vars(p: &Pool2dParams, grid_x: u32) -> Vars {
         .u32("WG", ELEMENTWISE_WG)
         .u32("GRID_X", grid_x);
     storage_vars(vars, p.elem, 1)
-}
-
-/// `3x3_s1_p1_128x64x32x32`: window, stride, padding and input shape.
-fn shape_name(p: &Pool2dParams) -> String {
-    format!(
-        "{}x{}_s{}_p{}_{}x{}x{}x{}{}",
-        p.kernel_h,
-        p.kernel_w,
-        p.stride_h,
-        p.pad_h,
-        p.batch,
-        p.channels,
-        p.in_h,
-        p.in_w,
-        p.elem.suffix()
-    )
 }
