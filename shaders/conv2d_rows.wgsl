@@ -94,6 +94,15 @@ alias Stored = {{STORED}};
 {{#if HAS_BIAS}}
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 {{/if}}
+{{#if ACCUMULATE}}
+// An input gradient with a gradient accumulation folded in: dx = this gradient + addend.
+{{#if !STRIDED_STORE}}
+@group(0) @binding(2) var<storage, read> addend: array<vec4<Stored>>;
+{{/if}}
+{{#if STRIDED_STORE}}
+@group(0) @binding(2) var<storage, read> addend: array<Stored>;
+{{/if}}
+{{/if}}
 {{#if !STRIDED_STORE}}
 @group(0) @binding({{Y_BINDING}}) var<storage, read_write> dst: array<vec4<Stored>>;
 {{/if}}
@@ -160,12 +169,23 @@ fn store_row_{{r}}(acc: ptr<function, array<vec4<f32>, TR * TN>>, g: u32, o0: u3
 {{/if}}
             let out = vec4<f32>(activate(v.x), activate(v.y), activate(v.z), activate(v.w));
 {{#if !STRIDED_STORE}}
+{{#if !ACCUMULATE}}
             dst[((n * D_TOTAL + D_OFFSET + g * CO_G + o) * DH + oy) * (DW / 4u) + q] = vec4<Stored>(out);
+{{/if}}
+{{#if ACCUMULATE}}
+            let at = ((n * D_TOTAL + D_OFFSET + g * CO_G + o) * DH + oy) * (DW / 4u) + q;
+            dst[at] = vec4<Stored>(out + vec4<f32>(addend[at]));
+{{/if}}
 {{/if}}
 {{#if STRIDED_STORE}}
             let at = ((n * D_TOTAL + D_OFFSET + g * CO_G + o) * DH + STEP * oy + PY) * DW + STEP * 4u * q + PX;
 {{#for cc in LANES}}
+{{#if !ACCUMULATE}}
             dst[at + STEP * {{cc}}u] = Stored(out[{{cc}}]);
+{{/if}}
+{{#if ACCUMULATE}}
+            dst[at + STEP * {{cc}}u] = Stored(out[{{cc}}] + f32(addend[at + STEP * {{cc}}u]));
+{{/if}}
 {{/for}}
 {{/if}}
         }

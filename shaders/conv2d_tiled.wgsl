@@ -97,7 +97,14 @@ const OUT_CHANNEL_OFFSET: u32 = {{OUT_CHANNEL_OFFSET}};
 {{#if GRAD_INPUT}}
 @group(0) @binding(0) var<storage, read> dy: array<Stored>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
+{{#if !ACCUMULATE}}
 @group(0) @binding(2) var<storage, read_write> dx: array<Stored>;
+{{/if}}
+{{#if ACCUMULATE}}
+// A gradient accumulation folded in: dx = this gradient + addend.
+@group(0) @binding(2) var<storage, read> addend: array<Stored>;
+@group(0) @binding(3) var<storage, read_write> dx: array<Stored>;
+{{/if}}
 {{/if}}
 {{#if GRAD_WEIGHT}}
 const WLEN: u32 = COUT * CIN_G * KK;
@@ -227,7 +234,13 @@ fn b_value(s: Load, k: u32, k_end: u32) -> f32 {
 
 fn store(row: u32, col: u32, g: u32, part: u32, v: f32) {
     let n = row / HW;
+{{#if !ACCUMULATE}}
     dx[(n * CIN + g * CIN_G + col) * HW + row % HW] = Stored(v);
+{{/if}}
+{{#if ACCUMULATE}}
+    let at = (n * CIN + g * CIN_G + col) * HW + row % HW;
+    dx[at] = Stored(v + f32(addend[at]));
+{{/if}}
 }
 {{/if}}
 {{#if GRAD_WEIGHT}}

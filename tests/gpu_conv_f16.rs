@@ -20,6 +20,7 @@ use netc::ir::TrainOp;
 use netc::reference::train_ops;
 use netc::runtime::storage::{decode, encode, round_f16};
 use netc::runtime::{Dispatch, GpuBuffer};
+use netc::tensor::Tensor;
 
 fn shapes() -> Vec<(&'static str, Conv2dParams)> {
     // Three shapes keep this test to a few minutes on lavapipe, where every candidate is a
@@ -130,17 +131,23 @@ fn f16_conv_gradients_every_candidate_equal_the_reference() {
             [p.stride_h, p.stride_w],
             [p.pad_h, p.pad_w],
         );
-        let want_dx = f16_values(
-            train_ops::forward(
-                &TrainOp::Conv2dGradInput {
-                    window: conv_window,
-                    groups: p.groups as usize,
-                    input_hw: [p.in_h as usize, p.in_w as usize],
-                },
-                &[&dyt, &wt],
-            )
-            .data,
-        );
+        // Plain, and with a gradient accumulation (an f16 addend) folded in.
+        let addend = f16_values(rng.vec(p.input_len() as usize));
+        let addt = tensor(&x_dims, &addend);
+        let want_dx = [false, true].map(|accumulate| {
+            let op = TrainOp::Conv2dGradInput {
+                window: conv_window,
+                groups: p.groups as usize,
+                input_hw: [p.in_h as usize, p.in_w as usize],
+                accumulate,
+            };
+            let operands: &[&Tensor] = if accumulate {
+                &[&dyt, &wt, &addt]
+            } else {
+                &[&dyt, &wt]
+            };
+            f16_values(train_ops::forward(&op, operands).data)
+        });
         let want_dw = train_ops::forward(
             &TrainOp::Conv2dGradWeight {
                 window: conv_window,
@@ -149,23 +156,33 @@ fn f16_conv_gradients_every_candidate_equal_the_reference() {
             &[&xt, &dyt],
         )
         .data;
-        let (xb, wb, dyb) = (upload_f16(&x), upload(&w), upload_f16(&dy));
+        let (xb, wb, dyb, addb) = (
+            upload_f16(&x),
+            upload(&w),
+            upload_f16(&dy),
+            upload_f16(&addend),
+        );
         for tiling in all_tilings(ConvKind::GradInput, &p) {
-            let ks = conv_grad::conv2d_grad_input(&p, &tiling)
-                .unwrap_or_else(|e| panic!("{label}: {e}"));
-            let dx = nan_f16(want_dx.len());
-            let dispatches: Vec<Dispatch<'_>> = ks
-                .iter()
-                .map(|k| Dispatch::new(k, &[&dyb, &wb, &dx]))
-                .collect();
-            let words = rt().run_and_read(&dispatches, &[&dx]).expect("run");
-            let got = decode(Elem::F16, &words[0], want_dx.len());
-            check(
-                &format!("{label} grad input {tiling:?}"),
-                &got,
-                &want_dx,
-                2e-3,
-            );
+            for (accumulate, want) in [false, true].into_iter().zip(&want_dx) {
+                let ks = conv_grad::conv2d_grad_input(&p.with_accumulate(accumulate), &tiling)
+                    .unwrap_or_else(|e| panic!("{label}: {e}"));
+                let dx = nan_f16(want.len());
+                let bufs: Vec<&GpuBuffer> = [&dyb, &wb]
+                    .into_iter()
+                    .chain(accumulate.then_some(&addb))
+                    .chain([&dx])
+                    .collect();
+                let dispatches: Vec<Dispatch<'_>> =
+                    ks.iter().map(|k| Dispatch::new(k, &bufs)).collect();
+                let words = rt().run_and_read(&dispatches, &[&dx]).expect("run");
+                let got = decode(Elem::F16, &words[0], want.len());
+                check(
+                    &format!("{label} grad input (accumulate: {accumulate}) {tiling:?}"),
+                    &got,
+                    want,
+                    2e-3,
+                );
+            }
         }
         for tiling in all_tilings(ConvKind::GradWeight, &p) {
             let r = conv_grad::conv2d_grad_weight(&p, &tiling)

@@ -24,6 +24,22 @@ model Small(act = relu) {
 train { optimizer = sgd(lr = 0.1, momentum = 0.9, weight_decay = 1e-4) }
 ";
 
+/// Two residual blocks whose shortcuts add gradient parts: `s`'s gradient is the shortcut's
+/// plus its batch norm's input gradient (pre-activation), `x1`'s the shortcut's plus a conv's
+/// input gradient (post-activation); `fuse_grad_accumulation` folds the first add into
+/// `batch_norm_grad_input` and the second into `conv2d_grad_input`.
+const PRE_ACTIVATION: &str = "
+model Residual {
+  input x: [3, 8, 8]
+  s = x |> conv(4, k = 3, pad = 1, bias = false)
+  y = s |> bn |> relu |> conv(4, k = 3, pad = 1, bias = false)
+  x1 = y + s
+  z = x1 |> conv(4, k = 3, pad = 1, bias = false) |> bn |> relu
+  return (z + x1) |> bn |> relu |> global_avg_pool |> flatten |> linear(3)
+}
+train { optimizer = adamw(lr = 0.01, weight_decay = 1e-2) }
+";
+
 const BATCH: usize = 2;
 
 fn runtime() -> Runtime {
@@ -162,4 +178,27 @@ fn fused_plans_equal_unfused_plans_for_resnet() {
     let e = common::elaborate(&common::model_path("resnet"), &[]);
     inference(&rt, "resnet", &e);
     training_step(&rt, "resnet", &e);
+}
+
+#[test]
+fn fused_gradient_accumulations_equal_the_unfused_adds() {
+    let rt = runtime();
+    let mut sources = Sources::new();
+    let e = pipeline::front_end_str(&mut sources, "preact.net", PRE_ACTIVATION, &[])
+        .expect("pre-activation model");
+    let t = autodiff::build(&e.graph, &e.recipe.optimizer).expect("training graph");
+    let fused = pipeline::optimise(&t.graph).expect("passes");
+    let accumulating: Vec<&str> = fused
+        .node_ids()
+        .filter_map(|id| match &fused.node(id).op {
+            netc::ir::Op::Train(op) if op.accumulator().is_some() => Some(op.name()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        accumulating.contains(&"batch_norm_grad_input")
+            && accumulating.contains(&"conv2d_grad_input"),
+        "both kinds of accumulating op: {accumulating:?}"
+    );
+    training_step(&rt, "pre-activation block", &e);
 }

@@ -156,13 +156,60 @@ fn run_reduction(r: &Reduction, inputs: &[&GpuBuffer], out_len: usize) -> Vec<f3
 }
 
 /// Runs the input-gradient kernels `ks` (one, or one per stride phase) into a NaN-filled dx of
-/// `len` elements, so an element no kernel writes shows up, and reads dx back.
-fn run_grad_input(ks: &[KernelSource], dy: &GpuBuffer, w: &GpuBuffer, len: usize) -> Vec<f32> {
+/// `len` elements, so an element no kernel writes shows up, and reads dx back. `addend` is
+/// bound before dx for kernels that accumulate.
+fn run_grad_input(
+    ks: &[KernelSource],
+    dy: &GpuBuffer,
+    w: &GpuBuffer,
+    addend: Option<&GpuBuffer>,
+    len: usize,
+) -> Vec<f32> {
     let dx = nan_buffer(len);
-    let dispatches: Vec<Dispatch<'_>> =
-        ks.iter().map(|k| Dispatch::new(k, &[dy, w, &dx])).collect();
+    let bufs: Vec<&GpuBuffer> = [dy, w].into_iter().chain(addend).chain([&dx]).collect();
+    let dispatches: Vec<Dispatch<'_>> = ks.iter().map(|k| Dispatch::new(k, &bufs)).collect();
     let got = rt().run_and_read(&dispatches, &[&dx]).expect("run");
     got.into_iter().next().expect("one buffer")
+}
+
+/// The conv's input gradient, and the same with a gradient accumulation folded in
+/// (`accumulate`, reading `addend`), by the reference.
+fn reference_dx(p: &Conv2dParams, dy: &Tensor, w: &Tensor, addend: &Tensor) -> [Vec<f32>; 2] {
+    [false, true].map(|accumulate| {
+        let op = TrainOp::Conv2dGradInput {
+            window: conv_window(p),
+            groups: p.groups as usize,
+            input_hw: [p.in_h as usize, p.in_w as usize],
+            accumulate,
+        };
+        let operands: &[&Tensor] = if accumulate {
+            &[dy, w, addend]
+        } else {
+            &[dy, w]
+        };
+        reference(op, operands)
+    })
+}
+
+/// Both input-gradient kernels of `p` with `tiling` (plain and accumulating) against the
+/// reference.
+fn check_grad_input(
+    label: &str,
+    p: &Conv2dParams,
+    tiling: &ConvTiling,
+    [dy, w, addend]: [&GpuBuffer; 3],
+    want: &[Vec<f32>; 2],
+) {
+    for (accumulate, want) in [false, true].into_iter().zip(want) {
+        let ks = conv_grad::conv2d_grad_input(&p.with_accumulate(accumulate), tiling)
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        let got = run_grad_input(&ks, dy, w, accumulate.then_some(addend), want.len());
+        assert_close(
+            &format!("{label} grad input (accumulate: {accumulate}) {tiling:?}"),
+            &got,
+            want,
+        );
+    }
 }
 
 /// Both conv gradients of `p` with every tiling against the reference.
@@ -176,14 +223,8 @@ fn check_conv(label: &str, p: Conv2dParams, seed: u64) {
         tensor(&w_dims(&p), &w),
         tensor(&dy_dims(&p), &dy),
     );
-    let want_dx = reference(
-        TrainOp::Conv2dGradInput {
-            window: conv_window(&p),
-            groups: p.groups as usize,
-            input_hw: [p.in_h as usize, p.in_w as usize],
-        },
-        &[&dyt, &wt],
-    );
+    let addend = rng.vec(p.input_len() as usize);
+    let want_dx = reference_dx(&p, &dyt, &wt, &tensor(&x_dims(&p), &addend));
     let want_dw = reference(
         TrainOp::Conv2dGradWeight {
             window: conv_window(&p),
@@ -191,12 +232,9 @@ fn check_conv(label: &str, p: Conv2dParams, seed: u64) {
         },
         &[&xt, &dyt],
     );
-    let (xb, wb, dyb) = (upload(&x), upload(&w), upload(&dy));
+    let (xb, wb, dyb, addb) = (upload(&x), upload(&w), upload(&dy), upload(&addend));
     for tiling in with_device_subgroup(&TILINGS) {
-        let ks =
-            conv_grad::conv2d_grad_input(&p, &tiling).unwrap_or_else(|e| panic!("{label}: {e}"));
-        let got = run_grad_input(&ks, &dyb, &wb, want_dx.len());
-        assert_close(&format!("{label} grad input {tiling:?}"), &got, &want_dx);
+        check_grad_input(label, &p, &tiling, [&dyb, &wb, &addb], &want_dx);
 
         let r =
             conv_grad::conv2d_grad_weight(&p, &tiling).unwrap_or_else(|e| panic!("{label}: {e}"));
@@ -754,14 +792,8 @@ fn every_tuning_candidate_is_correct() {
             tensor(&w_dims(&p), &w),
             tensor(&dy_dims(&p), &dy),
         );
-        let want_dx = reference(
-            TrainOp::Conv2dGradInput {
-                window: conv_window(&p),
-                groups: p.groups as usize,
-                input_hw: [p.in_h as usize, p.in_w as usize],
-            },
-            &[&dyt, &wt],
-        );
+        let addend = rng.vec(p.input_len() as usize);
+        let want_dx = reference_dx(&p, &dyt, &wt, &tensor(&x_dims(&p), &addend));
         let want_dw = reference(
             TrainOp::Conv2dGradWeight {
                 window: conv_window(&p),
@@ -769,13 +801,11 @@ fn every_tuning_candidate_is_correct() {
             },
             &[&xt, &dyt],
         );
-        let (xb, wb, dyb) = (upload(&x), upload(&w), upload(&dy));
+        let (xb, wb, dyb, addb) = (upload(&x), upload(&w), upload(&dy), upload(&addend));
         for software in [true, false] {
             let dx_candidates = candidates(&TileRequest::new(ConvKind::GradInput, &p), software);
             for t in with_device_subgroup(&dx_candidates) {
-                let ks = conv_grad::conv2d_grad_input(&p, &t).expect("kernel");
-                let got = run_grad_input(&ks, &dyb, &wb, want_dx.len());
-                assert_close(&format!("{p:?} grad input {t:?}"), &got, &want_dx);
+                check_grad_input(&format!("{p:?}"), &p, &t, [&dyb, &wb, &addb], &want_dx);
             }
             let dw_candidates = candidates(&TileRequest::new(ConvKind::GradWeight, &p), software);
             for t in with_device_subgroup(&dw_candidates) {

@@ -148,7 +148,7 @@ fn all_train_kernels() -> Vec<KernelSource> {
                 .expect("bn"),
         );
         out.push(
-            norm_train::bn_grad_input(n, c, h, w, 1e-3, Activation::Identity, Elem::F32)
+            norm_train::bn_grad_input(n, c, h, w, 1e-3, Activation::Identity, false, Elem::F32)
                 .expect("dx"),
         );
         out.push(pointwise_grad::global_avg_pool_grad(n, c, h, w, Elem::F32).expect("gap"));
@@ -236,8 +236,17 @@ fn bad_parameters_are_errors() {
     assert!(norm_train::batch_stats(u32::MAX, u32::MAX, 2, 2).is_err());
     assert!(norm_train::running_update(3, 0.1, 3).is_err());
     assert!(
-        norm_train::bn_grad_input(1, 1, 1, 1, f32::INFINITY, Activation::Identity, Elem::F32)
-            .is_err()
+        norm_train::bn_grad_input(
+            1,
+            1,
+            1,
+            1,
+            f32::INFINITY,
+            Activation::Identity,
+            false,
+            Elem::F32
+        )
+        .is_err()
     );
     assert!(pointwise_grad::channel_slice(1, 8, 4, 6, 3, Elem::F32).is_err());
     assert!(pointwise_grad::channel_slice(1, 8, 4, u32::MAX, 3, Elem::F32).is_err());
@@ -428,11 +437,13 @@ fn bn_backward_through_a_fused_activation() {
         let input_op = TrainOp::BatchNormGradInput {
             eps: 1e-5,
             act_grad: a,
+            accumulate: false,
         };
         let dx = train_ref(input_op, &[&xt, &stats, &gt, &dyt, &dgt, &dbt, &y]);
         let plain = TrainOp::BatchNormGradInput {
             eps: 1e-5,
             act_grad: None,
+            accumulate: false,
         };
         assert_eq!(dx, train_ref(plain, &[&xt, &stats, &gt, &g, &dgt, &dbt]));
 
@@ -452,23 +463,44 @@ fn bn_backward_through_a_fused_activation() {
             &got,
             &dgamma,
         );
-        let k = norm_train::bn_grad_input(n, c, h, w, 1e-5, act, Elem::F32).expect("kernel");
-        let got = run1(
-            &k,
-            &[
-                &xb,
-                &sb,
-                &upload(&gamma),
-                &dyb,
-                &upload(&dgamma),
-                &upload(&dbeta),
-                &yb,
-            ],
-            x.len(),
-        );
+        let (gb, dgb, dbb) = (upload(&gamma), upload(&dgamma), upload(&dbeta));
+        let k = norm_train::bn_grad_input(n, c, h, w, 1e-5, act, false, Elem::F32).expect("kernel");
+        let got = run1(&k, &[&xb, &sb, &gb, &dyb, &dgb, &dbb, &yb], x.len());
         assert_close(&format!("bn_grad_input through {act:?} {h}x{w}"), &got, &dx);
+
+        // With a gradient accumulation folded in (`accumulate`): dx + addend, exactly.
+        let addend = Lcg::new(77).vec(x.len());
+        let accumulating = TrainOp::BatchNormGradInput {
+            eps: 1e-5,
+            act_grad: a,
+            accumulate: true,
+        };
+        let (addt, addb) = (nchw(n, c, h, w, &addend), upload(&addend));
+        let want = train_ref(
+            accumulating,
+            &[&xt, &stats, &gt, &dyt, &dgt, &dbt, &y, &addt],
+        );
+        let sum: Vec<f32> = dx.iter().zip(&addend).map(|(d, a)| d + a).collect();
+        assert_eq!(
+            want, sum,
+            "the reference adds the accumulation after rounding dx"
+        );
+        let k = norm_train::bn_grad_input(n, c, h, w, 1e-5, act, true, Elem::F32).expect("kernel");
+        let got = run1(&k, &[&xb, &sb, &gb, &dyb, &dgb, &dbb, &yb, &addb], x.len());
+        assert_close(
+            &format!("bn_grad_input accumulating through {act:?} {h}x{w}"),
+            &got,
+            &want,
+        );
+        let gb_plain = upload(&g.data);
+        let k = norm_train::bn_grad_input(n, c, h, w, 1e-5, Activation::Identity, true, Elem::F32)
+            .expect("kernel");
+        let got = run1(&k, &[&xb, &sb, &gb, &gb_plain, &dgb, &dbb, &addb], x.len());
+        assert_close(&format!("bn_grad_input accumulating {h}x{w}"), &got, &want);
     }
-    assert!(norm_train::bn_grad_input(1, 1, 1, 1, 1e-5, Activation::Gelu, Elem::F32).is_err());
+    assert!(
+        norm_train::bn_grad_input(1, 1, 1, 1, 1e-5, Activation::Gelu, false, Elem::F32).is_err()
+    );
 }
 
 #[test]
@@ -527,6 +559,7 @@ fn batch_norm_train_forward_and_grad_input() {
             TrainOp::BatchNormGradInput {
                 eps,
                 act_grad: None,
+                accumulate: false,
             },
             &[
                 &xt,
@@ -537,7 +570,7 @@ fn batch_norm_train_forward_and_grad_input() {
                 &tensor(&[c], &dbeta),
             ],
         );
-        let k = norm_train::bn_grad_input(n, c, h, w, eps, Activation::Identity, Elem::F32)
+        let k = norm_train::bn_grad_input(n, c, h, w, eps, Activation::Identity, false, Elem::F32)
             .expect("kernel");
         let got = run1(
             &k,

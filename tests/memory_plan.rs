@@ -147,8 +147,11 @@ fn seed_training_plans_come_close_to_the_lower_bound() {
     for stem in MODELS {
         let (off, on) = planned(&format!("{stem} training"), &seed(stem, true), 32);
         let (got, bound) = (on.total_bytes(), lower_bound(&off, &on));
+        // The bound ignores that one step's read-only and read-write bindings never share an
+        // arena; accumulating input gradients (`+acc`: the running sum read, dx written by one
+        // step) make ResNet's plan 3.0% larger than the bound at batch 32 (1.0% at 128).
         assert!(
-            got as f64 <= bound as f64 * 1.02,
+            got as f64 <= bound as f64 * 1.04,
             "{stem}: {got} bytes planned, lower bound {bound}"
         );
     }

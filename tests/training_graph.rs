@@ -58,8 +58,8 @@ fn every_seed_model_has_a_verified_training_graph() {
         );
         let mut optimised = t.graph.clone();
         passes::run(&mut optimised).expect("passes keep the IR valid");
-        // Fusion folds activations, and some of their gradients, into other ops; nothing
-        // else may go.
+        // Fusion folds activations, some of their gradients and gradient accumulations
+        // (each `add` into the op that then accumulates) into other ops; nothing else may go.
         let kept = |g: &netc::ir::Graph| {
             g.node_ids()
                 .filter(|&id| {
@@ -73,8 +73,18 @@ fn every_seed_model_has_a_verified_training_graph() {
                 })
                 .count()
         };
+        let accumulating = optimised
+            .node_ids()
+            .filter(
+                |&id| matches!(&optimised.node(id).op, Op::Train(op) if op.accumulator().is_some()),
+            )
+            .count();
+        assert!(
+            accumulating > 0,
+            "{stem}: no gradient accumulation was folded"
+        );
         assert_eq!(
-            kept(&optimised),
+            kept(&optimised) + accumulating,
             kept(&t.graph),
             "{stem}: passes must not drop the backward pass or the updates"
         );

@@ -1,7 +1,8 @@
 //! Gradient of training-mode batch norm with respect to x (netc: src/codegen/kernels/train/norm_train.rs):
 //! dx = gamma * invstd / M * (M dy - dbeta - xhat * dgamma), xhat = (x - mean) * invstd,
 //! invstd = 1 / sqrt(var_biased + EPS), M = N * H * W. With ACT_GRAD, dy is the gradient of a
-//! fused activation's output y and is used as dy * act'(y). Each invocation handles WIDTH
+//! fused activation's output y and is used as dy * act'(y). With ACCUMULATE, a gradient
+//! accumulation is folded in: dx is that value plus addend. Each invocation handles WIDTH
 //! consecutive elements of one channel (HW is a multiple of WIDTH), read and written as one V.
 
 {{#if F16}}
@@ -28,11 +29,11 @@ const GRID_X: u32 = {{GRID_X}};
 @group(0) @binding(5) var<storage, read> dbeta: array<f32>;
 {{#if ACT_GRAD}}
 @group(0) @binding(6) var<storage, read> y: array<Stored>;
-@group(0) @binding(7) var<storage, read_write> dx: array<Stored>;
 {{/if}}
-{{#if !ACT_GRAD}}
-@group(0) @binding(6) var<storage, read_write> dx: array<Stored>;
+{{#if ACCUMULATE}}
+@group(0) @binding({{ADDEND_BINDING}}) var<storage, read> addend: array<Stored>;
 {{/if}}
+@group(0) @binding({{DX_BINDING}}) var<storage, read_write> dx: array<Stored>;
 
 {{ACT_GRAD_LIB}}
 
@@ -60,5 +61,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let m = f32(M);
     let invstd = 1.0 / sqrt(stats[CHANNELS + c] + EPS);
     let xhat = (V(x[i]) - stats[c]) * invstd;
+{{#if !ACCUMULATE}}
     dx[i] = Stored(gamma[c] * invstd / m * (m * grad(i) - dbeta[c] - xhat * dgamma[c]));
+{{/if}}
+{{#if ACCUMULATE}}
+    dx[i] = Stored(gamma[c] * invstd / m * (m * grad(i) - dbeta[c] - xhat * dgamma[c]) + V(addend[i]));
+{{/if}}
 }

@@ -60,7 +60,14 @@ alias Stored = {{STORED}};
 
 @group(0) @binding(0) var<storage, read> dy: array<Stored>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
+{{#if !ACCUMULATE}}
 @group(0) @binding(2) var<storage, read_write> dx: array<Stored>;
+{{/if}}
+{{#if ACCUMULATE}}
+// A gradient accumulation folded in: dx = this gradient + addend.
+@group(0) @binding(2) var<storage, read> addend: array<Stored>;
+@group(0) @binding(3) var<storage, read_write> dx: array<Stored>;
+{{/if}}
 
 // The per-tap work lives in helper functions rather than unrolled into `main`: every WGSL
 // function gets an expression arena of its own, and naga's validation time grows with the square
@@ -110,7 +117,13 @@ fn store_row_{{i}}(acc: ptr<function, array<f32, TM * TN>>, g: u32, ci0: u32, ro
     {
         let ci = ci0 + {{j}}u * WG_N;
         if row_ok && ci < CIN_G {
+{{#if !ACCUMULATE}}
             dx[dx_base + (g * CIN_G + ci) * HW] = Stored((*acc)[{{i}} * TN + {{j}}]);
+{{/if}}
+{{#if ACCUMULATE}}
+            let at = dx_base + (g * CIN_G + ci) * HW;
+            dx[at] = Stored((*acc)[{{i}} * TN + {{j}}] + f32(addend[at]));
+{{/if}}
         }
     }
 {{/for}}

@@ -33,6 +33,7 @@ pub(crate) fn local_grads(
                         window: *window,
                         groups: *groups,
                         input_hw: [x[1], x[2]],
+                        accumulate: false,
                     }),
                     &[g, ins[1]],
                     site.clone(),
@@ -74,6 +75,7 @@ pub(crate) fn local_grads(
                     Op::Train(TrainOp::BatchNormGradInput {
                         eps: *eps,
                         act_grad: None,
+                        accumulate: false,
                     }),
                     &[ins[0], ins[1], ins[2], g, dgamma, dbeta],
                     site,

@@ -56,6 +56,9 @@ impl TileRequest {
                 activation: Activation::Identity,
                 out_channel_offset: 0,
                 out_total_channels: params.out_channels,
+                // An accumulation costs one load per stored value: it does not change which
+                // tiling is fastest, so the accumulating kernel shares the plain one's entry.
+                accumulate: false,
                 ..*params
             },
         }

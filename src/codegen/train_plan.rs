@@ -139,6 +139,7 @@ impl Builder<'_> {
                 window,
                 groups,
                 input_hw,
+                accumulate,
             } => {
                 let (k, s, p) = square(window).ok_or_else(|| unsupported(format!("non-square conv windows ({window}) are not supported by the GPU backend yet")))?;
                 let (dy, w) = (dims(ins[0]), dims(ins[1]));
@@ -152,7 +153,8 @@ impl Builder<'_> {
                 .with_stride(s)
                 .with_padding(p)
                 .with_groups(*groups as u32)
-                .with_elem(self.elem(id));
+                .with_elem(self.elem(id))
+                .with_accumulate(*accumulate);
                 // One kernel, or one per stride phase, each writing its part of dx.
                 let kernels = conv_grad::conv2d_grad_input(
                     &params,
@@ -162,8 +164,11 @@ impl Builder<'_> {
                     layer: layer.to_string(),
                     source,
                 })?;
+                // dy, w, then the accumulation's addend where there is one, then dx.
+                let mut bufs = inb.to_vec();
+                bufs.push(out);
                 for k in kernels {
-                    self.emit(layer, Ok(k), vec![inb[0], inb[1], out])?;
+                    self.emit(layer, Ok(k), bufs.clone())?;
                 }
                 Ok(())
             }
@@ -253,7 +258,11 @@ impl Builder<'_> {
                     &[out],
                 )
             }
-            TrainOp::BatchNormGradInput { eps, act_grad } => {
+            TrainOp::BatchNormGradInput {
+                eps,
+                act_grad,
+                accumulate,
+            } => {
                 let x = dims(ins[0]);
                 let mut bufs = inb.to_vec();
                 bufs.push(out);
@@ -266,6 +275,7 @@ impl Builder<'_> {
                         x[2],
                         *eps,
                         through(*act_grad),
+                        *accumulate,
                         self.elem(id),
                     ),
                     bufs,

@@ -45,12 +45,14 @@ pub enum TrainOp {
     /// shape rule rejects it. Operands: `y`, `dy`. Shape: as `y`.
     ActivationGradFromOutput(Activation),
     /// Gradient of conv2d with respect to its input (a transposed convolution).
-    /// Operands: `dy [N,Cout,Ho,Wo]`, `weight [Cout,Cin/g,kh,kw]`. Shape: `[N,Cin,H,W]` with
+    /// Operands: `dy [N,Cout,Ho,Wo]`, `weight [Cout,Cin/g,kh,kw]`, and with `accumulate` a
+    /// last one, `acc` (see [`TrainOp::accumulator`]). Shape: `[N,Cin,H,W]` with
     /// `input_hw = [H, W]` (the forward floor formula loses it).
     Conv2dGradInput {
         window: Window,
         groups: usize,
         input_hw: [usize; 2],
+        accumulate: bool,
     },
     /// Gradient of conv2d with respect to its weight.
     /// Operands: `x [N,Cin,H,W]`, `dy [N,Cout,Ho,Wo]`. Shape: `[Cout, Cin/g, kh, kw]`.
@@ -63,11 +65,13 @@ pub enum TrainOp {
     BiasGrad { act_grad: Option<Activation> },
     /// Gradient of training-mode batch norm with respect to `x`:
     /// `gamma * invstd / M * (M dy - dbeta - xhat * dgamma)`, M = N*H*W.
-    /// Operands: `x`, `stats`, `gamma`, `dy`, `dgamma [C]`, `dbeta [C]`, and with `act_grad`
-    /// `y` (as for [`TrainOp::BiasGrad`]). Shape: as `x`.
+    /// Operands: `x`, `stats`, `gamma`, `dy`, `dgamma [C]`, `dbeta [C]`, with `act_grad`
+    /// `y` (as for [`TrainOp::BiasGrad`]), and with `accumulate` a last one, `acc` (see
+    /// [`TrainOp::accumulator`]). Shape: as `x`.
     BatchNormGradInput {
         eps: f32,
         act_grad: Option<Activation>,
+        accumulate: bool,
     },
     /// `dgamma = sum(dy * xhat)` per channel. Operands: `x`, `stats`, `dy`, and with
     /// `act_grad` `y` (as for [`TrainOp::BiasGrad`]). Shape: `[C]`.
@@ -163,6 +167,11 @@ fn through(act_grad: Option<Activation>) -> String {
         .unwrap_or_default()
 }
 
+/// The ` +acc` attribute of a gradient op that adds an accumulation into its result.
+fn accumulated(accumulate: bool) -> &'static str {
+    if accumulate { " +acc" } else { "" }
+}
+
 fn stats_of(c: usize) -> TensorType {
     TensorType::param(vec![3, c])
 }
@@ -203,7 +212,12 @@ impl TrainOp {
         match self {
             TrainOp::BiasGrad { act_grad } => 1 + through(act_grad),
             TrainOp::BatchNormGradGamma { act_grad, .. } => 3 + through(act_grad),
-            TrainOp::BatchNormGradInput { act_grad, .. } => 6 + through(act_grad),
+            TrainOp::BatchNormGradInput {
+                act_grad,
+                accumulate,
+                ..
+            } => 6 + through(act_grad) + usize::from(*accumulate),
+            TrainOp::Conv2dGradInput { accumulate, .. } => 2 + usize::from(*accumulate),
             TrainOp::BatchStats
             | TrainOp::AvgPool2dGrad { .. }
             | TrainOp::GlobalAvgPoolGrad { .. }
@@ -213,7 +227,6 @@ impl TrainOp {
             | TrainOp::Assign
             | TrainOp::ActivationGrad(_)
             | TrainOp::ActivationGradFromOutput(_)
-            | TrainOp::Conv2dGradInput { .. }
             | TrainOp::Conv2dGradWeight { .. }
             | TrainOp::MaxPool2dGrad(_)
             | TrainOp::LinearGradInput
@@ -228,7 +241,6 @@ impl TrainOp {
 
     /// The shape rule (operand count already checked by `Op::infer`).
     pub fn infer(&self, xs: &[&TensorType]) -> Result<TensorType, ShapeError> {
-        let scalar = TensorType::scalar();
         if let TrainOp::BiasGrad { act_grad: Some(a) }
         | TrainOp::BatchNormGradGamma {
             act_grad: Some(a), ..
@@ -245,13 +257,40 @@ impl TrainOp {
                     self.name()
                 ));
             }
-            let dy = match self {
-                TrainOp::BiasGrad { .. } => 0,
-                TrainOp::BatchNormGradGamma { .. } => 2,
-                _ => 3,
+            let (dy, y) = match self {
+                TrainOp::BiasGrad { .. } => (0, 1),
+                TrainOp::BatchNormGradGamma { .. } => (2, 3),
+                _ => (3, 6),
             };
-            same(xs[xs.len() - 1], xs[dy], &format!("{} y", self.name()))?;
+            same(xs[y], xs[dy], &format!("{} y", self.name()))?;
         }
+        let out = self.infer_unaccumulated(xs)?;
+        if let Some(acc) = self.accumulator() {
+            same(xs[acc], &out, &format!("{} acc", self.name()))?;
+        }
+        Ok(out)
+    }
+
+    /// Where a gradient op that adds a gradient accumulation into its result reads the
+    /// running sum: the result is then the op's own value plus `acc`, an exact sum of the
+    /// two (`grad + acc`, the `add` of two gradient parts that
+    /// `passes::fuse_grad_accumulation` folds into the op that makes the later part), so
+    /// one kernel writes what two dispatches wrote. `acc` is always the last operand.
+    pub fn accumulator(&self) -> Option<usize> {
+        match self {
+            TrainOp::Conv2dGradInput {
+                accumulate: true, ..
+            }
+            | TrainOp::BatchNormGradInput {
+                accumulate: true, ..
+            } => Some(self.arity() - 1),
+            _ => None,
+        }
+    }
+
+    /// The shape rule without the accumulation operand.
+    fn infer_unaccumulated(&self, xs: &[&TensorType]) -> Result<TensorType, ShapeError> {
+        let scalar = TensorType::scalar();
         match self {
             TrainOp::BatchStats => {
                 let (c, _, _) = chw(xs[0], "batch_stats")?;
@@ -296,6 +335,7 @@ impl TrainOp {
                 window,
                 groups,
                 input_hw,
+                ..
             } => {
                 let (cout, ho, wo) = chw(xs[0], "conv2d_grad_input")?;
                 let w = &xs[1].dims;
@@ -505,8 +545,17 @@ impl fmt::Display for TrainOp {
             TrainOp::BatchNormTrain { eps, act } => {
                 write!(f, "{name}[eps={eps:e}{}]", super::ops::fused(*act))
             }
-            TrainOp::BatchNormGradInput { eps, act_grad }
-            | TrainOp::BatchNormGradGamma { eps, act_grad } => {
+            TrainOp::BatchNormGradInput {
+                eps,
+                act_grad,
+                accumulate,
+            } => write!(
+                f,
+                "{name}[eps={eps:e}{}{}]",
+                through(*act_grad),
+                accumulated(*accumulate)
+            ),
+            TrainOp::BatchNormGradGamma { eps, act_grad } => {
                 write!(f, "{name}[eps={eps:e}{}]", through(*act_grad))
             }
             TrainOp::BiasGrad { act_grad: Some(a) } => write!(f, "{name}[through={}]", a.name()),
@@ -519,10 +568,13 @@ impl fmt::Display for TrainOp {
                 window,
                 groups,
                 input_hw,
+                accumulate,
             } => write!(
                 f,
-                "{name}[{window} g={groups} in={}x{}]",
-                input_hw[0], input_hw[1]
+                "{name}[{window} g={groups} in={}x{}{}]",
+                input_hw[0],
+                input_hw[1],
+                accumulated(*accumulate)
             ),
             TrainOp::Conv2dGradWeight { window, groups } => {
                 write!(f, "{name}[{window} g={groups}]")

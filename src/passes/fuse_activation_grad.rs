@@ -56,7 +56,11 @@ fn reads_as_dy_only(g: &Graph, user: NodeId, grad: NodeId) -> bool {
     let dy_slot = match g.node(user).op {
         Op::Train(TrainOp::BiasGrad { act_grad: None }) => 0,
         Op::Train(TrainOp::BatchNormGradGamma { act_grad: None, .. }) => 2,
-        Op::Train(TrainOp::BatchNormGradInput { act_grad: None, .. }) => 3,
+        Op::Train(TrainOp::BatchNormGradInput {
+            act_grad: None,
+            accumulate: false,
+            ..
+        }) => 3,
         _ => return false,
     };
     g.inputs(user)

@@ -8,6 +8,7 @@
 mod dead_code;
 mod fuse_activation;
 mod fuse_activation_grad;
+mod fuse_grad_accumulation;
 mod mixed_precision;
 
 use crate::ir::{Graph, Precision, VerifyError};
@@ -28,6 +29,10 @@ pub const PASSES: &[(&str, Pass)] = &[
     ("mixed_precision", mixed_precision::run),
     ("fuse_activation", |g, _| fuse_activation::run(g)),
     ("fuse_activation_grad", |g, _| fuse_activation_grad::run(g)),
+    // After fuse_activation_grad, which adds `y` operands before any accumulation operand.
+    ("fuse_grad_accumulation", |g, _| {
+        fuse_grad_accumulation::run(g)
+    }),
 ];
 
 /// A pass left the graph ill-formed: a compiler bug.

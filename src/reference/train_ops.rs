@@ -7,6 +7,15 @@ use crate::ir::{Activation, Window};
 use crate::tensor::{Element, Tensor};
 
 pub fn forward<T: Element>(op: &TrainOp, xs: &[&Tensor<T>]) -> Tensor<T> {
+    let own = unaccumulated(op, xs);
+    match op.accumulator() {
+        Some(acc) => zip(&own, xs[acc], |g, acc| g + acc),
+        None => own,
+    }
+}
+
+/// The op's own value, before an accumulation it adds in (`TrainOp::accumulator`).
+fn unaccumulated<T: Element>(op: &TrainOp, xs: &[&Tensor<T>]) -> Tensor<T> {
     match op {
         TrainOp::BatchStats => batch_stats(xs[0]),
         TrainOp::BatchNormTrain { eps, act } => {
@@ -35,6 +44,7 @@ pub fn forward<T: Element>(op: &TrainOp, xs: &[&Tensor<T>]) -> Tensor<T> {
             window,
             groups,
             input_hw,
+            ..
         } => conv_grad_input(xs[0], xs[1], window, *groups, *input_hw),
         TrainOp::Conv2dGradWeight { window, groups } => {
             conv_grad_weight(xs[0], xs[1], window, *groups)
@@ -44,7 +54,7 @@ pub fn forward<T: Element>(op: &TrainOp, xs: &[&Tensor<T>]) -> Tensor<T> {
             let dy = through(*act_grad, xs[2], xs.get(3));
             bn_grad_gamma(xs[0], xs[1], &dy, *eps)
         }
-        TrainOp::BatchNormGradInput { eps, act_grad } => {
+        TrainOp::BatchNormGradInput { eps, act_grad, .. } => {
             let dy = through(*act_grad, xs[3], xs.get(6));
             bn_grad_input(xs[0], xs[1], xs[2], &dy, xs[4], xs[5], *eps)
         }

@@ -59,6 +59,10 @@ pub struct Conv2dParams {
     /// How the activations (input and output, and in the gradient kernels dy and dx) are
     /// stored; weights, biases and weight gradients are always f32.
     pub elem: Elem,
+    /// Input-gradient kernels only: one more binding, `addend` (shaped like dx, bound before
+    /// it), added to every element of dx before it is stored — a gradient accumulation
+    /// folded into the kernel (`TrainOp::accumulator`).
+    pub accumulate: bool,
 }
 
 impl Conv2dParams {
@@ -89,6 +93,7 @@ impl Conv2dParams {
             out_channel_offset: 0,
             out_total_channels: out_channels,
             elem: Elem::F32,
+            accumulate: false,
         }
     }
 
@@ -115,6 +120,12 @@ impl Conv2dParams {
     /// Sets the group count.
     pub fn with_groups(mut self, groups: u32) -> Self {
         self.groups = groups;
+        self
+    }
+
+    /// Makes an input-gradient kernel add `addend` into dx.
+    pub fn with_accumulate(mut self, accumulate: bool) -> Self {
+        self.accumulate = accumulate;
         self
     }
 
@@ -366,6 +377,9 @@ pub(crate) fn conv2d_named(
 ) -> Result<KernelSource, KernelError> {
     p.validate()?;
     tiling.validate()?;
+    ensure(op, !p.accumulate, || {
+        "only input-gradient kernels accumulate into their output".into()
+    })?;
     // i32 offsets are used for the input (padding makes them negative), so stay below 2^31.
     fit_u32(op, "input elements", p.input_len(), MAX_ELEMENTS)?;
     fit_u32(op, "weight elements", p.weight_len(), MAX_ELEMENTS)?;
@@ -425,7 +439,7 @@ pub(crate) fn conv2d_named(
         .count("KW", p.kernel_w)
         .u32("WG_M", tiling.wg_m)
         .u32("WG_N", tiling.wg_n);
-    let (vars, bindings) = epilogue(vars, p.bias, p.activation)?;
+    let (vars, bindings) = epilogue(vars, p.bias, p.activation, false)?;
     Ok(KernelSource {
         name,
         wgsl: render("conv2d.wgsl", TEMPLATE, &vars)?,
@@ -458,21 +472,30 @@ pub(super) fn shape_vars(vars: Vars, p: &Conv2dParams) -> Vars {
 }
 
 /// What every conv template with an optional bias and a fused activation declares beyond its
-/// shape (`HAS_BIAS`, `Y_BINDING`, `ACTIVATION_LIB`), added to `vars`, and its bindings: `x`,
-/// `w`, `bias` where there is one, then the output.
+/// shape (`HAS_BIAS`, `Y_BINDING`, `ACTIVATION_LIB`), added to `vars`, and its bindings
+/// ([`conv_bindings`]); `addend` for an input gradient that accumulates (its template sets
+/// its own `ACCUMULATE` flag).
 pub(super) fn epilogue(
     vars: Vars,
     bias: bool,
     activation: Activation,
+    addend: bool,
 ) -> Result<(Vars, Vec<BindingKind>), KernelError> {
     let vars = vars
         .flag("HAS_BIAS", bias)
-        .set("Y_BINDING", if bias { 3 } else { 2 })
+        .set("Y_BINDING", 2 + u32::from(bias) + u32::from(addend))
         .set("ACTIVATION_LIB", activation.wgsl_library()?);
+    Ok((vars, conv_bindings(bias, addend)))
+}
+
+/// The bindings of a conv kernel: its operand (`x`, or an input gradient's `dy`), `w`, `bias`
+/// where there is one, `addend` where an input gradient accumulates, then the output.
+pub(super) fn conv_bindings(bias: bool, addend: bool) -> Vec<BindingKind> {
     let mut bindings = vec![BindingKind::ReadOnly, BindingKind::ReadOnly];
-    if bias {
-        bindings.push(BindingKind::ReadOnly);
-    }
+    bindings.extend(std::iter::repeat_n(
+        BindingKind::ReadOnly,
+        usize::from(bias) + usize::from(addend),
+    ));
     bindings.push(BindingKind::ReadWrite);
-    Ok((vars, bindings))
+    bindings
 }

@@ -103,6 +103,8 @@ struct RowConv {
     d_offset: u32,
     bias: bool,
     activation: Activation,
+    /// An input gradient's `addend` is added into dx (`Conv2dParams::accumulate`).
+    accumulate: bool,
 }
 
 /// Renders the row kernel for the forward conv of `p`. The caller checks [`applies`] with
@@ -135,6 +137,7 @@ pub(crate) fn conv2d_rows(
         d_offset: p.out_channel_offset,
         bias: p.bias,
         activation: p.activation,
+        accumulate: false,
     };
     render_rows(op, format!("{name}_rows"), p, tiling, &conv)
 }
@@ -190,6 +193,7 @@ pub(crate) fn conv2d_grad_input_rows(
                 d_offset: 0,
                 bias: false,
                 activation: Activation::Identity,
+                accumulate: p.accumulate,
             };
             let name = if s == 1 {
                 format!("{name}_rows")
@@ -275,8 +279,9 @@ fn render_rows(
         .u32("NS", per_lane)
         .count("NS", per_lane)
         .flag("SHARED_WEIGHTS", sharers > 1)
-        .flag("STRIDED_STORE", c.step > 1);
-    let (vars, bindings) = conv::epilogue(vars, c.bias, c.activation)?;
+        .flag("STRIDED_STORE", c.step > 1)
+        .flag("ACCUMULATE", c.accumulate);
+    let (vars, bindings) = conv::epilogue(vars, c.bias, c.activation, c.accumulate)?;
     Ok(KernelSource {
         name,
         wgsl: render("conv2d_rows.wgsl", TEMPLATE, &vars)?,

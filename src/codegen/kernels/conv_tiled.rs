@@ -119,7 +119,8 @@ fn render_view(
     let flags = ["FORWARD", "GRAD_INPUT", "GRAD_WEIGHT"];
     let flagged = flags
         .into_iter()
-        .fold(extra, |v, f| v.flag(f, f == view.flag));
+        .fold(extra, |v, f| v.flag(f, f == view.flag))
+        .flag("ACCUMULATE", p.accumulate);
     // Storage vars come with the shape constants.
     let vars = conv::shape_vars(flagged, p)
         .u32("COUT", p.out_channels)
@@ -179,7 +180,7 @@ pub(crate) fn conv2d_tiled(
     let slice = Vars::new()
         .u32("OUT_TOTAL_CHANNELS", p.out_total_channels)
         .u32("OUT_CHANNEL_OFFSET", p.out_channel_offset);
-    let (extra, bindings) = conv::epilogue(slice, p.bias, p.activation)?;
+    let (extra, bindings) = conv::epilogue(slice, p.bias, p.activation, false)?;
     render_view(
         op,
         format!("{name}_tiled"),
@@ -213,11 +214,6 @@ pub(crate) fn conv2d_grad_input_tiled(
         gk,
         split: whole(gk),
     };
-    let bindings = vec![
-        BindingKind::ReadOnly,
-        BindingKind::ReadOnly,
-        BindingKind::ReadWrite,
-    ];
     render_view(
         op,
         format!("{name}_tiled"),
@@ -225,7 +221,7 @@ pub(crate) fn conv2d_grad_input_tiled(
         tiling,
         &view,
         Vars::new(),
-        bindings,
+        conv::conv_bindings(false, p.accumulate),
     )
 }
 

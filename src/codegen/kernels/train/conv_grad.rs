@@ -18,7 +18,7 @@
 //!   instead (`shaders/train/conv2d_grad_weight_rows.wgsl`): the lanes share a weight tile and
 //!   split the pixels, loading aligned vec4 of x and dy (on lavapipe ~2x the generic kernel).
 
-use super::super::conv::{Conv2dParams, ConvTiling};
+use super::super::conv::{Conv2dParams, ConvTiling, conv_bindings};
 use super::super::conv_rows::{self, RowKernel};
 use super::super::conv_tiled;
 use super::super::storage_vars;
@@ -94,7 +94,8 @@ fn dims_name(op: &str, p: &Conv2dParams) -> String {
         p.in_w,
         p.out_channels
     );
-    dims + p.elem.suffix()
+    let acc = if p.accumulate { "_acc" } else { "" };
+    dims + acc + p.elem.suffix()
 }
 
 fn check_grid(op: &'static str, grid: [u64; 3]) -> Result<[u32; 3], KernelError> {
@@ -195,18 +196,15 @@ pub(crate) fn conv2d_grad_input_named(
         .count("TY", p.kernel_h.div_ceil(p.stride_h))
         .count("TX", p.kernel_w.div_ceil(p.stride_w))
         .u32("WG_M", tiling.wg_m)
-        .u32("WG_N", tiling.wg_n);
+        .u32("WG_N", tiling.wg_n)
+        .flag("ACCUMULATE", p.accumulate);
     Ok(KernelSource {
         name,
         wgsl: render("train/conv2d_grad_input.wgsl", INPUT_TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups,
         workgroup_size: [tiling.wg_m, tiling.wg_n, 1],
-        bindings: vec![
-            BindingKind::ReadOnly,
-            BindingKind::ReadOnly,
-            BindingKind::ReadWrite,
-        ],
+        bindings: conv_bindings(false, p.accumulate),
     })
 }
 
@@ -226,6 +224,9 @@ pub(crate) fn conv2d_grad_weight_named(
     tiling: &ConvTiling,
 ) -> Result<Reduction, KernelError> {
     let p = checked(op, p, tiling)?;
+    ensure(op, !p.accumulate, || {
+        "only input-gradient kernels accumulate into their output".into()
+    })?;
     let name = if op == "conv2d_grad_weight" {
         dims_name(op, &p)
     } else {

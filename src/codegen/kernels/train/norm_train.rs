@@ -429,9 +429,11 @@ fn gamma_reduction(
 
 /// Gradient of training-mode batch norm with respect to its input,
 /// `dx = gamma * invstd / M * (M dy - dbeta - xhat * dgamma)` with `M = n*h*w`; with
-/// `act_grad`, `dy` is read as `dy * act'(y)` from one more binding `y` after `dbeta`.
+/// `act_grad`, `dy` is read as `dy * act'(y)` from one more binding `y` after `dbeta`; with
+/// `accumulate`, one more binding `addend` (shaped like dx) is added to dx.
 ///
-/// Bindings: `x`, `stats [3, c]`, `gamma`, `dy`, `dgamma`, `dbeta`, `dx`.
+/// Bindings: `x`, `stats [3, c]`, `gamma`, `dy`, `dgamma`, `dbeta`, [`y`], [`addend`], `dx`.
+#[allow(clippy::too_many_arguments)] // the op's attributes, one argument each
 pub fn bn_grad_input(
     n: u32,
     c: u32,
@@ -439,6 +441,7 @@ pub fn bn_grad_input(
     w: u32,
     eps: f32,
     act_grad: Activation,
+    accumulate: bool,
     elem: Elem,
 ) -> Result<KernelSource, KernelError> {
     const OP: &str = "bn_grad_input";
@@ -459,18 +462,24 @@ pub fn bn_grad_input(
         .f32("EPS", eps)
         .flag("ACT_GRAD", act_grad != Activation::Identity)
         .set("ACT_GRAD_LIB", act_grad.wgsl_grad_library_width(width)?);
+    let reads = 6 + usize::from(act_grad != Activation::Identity);
+    let vars = vars
+        .flag("ACCUMULATE", accumulate)
+        .set("ADDEND_BINDING", reads)
+        .set("DX_BINDING", reads + usize::from(accumulate));
     fit_u32(OP, "elements", len, MAX_ELEMENTS)?;
     elementwise(
         OP,
         format!(
-            "bn_grad_input{}_{n}x{c}x{h}x{w}{}",
+            "bn_grad_input{}_{n}x{c}x{h}x{w}{}{}",
             through(act_grad),
+            if accumulate { "_acc" } else { "" },
             elem.suffix()
         ),
         ("train/bn_grad_input.wgsl", BN_GRAD_INPUT),
         len / u64::from(width),
         storage_vars(width_vars_flagged(vars, width), elem, width),
-        6 + usize::from(act_grad != Activation::Identity),
+        reads + usize::from(accumulate),
     )
 }
 
@@ -508,6 +517,7 @@ mod tests {
                 2,
                 1e-5,
                 Activation::Identity,
+                false,
                 Elem::F32
             )
             .is_err()
