@@ -29,7 +29,7 @@ train { optimizer = sgd(lr = 0.1, momentum = 0.9, weight_decay = 1e-4) }
 /// input gradient (post-activation); `fuse_grad_accumulation` folds the first add into
 /// `batch_norm_grad_input` and the second into `conv2d_grad_input`.
 const PRE_ACTIVATION: &str = "
-model Residual {
+model Residual() {
   input x: [3, 8, 8]
   s = x |> conv(4, k = 3, pad = 1, bias = false)
   y = s |> bn |> relu |> conv(4, k = 3, pad = 1, bias = false)
