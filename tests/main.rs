@@ -42,4 +42,6 @@ mod tidy;
 mod torch_parity;
 mod torch_training;
 mod training_graph;
+mod transforms;
+mod cli_data;
 mod tune_cache;

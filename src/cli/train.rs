@@ -307,7 +307,14 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         log_every: a.log_every as usize,
         tune: super::tune_enabled(a.no_tune),
     };
-    match run::train(&runtime, cfg).map_err(|e| err(e.to_string()))? {
+    let outcome = run::train(&runtime, cfg).map_err(|e| err(e.to_string()))?;
+    if !a.quiet && let Some(peak) = netc::data::peak_rss_bytes() {
+        println!(
+            "peak resident memory {:.0} MiB",
+            peak as f64 / (1 << 20) as f64
+        );
+    }
+    match outcome {
         Outcome::Finished {
             best_val_acc,
             epochs,
