@@ -29,7 +29,10 @@ fn image_folder(dir: &Path, n: usize, seed: u64) {
                 image::Rgb(p)
             });
             if i % 5 == 4 {
-                image::DynamicImage::ImageRgb8(img).to_luma8().save(&path).unwrap();
+                image::DynamicImage::ImageRgb8(img)
+                    .to_luma8()
+                    .save(&path)
+                    .unwrap();
             } else {
                 img.save(&path).unwrap();
             }
@@ -58,7 +61,10 @@ fn a_folder_of_mixed_sizes_and_formats_trains_cached_and_streamed_alike() {
     let o = train_on(&data, &cached, &["--workers", "2"]);
     let log = text(&o);
     assert!(o.status.success(), "{log}");
-    assert!(log.contains("data: 36 images cached decoded in memory"), "{log}");
+    assert!(
+        log.contains("data: 36 images cached decoded in memory"),
+        "{log}"
+    );
     assert!(log.contains("images converted to RGB"), "{log}");
     let m = metrics(&cached);
     assert_eq!(m.len(), 1);
@@ -140,7 +146,11 @@ fn a_corrupt_image_stops_the_run_before_the_first_step_or_is_skipped_and_counted
     assert!(!out.join("metrics.jsonl").exists());
     let o = train_on(&data, &out, &["--skip-bad-images", "--overwrite"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("skipped unreadable image"), "{}", text(&o));
+    assert!(
+        text(&o).contains("skipped unreadable image"),
+        "{}",
+        text(&o)
+    );
     assert_eq!(metrics(&out)[0]["bad_images"], 1);
     for d in [&data, &out] {
         let _ = std::fs::remove_dir_all(d);
@@ -183,7 +193,10 @@ fn transforms_that_cannot_make_the_models_input_are_refused() {
     ]);
     let t = text(&o);
     assert!(!o.status.success(), "{t}");
-    assert!(t.contains("differ in size") && t.contains("eval_transform"), "{t}");
+    assert!(
+        t.contains("differ in size") && t.contains("eval_transform"),
+        "{t}"
+    );
     assert!(!out.exists());
     for d in [&dir, &data] {
         let _ = std::fs::remove_dir_all(d);
@@ -205,7 +218,9 @@ fn big_folder(dir: &Path, n: usize, side: u32) {
 }
 
 fn peak_mib(log: &str) -> f64 {
-    let at = log.find("peak resident memory ").expect("peak memory reported");
+    let at = log
+        .find("peak resident memory ")
+        .expect("peak memory reported");
     log[at + 21..]
         .split_whitespace()
         .next()

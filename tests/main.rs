@@ -5,6 +5,7 @@
 mod common;
 mod gpu_common;
 
+mod cli_data;
 mod cli_gpu;
 mod cli_mixed;
 mod cli_reliability;
@@ -43,5 +44,4 @@ mod torch_parity;
 mod torch_training;
 mod training_graph;
 mod transforms;
-mod cli_data;
 mod tune_cache;

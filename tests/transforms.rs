@@ -14,7 +14,10 @@ use serde_json::Value;
 const TOLERANCE: f32 = 2e-6;
 
 fn fixture() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/transforms.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/transforms.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON")
 }
 
@@ -98,7 +101,10 @@ fn transforms_match_torchvision_pixel_by_pixel() {
                 .zip(&want)
                 .map(|(a, b)| (a - b).abs())
                 .fold(0f32, f32::max);
-            assert!(worst <= TOLERANCE, "{name}: max |netc - torchvision| = {worst:e}");
+            assert!(
+                worst <= TOLERANCE,
+                "{name}: max |netc - torchvision| = {worst:e}"
+            );
         }
     }
 }

@@ -97,7 +97,10 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
             queue.workers,
             queue.depth,
             data.describe(),
-            peak.map_or("unknown".into(), |b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64)),
+            peak.map_or("unknown".into(), |b| format!(
+                "{:.0} MiB",
+                b as f64 / (1 << 20) as f64
+            )),
             h = size.0,
             w = size.1,
         );

@@ -66,7 +66,9 @@ impl DataArgs {
     pub fn max_memory(&self) -> Result<Option<usize>, String> {
         match (self.max_memory, std::env::var("NETC_MAX_MEMORY")) {
             (Some(m), _) => Ok(Some(m)),
-            (None, Ok(v)) => parse_bytes(&v).map(Some).map_err(|e| format!("NETC_MAX_MEMORY: {e}")),
+            (None, Ok(v)) => parse_bytes(&v)
+                .map(Some)
+                .map_err(|e| format!("NETC_MAX_MEMORY: {e}")),
             (None, Err(_)) => Ok(None),
         }
     }

@@ -2,8 +2,8 @@
 //! dataset (image folders or the CIFAR-10 binary release), on the GPU or the CPU
 //! reference; `--compare-cpu` checks the GPU against the reference image by image.
 
-use super::{ModelArgs, model_with_weights, open_runtime};
 use super::data_args::DataArgs;
+use super::{ModelArgs, model_with_weights, open_runtime};
 use netc::data::Split;
 use netc::diag::{Diagnostic, Diagnostics, Sources};
 use netc::predict::{self, Normalize, Predictor};
@@ -125,7 +125,8 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         Device::Cpu => Predictor::cpu(&e.graph, &weights, a.batch).map_err(fail)?,
     };
     let start = std::time::Instant::now();
-    let r = predict::evaluate(&predictor, &dataset, transforms, &norm, classes, queue).map_err(fail)?;
+    let r =
+        predict::evaluate(&predictor, &dataset, transforms, &norm, classes, queue).map_err(fail)?;
     let secs = start.elapsed().as_secs_f64();
     println!(
         "{}: {} images, {} classes — top-1 accuracy {:.2}% ({}/{}), {:.0} images/s",
@@ -140,7 +141,8 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
     print_confusion(dataset.classes(), &r.confusion);
     if a.compare_cpu {
         let cpu = Predictor::cpu(&e.graph, &weights, a.batch).map_err(fail)?;
-        let rc = predict::evaluate(&cpu, &dataset, transforms, &norm, classes, queue).map_err(fail)?;
+        let rc =
+            predict::evaluate(&cpu, &dataset, transforms, &norm, classes, queue).map_err(fail)?;
         let same = r
             .predictions
             .iter()

@@ -4,11 +4,11 @@
 
 use super::eval::NormArgs;
 use super::{ModelArgs, model_with_weights, open_runtime};
-use netc::diag::{Diagnostic, Diagnostics, Sources};
-use netc::predict::{self, CIFAR10_CLASSES, Predictor};
 use netc::data::loader::Pipeline;
 use netc::data::{FileSet, Source};
+use netc::diag::{Diagnostic, Diagnostics, Sources};
 use netc::elab::recipe::Augment;
+use netc::predict::{self, CIFAR10_CLASSES, Predictor};
 use netc::tensor::Tensor;
 use std::path::PathBuf;
 

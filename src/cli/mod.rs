@@ -4,8 +4,10 @@
 //! with code 1; it never panics on bad input.
 
 mod bench;
+mod bench_data;
 mod check;
 mod compile;
+mod data_args;
 mod eval;
 mod export;
 mod graph;
@@ -15,8 +17,6 @@ mod run_dir;
 mod summary;
 mod train;
 mod values;
-mod data_args;
-mod bench_data;
 
 use clap::{Parser, Subcommand};
 use netc::diag::{Diagnostics, Sources};

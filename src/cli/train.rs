@@ -6,11 +6,11 @@
 //! run refuses a directory that holds a run unless `--overwrite` is given, and every run
 //! locks its directory.
 
+use super::data_args::{DataArgs, Opened};
 use super::run_dir::{
     finished_already, load_resumable, lock_run, refuse_existing_run, refuse_flags_on_resume,
     resumed_epochs,
 };
-use super::data_args::{DataArgs, Opened};
 use super::values::{positive_count, positive_number};
 use super::{open_runtime, report};
 use netc::data::{Source, Split};
@@ -308,7 +308,9 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         tune: super::tune_enabled(a.no_tune),
     };
     let outcome = run::train(&runtime, cfg).map_err(|e| err(e.to_string()))?;
-    if !a.quiet && let Some(peak) = netc::data::peak_rss_bytes() {
+    if !a.quiet
+        && let Some(peak) = netc::data::peak_rss_bytes()
+    {
         println!(
             "peak resident memory {:.0} MiB",
             peak as f64 / (1 << 20) as f64

@@ -17,7 +17,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CachePolicy {
     /// Cache when the decoded images total at most this many bytes.
-    Auto { budget: usize },
+    Auto {
+        budget: usize,
+    },
     Always,
     Never,
 }

@@ -599,7 +599,9 @@ fn convert(callee: &str, spec: &ParamSpec, v: Value, span: Span) -> Result<Value
                     (None, _) => false,
                 }) {
                     return Ok(Value::List(
-                        xs.into_iter().map(|x| Value::Float(x.unwrap_or(0.0))).collect(),
+                        xs.into_iter()
+                            .map(|x| Value::Float(x.unwrap_or(0.0)))
+                            .collect(),
                     ));
                 }
                 false

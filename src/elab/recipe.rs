@@ -288,7 +288,9 @@ pub fn apply(
                 .iter()
                 .map(|v| transform(key, v, span))
                 .collect::<Result<Vec<_>, _>>()?;
-            if let Some(i) = list.iter().position(|a| matches!(a, Augment::Normalize { .. }))
+            if let Some(i) = list
+                .iter()
+                .position(|a| matches!(a, Augment::Normalize { .. }))
                 && i + 1 != list.len()
             {
                 return Err(Diagnostic::error(format!(

@@ -23,7 +23,12 @@ pub fn check(
     };
     let size = image_size(model)?;
     check_size("augment", &recipe.augment, data, size)?;
-    check_size("eval_transform", &recipe.eval_transform, val.unwrap_or(data), size)?;
+    check_size(
+        "eval_transform",
+        &recipe.eval_transform,
+        val.unwrap_or(data),
+        size,
+    )?;
     recipe_normalize(recipe)?;
     let logits = model.node(output).ty.numel();
     if let Some(v) = val {

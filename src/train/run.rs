@@ -351,39 +351,39 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
             };
         let skip = done.steps_done as usize;
         let run = loader::stream(&pipeline, &chunks, skip, cfg.queue, |s, (x, labels)| {
-                let global = epoch as u64 * steps_per_epoch as u64 + s as u64;
-                lr = learning_rate(&recipe, epoch, s as u32, steps_per_epoch);
-                let inputs = HashMap::from([
-                    ("x".to_string(), x),
-                    ("labels".to_string(), labels),
-                    ("lr".to_string(), Tensor::new(vec![], vec![lr as f32])),
-                    (
-                        "step".to_string(),
-                        Tensor::new(vec![], vec![(global + 1) as f32]),
-                    ),
-                ]);
-                step_model.step(&inputs).map_err(setup)?;
-                let first = *unread_from.get_or_insert(global);
-                steps_done = s as u32 + 1;
-                let interrupted = cfg.interrupt.load(Ordering::SeqCst);
-                if global + 1 - first >= log_every as u64 || interrupted {
-                    let epoch_ends = interrupted || s + 1 == chunks.len();
-                    read_metrics(first, &mut sums, !epoch_ends)?;
-                    unread_from = None;
-                    if let Some(b) = &bar {
-                        let rate = sums.seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
-                        b.set_message(format!(
-                            "loss {:.4} acc {:.2}% {:.0} img/s",
-                            sums.loss_sum / sums.seen.max(1) as f64,
-                            100.0 * sums.correct / sums.seen.max(1) as f64,
-                            rate
-                        ));
-                    }
-                }
+            let global = epoch as u64 * steps_per_epoch as u64 + s as u64;
+            lr = learning_rate(&recipe, epoch, s as u32, steps_per_epoch);
+            let inputs = HashMap::from([
+                ("x".to_string(), x),
+                ("labels".to_string(), labels),
+                ("lr".to_string(), Tensor::new(vec![], vec![lr as f32])),
+                (
+                    "step".to_string(),
+                    Tensor::new(vec![], vec![(global + 1) as f32]),
+                ),
+            ]);
+            step_model.step(&inputs).map_err(setup)?;
+            let first = *unread_from.get_or_insert(global);
+            steps_done = s as u32 + 1;
+            let interrupted = cfg.interrupt.load(Ordering::SeqCst);
+            if global + 1 - first >= log_every as u64 || interrupted {
+                let epoch_ends = interrupted || s + 1 == chunks.len();
+                read_metrics(first, &mut sums, !epoch_ends)?;
+                unread_from = None;
                 if let Some(b) = &bar {
-                    b.set_position(s as u64 + 1);
+                    let rate = sums.seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                    b.set_message(format!(
+                        "loss {:.4} acc {:.2}% {:.0} img/s",
+                        sums.loss_sum / sums.seen.max(1) as f64,
+                        100.0 * sums.correct / sums.seen.max(1) as f64,
+                        rate
+                    ));
                 }
-                Ok(!interrupted)
+            }
+            if let Some(b) = &bar {
+                b.set_position(s as u64 + 1);
+            }
+            Ok(!interrupted)
         })
         .and_then(|()| match unread_from.take() {
             Some(first) => read_metrics(first, &mut sums, false),
