@@ -147,7 +147,7 @@ pub fn resize(img: &Image, out_h: usize, out_w: usize) -> Image {
 /// pass reads the bytes through `ToTensor`'s `b / 255`, so the result is the same as
 /// `resize(&Image::from_rgb8(..), ..)`, bit for bit.
 pub fn resize_rgb8(h: usize, w: usize, rgb: &[u8], out_h: usize, out_w: usize) -> Image {
-    if out_w >= w || (out_h >= h && out_w >= w) {
+    if out_w >= w {
         return resize(&Image::from_rgb8(h, w, rgb), out_h, out_w);
     }
     let lut = unit_lut();
