@@ -4,7 +4,9 @@
 //! Used by `netc infer` and `netc eval`, and later by the trainer's validation.
 
 use crate::codegen::plan::{self, Options};
-use crate::data::Dataset;
+use crate::data::Source;
+use crate::data::loader::{self, Pipeline, Queue};
+use crate::elab::recipe::Augment;
 use crate::ir::Graph;
 use crate::reference;
 use crate::runtime::Runtime;
@@ -50,6 +52,8 @@ pub enum PredictError {
     Reference(#[from] reference::RunError),
     #[error("internal compiler error: {0}")]
     Pass(#[from] crate::passes::PassError),
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
     #[error(
         "the model has {model} input(s) and {outputs} output(s); prediction needs exactly one of each"
     )]
@@ -61,6 +65,8 @@ pub struct Predictor<'r> {
     backend: Backend<'r>,
     input: String,
     batch: usize,
+    /// The input's (height, width); (0, 0) for a model whose input is not an image.
+    size: (usize, usize),
 }
 
 impl<'r> Predictor<'r> {
@@ -94,6 +100,7 @@ impl<'r> Predictor<'r> {
             backend: Backend::Gpu(Box::new(DeviceModel::new(runtime, plan, params)?)),
             input,
             batch,
+            size: input_size(g),
         })
     }
 
@@ -111,6 +118,7 @@ impl<'r> Predictor<'r> {
             },
             input,
             batch,
+            size: input_size(g),
         })
     }
 
@@ -131,6 +139,11 @@ impl<'r> Predictor<'r> {
 
     pub fn batch(&self) -> usize {
         self.batch
+    }
+
+    /// The (height, width) of the model's image input.
+    pub fn image_size(&self) -> (usize, usize) {
+        self.size
     }
 
     /// Logits `[n, classes]` for a batch of `n <= batch` images. A short batch is padded
@@ -163,6 +176,13 @@ impl<'r> Predictor<'r> {
         let k = out.numel() / out.dims[0];
         Ok(Tensor::new(vec![n, k], out.data[..n * k].to_vec()))
     }
+}
+
+fn input_size(g: &Graph) -> (usize, usize) {
+    g.inputs_of_model()
+        .first()
+        .and_then(|&i| g.node(i).ty.chw())
+        .map_or((0, 0), |(_, h, w)| (h, w))
 }
 
 fn single_input(g: &Graph) -> Result<String, PredictError> {
@@ -214,31 +234,45 @@ pub struct EvalReport {
     pub logits: Vec<Vec<f32>>,
 }
 
-/// Evaluate `predictor` on every image of `data`.
+/// Evaluate `predictor` on every image of `data`, each prepared by `transforms` (the
+/// recipe's `eval_transform`) and `norm`, on the loader's workers.
 pub fn evaluate(
     p: &Predictor<'_>,
-    data: &Dataset,
+    data: &Source,
+    transforms: &[Augment],
     norm: &Normalize,
     classes: usize,
+    queue: Queue,
 ) -> Result<EvalReport, PredictError> {
-    let mut confusion = vec![vec![0usize; classes]; data.classes.len().max(classes)];
+    let mut confusion = vec![vec![0usize; classes]; data.classes().len().max(classes)];
     let mut predictions = Vec::with_capacity(data.len());
     let mut logits = Vec::with_capacity(data.len());
     let indices: Vec<usize> = (0..data.len()).collect();
-    for chunk in indices.chunks(p.batch()) {
-        let x = data.batch(chunk, &norm.mean, &norm.std);
+    let chunks: Vec<&[usize]> = indices.chunks(p.batch()).collect();
+    let pipeline = Pipeline {
+        source: data,
+        transforms,
+        mean: &norm.mean,
+        std: &norm.std,
+        seed: 0,
+        epoch: 0,
+        size: p.image_size(),
+    };
+    let labels = data.labels();
+    loader::stream(&pipeline, &chunks, 0, queue, |k, (x, _)| {
         let out = p.logits(&x)?;
-        let k = out.dims[1];
-        for (row, &i) in out.data.chunks(k).zip(chunk) {
+        let k_ = out.dims[1];
+        for (row, &i) in out.data.chunks(k_).zip(chunks[k]) {
             let pred = argmax(row);
-            confusion[data.labels[i] as usize][pred.min(classes - 1)] += 1;
+            confusion[labels[i] as usize][pred.min(classes - 1)] += 1;
             predictions.push(pred);
             logits.push(row.to_vec());
         }
-    }
+        Ok::<bool, PredictError>(true)
+    })?;
     let correct = predictions
         .iter()
-        .zip(&data.labels)
+        .zip(labels)
         .filter(|(p, l)| **p == **l as usize)
         .count();
     Ok(EvalReport {

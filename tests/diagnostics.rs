@@ -925,7 +925,7 @@ fn unknown_train_key() {
         .help("did you mean `epochs`?");
     fails1(&with_train("learning_rate = 3"))
         .message("unknown training setting `learning_rate`")
-        .help("the keys are: optimizer, schedule, warmup_epochs, augment, init, epochs, batch, val_size, seed, early_stopping");
+        .help("the keys are: optimizer, schedule, warmup_epochs, augment, eval_transform, init, epochs, batch, val_size, seed, early_stopping");
 }
 
 #[test]
@@ -947,7 +947,7 @@ fn invalid_train_values() {
         .message("argument `p` of `hflip` must be a number between 0 and 1, got 2 (int)")
         .at("main.net", 6, 24);
     fails1(&with_train("augment = [sgd(lr = 1)]"))
-        .message("`augment` items must be hflip(...), random_resized_crop(...) or random_crop(...), got the recipe item `sgd(...)`")
+        .message("`augment` items must be hflip(...), random_resized_crop(...), random_crop(...), resize(...), center_crop(...) or normalize(...), got the recipe item `sgd(...)`")
         .at("main.net", 6, 13);
     fails1(&with_train("init = kaiming_normal(mode = \"fan_mid\")"))
         .message("argument `mode` of `kaiming_normal` must be one of \"fan_in\", \"fan_out\", got \"fan_mid\" (string)")

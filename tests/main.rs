@@ -5,6 +5,7 @@
 mod common;
 mod gpu_common;
 
+mod cli_data;
 mod cli_gpu;
 mod cli_mixed;
 mod cli_reliability;
@@ -42,4 +43,5 @@ mod tidy;
 mod torch_parity;
 mod torch_training;
 mod training_graph;
+mod transforms;
 mod tune_cache;

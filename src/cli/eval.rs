@@ -2,8 +2,9 @@
 //! dataset (image folders or the CIFAR-10 binary release), on the GPU or the CPU
 //! reference; `--compare-cpu` checks the GPU against the reference image by image.
 
+use super::data_args::DataArgs;
 use super::{ModelArgs, model_with_weights, open_runtime};
-use netc::data::{self, Split};
+use netc::data::Split;
 use netc::diag::{Diagnostic, Diagnostics, Sources};
 use netc::predict::{self, Normalize, Predictor};
 use std::path::PathBuf;
@@ -32,8 +33,15 @@ pub struct NormArgs {
 }
 
 impl NormArgs {
-    pub fn resolve(&self) -> Result<Normalize, Diagnostics> {
-        let d = Normalize::cifar10();
+    /// `--mean`/`--std`, else the recipe's `normalize(...)`, else CIFAR-10's statistics.
+    pub fn resolve_for(&self, recipe: &netc::elab::Recipe) -> Result<Normalize, Diagnostics> {
+        let d = netc::train::preflight::recipe_normalize(recipe)
+            .map_err(Diagnostic::error)?
+            .unwrap_or_else(Normalize::cifar10);
+        self.resolve_over(d)
+    }
+
+    fn resolve_over(&self, d: Normalize) -> Result<Normalize, Diagnostics> {
         let n = Normalize {
             mean: self.mean.clone().unwrap_or(d.mean),
             std: self.std.clone().unwrap_or(d.std),
@@ -82,22 +90,29 @@ pub struct Args {
     pub compare_cpu: bool,
     #[command(flatten)]
     pub norm: NormArgs,
+    #[command(flatten)]
+    pub loading: DataArgs,
 }
 
 pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
     let (e, weights) = model_with_weights(sources, &a.model, &a.weights)?;
-    let norm = a.norm.resolve()?;
+    let norm = a.norm.resolve_for(&e.recipe)?;
     let split = if a.split == SplitArg::Train {
         Split::Train
     } else {
         Split::Test
     };
-    let mut dataset =
-        data::load(&a.data, split).map_err(|err| Diagnostic::error(err.to_string()))?;
-    if let Some(limit) = a.limit.filter(|&l| l > 0 && l < dataset.len()) {
-        let indices: Vec<usize> = (0..limit).map(|i| i * dataset.len() / limit).collect();
-        dataset = dataset.subset(&indices);
+    let opened = a
+        .loading
+        .open(&a.data, split, a.limit)
+        .map_err(Diagnostic::error)?;
+    for line in opened.log_lines() {
+        eprintln!("{line}");
     }
+    let dataset = opened.train;
+    let size = netc::train::preflight::image_size(&e.graph).map_err(Diagnostic::error)?;
+    let queue = a.loading.queue(a.batch, size).map_err(Diagnostic::error)?;
+    let transforms = &e.recipe.eval_transform;
     let classes = e.graph.node(e.graph.outputs()[0]).ty.numel();
     let fail = |err: predict::PredictError| Diagnostics::from(Diagnostic::error(err.to_string()));
     let runtime;
@@ -110,22 +125,24 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         Device::Cpu => Predictor::cpu(&e.graph, &weights, a.batch).map_err(fail)?,
     };
     let start = std::time::Instant::now();
-    let r = predict::evaluate(&predictor, &dataset, &norm, classes).map_err(fail)?;
+    let r =
+        predict::evaluate(&predictor, &dataset, transforms, &norm, classes, queue).map_err(fail)?;
     let secs = start.elapsed().as_secs_f64();
     println!(
         "{}: {} images, {} classes — top-1 accuracy {:.2}% ({}/{}), {:.0} images/s",
         e.graph.name,
         r.images,
-        dataset.classes.len(),
+        dataset.classes().len(),
         100.0 * r.accuracy,
         r.correct,
         r.images,
         r.images as f64 / secs
     );
-    print_confusion(&dataset.classes, &r.confusion);
+    print_confusion(dataset.classes(), &r.confusion);
     if a.compare_cpu {
         let cpu = Predictor::cpu(&e.graph, &weights, a.batch).map_err(fail)?;
-        let rc = predict::evaluate(&cpu, &dataset, &norm, classes).map_err(fail)?;
+        let rc =
+            predict::evaluate(&cpu, &dataset, transforms, &norm, classes, queue).map_err(fail)?;
         let same = r
             .predictions
             .iter()

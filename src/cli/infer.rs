@@ -1,9 +1,13 @@
 //! `netc infer FILE --weights W IMAGE...`: the top classes, with probabilities, for
-//! PNG or JPEG images (resized to the model's input size if they differ).
+//! PNG, JPEG or WebP images, prepared by the recipe's `eval_transform` exactly as
+//! validation prepares them (a recipe without one: resized to the model's input).
 
 use super::eval::NormArgs;
 use super::{ModelArgs, model_with_weights, open_runtime};
+use netc::data::loader::Pipeline;
+use netc::data::{FileSet, Source};
 use netc::diag::{Diagnostic, Diagnostics, Sources};
+use netc::elab::recipe::Augment;
 use netc::predict::{self, CIFAR10_CLASSES, Predictor};
 use netc::tensor::Tensor;
 use std::path::PathBuf;
@@ -30,7 +34,7 @@ pub struct Args {
 
 pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
     let (e, weights) = model_with_weights(sources, &a.model, &a.weights)?;
-    let norm = a.norm.resolve()?;
+    let norm = a.norm.resolve_for(&e.recipe)?;
     let input = e.graph.inputs_of_model();
     let Some((c, h, w)) = input.first().and_then(|&i| e.graph.node(i).ty.chw()) else {
         return Err(
@@ -43,21 +47,33 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         ))
         .into());
     }
-    let mut data = Vec::with_capacity(a.images.len() * 3 * h * w);
-    for path in &a.images {
-        let img = image::open(path).map_err(|err| {
-            Diagnostic::error(format!("cannot read image `{}`: {err}", path.display()))
-        })?;
-        let rgb = img
-            .resize_exact(w as u32, h as u32, image::imageops::FilterType::Triangle)
-            .to_rgb8();
-        for ch in 0..3 {
-            data.extend(
-                rgb.pixels()
-                    .map(|p| (p[ch] as f32 / 255.0 - norm.mean[ch]) / norm.std[ch]),
-            );
-        }
-    }
+    let transforms = match e.recipe.eval_transform.as_slice() {
+        [] => vec![Augment::Resize {
+            size: vec![h as u32, w as u32],
+        }],
+        list => list.to_vec(),
+    };
+    let source = Source::Files(FileSet {
+        classes: Vec::new(),
+        labels: vec![0; a.images.len()],
+        paths: a.images.clone(),
+        cache: None,
+        uniform: None,
+    });
+    let pipeline = Pipeline {
+        source: &source,
+        transforms: &transforms,
+        mean: &norm.mean,
+        std: &norm.std,
+        seed: 0,
+        epoch: 0,
+        size: (h, w),
+    };
+    let indices: Vec<usize> = (0..a.images.len()).collect();
+    let (x, _) = pipeline
+        .batch(&indices)
+        .map_err(|err| Diagnostic::error(err.to_string()))?;
+    let data = x.data;
     let batch = Tensor::new(vec![a.images.len(), 3, h, w], data);
     let fail = |err: predict::PredictError| Diagnostics::from(Diagnostic::error(err.to_string()));
     let runtime;

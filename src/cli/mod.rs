@@ -4,8 +4,10 @@
 //! with code 1; it never panics on bad input.
 
 mod bench;
+mod bench_data;
 mod check;
 mod compile;
+mod data_args;
 mod eval;
 mod export;
 mod graph;
@@ -69,6 +71,8 @@ pub enum Command {
     Export(export::Args),
     /// Measure step time, images/s and GFLOP/s on the device.
     Bench(bench::Args),
+    /// Measure the data pipeline alone (decode, transforms, batching): images/s.
+    BenchData(bench_data::Args),
     /// Train a model with the recipe in its file.
     Train(train::Args),
     /// Evaluate a run's best checkpoint.
@@ -89,6 +93,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Eval(a) => eval::run(&mut sources, a),
         Command::Export(a) => export::run(&mut sources, a),
         Command::Bench(a) => bench::run(&mut sources, a),
+        Command::BenchData(a) => bench_data::run(&mut sources, a),
         Command::Train(a) => train::run(&mut sources, a),
         Command::Test(a) => train::test(&mut sources, a),
         Command::Report(a) => train::report_runs(a),

@@ -6,13 +6,14 @@
 //! run refuses a directory that holds a run unless `--overwrite` is given, and every run
 //! locks its directory.
 
+use super::data_args::{DataArgs, Opened};
 use super::run_dir::{
     finished_already, load_resumable, lock_run, refuse_existing_run, refuse_flags_on_resume,
     resumed_epochs,
 };
 use super::values::{positive_count, positive_number};
 use super::{open_runtime, report};
-use netc::data::{self, Dataset, Split};
+use netc::data::{Source, Split};
 use netc::diag::{Diagnostic, Diagnostics, Sources};
 use netc::predict::{self, Predictor};
 use netc::train::checkpoint::Checkpoint;
@@ -80,6 +81,8 @@ pub struct Args {
     /// recipe's `precision`).
     #[arg(long, value_parser = super::parse_precision)]
     pub precision: Option<netc::ir::Precision>,
+    #[command(flatten)]
+    pub loading: DataArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -91,6 +94,8 @@ pub struct TestArgs {
     pub data: Option<String>,
     #[arg(long, default_value_t = 128, value_parser = positive_count)]
     pub batch: usize,
+    #[command(flatten)]
+    pub loading: DataArgs,
 }
 
 pub(super) fn err(message: impl Into<String>) -> Diagnostics {
@@ -119,17 +124,22 @@ fn load_data(
     limit: Option<usize>,
     seed: u64,
     split: Split,
-) -> Result<Dataset, Diagnostics> {
-    let mut d = if source == "synthetic" {
-        train::synthetic::generate(200, seed)
-    } else {
-        data::load(Path::new(source), split).map_err(|e| err(e.to_string()))?
-    };
-    if let Some(limit) = limit.filter(|&l| l > 0 && l < d.len()) {
-        let indices: Vec<usize> = (0..limit).map(|i| i * d.len() / limit).collect();
-        d = d.subset(&indices);
+    loading: &DataArgs,
+) -> Result<Opened, Diagnostics> {
+    if source == "synthetic" {
+        let mut d = train::synthetic::generate(200, seed);
+        if let Some(limit) = limit.filter(|&l| l > 0 && l < d.len()) {
+            let indices: Vec<usize> = (0..limit).map(|i| i * d.len() / limit).collect();
+            d = d.subset(&indices);
+        }
+        return Ok(Opened {
+            train: Source::Decoded(d),
+            val: None,
+            bad: Vec::new(),
+            converted: 0,
+        });
     }
-    Ok(d)
+    loading.open(Path::new(source), split, limit).map_err(err)
 }
 
 pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
@@ -220,10 +230,27 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         None => data_source(a.data.as_deref())?,
     };
     let limit = resume.as_ref().map_or(a.limit, |c| c.limit);
-    let data = load_data(&data_src, limit, model.recipe.seed, Split::Train)?;
+    let opened = load_data(
+        &data_src,
+        limit,
+        model.recipe.seed,
+        Split::Train,
+        &a.loading,
+    )?;
     // ... and check that the data fits before the directory is created, so that a mistake
     // leaves no trace.
-    train::preflight::check(&data, &model.recipe, &model.graph).map_err(err)?;
+    train::preflight::check(
+        &opened.train,
+        opened.val.as_ref(),
+        &model.recipe,
+        &model.graph,
+    )
+    .map_err(err)?;
+    let size = train::preflight::image_size(&model.graph).map_err(err)?;
+    let queue = a
+        .loading
+        .queue(model.recipe.batch as usize, size)
+        .map_err(err)?;
     // Then lock the directory and, under the lock, look again and clear what may go.
     let _lock = match lock {
         Some(l) => l,
@@ -236,12 +263,20 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
     };
     let config = serde_json::json!({
         "model": model.graph.name, "file": source_name, "hparams": model.hparams.iter().map(|(k, v)| (k.clone(), v.to_string())).collect::<std::collections::BTreeMap<_, _>>(),
-        "recipe": model.recipe, "data": data_src, "images": data.len(), "classes": data.classes, "limit": limit, "out": out,
+        "recipe": model.recipe, "data": data_src, "images": opened.train.len(), "classes": opened.train.classes(), "limit": limit, "out": out,
+        "validation_images": opened.val.as_ref().map(Source::len), "bad_images": opened.bad.len(), "converted_images": opened.converted,
         "resumed_from_epoch": resume.as_ref().map(|c| c.epoch),
     });
     let config = serde_json::to_string_pretty(&config).expect("config serialises");
     if !a.quiet {
         println!("{config}");
+        for line in opened.log_lines() {
+            println!("{line}");
+        }
+        println!(
+            "data: {} loader workers, up to {} batches ahead of the device",
+            queue.workers, queue.depth
+        );
     }
     netc::atomic_file::write(&out.join("config.json"), config.as_bytes())
         .map_err(|e| err(format!("cannot write to `{}`: {e}", out.display())))?;
@@ -258,7 +293,11 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         model,
         source,
         source_name,
-        data,
+        data: opened.train,
+        val: opened.val,
+        queue,
+        bad_images: opened.bad.len() as u64,
+        converted_images: opened.converted as u64,
         data_source: data_src,
         limit,
         out: out.clone(),
@@ -268,7 +307,16 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         log_every: a.log_every as usize,
         tune: super::tune_enabled(a.no_tune),
     };
-    match run::train(&runtime, cfg).map_err(|e| err(e.to_string()))? {
+    let outcome = run::train(&runtime, cfg).map_err(|e| err(e.to_string()))?;
+    if !a.quiet
+        && let Some(peak) = netc::data::peak_rss_bytes()
+    {
+        println!(
+            "peak resident memory {:.0} MiB",
+            peak as f64 / (1 << 20) as f64
+        );
+    }
+    match outcome {
         Outcome::Finished {
             best_val_acc,
             epochs,
@@ -308,14 +356,22 @@ pub fn test(sources: &mut Sources, a: TestArgs) -> Result<(), Diagnostics> {
     let overrides: Vec<String> = c.hparams.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let model = pipeline::front_end_str(sources, &c.model_file, &c.model_source, &overrides)?;
     let (data, what) = match &a.data {
-        Some(d) => (load_data(d, None, c.seed, Split::Test)?, d.clone()),
+        Some(d) => (
+            load_data(d, None, c.seed, Split::Test, &a.loading)?.train,
+            d.clone(),
+        ),
         None => {
-            let all = load_data(&c.data, c.limit, c.seed, Split::Train)?;
-            let (_, val) = run::split(all.len(), c.recipe.val_size as usize, c.seed);
-            (
-                all.subset(&val),
-                format!("the run's validation split of {}", c.data),
-            )
+            let all = load_data(&c.data, c.limit, c.seed, Split::Train, &a.loading)?;
+            match all.val {
+                Some(v) => (v, format!("the validation set of {}", c.data)),
+                None => {
+                    let (_, val) = run::split(all.train.len(), c.recipe.val_size as usize, c.seed);
+                    (
+                        all.train.subset(&val),
+                        format!("the run's validation split of {}", c.data),
+                    )
+                }
+            }
         }
     };
     let runtime = open_runtime()?;
@@ -328,7 +384,17 @@ pub fn test(sources: &mut Sources, a: TestArgs) -> Result<(), Diagnostics> {
     )
     .map_err(fail)?;
     let classes = model.graph.node(model.graph.outputs()[0]).ty.numel();
-    let r = predict::evaluate(&p, &data, &c.normalize, classes).map_err(fail)?;
+    let size = train::preflight::image_size(&model.graph).map_err(err)?;
+    let queue = a.loading.queue(p.batch(), size).map_err(err)?;
+    let r = predict::evaluate(
+        &p,
+        &data,
+        &c.recipe.eval_transform,
+        &c.normalize,
+        classes,
+        queue,
+    )
+    .map_err(fail)?;
     println!(
         "{} (best checkpoint, epoch {}) on {what}: test accuracy {:.2}% ({}/{})",
         model.graph.name,

@@ -1,16 +1,28 @@
-//! Datasets: labelled images decoded once into memory.
+//! Datasets: labelled images, of any sizes, decoded in memory or streamed from disk.
 //!
-//! Two on-disk forms are read:
-//! * an image-folder tree `DIR/<class>/*.jpg|jpeg|png`, classes in sorted order;
+//! The on-disk forms read (`open`):
 //! * the official CIFAR-10 binary release (`cifar-10-batches-bin`: `data_batch_1..5.bin`,
-//!   `test_batch.bin`, `batches.meta.txt`; records of 1 label byte + 3072 pixel bytes).
+//!   `test_batch.bin`, `batches.meta.txt`; records of 1 label byte + 3072 pixel bytes),
+//!   decoded into memory;
+//! * file lists `DIR/train.csv` (and `DIR/val.csv`) of `path,label`;
+//! * image-folder trees `DIR/<class>/*.jpg|jpeg|png|webp` of any sizes, or
+//!   `DIR/train/<class>/...` with `DIR/val/<class>/...` (a split given with the data).
 //!
-//! Every problem — a missing directory, an empty class folder, an unreadable image,
-//! an image of the wrong size, a truncated `.bin` file — is an error naming the file,
-//! raised before any work starts.
+//! Image files are listed here and decoded by `scan` (every file once, before training:
+//! bad files are named up front), then by the `loader`'s workers batch by batch, with
+//! the recipe's transforms (`transform`, `train::augment`). Every problem — a missing
+//! directory, an empty class folder, an unreadable image, a truncated `.bin` file — is
+//! an error naming the file, raised before the first step.
 
 mod cifar_bin;
-mod folder;
+pub mod file_list;
+pub mod folder;
+pub mod loader;
+pub mod scan;
+pub mod source;
+pub mod transform;
+
+pub use source::{FileSet, Raw, Rgb8, Source};
 
 use std::path::{Path, PathBuf};
 
@@ -129,18 +141,27 @@ pub enum DataError {
         "`{0}` has no class folders (expected DIR/<class>/*.jpg|png) and no CIFAR-10 .bin files"
     )]
     NoClasses(PathBuf),
-    #[error("class folder `{0}` has no images (.jpg, .jpeg or .png)")]
+    #[error("class folder `{0}` has no images (.jpg, .jpeg, .png or .webp)")]
     EmptyClass(PathBuf),
+    #[error("`{path}`: class `{class}` is not one of the training data's classes")]
+    UnknownClass { path: PathBuf, class: String },
+    #[error(
+        "{what}: the transforms made a {}x{} image, but the model takes {}x{}",
+        got.0, got.1, want.0, want.1
+    )]
+    Transformed {
+        what: String,
+        got: (usize, usize),
+        want: (usize, usize),
+    },
+    #[error("no image of the dataset could be read (the first was `{0}`)")]
+    NoImages(PathBuf),
     #[error("cannot decode image `{path}`: {message}")]
     Decode { path: PathBuf, message: String },
-    #[error("image `{path}` is {got_w}x{got_h}, but the other images are {want_w}x{want_h}")]
-    Size {
-        path: PathBuf,
-        got_w: u32,
-        got_h: u32,
-        want_w: u32,
-        want_h: u32,
-    },
+    #[error(
+        "the images under `{0}` differ in size; give the recipe a resize or crop that makes them one size"
+    )]
+    Mixed(PathBuf),
     #[error(
         "`{path}` is truncated: {len} bytes is not a whole number of {record}-byte CIFAR-10 records"
     )]
@@ -164,15 +185,90 @@ pub enum Split {
     Test,
 }
 
-/// Load a dataset from `dir`: a CIFAR-10 binary release if it holds `.bin` batches
-/// (the `split` picks the files), else an image-folder tree.
-pub fn load(dir: &Path, split: Split) -> Result<Dataset, DataError> {
+/// The process's peak resident memory (`VmHWM` in /proc/self/status), where the
+/// system reports it.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// A dataset as found on disk: the training (or test) images, and a validation set
+/// where the data brings its own split.
+pub struct Splits {
+    pub train: Source,
+    pub val: Option<Source>,
+}
+
+/// Open the dataset at `dir` (see the module's list of forms). With `Split::Test`, the
+/// held-out part: CIFAR-10's `test_batch.bin`, `val.csv`, or `DIR/val` (labelled by the
+/// training part's classes where there is one); a plain folder tree is itself the test
+/// set.
+pub fn open(dir: &Path, split: Split) -> Result<Splits, DataError> {
     if !dir.is_dir() {
         return Err(DataError::Missing(dir.to_path_buf()));
     }
     if cifar_bin::is_cifar_bin(dir) {
-        cifar_bin::load(dir, split)
-    } else {
-        folder::load(dir)
+        return Ok(Splits {
+            train: Source::Decoded(cifar_bin::load(dir, split)?),
+            val: None,
+        });
+    }
+    let (train_csv, val_csv) = (dir.join("train.csv"), dir.join("val.csv"));
+    if train_csv.is_file() || val_csv.is_file() {
+        let classes = file_list::classes(if train_csv.is_file() {
+            &train_csv
+        } else {
+            &val_csv
+        })?;
+        let val = || -> Result<Option<Source>, DataError> {
+            Ok(match val_csv.is_file() {
+                true => Some(Source::Files(file_list::list(&val_csv, &classes)?)),
+                false => None,
+            })
+        };
+        return Ok(match split {
+            Split::Train => Splits {
+                train: Source::Files(file_list::list(&train_csv, &classes)?),
+                val: val()?,
+            },
+            Split::Test => Splits {
+                train: val()?.ok_or_else(|| DataError::Missing(val_csv.clone()))?,
+                val: None,
+            },
+        });
+    }
+    let (train_dir, val_dir) = (dir.join("train"), dir.join("val"));
+    if train_dir.is_dir() && val_dir.is_dir() {
+        let train = folder::list(&train_dir, None)?;
+        let val = folder::list(&val_dir, Some(&train.classes))?;
+        return Ok(match split {
+            Split::Train => Splits {
+                train: Source::Files(train),
+                val: Some(Source::Files(val)),
+            },
+            Split::Test => Splits {
+                train: Source::Files(val),
+                val: None,
+            },
+        });
+    }
+    Ok(Splits {
+        train: Source::Files(folder::list(dir, None)?),
+        val: None,
+    })
+}
+
+/// Load a dataset from `dir` into memory, whatever its size: a CIFAR-10 binary release,
+/// or an image-folder tree whose images share one size (`open` and `scan` take any).
+pub fn load(dir: &Path, split: Split) -> Result<Dataset, DataError> {
+    let splits = open(dir, split)?;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match scan::scan_source(splits.train, workers, scan::CachePolicy::Always, false)?.source {
+        Source::Decoded(d) => Ok(d),
+        Source::Files(f) => Err(DataError::Mixed(
+            f.paths.first().cloned().unwrap_or_default(),
+        )),
     }
 }

@@ -163,12 +163,15 @@ pub enum RecipeKind {
     HFlip,
     RandomResizedCrop,
     RandomCrop,
+    Resize,
+    CenterCrop,
+    Normalize,
     KaimingNormal,
     KaimingUniform,
 }
 
 impl RecipeKind {
-    pub const ALL: [RecipeKind; 11] = [
+    pub const ALL: [RecipeKind; 14] = [
         RecipeKind::Sgd,
         RecipeKind::Adam,
         RecipeKind::AdamW,
@@ -178,6 +181,9 @@ impl RecipeKind {
         RecipeKind::HFlip,
         RecipeKind::RandomResizedCrop,
         RecipeKind::RandomCrop,
+        RecipeKind::Resize,
+        RecipeKind::CenterCrop,
+        RecipeKind::Normalize,
         RecipeKind::KaimingNormal,
         RecipeKind::KaimingUniform,
     ];
@@ -193,6 +199,9 @@ impl RecipeKind {
             RecipeKind::HFlip => "hflip",
             RecipeKind::RandomResizedCrop => "random_resized_crop",
             RecipeKind::RandomCrop => "random_crop",
+            RecipeKind::Resize => "resize",
+            RecipeKind::CenterCrop => "center_crop",
+            RecipeKind::Normalize => "normalize",
             RecipeKind::KaimingNormal => "kaiming_normal",
             RecipeKind::KaimingUniform => "kaiming_uniform",
         }
@@ -265,6 +274,16 @@ impl RecipeKind {
                     ]
                 }
             }
+            RecipeKind::Resize => const { &[ParamSpec::new("size", PosIntOrPair, Required)] },
+            RecipeKind::CenterCrop => const { &[ParamSpec::new("size", PosPair, Required)] },
+            RecipeKind::Normalize => {
+                const {
+                    &[
+                        ParamSpec::new("mean", ProbList, Required),
+                        ParamSpec::new("std", PosFloatList, Required),
+                    ]
+                }
+            }
             RecipeKind::KaimingNormal | RecipeKind::KaimingUniform => {
                 const {
                     &[
@@ -289,6 +308,13 @@ pub enum ArgTy {
     PosPair,
     /// A non-negative int or a pair of them.
     NonNegPair,
+    /// A positive int, or a pair `[h, w]` of them, kept as given (`resize`'s size:
+    /// the shorter side, or both).
+    PosIntOrPair,
+    /// A non-empty list of floats in [0, 1].
+    ProbList,
+    /// A non-empty list of positive floats.
+    PosFloatList,
     PosFloat,
     NonNegFloat,
     /// A float in [0, 1].
@@ -312,6 +338,9 @@ impl ArgTy {
             ArgTy::PosInt => "a positive int".into(),
             ArgTy::NonNegInt => "a non-negative int".into(),
             ArgTy::PosPair => "a positive int or a pair [h, w] of them".into(),
+            ArgTy::PosIntOrPair => "a positive int or a pair [h, w] of them".into(),
+            ArgTy::ProbList => "a list of floats in [0, 1]".into(),
+            ArgTy::PosFloatList => "a list of positive floats".into(),
             ArgTy::NonNegPair => "a non-negative int or a pair [h, w] of them".into(),
             ArgTy::PosFloat => "a positive number".into(),
             ArgTy::NonNegFloat => "a non-negative number".into(),
@@ -554,6 +583,31 @@ fn convert(callee: &str, spec: &ParamSpec, v: Value, span: Span) -> Result<Value
                 _ => false,
             }
         }
+        ArgTy::PosIntOrPair => match &v {
+            Value::Int(i) => *i > 0,
+            Value::List(items) => {
+                items.len() == 2 && items.iter().all(|x| matches!(x, Value::Int(i) if *i > 0))
+            }
+            _ => false,
+        },
+        ArgTy::ProbList | ArgTy::PosFloatList => match &v {
+            Value::List(items) if !items.is_empty() => {
+                let xs: Vec<Option<f64>> = items.iter().map(num).collect();
+                if xs.iter().all(|x| match (x, spec.ty) {
+                    (Some(x), ArgTy::ProbList) => (0.0..=1.0).contains(x),
+                    (Some(x), _) => *x > 0.0 && x.is_finite(),
+                    (None, _) => false,
+                }) {
+                    return Ok(Value::List(
+                        xs.into_iter()
+                            .map(|x| Value::Float(x.unwrap_or(0.0)))
+                            .collect(),
+                    ));
+                }
+                false
+            }
+            _ => false,
+        },
         ArgTy::PosFloat | ArgTy::NonNegFloat | ArgTy::Prob => match num(&v) {
             Some(x) if x.is_finite() => {
                 let in_range = match spec.ty {

@@ -144,6 +144,9 @@ pub fn elaborate(
             seen.push(&s.key.name);
             let v = ev.eval_with(&hparams, &s.value)?;
             recipe::apply(&mut recipe, &s.key.name, s.key.span, v, s.value.span)?;
+            if matches!(s.key.name.as_str(), "augment" | "eval_transform") {
+                check_transform_size(&graph, &recipe, &s.key.name, s.value.span)?;
+            }
         }
     }
 
@@ -154,6 +157,39 @@ pub fn elaborate(
         recipe,
         warnings,
     })
+}
+
+/// A transform list whose output size is fixed (it ends in a crop or an exact resize)
+/// must produce the model's image input: a mismatch is an error at the list, found
+/// before any image is read. Lists whose size follows the data are checked against the
+/// dataset by `train::preflight`.
+fn check_transform_size(
+    graph: &Graph,
+    recipe: &Recipe,
+    key: &str,
+    span: Span,
+) -> Result<(), Diagnostic> {
+    let list = if key == "augment" {
+        &recipe.augment
+    } else {
+        &recipe.eval_transform
+    };
+    let inputs = graph.inputs_of_model();
+    let Some((_, h, w)) = inputs.first().and_then(|&i| graph.node(i).ty.chw()) else {
+        return Ok(());
+    };
+    match recipe::output_size(list, None) {
+        Some((oh, ow)) if (oh as usize, ow as usize) != (h, w) => Err(Diagnostic::error(
+            format!(
+                "`{key}` produces {oh}x{ow} images, but the model's input is {h}x{w}"
+            ),
+        )
+        .at(span, format!("these transforms end at {oh}x{ow}"))
+        .with_help(format!(
+            "end the list with a transform of size {h}x{w}, e.g. `center_crop({h})` or `resize([{h}, {w}])`"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A warning for each computed value nobody uses (reported once per dead chain: only

@@ -66,13 +66,14 @@ pub enum Schedule {
     },
 }
 
-/// Training-time augmentation, applied in order.
+/// One image transform of a recipe's `augment` (training) or `eval_transform` list,
+/// applied in order with torchvision's semantics to a float CHW image in [0, 1].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case")]
 pub enum Augment {
     /// `RandomHorizontalFlip(p)`.
     Hflip { p: f64 },
-    /// `RandomResizedCrop(size, scale, ratio)`, bilinear.
+    /// `RandomResizedCrop(size, scale, ratio)`, bilinear (antialiased when it shrinks).
     RandomResizedCrop {
         size: u32,
         scale: [f64; 2],
@@ -80,6 +81,54 @@ pub enum Augment {
     },
     /// `RandomCrop(size, padding)` with zero padding.
     RandomCrop { size: u32, padding: u32 },
+    /// `Resize(size)`: the shorter side to `size` (`[size]`), or exactly `[h, w]`;
+    /// bilinear with antialiasing (torchvision's default).
+    Resize { size: Vec<u32> },
+    /// `CenterCrop([h, w])` (zero padding where the image is smaller).
+    CenterCrop { size: [u32; 2] },
+    /// `Normalize(mean, std)`: replaces the statistics computed from the training data.
+    /// Only as a list's last item.
+    Normalize { mean: Vec<f32>, std: Vec<f32> },
+}
+
+/// A list of transforms, as in the recipe.
+pub type Transforms = Vec<Augment>;
+
+/// The (height, width) that `list` produces from an image of `input` (None: unknown,
+/// e.g. of a dataset whose images differ); None when it depends on the input and the
+/// input is not known. Randomness never changes the size.
+pub fn output_size(list: &[Augment], input: Option<(u32, u32)>) -> Option<(u32, u32)> {
+    let mut size = input;
+    for a in list {
+        size = match a {
+            Augment::Hflip { .. } | Augment::Normalize { .. } => size,
+            Augment::RandomResizedCrop { size: s, .. } => Some((*s, *s)),
+            Augment::RandomCrop { size: s, .. } => Some((*s, *s)),
+            Augment::CenterCrop { size: [h, w] } => Some((*h, *w)),
+            Augment::Resize { size: s } => match s[..] {
+                [h, w] => Some((h, w)),
+                [short] => size.map(|(h, w)| resize_shorter(h, w, short)),
+                _ => None,
+            },
+        };
+    }
+    size
+}
+
+/// torchvision's `_compute_resized_output_size` for an int size: the shorter side
+/// becomes `short`, the longer keeps the aspect ratio (truncated).
+pub fn resize_shorter(h: u32, w: u32, short: u32) -> (u32, u32) {
+    let (s, l) = if h <= w { (h, w) } else { (w, h) };
+    let long = (short as u64 * l as u64 / s.max(1) as u64) as u32;
+    if h <= w { (short, long) } else { (long, short) }
+}
+
+/// The `normalize(...)` of a list, if it has one.
+pub fn normalize_of(list: &[Augment]) -> Option<(&[f32], &[f32])> {
+    list.iter().find_map(|a| match a {
+        Augment::Normalize { mean, std } => Some((mean.as_slice(), std.as_slice())),
+        _ => None,
+    })
 }
 
 /// Initialisation of conv weights (BN: weight 1, bias 0; others: PyTorch defaults).
@@ -99,6 +148,9 @@ pub struct Recipe {
     pub schedule: Schedule,
     pub warmup_epochs: u32,
     pub augment: Vec<Augment>,
+    /// The transforms of validation, `netc test`, `netc eval` and `netc infer`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eval_transform: Vec<Augment>,
     pub init: Init,
     pub epochs: u32,
     pub batch: u32,
@@ -124,6 +176,7 @@ impl Default for Recipe {
             schedule: Schedule::Constant,
             warmup_epochs: 0,
             augment: Vec::new(),
+            eval_transform: Vec::new(),
             init: Init {
                 name: "kaiming_normal".into(),
                 mode: "fan_in".into(),
@@ -140,11 +193,12 @@ impl Default for Recipe {
 }
 
 /// The keys a `train` section may set.
-pub const KEYS: [&str; 11] = [
+pub const KEYS: [&str; 12] = [
     "optimizer",
     "schedule",
     "warmup_epochs",
     "augment",
+    "eval_transform",
     "init",
     "epochs",
     "batch",
@@ -225,25 +279,31 @@ pub fn apply(
                 }
             }
         }
-        "augment" => {
+        "augment" | "eval_transform" => {
             let items = match &value {
                 Value::List(items) => items,
-                _ => return Err(expected("a list of augmentations")),
+                _ => return Err(expected("a list of transforms")),
             };
-            recipe.augment = items
+            let list = items
                 .iter()
-                .map(|v| match v {
-                    Value::Config(c) if c.name == "hflip" => Ok(Augment::Hflip { p: f(c, "p") }),
-                    Value::Config(c) if c.name == "random_resized_crop" => Ok(Augment::RandomResizedCrop {
-                        size: f(c, "size") as u32,
-                        scale: pair(c, "scale"),
-                        ratio: pair(c, "ratio"),
-                    }),
-                    Value::Config(c) if c.name == "random_crop" => Ok(Augment::RandomCrop { size: f(c, "size") as u32, padding: f(c, "padding") as u32 }),
-                    other => Err(Diagnostic::error(format!("`augment` items must be hflip(...), random_resized_crop(...) or random_crop(...), got {}", describe(other)))
-                        .at(span, "in this list")),
-                })
-                .collect::<Result<_, _>>()?;
+                .map(|v| transform(key, v, span))
+                .collect::<Result<Vec<_>, _>>()?;
+            if let Some(i) = list
+                .iter()
+                .position(|a| matches!(a, Augment::Normalize { .. }))
+                && i + 1 != list.len()
+            {
+                return Err(Diagnostic::error(format!(
+                    "`normalize(...)` must be the last item of `{key}`"
+                ))
+                .at(span, "in this list")
+                .with_help("the other transforms work on pixels in [0, 1]; normalise last"));
+            }
+            if key == "augment" {
+                recipe.augment = list;
+            } else {
+                recipe.eval_transform = list;
+            }
         }
         "init" => {
             recipe.init = match &value {
@@ -289,6 +349,69 @@ pub fn apply(
         }
     }
     Ok(())
+}
+
+/// One item of a transform list.
+fn transform(key: &str, v: &Value, span: Span) -> Result<Augment, Diagnostic> {
+    let ints = |c: &Config, k: &str| -> Vec<u32> {
+        match c.get(k) {
+            Some(Value::Int(i)) => vec![*i as u32],
+            Some(Value::List(items)) => items
+                .iter()
+                .map(|x| x.as_f64().unwrap_or(0.0) as u32)
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let floats = |c: &Config, k: &str| -> Vec<f32> {
+        match c.get(k) {
+            Some(Value::List(items)) => items
+                .iter()
+                .map(|x| x.as_f64().unwrap_or(0.0) as f32)
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    Ok(match v {
+        Value::Config(c) if c.name == "hflip" => Augment::Hflip { p: f(c, "p") },
+        Value::Config(c) if c.name == "random_resized_crop" => Augment::RandomResizedCrop {
+            size: f(c, "size") as u32,
+            scale: pair(c, "scale"),
+            ratio: pair(c, "ratio"),
+        },
+        Value::Config(c) if c.name == "random_crop" => Augment::RandomCrop {
+            size: f(c, "size") as u32,
+            padding: f(c, "padding") as u32,
+        },
+        Value::Config(c) if c.name == "resize" => Augment::Resize {
+            size: ints(c, "size"),
+        },
+        Value::Config(c) if c.name == "center_crop" => {
+            let s = ints(c, "size");
+            Augment::CenterCrop {
+                size: [s[0], *s.get(1).unwrap_or(&s[0])],
+            }
+        }
+        Value::Config(c) if c.name == "normalize" => {
+            let (mean, std) = (floats(c, "mean"), floats(c, "std"));
+            if mean.len() != 3 || std.len() != 3 {
+                return Err(Diagnostic::error(format!(
+                    "`normalize` takes three means and three standard deviations (R, G, B), got {} and {}",
+                    mean.len(),
+                    std.len()
+                ))
+                .at(span, "in this list"));
+            }
+            Augment::Normalize { mean, std }
+        }
+        other => {
+            return Err(Diagnostic::error(format!(
+                "`{key}` items must be hflip(...), random_resized_crop(...), random_crop(...), resize(...), center_crop(...) or normalize(...), got {}",
+                describe(other)
+            ))
+            .at(span, "in this list"));
+        }
+    })
 }
 
 /// A numeric argument of a recipe item (bind() has converted and range-checked it).

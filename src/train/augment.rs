@@ -1,39 +1,17 @@
-//! Training-time augmentation with torchvision's semantics, deterministic from the seed.
+//! The recipe's transform lists (`augment` for training, `eval_transform` for
+//! validation and inference) applied with torchvision's semantics, deterministic from
+//! the seed.
 //!
 //! Each image draws from its own ChaCha8 stream keyed by (seed, epoch, index), so a
-//! batch is the same whichever thread prepares it and however batches are split.
-//! Augmentations apply in recipe order to a float CHW image in [0, 1]; normalisation
-//! comes last.
+//! batch is the same whichever worker prepares it and however batches are split.
+//! Transforms apply in recipe order to a float CHW image in [0, 1]; normalisation
+//! comes last (`data::loader`).
 
-use crate::data::Dataset;
+pub use crate::data::transform::{Image, hflip, resize_bilinear};
+use crate::data::transform::{center_crop, crop, pad, resize};
 use crate::elab::recipe::Augment;
-use crate::tensor::Tensor;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-/// A float image, CHW, values in [0, 1].
-#[derive(Clone, Debug, PartialEq)]
-pub struct Image {
-    pub c: usize,
-    pub h: usize,
-    pub w: usize,
-    pub data: Vec<f32>,
-}
-
-impl Image {
-    pub fn from_u8(c: usize, h: usize, w: usize, bytes: &[u8]) -> Image {
-        Image {
-            c,
-            h,
-            w,
-            data: bytes.iter().map(|&b| b as f32 / 255.0).collect(),
-        }
-    }
-
-    fn at(&self, c: usize, y: usize, x: usize) -> f32 {
-        self.data[(c * self.h + y) * self.w + x]
-    }
-}
 
 /// The random stream of one image in one epoch.
 pub fn image_rng(seed: u64, epoch: u32, index: usize) -> ChaCha8Rng {
@@ -42,78 +20,44 @@ pub fn image_rng(seed: u64, epoch: u32, index: usize) -> ChaCha8Rng {
     rng
 }
 
-/// Apply `augments` in order.
+/// Apply `augments` in order (`normalize` is the loader's last step, not applied here).
 pub fn augment(mut img: Image, augments: &[Augment], rng: &mut ChaCha8Rng) -> Image {
     for a in augments {
-        img = match *a {
+        img = match a {
             Augment::Hflip { p } => {
-                if rng.random::<f64>() < p {
+                if rng.random::<f64>() < *p {
                     hflip(&img)
                 } else {
                     img
                 }
             }
             Augment::RandomResizedCrop { size, scale, ratio } => {
-                let (i, j, h, w) = resized_crop_params(img.h, img.w, scale, ratio, rng);
-                resize_bilinear(&crop(&img, i, j, h, w), size as usize, size as usize)
+                let (i, j, h, w) = resized_crop_params(img.h, img.w, *scale, *ratio, rng);
+                resize(&crop(&img, i, j, h, w), *size as usize, *size as usize)
             }
             Augment::RandomCrop { size, padding } => {
-                let padded = pad(&img, padding as usize);
-                let size = size as usize;
-                let i = rng.random_range(0..=padded.h.saturating_sub(size));
-                let j = rng.random_range(0..=padded.w.saturating_sub(size));
-                crop(&padded, i, j, size.min(padded.h), size.min(padded.w))
+                let p = *padding as usize;
+                let mut padded = pad(&img, p, p, p, p);
+                let size = *size as usize;
+                // An image smaller than the crop is padded further, as torchvision's
+                // `pad_if_needed=True` does (by the shortfall on both sides).
+                let (dh, dw) = (size.saturating_sub(padded.h), size.saturating_sub(padded.w));
+                if dh > 0 || dw > 0 {
+                    padded = pad(&padded, dh, dh, dw, dw);
+                }
+                let i = rng.random_range(0..=padded.h - size);
+                let j = rng.random_range(0..=padded.w - size);
+                crop(&padded, i, j, size, size)
             }
+            Augment::Resize { size } => {
+                let (h, w) = crate::data::loader::resize_target(size, img.h, img.w);
+                resize(&img, h, w)
+            }
+            Augment::CenterCrop { size: [h, w] } => center_crop(&img, *h as usize, *w as usize),
+            Augment::Normalize { .. } => img,
         };
     }
     img
-}
-
-pub fn hflip(img: &Image) -> Image {
-    let mut out = img.clone();
-    for c in 0..img.c {
-        for y in 0..img.h {
-            for x in 0..img.w {
-                out.data[(c * img.h + y) * img.w + x] = img.at(c, y, img.w - 1 - x);
-            }
-        }
-    }
-    out
-}
-
-fn crop(img: &Image, i: usize, j: usize, h: usize, w: usize) -> Image {
-    let mut data = Vec::with_capacity(img.c * h * w);
-    for c in 0..img.c {
-        for y in i..i + h {
-            for x in j..j + w {
-                data.push(img.at(c, y, x));
-            }
-        }
-    }
-    Image {
-        c: img.c,
-        h,
-        w,
-        data,
-    }
-}
-
-fn pad(img: &Image, p: usize) -> Image {
-    let (h, w) = (img.h + 2 * p, img.w + 2 * p);
-    let mut data = vec![0.0; img.c * h * w];
-    for c in 0..img.c {
-        for y in 0..img.h {
-            for x in 0..img.w {
-                data[(c * h + y + p) * w + x + p] = img.at(c, y, x);
-            }
-        }
-    }
-    Image {
-        c: img.c,
-        h,
-        w,
-        data,
-    }
 }
 
 /// torchvision's `RandomResizedCrop.get_params`: (top, left, height, width).
@@ -147,81 +91,6 @@ pub fn resized_crop_params(
         (height, width)
     };
     ((height - h) / 2, (width - w) / 2, h, w)
-}
-
-/// Bilinear resize with half-pixel centres (PyTorch's `align_corners=False`).
-pub fn resize_bilinear(img: &Image, out_h: usize, out_w: usize) -> Image {
-    if img.h == out_h && img.w == out_w {
-        return img.clone();
-    }
-    let (sy, sx) = (img.h as f64 / out_h as f64, img.w as f64 / out_w as f64);
-    let mut data = Vec::with_capacity(img.c * out_h * out_w);
-    for c in 0..img.c {
-        for oy in 0..out_h {
-            let fy = ((oy as f64 + 0.5) * sy - 0.5).max(0.0);
-            let y0 = (fy.floor() as usize).min(img.h - 1);
-            let y1 = (y0 + 1).min(img.h - 1);
-            let ly = fy - y0 as f64;
-            for ox in 0..out_w {
-                let fx = ((ox as f64 + 0.5) * sx - 0.5).max(0.0);
-                let x0 = (fx.floor() as usize).min(img.w - 1);
-                let x1 = (x0 + 1).min(img.w - 1);
-                let lx = fx - x0 as f64;
-                let top = img.at(c, y0, x0) as f64 * (1.0 - lx) + img.at(c, y0, x1) as f64 * lx;
-                let bottom = img.at(c, y1, x0) as f64 * (1.0 - lx) + img.at(c, y1, x1) as f64 * lx;
-                data.push((top * (1.0 - ly) + bottom * ly) as f32);
-            }
-        }
-    }
-    Image {
-        c: img.c,
-        h: out_h,
-        w: out_w,
-        data,
-    }
-}
-
-/// A normalised training batch: images `indices` of `data`, augmented for `epoch`.
-/// Prepared on every core; the result does not depend on the number of threads.
-pub fn batch(
-    data: &Dataset,
-    indices: &[usize],
-    augments: &[Augment],
-    mean: &[f32],
-    std: &[f32],
-    seed: u64,
-    epoch: u32,
-) -> Tensor {
-    let (c, h, w) = data.shape;
-    let one = |&i: &usize| {
-        let img = Image::from_u8(c, h, w, data.image(i));
-        let mut rng = image_rng(seed, epoch, i);
-        let img = augment(img, augments, &mut rng);
-        let plane = img.h * img.w;
-        img.data
-            .iter()
-            .enumerate()
-            .map(|(k, &v)| (v - mean[k / plane]) / std[k / plane])
-            .collect::<Vec<f32>>()
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(indices.len().max(1));
-    let chunk = indices.len().div_ceil(threads).max(1);
-    let parts: Vec<Vec<f32>> = std::thread::scope(|s| {
-        let handles: Vec<_> = indices
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().flat_map(one).collect::<Vec<f32>>()))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("augmentation threads do not panic"))
-            .collect()
-    });
-    let data: Vec<f32> = parts.concat();
-    let out_hw = data.len() / (indices.len().max(1) * c);
-    let side = (out_hw as f64).sqrt() as usize;
-    Tensor::new(vec![indices.len(), c, side, out_hw / side.max(1)], data)
 }
 
 #[cfg(test)]

@@ -31,6 +31,16 @@ pub struct EpochMetrics {
     /// NaN at the scale of the time); always 0 in f32.
     #[serde(default)]
     pub skipped_steps: u64,
+    /// Unreadable images left out of the data (`--skip-bad-images`); written when any.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bad_images: u64,
+    /// Images converted to RGB (grayscale, RGBA, ...); written when any.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub converted_images: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Progress inside an interrupted epoch, so that a resumed run skips the batches
@@ -214,7 +224,7 @@ fn validate(c: &Checkpoint) -> Result<(), String> {
             );
         }
     }
-    for a in &r.augment {
+    for a in r.augment.iter().chain(&r.eval_transform) {
         let ok = match a {
             Augment::Hflip { p } => probability(*p),
             Augment::RandomResizedCrop { size, scale, ratio } => {
@@ -225,6 +235,14 @@ fn validate(c: &Checkpoint) -> Result<(), String> {
                     && ratio.iter().all(|&x| positive(x))
             }
             Augment::RandomCrop { size, .. } => *size > 0,
+            Augment::Resize { size } => matches!(size.len(), 1 | 2) && size.iter().all(|&s| s > 0),
+            Augment::CenterCrop { size } => size.iter().all(|&s| s > 0),
+            Augment::Normalize { mean, std } => {
+                mean.len() == 3
+                    && std.len() == 3
+                    && mean.iter().all(|m| m.is_finite())
+                    && std.iter().all(|&s| s > 0.0 && s.is_finite())
+            }
         };
         if !ok {
             return fail("recipe.augment", "augmentations with in-range arguments");

@@ -2,23 +2,111 @@
 //! compiled or written: a label the classifier has no logit for would index past the
 //! logits on the device (garbage loss, no error), and a validation split that swallows
 //! the data would leave nothing to train on or nothing to choose the best checkpoint by.
+//! The recipe's transform lists must produce the model's input size from these images
+//! (a list that ends in a fixed size was checked at the recipe's line already).
 
-use crate::data::Dataset;
-use crate::elab::recipe::Recipe;
+use crate::data::Source;
+use crate::elab::recipe::{Augment, Recipe, normalize_of, output_size};
 use crate::ir::Graph;
+use crate::predict::Normalize;
 
-/// Why the data cannot train `model` with `recipe`, as a message for the user.
-pub fn check(data: &Dataset, recipe: &Recipe, model: &Graph) -> Result<(), String> {
+/// Why the data cannot train `model` with `recipe`, as a message for the user. `val` is
+/// the dataset's own validation set, if it has one (then `val_size` is not used).
+pub fn check(
+    data: &Source,
+    val: Option<&Source>,
+    recipe: &Recipe,
+    model: &Graph,
+) -> Result<(), String> {
     let Some(&output) = model.outputs().first() else {
         return Err("the model has no output to train".into());
     };
-    check_counts(data, recipe, model.node(output).ty.numel())
+    let size = image_size(model)?;
+    check_size("augment", &recipe.augment, data, size)?;
+    check_size(
+        "eval_transform",
+        &recipe.eval_transform,
+        val.unwrap_or(data),
+        size,
+    )?;
+    recipe_normalize(recipe)?;
+    let logits = model.node(output).ty.numel();
+    if let Some(v) = val {
+        if v.is_empty() {
+            return Err("the dataset's validation set has no images".into());
+        }
+        check_labels(v.classes(), v.labels(), logits)?;
+        let mut r = recipe.clone();
+        // Its own validation set: every training image trains.
+        r.val_size = 1;
+        return check_counts(data.classes(), data.labels(), &r, logits, data.len() + 1);
+    }
+    check_counts(data.classes(), data.labels(), recipe, logits, data.len())
 }
 
-fn check_counts(data: &Dataset, recipe: &Recipe, logits: usize) -> Result<(), String> {
-    if data.classes.len() > logits {
-        let shown: Vec<&str> = data.classes.iter().take(12).map(String::as_str).collect();
-        let more = if data.classes.len() > shown.len() {
+/// The (height, width) of the model's image input.
+pub fn image_size(model: &Graph) -> Result<(usize, usize), String> {
+    let inputs = model.inputs_of_model();
+    match inputs.first().and_then(|&i| model.node(i).ty.chw()) {
+        Some((3, h, w)) => Ok((h, w)),
+        Some((c, _, _)) => Err(format!(
+            "the model's input has {c} channels; netc's data pipeline makes RGB images (3 channels)"
+        )),
+        None => Err("the model needs one image input [3, H, W] to train on images".into()),
+    }
+}
+
+fn check_size(
+    key: &str,
+    list: &[Augment],
+    data: &Source,
+    (h, w): (usize, usize),
+) -> Result<(), String> {
+    match output_size(list, data.uniform_size()) {
+        Some((oh, ow)) if (oh as usize, ow as usize) == (h, w) => Ok(()),
+        Some((oh, ow)) => Err(format!(
+            "the recipe's `{key}` makes {oh}x{ow} images from this data's {}, but the model's input is {h}x{w}; \
+             end `{key}` with e.g. `center_crop({h})` or `resize([{h}, {w}])`",
+            describe_size(data)
+        )),
+        None => Err(format!(
+            "the images of this data differ in size, and the recipe's `{key}` does not make them one size; \
+             the model takes {h}x{w}: add e.g. `{key} = [resize({h}), center_crop({h})]`"
+        )),
+    }
+}
+
+fn describe_size(data: &Source) -> String {
+    match data.uniform_size() {
+        Some((h, w)) => format!("{h}x{w} images"),
+        None => "images".into(),
+    }
+}
+
+/// The `normalize(...)` the recipe gives, which replaces the computed statistics; both
+/// lists may give it, but then the same.
+pub fn recipe_normalize(recipe: &Recipe) -> Result<Option<Normalize>, String> {
+    let to = |(m, s): (&[f32], &[f32])| Normalize {
+        mean: m.to_vec(),
+        std: s.to_vec(),
+    };
+    match (
+        normalize_of(&recipe.augment).map(to),
+        normalize_of(&recipe.eval_transform).map(to),
+    ) {
+        (Some(a), Some(b)) if a != b => Err(
+            "`augment` and `eval_transform` give different `normalize(...)` values; training and \
+             inference must normalise alike: give it once, or the same in both"
+                .into(),
+        ),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
+fn check_labels(classes: &[String], labels: &[u32], logits: usize) -> Result<(), String> {
+    if classes.len() > logits {
+        let shown: Vec<&str> = classes.iter().take(12).map(String::as_str).collect();
+        let more = if classes.len() > shown.len() {
             ", ..."
         } else {
             ""
@@ -26,14 +114,14 @@ fn check_counts(data: &Dataset, recipe: &Recipe, logits: usize) -> Result<(), St
         return Err(format!(
             "the data has {} classes ({}{more}) but the model outputs {logits} logits; \
              make the last layer produce {} (e.g. `linear({})`, or `--set num_classes={}` if the model has that parameter)",
-            data.classes.len(),
+            classes.len(),
             shown.join(", "),
-            data.classes.len(),
-            data.classes.len(),
-            data.classes.len()
+            classes.len(),
+            classes.len(),
+            classes.len()
         ));
     }
-    if let Some(&label) = data.labels.iter().max()
+    if let Some(&label) = labels.iter().max()
         && label as usize >= logits
     {
         return Err(format!(
@@ -41,7 +129,17 @@ fn check_counts(data: &Dataset, recipe: &Recipe, logits: usize) -> Result<(), St
             logits - 1
         ));
     }
-    let n = data.len();
+    Ok(())
+}
+
+fn check_counts(
+    classes: &[String],
+    labels: &[u32],
+    recipe: &Recipe,
+    logits: usize,
+    n: usize,
+) -> Result<(), String> {
+    check_labels(classes, labels, logits)?;
     let val = recipe.val_size as usize;
     if val == 0 {
         return Err(
@@ -71,9 +169,12 @@ fn check_counts(data: &Dataset, recipe: &Recipe, logits: usize) -> Result<(), St
 
 #[cfg(test)]
 mod tests {
-    use super::check_counts as check;
     use crate::data::Dataset;
     use crate::elab::recipe::Recipe;
+
+    fn check(d: &Dataset, r: &Recipe, logits: usize) -> Result<(), String> {
+        super::check_counts(&d.classes, &d.labels, r, logits, d.len())
+    }
 
     fn data(classes: usize, n: usize) -> Dataset {
         Dataset {

@@ -18,14 +18,14 @@
 //! run resumed from its last checkpoint produces the same metrics as one that never
 //! stopped.
 
-use super::augment;
 use super::checkpoint::{self, Checkpoint, EpochMetrics, PartialEpoch};
 use super::preflight;
 use super::schedule::learning_rate;
 use super::tensorboard::EventWriter;
 use crate::autodiff;
 use crate::codegen::plan::{self, Options};
-use crate::data::Dataset;
+use crate::data::Source;
+use crate::data::loader::{self, Pipeline, Queue};
 use crate::elab::Elaborated;
 use crate::predict::{self, Normalize, Predictor};
 use crate::runtime::Runtime;
@@ -46,7 +46,17 @@ pub struct TrainConfig {
     /// The model's source text and file name, stored in every checkpoint.
     pub source: String,
     pub source_name: String,
-    pub data: Dataset,
+    /// The training images (all of them, or the part `split` carves the validation
+    /// images out of, when `val` is None).
+    pub data: Source,
+    /// The dataset's own validation images (`DIR/val`, `val.csv`), if it has them.
+    pub val: Option<Source>,
+    /// The loader's worker threads and queue depth (`--workers`, `--max-memory`).
+    pub queue: Queue,
+    /// Images left out as unreadable (`--skip-bad-images`) and images converted to RGB,
+    /// reported in metrics.jsonl.
+    pub bad_images: u64,
+    pub converted_images: u64,
     /// `--data` as given, and `--limit`: recorded in checkpoints for resume and test.
     pub data_source: String,
     pub limit: Option<usize>,
@@ -92,6 +102,8 @@ pub enum TrainError {
     },
     #[error("cannot write to `{path}`: {message}")]
     Io { path: String, message: String },
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
 }
 
 fn setup<E: std::fmt::Display>(e: E) -> TrainError {
@@ -126,13 +138,37 @@ fn non_finite_param(params: &TensorMap, step: u64) -> Option<String> {
         .map(|(name, i, v)| format!("`{name}` became {v} (element {i}) by step {step}"))
 }
 
+/// How many images of an image-file dataset the normalisation statistics are computed
+/// from (spread evenly over the training images); a decoded dataset uses all.
+pub const STATS_SAMPLE: usize = 1000;
+
 pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError> {
     let recipe = cfg.model.recipe.clone();
     let batch = recipe.batch as usize;
-    preflight::check(&cfg.data, &recipe, &cfg.model.graph).map_err(TrainError::Setup)?;
-    let (train_idx, val_idx) = split(cfg.data.len(), recipe.val_size as usize, recipe.seed);
-    let (mean, std) = cfg.data.subset(&train_idx).channel_stats();
-    let norm = Normalize { mean, std };
+    preflight::check(&cfg.data, cfg.val.as_ref(), &recipe, &cfg.model.graph)
+        .map_err(TrainError::Setup)?;
+    let input_size = preflight::image_size(&cfg.model.graph).map_err(TrainError::Setup)?;
+    // The validation images: the dataset's own, or a split carved out of the training
+    // images by the seed (taken once, not per epoch).
+    let (train_idx, val_data) = match &cfg.val {
+        Some(v) => ((0..cfg.data.len()).collect::<Vec<_>>(), v.clone()),
+        None => {
+            let (t, v) = split(cfg.data.len(), recipe.val_size as usize, recipe.seed);
+            let val = cfg.data.subset(&v);
+            (t, val)
+        }
+    };
+    let norm = match preflight::recipe_normalize(&recipe).map_err(TrainError::Setup)? {
+        Some(n) => n,
+        None => {
+            let (mean, std) = cfg
+                .data
+                .subset(&train_idx)
+                .channel_stats(STATS_SAMPLE)
+                .map_err(setup)?;
+            Normalize { mean, std }
+        }
+    };
     let steps_per_epoch = (train_idx.len() / batch) as u32;
 
     // The training step and the forward pass for validation, on the device.
@@ -154,7 +190,7 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
         None => crate::params::init(&training.graph, &recipe.init, recipe.seed),
     };
     let step_model = DeviceModel::new(runtime, plan, &initial).map_err(setup)?;
-    let eval_batch = batch.min(val_idx.len().max(1));
+    let eval_batch = batch.min(val_data.len().max(1));
     let eval_opts =
         tune::plan_options(runtime, &cfg.model.graph, eval_batch, cfg.tune).map_err(setup)?;
     let mut validator =
@@ -212,7 +248,7 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
             .collect(),
         recipe: recipe.clone(),
         normalize: norm.clone(),
-        classes: cfg.data.classes.clone(),
+        classes: cfg.data.classes().to_vec(),
         data: cfg.data_source.clone(),
         limit: cfg.limit,
         epoch,
@@ -245,20 +281,18 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
         };
         let mut steps_done = done.steps_done;
         let mut lr = 0.0;
-        // Batches are augmented on a producer thread (itself using every core) while the
+        // Batches are decoded, augmented and batched by the loader's workers while the
         // device runs the previous step: the GPU does not wait for the CPU.
         let chunks: Vec<&[usize]> = order.chunks_exact(batch).collect();
-        let (data, augments, mean, std, seed) = (
-            &cfg.data,
-            &recipe.augment,
-            &norm.mean,
-            &norm.std,
-            recipe.seed,
-        );
-        // The metrics of the steps since the last read stay on the device; reading them
-        // (every `log_every` steps, at the end of the epoch and on an interrupt) adds them
-        // to the epoch's sums in step order, so the sums do not depend on when they are
-        // read, and logs each step's loss to TensorBoard.
+        let pipeline = Pipeline {
+            source: &cfg.data,
+            transforms: &recipe.augment,
+            mean: &norm.mean,
+            std: &norm.std,
+            seed: recipe.seed,
+            epoch,
+            size: input_size,
+        };
         let mut unread_from: Option<u64> = None;
         let last_saved_now = &last_saved;
         // `check_params`: false where the epoch's end, which reads the parameters anyway,
@@ -315,63 +349,45 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
                 }
                 Ok(())
             };
-        let run = std::thread::scope(|scope| -> Result<(), TrainError> {
-            let (tx, rx) = std::sync::mpsc::sync_channel(2);
-            let skip = done.steps_done as usize;
-            let chunks = &chunks;
-            scope.spawn(move || {
-                for (s, chunk) in chunks.iter().enumerate().skip(skip) {
-                    let x = augment::batch(data, chunk, augments, mean, std, seed, epoch);
-                    let labels = Tensor::new(
-                        vec![chunk.len()],
-                        chunk.iter().map(|&i| data.labels[i] as f32).collect(),
-                    );
-                    if tx.send((s, x, labels)).is_err() {
-                        break; // The consumer stopped (interrupt or error).
-                    }
-                }
-            });
-            for (s, x, labels) in rx {
-                let global = epoch as u64 * steps_per_epoch as u64 + s as u64;
-                lr = learning_rate(&recipe, epoch, s as u32, steps_per_epoch);
-                let inputs = HashMap::from([
-                    ("x".to_string(), x),
-                    ("labels".to_string(), labels),
-                    ("lr".to_string(), Tensor::new(vec![], vec![lr as f32])),
-                    (
-                        "step".to_string(),
-                        Tensor::new(vec![], vec![(global + 1) as f32]),
-                    ),
-                ]);
-                step_model.step(&inputs).map_err(setup)?;
-                let first = *unread_from.get_or_insert(global);
-                steps_done = s as u32 + 1;
-                let interrupted = cfg.interrupt.load(Ordering::SeqCst);
-                if global + 1 - first >= log_every as u64 || interrupted {
-                    let epoch_ends = interrupted || s + 1 == chunks.len();
-                    read_metrics(first, &mut sums, !epoch_ends)?;
-                    unread_from = None;
-                    if let Some(b) = &bar {
-                        let rate = sums.seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
-                        b.set_message(format!(
-                            "loss {:.4} acc {:.2}% {:.0} img/s",
-                            sums.loss_sum / sums.seen.max(1) as f64,
-                            100.0 * sums.correct / sums.seen.max(1) as f64,
-                            rate
-                        ));
-                    }
-                }
+        let skip = done.steps_done as usize;
+        let run = loader::stream(&pipeline, &chunks, skip, cfg.queue, |s, (x, labels)| {
+            let global = epoch as u64 * steps_per_epoch as u64 + s as u64;
+            lr = learning_rate(&recipe, epoch, s as u32, steps_per_epoch);
+            let inputs = HashMap::from([
+                ("x".to_string(), x),
+                ("labels".to_string(), labels),
+                ("lr".to_string(), Tensor::new(vec![], vec![lr as f32])),
+                (
+                    "step".to_string(),
+                    Tensor::new(vec![], vec![(global + 1) as f32]),
+                ),
+            ]);
+            step_model.step(&inputs).map_err(setup)?;
+            let first = *unread_from.get_or_insert(global);
+            steps_done = s as u32 + 1;
+            let interrupted = cfg.interrupt.load(Ordering::SeqCst);
+            if global + 1 - first >= log_every as u64 || interrupted {
+                let epoch_ends = interrupted || s + 1 == chunks.len();
+                read_metrics(first, &mut sums, !epoch_ends)?;
+                unread_from = None;
                 if let Some(b) = &bar {
-                    b.set_position(s as u64 + 1);
-                }
-                if interrupted {
-                    break;
+                    let rate = sums.seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                    b.set_message(format!(
+                        "loss {:.4} acc {:.2}% {:.0} img/s",
+                        sums.loss_sum / sums.seen.max(1) as f64,
+                        100.0 * sums.correct / sums.seen.max(1) as f64,
+                        rate
+                    ));
                 }
             }
-            if let Some(first) = unread_from.take() {
-                read_metrics(first, &mut sums, false)?;
+            if let Some(b) = &bar {
+                b.set_position(s as u64 + 1);
             }
-            Ok(())
+            Ok(!interrupted)
+        })
+        .and_then(|()| match unread_from.take() {
+            Some(first) => read_metrics(first, &mut sums, false),
+            None => Ok(()),
         });
         if let Err(e) = run {
             if let Some(b) = &bar {
@@ -415,9 +431,11 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
         validator.load_params(&params).map_err(setup)?;
         let val = predict::evaluate(
             &validator,
-            &cfg.data.subset(&val_idx),
+            &val_data,
+            &recipe.eval_transform,
             &norm,
-            cfg.data.classes.len(),
+            cfg.data.classes().len(),
+            cfg.queue,
         )
         .map_err(setup)?;
         let m = EpochMetrics {
@@ -429,6 +447,8 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
             seconds: started.elapsed().as_secs_f64(),
             images_per_s: seen as f64 / started.elapsed().as_secs_f64().max(1e-9),
             skipped_steps: skipped,
+            bad_images: cfg.bad_images,
+            converted_images: cfg.converted_images,
         };
         history.push(m.clone());
         let ckpt = checkpoint_of(params, epoch + 1, step, &history, None);

@@ -1,0 +1,335 @@
+//! The deterministic image transforms, with torchvision's semantics on float tensors
+//! (`ToTensor()` first, so pixels are `u8 / 255` in f32): resizing (bilinear, with
+//! antialiasing when it shrinks, as `F.resize(..., antialias=True)`), cropping and
+//! padding. The random transforms (`train::augment`) are built from these.
+//!
+//! `resize` reproduces ATen's `_upsample_bilinear2d_aa` step by step in f32: a triangle
+//! filter whose support widens by the downscale factor, weights normalised per output
+//! pixel, width first and then height, an unchanged axis skipped. Where neither axis
+//! shrinks that filter is exactly bilinear interpolation with half-pixel centres, and
+//! the seed's `resize_bilinear` (f64, two-dimensional) is used, so CIFAR-10's
+//! augmentation is bit for bit what it was. tests/transforms.rs compares both with
+//! torchvision's output.
+
+/// A float image, CHW, values in [0, 1].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Image {
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub data: Vec<f32>,
+}
+
+/// `b / 255` for every byte, as `ToTensor` computes it (f32 division).
+fn unit_lut() -> [f32; 256] {
+    let mut lut = [0f32; 256];
+    for (i, v) in lut.iter_mut().enumerate() {
+        *v = i as f32 / 255.0;
+    }
+    lut
+}
+
+impl Image {
+    /// From CHW bytes.
+    pub fn from_u8(c: usize, h: usize, w: usize, bytes: &[u8]) -> Image {
+        Image {
+            c,
+            h,
+            w,
+            data: bytes.iter().map(|&b| b as f32 / 255.0).collect(),
+        }
+    }
+
+    /// From interleaved RGB bytes (HWC, as decoders write them).
+    pub fn from_rgb8(h: usize, w: usize, rgb: &[u8]) -> Image {
+        let lut = unit_lut();
+        let plane = h * w;
+        let mut data = vec![0f32; 3 * plane];
+        for (i, px) in rgb.chunks_exact(3).enumerate() {
+            data[i] = lut[px[0] as usize];
+            data[plane + i] = lut[px[1] as usize];
+            data[2 * plane + i] = lut[px[2] as usize];
+        }
+        Image { c: 3, h, w, data }
+    }
+
+    pub fn at(&self, c: usize, y: usize, x: usize) -> f32 {
+        self.data[(c * self.h + y) * self.w + x]
+    }
+}
+
+/// The filter taps of one output pixel along one axis.
+struct Taps {
+    start: usize,
+    weights: Vec<f32>,
+}
+
+/// ATen's `_compute_weights_aa` for the bilinear (triangle) filter, in f32.
+fn taps(input: usize, output: usize) -> Vec<Taps> {
+    let scale = input as f32 / output as f32;
+    let support = if scale >= 1.0 { scale } else { 1.0 };
+    let invscale = if scale >= 1.0 { 1.0 / scale } else { 1.0 };
+    (0..output)
+        .map(|i| {
+            let center = scale * (i as f32 + 0.5);
+            let xmin = ((center - support + 0.5) as i64).max(0) as usize;
+            let xmax = ((center + support + 0.5) as i64).min(input as i64) as usize;
+            let mut weights: Vec<f32> = (xmin..xmax)
+                .map(|j| {
+                    let x = ((j - xmin) as f32 + xmin as f32 - center + 0.5) * invscale;
+                    let x = x.abs();
+                    if x < 1.0 { 1.0 - x } else { 0.0 }
+                })
+                .collect();
+            let total: f32 = weights.iter().sum();
+            if total != 0.0 {
+                for w in &mut weights {
+                    *w /= total;
+                }
+            }
+            Taps {
+                start: xmin,
+                weights,
+            }
+        })
+        .collect()
+}
+
+fn dot(src: &[f32], t: &Taps, stride: usize) -> f32 {
+    let mut acc = src[t.start * stride] * t.weights[0];
+    for (k, &w) in t.weights.iter().enumerate().skip(1) {
+        acc += src[(t.start + k) * stride] * w;
+    }
+    acc
+}
+
+/// Resize to `out_h` x `out_w`: torchvision's bilinear resize with antialiasing.
+pub fn resize(img: &Image, out_h: usize, out_w: usize) -> Image {
+    if out_h >= img.h && out_w >= img.w {
+        // No axis shrinks: the antialiasing filter is plain bilinear interpolation.
+        return resize_bilinear(img, out_h, out_w);
+    }
+    let mut cur = img.clone();
+    if out_w != img.w {
+        let t = taps(img.w, out_w);
+        let mut data = Vec::with_capacity(cur.c * cur.h * out_w);
+        for row in cur.data.chunks_exact(cur.w) {
+            data.extend(t.iter().map(|t| dot(row, t, 1)));
+        }
+        cur = Image {
+            c: cur.c,
+            h: cur.h,
+            w: out_w,
+            data,
+        };
+    }
+    if out_h != img.h {
+        let t = taps(img.h, out_h);
+        let w = cur.w;
+        let mut data = Vec::with_capacity(cur.c * out_h * w);
+        for plane in cur.data.chunks_exact(cur.h * w) {
+            for tap in &t {
+                data.extend((0..w).map(|x| dot(&plane[x..], tap, w)));
+            }
+        }
+        cur = Image {
+            c: cur.c,
+            h: out_h,
+            w,
+            data,
+        };
+    }
+    cur
+}
+
+/// [`resize`] of an interleaved RGB image, without first building the full-size float
+/// image when the width shrinks (the common case of a photo made small): the width
+/// pass reads the bytes through `ToTensor`'s `b / 255`, so the result is the same as
+/// `resize(&Image::from_rgb8(..), ..)`, bit for bit.
+pub fn resize_rgb8(h: usize, w: usize, rgb: &[u8], out_h: usize, out_w: usize) -> Image {
+    if out_w >= w {
+        return resize(&Image::from_rgb8(h, w, rgb), out_h, out_w);
+    }
+    let lut = unit_lut();
+    let t = taps(w, out_w);
+    let plane = h * out_w;
+    let mut data = vec![0f32; 3 * plane];
+    for y in 0..h {
+        let row = &rgb[y * w * 3..(y + 1) * w * 3];
+        for (x, tap) in t.iter().enumerate() {
+            for c in 0..3 {
+                let px = |k: usize| lut[row[(tap.start + k) * 3 + c] as usize];
+                let mut acc = px(0) * tap.weights[0];
+                for (k, &wt) in tap.weights.iter().enumerate().skip(1) {
+                    acc += px(k) * wt;
+                }
+                data[c * plane + y * out_w + x] = acc;
+            }
+        }
+    }
+    let narrow = Image {
+        c: 3,
+        h,
+        w: out_w,
+        data,
+    };
+    if out_h == h {
+        return narrow;
+    }
+    // The height pass of `resize` (the width already matches, so only it runs).
+    let t = taps(h, out_h);
+    let mut data = Vec::with_capacity(3 * out_h * out_w);
+    for plane in narrow.data.chunks_exact(h * out_w) {
+        for tap in &t {
+            data.extend((0..out_w).map(|x| dot(&plane[x..], tap, out_w)));
+        }
+    }
+    Image {
+        c: 3,
+        h: out_h,
+        w: out_w,
+        data,
+    }
+}
+
+/// Bilinear resize with half-pixel centres (PyTorch's `align_corners=False`), in f64.
+pub fn resize_bilinear(img: &Image, out_h: usize, out_w: usize) -> Image {
+    if img.h == out_h && img.w == out_w {
+        return img.clone();
+    }
+    let (sy, sx) = (img.h as f64 / out_h as f64, img.w as f64 / out_w as f64);
+    let mut data = Vec::with_capacity(img.c * out_h * out_w);
+    for c in 0..img.c {
+        for oy in 0..out_h {
+            let fy = ((oy as f64 + 0.5) * sy - 0.5).max(0.0);
+            let y0 = (fy.floor() as usize).min(img.h - 1);
+            let y1 = (y0 + 1).min(img.h - 1);
+            let ly = fy - y0 as f64;
+            for ox in 0..out_w {
+                let fx = ((ox as f64 + 0.5) * sx - 0.5).max(0.0);
+                let x0 = (fx.floor() as usize).min(img.w - 1);
+                let x1 = (x0 + 1).min(img.w - 1);
+                let lx = fx - x0 as f64;
+                let top = img.at(c, y0, x0) as f64 * (1.0 - lx) + img.at(c, y0, x1) as f64 * lx;
+                let bottom = img.at(c, y1, x0) as f64 * (1.0 - lx) + img.at(c, y1, x1) as f64 * lx;
+                data.push((top * (1.0 - ly) + bottom * ly) as f32);
+            }
+        }
+    }
+    Image {
+        c: img.c,
+        h: out_h,
+        w: out_w,
+        data,
+    }
+}
+
+/// The window of `h` x `w` pixels at (`i`, `j`); it must lie inside the image.
+pub fn crop(img: &Image, i: usize, j: usize, h: usize, w: usize) -> Image {
+    let mut data = Vec::with_capacity(img.c * h * w);
+    for c in 0..img.c {
+        for y in i..i + h {
+            let row = (c * img.h + y) * img.w;
+            data.extend_from_slice(&img.data[row + j..row + j + w]);
+        }
+    }
+    Image {
+        c: img.c,
+        h,
+        w,
+        data,
+    }
+}
+
+/// Zero padding: `top`, `bottom` rows and `left`, `right` columns.
+pub fn pad(img: &Image, top: usize, bottom: usize, left: usize, right: usize) -> Image {
+    let (h, w) = (img.h + top + bottom, img.w + left + right);
+    let mut data = vec![0.0; img.c * h * w];
+    for c in 0..img.c {
+        for y in 0..img.h {
+            let src = (c * img.h + y) * img.w;
+            let dst = (c * h + y + top) * w + left;
+            data[dst..dst + img.w].copy_from_slice(&img.data[src..src + img.w]);
+        }
+    }
+    Image {
+        c: img.c,
+        h,
+        w,
+        data,
+    }
+}
+
+/// torchvision's `center_crop`: the window at `round((H - h) / 2)` (Python's round,
+/// half to even), after zero padding an image smaller than the crop.
+pub fn center_crop(img: &Image, h: usize, w: usize) -> Image {
+    let mut img = std::borrow::Cow::Borrowed(img);
+    if h > img.h || w > img.w {
+        let (dw, dh) = (w.saturating_sub(img.w), h.saturating_sub(img.h));
+        img = std::borrow::Cow::Owned(pad(&img, dh / 2, dh.div_ceil(2), dw / 2, dw.div_ceil(2)));
+        if img.h == h && img.w == w {
+            return img.into_owned();
+        }
+    }
+    let top = ((img.h - h) as f64 / 2.0).round_ties_even() as usize;
+    let left = ((img.w - w) as f64 / 2.0).round_ties_even() as usize;
+    crop(&img, top, left, h, w)
+}
+
+pub fn hflip(img: &Image) -> Image {
+    let mut out = img.clone();
+    for row in out.data.chunks_exact_mut(img.w) {
+        row.reverse();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ramp(h: usize, w: usize) -> Image {
+        Image {
+            c: 1,
+            h,
+            w,
+            data: (0..h * w).map(|i| i as f32).collect(),
+        }
+    }
+
+    #[test]
+    fn downscaling_by_two_uses_atens_clipped_triangle_weights() {
+        // Scale 2: support 2; output 0 is centred at 1 and its window is clipped at the
+        // left edge (taps 0..3, weights 3/7, 3/7, 1/7), output 1 at 3 (taps 1..4).
+        let img = Image {
+            c: 1,
+            h: 1,
+            w: 4,
+            data: vec![0.0, 8.0, 16.0, 24.0],
+        };
+        let out = resize(&img, 1, 2);
+        assert!((out.data[0] - 40.0 / 7.0).abs() < 1e-5, "{:?}", out.data);
+        assert!((out.data[1] - 128.0 / 7.0).abs() < 1e-5, "{:?}", out.data);
+    }
+
+    #[test]
+    fn the_rgb8_path_is_bit_identical_to_converting_first() {
+        let (h, w) = (13, 37);
+        let rgb: Vec<u8> = (0..h * w * 3).map(|i| (i * 7 % 251) as u8).collect();
+        for (oh, ow) in [(5, 9), (13, 20), (20, 9), (13, 37), (30, 40)] {
+            let a = resize_rgb8(h, w, &rgb, oh, ow);
+            let b = resize(&Image::from_rgb8(h, w, &rgb), oh, ow);
+            assert_eq!(a, b, "{oh}x{ow}");
+        }
+    }
+
+    #[test]
+    fn center_crop_rounds_half_to_even_and_pads_small_images() {
+        let c = center_crop(&ramp(5, 5), 2, 2);
+        // (5 - 2) / 2 = 1.5 rounds to 2.
+        assert_eq!(c.data, vec![12.0, 13.0, 17.0, 18.0]);
+        // torchvision pads [left, top, right, bottom] = [0, 0, 1, 1] here.
+        let p = center_crop(&ramp(2, 2), 3, 3);
+        assert_eq!(p.data, vec![0.0, 1.0, 0.0, 2.0, 3.0, 0.0, 0.0, 0.0, 0.0]);
+    }
+}
