@@ -30,6 +30,8 @@ mod gpu_train_ops;
 mod gpu_training;
 mod gpu_tune;
 mod grad_check;
+mod import_malformed;
+mod import_torch;
 mod ir;
 mod memory_plan;
 mod models;

@@ -77,9 +77,14 @@ impl MapFile {
             let exact = tensors.iter().find(|t| &t.name == key);
             let members: Vec<&SourceTensor> = match exact {
                 Some(t) => vec![t],
+                // A module's tensors, but for BN's step counter, which is never imported.
                 None => tensors
                     .iter()
-                    .filter(|t| t.name.rsplit_once('.').is_some_and(|(m, _)| m == key))
+                    .filter(|t| {
+                        t.name
+                            .rsplit_once('.')
+                            .is_some_and(|(m, s)| m == key && s != "num_batches_tracked")
+                    })
                     .collect(),
             };
             if members.is_empty() {
