@@ -189,3 +189,35 @@ fn densenet_round_trip_is_bit_identical() {
 fn googlenet_round_trip_is_bit_identical() {
     round_trip("googlenet");
 }
+
+#[test]
+fn cli_export_state_dict_under_pytorch_names_imports_back_bit_identical() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model_file = model_path("resnet").display().to_string();
+    let mut sets: Vec<String> = Vec::new();
+    for s in overrides("resnet") {
+        sets.extend(["--set".into(), s]);
+    }
+    let theirs = fixture_path("resnet.pt").display().to_string();
+    let run = |extra: &[&str]| {
+        let mut args: Vec<&str> = vec![extra[0], &model_file];
+        args.extend(sets.iter().map(String::as_str));
+        args.extend(&extra[1..]);
+        let o = netc(dir.path(), &args);
+        assert!(o.status.success(), "netc {extra:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    run(&["init", "-o", "w.safetensors", "--seed", "5"]);
+    let said = run(&[
+        "export", "--weights", "w.safetensors", "--format", "state-dict", "--names-from", &theirs, "-o", "sd.pt",
+    ]);
+    assert!(said.contains("41 tensors under PyTorch's names"), "{said}");
+    let sd = import::read(&dir.path().join("sd.pt")).expect("reads");
+    assert!(sd.tensors.iter().any(|t| t.name == "blocks.1.downsample.weight"));
+    run(&["import", "--from", "sd.pt", "-o", "back.safetensors"]);
+    let (w, back) = (
+        params::load(&dir.path().join("w.safetensors")).expect("loads"),
+        params::load(&dir.path().join("back.safetensors")).expect("loads"),
+    );
+    assert_eq!(w, back, "netc -> .pt -> netc changed the weights");
+}

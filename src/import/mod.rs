@@ -17,6 +17,7 @@ pub mod matching;
 pub mod pickle;
 mod safetensors_file;
 pub mod state_dict;
+pub mod to_torch;
 mod torch_file;
 pub mod torch_write;
 
