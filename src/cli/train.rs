@@ -238,6 +238,8 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         "model": model.graph.name, "file": source_name, "hparams": model.hparams.iter().map(|(k, v)| (k.clone(), v.to_string())).collect::<std::collections::BTreeMap<_, _>>(),
         "recipe": model.recipe, "data": data_src, "images": data.len(), "classes": data.classes, "limit": limit, "out": out,
         "resumed_from_epoch": resume.as_ref().map(|c| c.epoch),
+        // For `netc report`'s list of the commands behind its rows.
+        "command": std::env::args().collect::<Vec<_>>().join(" "),
     });
     let config = serde_json::to_string_pretty(&config).expect("config serialises");
     if !a.quiet {
@@ -355,12 +357,15 @@ pub fn test(sources: &mut Sources, a: TestArgs) -> Result<(), Diagnostics> {
 
 #[derive(clap::Args, Debug)]
 pub struct ReportArgs {
-    /// Run directories written by `netc train`.
+    /// Run directories written by `netc train` or `bench/torch_train.py`.
     #[arg(required = true)]
     pub runs: Vec<PathBuf>,
     /// Where to write `curves.svg`, `curves.png` and `report.md`.
     #[arg(long, default_value = ".")]
     pub out: PathBuf,
+    /// Print only the Markdown table (as written to `report.md`).
+    #[arg(long)]
+    pub markdown: bool,
 }
 
 pub fn report_runs(a: ReportArgs) -> Result<(), Diagnostics> {
@@ -370,7 +375,11 @@ pub fn report_runs(a: ReportArgs) -> Result<(), Diagnostics> {
         .map(|d| train::report::load(d).map_err(|e| err(format!("{}: {e}", d.display()))))
         .collect::<Result<Vec<_>, _>>()?;
     let (text, md) = train::report::tables(&runs);
-    print!("{text}\n{md}");
+    if a.markdown {
+        print!("{md}");
+    } else {
+        print!("{text}\n{md}");
+    }
     std::fs::create_dir_all(&a.out)
         .map_err(|e| err(format!("cannot create `{}`: {e}", a.out.display())))?;
     std::fs::write(a.out.join("report.md"), &md)
@@ -379,9 +388,15 @@ pub fn report_runs(a: ReportArgs) -> Result<(), Diagnostics> {
         train::report::curves(&runs, &a.out.join(name))
             .map_err(|e| err(format!("cannot draw {name}: {e}")))?;
     }
-    println!(
-        "\nwrote report.md, curves.svg and curves.png in {}",
+    let wrote = format!(
+        "wrote report.md, curves.svg and curves.png in {}",
         a.out.display()
     );
+    // With --markdown, stdout is the table alone (to paste or redirect).
+    if a.markdown {
+        eprintln!("{wrote}");
+    } else {
+        println!("\n{wrote}");
+    }
     Ok(())
 }
