@@ -40,7 +40,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         d = d.subset(&indices);
     }
     if a.val_size == 0 || a.val_size >= d.len() {
-        return Err(format!("--val-size {} leaves no training or no validation images of {}", a.val_size, d.len()).into());
+        return Err(format!(
+            "--val-size {} leaves no training or no validation images of {}",
+            a.val_size,
+            d.len()
+        )
+        .into());
     }
     let (train, val) = netc::train::run::split(d.len(), a.val_size, a.seed);
     let (mean, std) = d.subset(&train).channel_stats();
@@ -48,18 +53,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
     for (name, idx) in [("train", &train), ("val", &val)] {
         let part: Dataset = d.subset(idx);
-        owned.push((format!("{name}.x"), Dtype::U8, vec![idx.len(), c, h, w], part.pixels.clone()));
-        let y: Vec<u8> = part.labels.iter().flat_map(|&l| i64::from(l).to_le_bytes()).collect();
+        owned.push((
+            format!("{name}.x"),
+            Dtype::U8,
+            vec![idx.len(), c, h, w],
+            part.pixels.clone(),
+        ));
+        let y: Vec<u8> = part
+            .labels
+            .iter()
+            .flat_map(|&l| i64::from(l).to_le_bytes())
+            .collect();
         owned.push((format!("{name}.y"), Dtype::I64, vec![idx.len()], y));
         let ix: Vec<u8> = idx.iter().flat_map(|&i| (i as i64).to_le_bytes()).collect();
         owned.push((format!("{name}.index"), Dtype::I64, vec![idx.len()], ix));
     }
     for (name, v) in [("mean", &mean), ("std", &std)] {
-        owned.push((name.into(), Dtype::F32, vec![v.len()], v.iter().flat_map(|x| x.to_le_bytes()).collect()));
+        owned.push((
+            name.into(),
+            Dtype::F32,
+            vec![v.len()],
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ));
     }
     let views: Vec<(String, TensorView<'_>)> = owned
         .iter()
-        .map(|(n, dt, shape, b)| (n.clone(), TensorView::new(*dt, shape.clone(), b).expect("bytes match shape")))
+        .map(|(n, dt, shape, b)| {
+            (
+                n.clone(),
+                TensorView::new(*dt, shape.clone(), b).expect("bytes match shape"),
+            )
+        })
         .collect();
     let metadata = HashMap::from([
         ("classes".to_string(), serde_json::to_string(&d.classes)?),

@@ -36,7 +36,8 @@ fn import_file(e: &Elaborated, file: &str, map: Option<&str>) -> TensorMap {
         MapFile::load(&fixture_path(m)).expect("map file")
     });
     let sd = import::read(&fixture_path(file)).unwrap_or_else(|err| panic!("{file}: {err}"));
-    let (w, _) = import::import(&e.graph, &sd, &pins, file).unwrap_or_else(|err| panic!("{file}: {err}"));
+    let (w, _) =
+        import::import(&e.graph, &sd, &pins, file).unwrap_or_else(|err| panic!("{file}: {err}"));
     params::check_against(&e.graph, &w, file).expect("every parameter imported");
     w
 }
@@ -46,7 +47,10 @@ fn assert_logits(e: &Elaborated, stem: &str, w: &TensorMap, what: &str) {
     let inputs = HashMap::from([("x".to_string(), f["input"].clone())]);
     let out = reference::run(&e.graph, w, &inputs).expect("reference runs");
     let err = rel_error(&out[0].1, &f["logits"]);
-    assert!(err < 1e-4, "{what}: logits differ from PyTorch's by {err:e} (relative)");
+    assert!(
+        err < 1e-4,
+        "{what}: logits differ from PyTorch's by {err:e} (relative)"
+    );
 }
 
 fn check_formats(stem: &str) {
@@ -115,14 +119,16 @@ fn cli_imports_a_lightning_checkpoint_and_shows_the_mapping() {
     let text = stdout(&o);
     // A Lightning key, its netc name, and the ignored BN counter, on their table lines.
     assert!(
-        text.lines().any(|l| l.starts_with("model.blocks.1.downsample.weight")
-            && l.contains("res_block.1.downsample.weight")
-            && l.contains("structure")),
+        text.lines()
+            .any(|l| l.starts_with("model.blocks.1.downsample.weight")
+                && l.contains("res_block.1.downsample.weight")
+                && l.contains("structure")),
         "{text}"
     );
     assert!(
-        text.lines().any(|l| l.starts_with("model.input_net.1.num_batches_tracked")
-            && l.contains("ignored")),
+        text.lines().any(
+            |l| l.starts_with("model.input_net.1.num_batches_tracked") && l.contains("ignored")
+        ),
         "{text}"
     );
     assert!(text.contains("wrote 41 tensors"), "{text}");
@@ -148,7 +154,10 @@ fn round_trip(stem: &str) {
 
     let pt = dir.path().join(format!("{stem}.pt"));
     std::fs::write(&pt, torch_write::to_bytes(&torch_named).expect("writes")).expect("saved");
-    let as_map: TensorMap = torch_named.iter().map(|(k, t)| (k.clone(), (*t).clone())).collect();
+    let as_map: TensorMap = torch_named
+        .iter()
+        .map(|(k, t)| (k.clone(), (*t).clone()))
+        .collect();
     let st = dir.path().join(format!("{stem}.safetensors"));
     std::fs::write(&st, params::to_bytes(&as_map).expect("serialises")).expect("saved");
 
@@ -164,8 +173,16 @@ fn round_trip(stem: &str) {
         for (name, t) in &original {
             let b = &back[name];
             assert_eq!(b.dims, t.dims, "{stem} {name}");
-            let same = b.data.iter().zip(&t.data).all(|(x, y)| x.to_bits() == y.to_bits());
-            assert!(same, "{stem}: `{name}` changed in the round trip through {}", file.display());
+            let same = b
+                .data
+                .iter()
+                .zip(&t.data)
+                .all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(
+                same,
+                "{stem}: `{name}` changed in the round trip through {}",
+                file.display()
+            );
         }
     }
 }
@@ -209,11 +226,23 @@ fn cli_export_state_dict_under_pytorch_names_imports_back_bit_identical() {
     };
     run(&["init", "-o", "w.safetensors", "--seed", "5"]);
     let said = run(&[
-        "export", "--weights", "w.safetensors", "--format", "state-dict", "--names-from", &theirs, "-o", "sd.pt",
+        "export",
+        "--weights",
+        "w.safetensors",
+        "--format",
+        "state-dict",
+        "--names-from",
+        &theirs,
+        "-o",
+        "sd.pt",
     ]);
     assert!(said.contains("41 tensors under PyTorch's names"), "{said}");
     let sd = import::read(&dir.path().join("sd.pt")).expect("reads");
-    assert!(sd.tensors.iter().any(|t| t.name == "blocks.1.downsample.weight"));
+    assert!(
+        sd.tensors
+            .iter()
+            .any(|t| t.name == "blocks.1.downsample.weight")
+    );
     run(&["import", "--from", "sd.pt", "-o", "back.safetensors"]);
     let (w, back) = (
         params::load(&dir.path().join("w.safetensors")).expect("loads"),

@@ -86,7 +86,9 @@ fn state_dict(
 ) -> Result<(), Diagnostics> {
     let fail = |message: String| Diagnostics::from(Diagnostic::error(message));
     if a.with_normalize {
-        return Err(fail("--with-normalize is for ONNX models; a state dict holds parameters only".into()));
+        return Err(fail(
+            "--with-normalize is for ONNX models; a state dict holds parameters only".into(),
+        ));
     }
     let pins = match &a.map {
         Some(p) => MapFile::load(p).map_err(|e| fail(e.to_string()))?,
@@ -99,7 +101,11 @@ fn state_dict(
         "wrote {} ({} tensors under {} names, {bytes} bytes)",
         a.output.display(),
         tensors.len(),
-        if a.names_from.is_some() { "PyTorch's" } else { "netc's" }
+        if a.names_from.is_some() {
+            "PyTorch's"
+        } else {
+            "netc's"
+        }
     );
     Ok(())
 }

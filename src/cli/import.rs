@@ -50,7 +50,11 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         netc::summary::group(e.graph.trainable_param_count()),
         a.output.display(),
         shown,
-        if a.show_mapping { "" } else { "; --show-mapping lists them" }
+        if a.show_mapping {
+            ""
+        } else {
+            "; --show-mapping lists them"
+        }
     );
     Ok(())
 }

@@ -34,8 +34,8 @@ impl MapFile {
             path: shown.clone(),
             source,
         })?;
-        let json: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| fail(format!("not JSON: {e}")))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| fail(format!("not JSON: {e}")))?;
         let serde_json::Value::Object(obj) = json else {
             return Err(fail(
                 "must be one JSON object of \"pytorch name\": \"netc name\" (or null)".into(),

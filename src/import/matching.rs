@@ -47,7 +47,9 @@ pub fn layers(tensors: &[(String, Vec<usize>)]) -> Vec<Layer> {
             });
             out.len() - 1
         });
-        out[i].tensors.push((name.clone(), suffix.to_string(), dims.clone()));
+        out[i]
+            .tensors
+            .push((name.clone(), suffix.to_string(), dims.clone()));
     }
     out
 }
@@ -86,14 +88,18 @@ pub fn assign(
     if s.steps > STEP_LIMIT {
         return Err(ImportError::Undecided {
             path: path.into(),
-            message: "too many orders of the PyTorch modules fit in part; pin some layers with --map".into(),
+            message:
+                "too many orders of the PyTorch modules fit in part; pin some layers with --map"
+                    .into(),
         });
     }
     match s.solutions.as_slice() {
         [] => Err(s.failure(path)),
         [(only, _)] => Ok(only.clone()),
         [(a, _), (b, _), ..] => {
-            let i = (0..netc.len()).find(|&i| a[i] != b[i]).expect("two solutions differ");
+            let i = (0..netc.len())
+                .find(|&i| a[i] != b[i])
+                .expect("two solutions differ");
             let (ta, tb) = (&torch[a[i]], &torch[b[i]]);
             Err(ImportError::Undecided {
                 path: path.into(),
@@ -102,7 +108,11 @@ pub fn assign(
                     ta.path,
                     tb.path,
                     netc[i].path,
-                    if definition_order { "does not fit the model" } else { "is not the model's (safetensors sorts names)" },
+                    if definition_order {
+                        "does not fit the model"
+                    } else {
+                        "is not the model's (safetensors sorts names)"
+                    },
                     ta.path,
                     netc[i].path
                 ),
@@ -146,18 +156,18 @@ fn tree(torch: &[Layer], definition_order: bool) -> Vec<Module> {
         }
         modules[parent].own = Some(li);
     }
-    for m in 0..modules.len() {
-        let mut children = std::mem::take(&mut modules[m].children);
+    for module in &mut modules {
+        let mut children = std::mem::take(&mut module.children);
         let numbers: Option<Vec<u64>> = children.iter().map(|&c| names[c].parse().ok()).collect();
         if let Some(numbers) = numbers {
             let mut keyed: Vec<(u64, usize)> = numbers.into_iter().zip(children).collect();
             keyed.sort();
             children = keyed.into_iter().map(|(_, c)| c).collect();
-            modules[m].fixed = true;
+            module.fixed = true;
         } else if !definition_order {
             children.sort_by(|&a, &b| names[a].cmp(&names[b]));
         }
-        modules[m].children = children;
+        module.children = children;
     }
     modules
 }
@@ -205,7 +215,11 @@ impl Search<'_> {
     fn done(&self) -> bool {
         self.steps > STEP_LIMIT
             || self.solutions.len() >= 2
-            || (self.stop_at_first && self.solutions.first().is_some_and(|(_, reordered)| !reordered))
+            || (self.stop_at_first
+                && self
+                    .solutions
+                    .first()
+                    .is_some_and(|(_, reordered)| !reordered))
     }
 
     fn fail(&mut self, f: Failure) {

@@ -82,7 +82,9 @@ pub enum ImportError {
         name: String,
         dims: Vec<usize>,
     },
-    #[error("`{path}`: tensor `{name}` is {dtype}; netc imports float tensors (f32, f16, bf16, f64)")]
+    #[error(
+        "`{path}`: tensor `{name}` is {dtype}; netc imports float tensors (f32, f16, bf16, f64)"
+    )]
     Dtype {
         path: String,
         name: String,
@@ -113,8 +115,20 @@ impl Mapping {
     /// The table `--show-mapping` prints.
     pub fn table(&self) -> String {
         let shape = |d: &[usize]| format!("{d:?}");
-        let w0 = self.0.iter().map(|r| r.torch.len()).max().unwrap_or(0).max(7);
-        let w1 = self.0.iter().map(|r| shape(&r.dims).len()).max().unwrap_or(0).max(5);
+        let w0 = self
+            .0
+            .iter()
+            .map(|r| r.torch.len())
+            .max()
+            .unwrap_or(0)
+            .max(7);
+        let w1 = self
+            .0
+            .iter()
+            .map(|r| shape(&r.dims).len())
+            .max()
+            .unwrap_or(0)
+            .max(5);
         let w2 = self
             .0
             .iter()
@@ -122,7 +136,10 @@ impl Mapping {
             .max()
             .unwrap_or(0)
             .max(4);
-        let mut out = format!("{:<w0$}  {:<w1$}  {:<w2$}  how\n", "PyTorch", "shape", "netc");
+        let mut out = format!(
+            "{:<w0$}  {:<w1$}  {:<w2$}  how\n",
+            "PyTorch", "shape", "netc"
+        );
         for r in &self.0 {
             out += &format!(
                 "{:<w0$}  {:<w1$}  {:<w2$}  {}\n",
@@ -199,7 +216,9 @@ pub fn import(
         }
     }
     for t in &sd.tensors {
-        if !taken.contains(t.name.as_str()) && t.name.rsplit('.').next() == Some("num_batches_tracked") {
+        if !taken.contains(t.name.as_str())
+            && t.name.rsplit('.').next() == Some("num_batches_tracked")
+        {
             taken.insert(t.name.as_str());
             ignored.push(MappingRow {
                 torch: t.name.clone(),
@@ -237,7 +256,10 @@ pub fn import(
                 .iter()
                 .find(|(_, s, _)| s == suffix)
                 .expect("assigned layers have the same suffixes");
-            structural.insert(netc_name.clone(), by_name[torch_name.as_str()].name.as_str());
+            structural.insert(
+                netc_name.clone(),
+                by_name[torch_name.as_str()].name.as_str(),
+            );
         }
     }
 

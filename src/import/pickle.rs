@@ -208,7 +208,8 @@ impl Machine<'_> {
                 }
                 0x8a => {
                     let n = self.take(1)?[0] as usize;
-                    let v = long(self.take(n)?).ok_or_else(|| self.malformed(at, "LONG1 wider than 64 bits"))?;
+                    let v = long(self.take(n)?)
+                        .ok_or_else(|| self.malformed(at, "LONG1 wider than 64 bits"))?;
                     self.stack.push(Value::Int(v));
                 }
                 b'G' => {
@@ -341,7 +342,10 @@ impl Machine<'_> {
                     let _state = self.pop(at)?;
                     match self.top(at)? {
                         Value::Dict(_) | Value::Tensor(_) => {}
-                        _ => return Err(self.malformed(at, "BUILD on an object that is not a dict or tensor")),
+                        _ => {
+                            return Err(self
+                                .malformed(at, "BUILD on an object that is not a dict or tensor"));
+                        }
                     }
                 }
                 b'Q' => {
@@ -408,7 +412,9 @@ impl Machine<'_> {
         if self.marks.last().is_some_and(|&m| m >= self.stack.len()) {
             return Err(self.malformed(at, "pop across a MARK"));
         }
-        self.stack.pop().ok_or_else(|| self.malformed(at, "pop from an empty stack"))
+        self.stack
+            .pop()
+            .ok_or_else(|| self.malformed(at, "pop from an empty stack"))
     }
 
     fn top(&mut self, at: usize) -> Result<&mut Value, PickleError> {
@@ -417,7 +423,10 @@ impl Machine<'_> {
     }
 
     fn pop_mark(&mut self, at: usize) -> Result<Vec<Value>, PickleError> {
-        let m = self.marks.pop().ok_or_else(|| self.malformed(at, "no MARK to pop to"))?;
+        let m = self
+            .marks
+            .pop()
+            .ok_or_else(|| self.malformed(at, "no MARK to pop to"))?;
         Ok(self.stack.split_off(m.min(self.stack.len())))
     }
 
@@ -448,7 +457,7 @@ impl Machine<'_> {
     }
 
     fn extend_dict(&mut self, items: Vec<Value>, at: usize) -> Result<(), PickleError> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(self.malformed(at, "SETITEMS with an odd number of items"));
         }
         let Value::Dict(d) = self.top(at)? else {
@@ -471,15 +480,20 @@ impl Machine<'_> {
             return Err(self.malformed(at, "persistent id is not a tuple"));
         };
         match t.as_slice() {
-            [Value::Str(tag), Value::Global(Global::Storage(dtype)), key, _location, Value::Int(numel)]
-                if tag == "storage" =>
-            {
+            [
+                Value::Str(tag),
+                Value::Global(Global::Storage(dtype)),
+                key,
+                _location,
+                Value::Int(numel),
+            ] if tag == "storage" => {
                 let key = match key {
                     Value::Str(s) => s.clone(),
                     Value::Int(i) => i.to_string(),
                     _ => return Err(self.malformed(at, "storage key is not a string")),
                 };
-                let numel = usize::try_from(*numel).map_err(|_| self.malformed(at, "negative storage size"))?;
+                let numel = usize::try_from(*numel)
+                    .map_err(|_| self.malformed(at, "negative storage size"))?;
                 Ok(Value::Storage {
                     key,
                     dtype: *dtype,
@@ -516,22 +530,38 @@ impl Machine<'_> {
             | (Global::RebuildTensorV3, [storage, offset, size, stride, ..]) => {
                 self.tensor(storage, offset, size, stride, at)
             }
-            (Global::RebuildParameter | Global::RebuildParameterWithState, [data, ..]) => match data {
-                Value::Tensor(_) => Ok(data.clone()),
-                _ => Err(self.malformed(at, "_rebuild_parameter of something that is not a tensor")),
-            },
+            (Global::RebuildParameter | Global::RebuildParameterWithState, [data, ..]) => {
+                match data {
+                    Value::Tensor(_) => Ok(data.clone()),
+                    _ => {
+                        Err(self
+                            .malformed(at, "_rebuild_parameter of something that is not a tensor"))
+                    }
+                }
+            }
             (Global::Encode, [Value::Str(s), ..]) => {
                 // `_codecs.encode(s, 'latin1')`: each char is one byte.
-                let bytes: Option<Vec<u8>> = s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect();
+                let bytes: Option<Vec<u8>> =
+                    s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect();
                 bytes
                     .map(Value::Bytes)
                     .ok_or_else(|| self.malformed(at, "_codecs.encode of a non-latin1 string"))
             }
-            _ => Err(self.malformed(at, &format!("REDUCE of {g:?} with arguments it does not take"))),
+            _ => Err(self.malformed(
+                at,
+                &format!("REDUCE of {g:?} with arguments it does not take"),
+            )),
         }
     }
 
-    fn tensor(&self, storage: &Value, offset: &Value, size: &Value, stride: &Value, at: usize) -> Result<Value, PickleError> {
+    fn tensor(
+        &self,
+        storage: &Value,
+        offset: &Value,
+        size: &Value,
+        stride: &Value,
+        at: usize,
+    ) -> Result<Value, PickleError> {
         let Value::Storage { key, dtype, numel } = storage else {
             return Err(self.malformed(at, "tensor rebuilt from something that is not a storage"));
         };
@@ -547,8 +577,12 @@ impl Machine<'_> {
                 _ => None,
             }
         };
-        let (Value::Int(offset), Some(size), Some(stride)) = (offset, ints(size), ints(stride)) else {
-            return Err(self.malformed(at, "tensor offset, size or stride is not made of non-negative ints"));
+        let (Value::Int(offset), Some(size), Some(stride)) = (offset, ints(size), ints(stride))
+        else {
+            return Err(self.malformed(
+                at,
+                "tensor offset, size or stride is not made of non-negative ints",
+            ));
         };
         if size.len() != stride.len() {
             return Err(self.malformed(at, "tensor size and stride differ in rank"));
@@ -557,7 +591,8 @@ impl Machine<'_> {
             key: key.clone(),
             dtype: *dtype,
             storage_numel: *numel,
-            offset: usize::try_from(*offset).map_err(|_| self.malformed(at, "negative tensor offset"))?,
+            offset: usize::try_from(*offset)
+                .map_err(|_| self.malformed(at, "negative tensor offset"))?,
             size,
             stride,
         }))
@@ -584,7 +619,9 @@ fn global(module: &str, name: &str) -> Result<Global, PickleError> {
         ("torch", n) if n.ends_with("Storage") => {
             Global::Storage(StorageDtype::from_torch_name(n).ok_or_else(|| refuse(module, name))?)
         }
-        ("torch", n) => Global::Dtype(StorageDtype::from_torch_name(n).ok_or_else(|| refuse(module, name))?),
+        ("torch", n) => {
+            Global::Dtype(StorageDtype::from_torch_name(n).ok_or_else(|| refuse(module, name))?)
+        }
         _ => return Err(refuse(module, name)),
     };
     Ok(g)

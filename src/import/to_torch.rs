@@ -39,7 +39,10 @@ pub fn write(tensors: &[(String, &Tensor)], out: &Path) -> Result<usize, String>
     let bytes = match ext {
         "pt" | "pth" => torch_write::to_bytes(tensors).map_err(|e| e.to_string())?,
         "safetensors" => {
-            let map: TensorMap = tensors.iter().map(|(k, t)| (k.clone(), (*t).clone())).collect();
+            let map: TensorMap = tensors
+                .iter()
+                .map(|(k, t)| (k.clone(), (*t).clone()))
+                .collect();
             crate::params::to_bytes(&map).map_err(|e| e.to_string())?
         }
         _ => {

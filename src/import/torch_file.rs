@@ -31,17 +31,23 @@ pub fn read(bytes: &[u8], path: &str) -> Result<StateDict, ImportError> {
         ))
     })?;
     let pkl = (0..zip.len())
-        .filter_map(|i| zip.name_for_index(i).and_then(|n| n.ok()).map(|n| n.into_owned()))
+        .filter_map(|i| {
+            zip.name_for_index(i)
+                .and_then(|n| n.ok())
+                .map(|n| n.into_owned())
+        })
         .find(|n| n.ends_with("data.pkl") && n.matches('/').count() == 1)
-        .ok_or_else(|| format("the archive has no `<name>/data.pkl`: it was not written by torch.save".into()))?;
+        .ok_or_else(|| {
+            format("the archive has no `<name>/data.pkl`: it was not written by torch.save".into())
+        })?;
     let prefix = pkl.trim_end_matches("data.pkl").to_string();
-    if let Ok(order) = entry(&mut zip, &format!("{prefix}byteorder"), path) {
-        if order.as_slice() != b"little" {
-            return Err(format(format!(
-                "the storages are {} endian; netc reads little-endian files",
-                String::from_utf8_lossy(&order)
-            )));
-        }
+    if let Ok(order) = entry(&mut zip, &format!("{prefix}byteorder"), path)
+        && order.as_slice() != b"little"
+    {
+        return Err(format(format!(
+            "the storages are {} endian; netc reads little-endian files",
+            String::from_utf8_lossy(&order)
+        )));
     }
     let root = pickle::load(&entry(&mut zip, &pkl, path)?).map_err(|e| ImportError::Pickle {
         path: path.into(),
@@ -94,7 +100,11 @@ fn state_dict_of(v: Value) -> Option<Vec<(Value, Value)>> {
     None
 }
 
-fn entry(zip: &mut zip::ZipArchive<Cursor<&[u8]>>, name: &str, path: &str) -> Result<Vec<u8>, ImportError> {
+fn entry(
+    zip: &mut zip::ZipArchive<Cursor<&[u8]>>,
+    name: &str,
+    path: &str,
+) -> Result<Vec<u8>, ImportError> {
     let format = |message: String| ImportError::Format {
         path: path.into(),
         message,
@@ -103,8 +113,11 @@ fn entry(zip: &mut zip::ZipArchive<Cursor<&[u8]>>, name: &str, path: &str) -> Re
         .by_name(name)
         .map_err(|e| format(format!("archive entry `{name}`: {e}")))?;
     let mut out = Vec::new();
-    f.read_to_end(&mut out)
-        .map_err(|e| format(format!("archive entry `{name}` cannot be read ({e}); is the file truncated?")))?;
+    f.read_to_end(&mut out).map_err(|e| {
+        format(format!(
+            "archive entry `{name}` cannot be read ({e}); is the file truncated?"
+        ))
+    })?;
     Ok(out)
 }
 
@@ -139,7 +152,9 @@ fn materialise(
             .size
             .iter()
             .zip(&t.stride)
-            .try_fold(t.offset, |acc, (&s, &st)| acc.checked_add((s - 1).checked_mul(st)?));
+            .try_fold(t.offset, |acc, (&s, &st)| {
+                acc.checked_add((s - 1).checked_mul(st)?)
+            });
         if last.is_none_or(|l| l >= stored) {
             return Err(bad(format!(
                 "its view (offset {}, size {:?}, stride {:?}) reaches past its storage of {stored} elements",
@@ -150,7 +165,12 @@ fn materialise(
     let mut picked = Vec::with_capacity(numel * elem);
     let mut index = vec![0usize; t.size.len()];
     for _ in 0..numel {
-        let at = t.offset + index.iter().zip(&t.stride).map(|(i, s)| i * s).sum::<usize>();
+        let at = t.offset
+            + index
+                .iter()
+                .zip(&t.stride)
+                .map(|(i, s)| i * s)
+                .sum::<usize>();
         picked.extend_from_slice(&bytes[at * elem..(at + 1) * elem]);
         // Row-major increment of the multi-index.
         for d in (0..index.len()).rev() {

@@ -82,7 +82,8 @@ fn modified_date(path: &Path) -> Option<String> {
 
 /// A `bench/torch_train.py` run: `torch_run.json`, `metrics.jsonl`, `test.json`.
 fn load_torch(dir: &Path) -> Result<RunSummary, String> {
-    let info = json_file(&dir.join(TORCH_RUN)).ok_or_else(|| format!("`{TORCH_RUN}` is not JSON"))?;
+    let info =
+        json_file(&dir.join(TORCH_RUN)).ok_or_else(|| format!("`{TORCH_RUN}` is not JSON"))?;
     let text = std::fs::read_to_string(dir.join("metrics.jsonl"))
         .map_err(|e| format!("metrics.jsonl: {e}"))?;
     let history = text
@@ -162,7 +163,14 @@ pub fn tables(runs: &[RunSummary]) -> (String, String) {
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
     let mut text = format!(
         "{:<16} {:>12} {:>12} {:>12} {:>8}  {:<16} {:<12} {}\n",
-        "Model", "Val Accuracy", "Test Accuracy", "Parameters", "Epochs", "Framework", "Date", "Device"
+        "Model",
+        "Val Accuracy",
+        "Test Accuracy",
+        "Parameters",
+        "Epochs",
+        "Framework",
+        "Date",
+        "Device"
     );
     let mut md = String::from(
         "| Model | Val Accuracy | Test Accuracy | Parameters | Epochs | Framework | Data | Device | Date |\n|---|---|---|---|---|---|---|---|---|\n",
