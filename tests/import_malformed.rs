@@ -259,3 +259,32 @@ fn cli_reports_bad_input_without_panicking() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(!dir.path().join("w.safetensors").exists());
 }
+
+#[test]
+fn deep_nesting_and_runaway_references_are_errors_not_crashes() {
+    // 100,000 nested lists: `]` then `]a` again and again.
+    let mut deep = vec![0x80, 2, b']'];
+    for _ in 0..100_000 {
+        deep.extend_from_slice(b"]a");
+    }
+    deep.push(b'.');
+    let err = pickle::load(&deep).expect_err("too deep").to_string();
+    assert!(err.contains("nest deeper"), "{err}");
+    // A "billion laughs": a tuple of 1000 ints in memo 0, then again and again a tuple of
+    // ten references to memo 0, stored back under 0 (each ten times the last).
+    let mut laughs = vec![0x80, 2, b'('];
+    for _ in 0..1000 {
+        laughs.extend_from_slice(b"K\x01");
+    }
+    laughs.extend_from_slice(b"tq\x00");
+    for _ in 0..20 {
+        laughs.push(b'(');
+        for _ in 0..10 {
+            laughs.extend_from_slice(b"h\x00");
+        }
+        laughs.extend_from_slice(b"tq\x00");
+    }
+    laughs.push(b'.');
+    let err = pickle::load(&laughs).expect_err("runaway").to_string();
+    assert!(err.contains("refers to its own values"), "{err}");
+}

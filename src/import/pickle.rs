@@ -160,6 +160,7 @@ pub fn load(bytes: &[u8]) -> Result<Value, PickleError> {
         stack: Vec::new(),
         marks: Vec::new(),
         memo: HashMap::new(),
+        copied: 0,
     }
     .run()
 }
@@ -171,6 +172,55 @@ struct Machine<'a> {
     /// Stack heights at each `MARK` (Python's metastack).
     marks: Vec<usize>,
     memo: HashMap<u64, Value>,
+    /// Values copied out of the memo so far.
+    copied: usize,
+}
+
+/// Containers nest at most this deep (a checkpoint nests a few levels), so that nothing
+/// recursive over a value — comparing, cloning, dropping — can exhaust the stack.
+const MAX_DEPTH: usize = 100;
+
+/// Values that memo references may copy in all (a state dict's references are to small
+/// values: globals, strings, the empty hooks dict).
+const COPY_BUDGET: usize = 1_000_000;
+
+/// Refuse items that would make a container deeper than [`MAX_DEPTH`]. Every container is
+/// checked when it is built, so this recursion is itself bounded by `MAX_DEPTH`.
+fn check_depth(items: &[Value], at: usize) -> Result<(), PickleError> {
+    if items.iter().any(|v| depth(v) >= MAX_DEPTH) {
+        return Err(PickleError::Malformed {
+            pos: at,
+            message: format!("containers nest deeper than {MAX_DEPTH} levels"),
+        });
+    }
+    Ok(())
+}
+
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::List(items) | Value::Tuple(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Dict(items) => {
+            1 + items
+                .iter()
+                .map(|(k, v)| depth(k).max(depth(v)))
+                .max()
+                .unwrap_or(0)
+        }
+        _ => 0,
+    }
+}
+
+fn nodes(v: &Value) -> usize {
+    match v {
+        Value::List(items) | Value::Tuple(items) => 1 + items.iter().map(nodes).sum::<usize>(),
+        Value::Dict(items) => {
+            1 + items
+                .iter()
+                .map(|(k, v)| nodes(k) + nodes(v))
+                .sum::<usize>()
+        }
+        _ => 1,
+    }
 }
 
 impl Machine<'_> {
@@ -278,6 +328,7 @@ impl Machine<'_> {
                 }
                 b't' => {
                     let items = self.pop_mark(at)?;
+                    check_depth(&items, at)?;
                     self.stack.push(Value::Tuple(items));
                 }
                 0x85..=0x87 => {
@@ -286,6 +337,7 @@ impl Machine<'_> {
                         return Err(self.malformed(at, "tuple of more items than the stack holds"));
                     }
                     let items = self.stack.split_off(self.stack.len() - n);
+                    check_depth(&items, at)?;
                     self.stack.push(Value::Tuple(items));
                 }
                 b'a' => {
@@ -440,13 +492,23 @@ impl Machine<'_> {
         let v = self
             .memo
             .get(&k)
-            .cloned()
             .ok_or_else(|| self.malformed(at, &format!("memo key {k} was never stored")))?;
+        // Values are copied, not shared as in Python: a budget keeps a pickle that refers to
+        // a big value again and again (a "billion laughs") from taking all memory.
+        self.copied += nodes(v);
+        if self.copied > COPY_BUDGET {
+            return Err(self.malformed(
+                at,
+                "it refers to its own values more than a state dict ever does",
+            ));
+        }
+        let v = v.clone();
         self.stack.push(v);
         Ok(())
     }
 
     fn extend_list(&mut self, items: Vec<Value>, at: usize) -> Result<(), PickleError> {
+        check_depth(&items, at)?;
         match self.top(at)? {
             Value::List(l) => {
                 l.extend(items);
@@ -457,6 +519,7 @@ impl Machine<'_> {
     }
 
     fn extend_dict(&mut self, items: Vec<Value>, at: usize) -> Result<(), PickleError> {
+        check_depth(&items, at)?;
         if !items.len().is_multiple_of(2) {
             return Err(self.malformed(at, "SETITEMS with an odd number of items"));
         }
