@@ -63,7 +63,10 @@ BUILD = {
 
 
 def run(cmd):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if p.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{p.stderr.strip()}")
+    return p.stdout
 
 
 def read_safetensors(path):
