@@ -39,6 +39,7 @@ mod onnx_export;
 mod optimizer_fusion;
 mod parser;
 mod plan;
+mod report_torch;
 mod snapshots;
 mod tidy;
 mod torch_parity;
