@@ -16,6 +16,7 @@ pub mod data;
 pub mod diag;
 pub mod elab;
 pub mod export;
+pub mod import;
 pub mod ir;
 pub mod params;
 pub mod passes;

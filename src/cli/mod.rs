@@ -11,6 +11,7 @@ mod data_args;
 mod eval;
 mod export;
 mod graph;
+mod import;
 mod infer;
 mod init;
 mod run_dir;
@@ -69,6 +70,8 @@ pub enum Command {
     Eval(eval::Args),
     /// Write the inference graph with its weights as an ONNX model.
     Export(export::Args),
+    /// Convert a PyTorch state dict (.safetensors, .pt, .ckpt) to the model's parameters.
+    Import(import::Args),
     /// Measure step time, images/s and GFLOP/s on the device.
     Bench(bench::Args),
     /// Measure the data pipeline alone (decode, transforms, batching): images/s.
@@ -92,6 +95,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Infer(a) => infer::run(&mut sources, a),
         Command::Eval(a) => eval::run(&mut sources, a),
         Command::Export(a) => export::run(&mut sources, a),
+        Command::Import(a) => import::run(&mut sources, a),
         Command::Bench(a) => bench::run(&mut sources, a),
         Command::BenchData(a) => bench_data::run(&mut sources, a),
         Command::Train(a) => train::run(&mut sources, a),

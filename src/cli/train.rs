@@ -266,6 +266,8 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         "recipe": model.recipe, "data": data_src, "images": opened.train.len(), "classes": opened.train.classes(), "limit": limit, "out": out,
         "validation_images": opened.val.as_ref().map(Source::len), "bad_images": opened.bad.len(), "converted_images": opened.converted,
         "resumed_from_epoch": resume.as_ref().map(|c| c.epoch),
+        // For `netc report`'s list of the commands behind its rows.
+        "command": std::env::args().collect::<Vec<_>>().join(" "),
     });
     let config = serde_json::to_string_pretty(&config).expect("config serialises");
     if !a.quiet {
@@ -421,12 +423,15 @@ pub fn test(sources: &mut Sources, a: TestArgs) -> Result<(), Diagnostics> {
 
 #[derive(clap::Args, Debug)]
 pub struct ReportArgs {
-    /// Run directories written by `netc train`.
+    /// Run directories written by `netc train` or `bench/torch_train.py`.
     #[arg(required = true)]
     pub runs: Vec<PathBuf>,
     /// Where to write `curves.svg`, `curves.png` and `report.md`.
     #[arg(long, default_value = ".")]
     pub out: PathBuf,
+    /// Print only the Markdown table (as written to `report.md`).
+    #[arg(long)]
+    pub markdown: bool,
 }
 
 pub fn report_runs(a: ReportArgs) -> Result<(), Diagnostics> {
@@ -436,7 +441,11 @@ pub fn report_runs(a: ReportArgs) -> Result<(), Diagnostics> {
         .map(|d| train::report::load(d).map_err(|e| err(format!("{}: {e}", d.display()))))
         .collect::<Result<Vec<_>, _>>()?;
     let (text, md) = train::report::tables(&runs);
-    print!("{text}\n{md}");
+    if a.markdown {
+        print!("{md}");
+    } else {
+        print!("{text}\n{md}");
+    }
     std::fs::create_dir_all(&a.out)
         .map_err(|e| err(format!("cannot create `{}`: {e}", a.out.display())))?;
     std::fs::write(a.out.join("report.md"), &md)
@@ -445,9 +454,15 @@ pub fn report_runs(a: ReportArgs) -> Result<(), Diagnostics> {
         train::report::curves(&runs, &a.out.join(name))
             .map_err(|e| err(format!("cannot draw {name}: {e}")))?;
     }
-    println!(
-        "\nwrote report.md, curves.svg and curves.png in {}",
+    let wrote = format!(
+        "wrote report.md, curves.svg and curves.png in {}",
         a.out.display()
     );
+    // With --markdown, stdout is the table alone (to paste or redirect).
+    if a.markdown {
+        eprintln!("{wrote}");
+    } else {
+        println!("\n{wrote}");
+    }
     Ok(())
 }
