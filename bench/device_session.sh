@@ -9,6 +9,10 @@
 #   bench/device_session.sh tests     # the f16 kernels and mixed steps against the reference, on the GPU
 #   bench/device_session.sh compare   # netc f32 and mixed against PyTorch's six configurations
 #   bench/device_session.sh train     # 30-epoch ResNet in f32 and in mixed, same seed
+#   bench/device_session.sh results-netc MODEL   # the seed's full recipe in netc (README's results table)
+#   bench/device_session.sh results-torch MODEL  # the same recipe in PyTorch (bench/torch_train.py), then
+#                                                # `netc report --markdown` over both
+#   bench/device_session.sh data      # netc bench-data on CIFAR-10: the loader alone must outrun a step
 #
 # Everything worth keeping goes to $OUT (the device tool brings it back).
 set -euo pipefail
@@ -50,8 +54,28 @@ case "${1:-}" in
       cp "/tmp/runs/resnet_$p/metrics.jsonl" "$OUT/metrics_$p.jsonl"
     done
     ;;
+  results-netc|results-torch)
+    model="${2:?usage: $0 $1 MODEL (resnet, preact_resnet, googlenet, densenet)}"
+    [ -d /tmp/data/train ] || { mkdir -p /tmp/data && tar xzf .data/train.tgz -C /tmp/data; }
+    if [ "$1" = results-netc ]; then
+      target/release/netc train "models/$model.net" --data /tmp/data/train \
+        --out "/tmp/runs/$model" --quiet 2>&1 | tail -3
+      target/release/netc test "/tmp/runs/$model" 2>&1 | tail -3
+    else
+      python3 bench/torch_train.py "models/$model.net" --data /tmp/data/train \
+        --out "/tmp/runs/torch_$model" 2>&1 | tail -3
+    fi
+    runs=$(ls -d /tmp/runs/"$model" /tmp/runs/torch_"$model" 2>/dev/null)
+    target/release/netc report $runs --out "$OUT/report_$model" --markdown 2>&1 | tail -20
+    for r in $runs; do cp -r "$r" "$OUT/" ; rm -f "$OUT/$(basename "$r")"/*.safetensors "$OUT/$(basename "$r")"/*.pt; done
+    ;;
+  data)
+    [ -d /tmp/data/train ] || { mkdir -p /tmp/data && tar xzf .data/train.tgz -C /tmp/data; }
+    target/release/netc bench-data models/resnet.net --data /tmp/data/train --json \
+      2>&1 | tee "$OUT/bench_data_cifar.json"
+    ;;
   *)
-    echo "usage: $0 build|probe|tests|compare|train" >&2
+    echo "usage: $0 build|probe|tests|compare|train|results-netc MODEL|results-torch MODEL|data" >&2
     exit 2
     ;;
 esac
