@@ -100,14 +100,7 @@ impl Dataset {
                 }
             }
         }
-        let n = (self.len() * plane).max(1) as f64;
-        let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
-        let std = sq
-            .iter()
-            .zip(&mean)
-            .map(|(s, m)| ((s / n - m * m).max(0.0)).sqrt() as f32)
-            .collect();
-        (mean.into_iter().map(|m| m as f32).collect(), std)
+        mean_and_std(&sum, &sq, self.len() * plane)
     }
 
     /// Images `indices` as a normalised f32 NCHW batch: `(p / 255 - mean) / std`.
@@ -271,4 +264,17 @@ pub fn load(dir: &Path, split: Split) -> Result<Dataset, DataError> {
             f.paths.first().cloned().unwrap_or_default(),
         )),
     }
+}
+
+/// Per-channel mean and population standard deviation from sums of values and of their
+/// squares over `count` values per channel (as f32, the trainer's normalisation).
+pub(crate) fn mean_and_std(sum: &[f64], sq: &[f64], count: usize) -> (Vec<f32>, Vec<f32>) {
+    let n = count.max(1) as f64;
+    let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
+    let std = sq
+        .iter()
+        .zip(&mean)
+        .map(|(s, m)| ((s / n - m * m).max(0.0)).sqrt() as f32)
+        .collect();
+    (mean.into_iter().map(|m| m as f32).collect(), std)
 }

@@ -147,14 +147,7 @@ impl Source {
             }
             count += img.h * img.w;
         }
-        let n = count.max(1) as f64;
-        let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
-        let std = sq
-            .iter()
-            .zip(&mean)
-            .map(|(s, m)| ((s / n - m * m).max(0.0)).sqrt() as f32)
-            .collect();
-        Ok((mean.into_iter().map(|m| m as f32).collect(), std))
+        Ok(super::mean_and_std(&sum, &sq, count))
     }
 }
 

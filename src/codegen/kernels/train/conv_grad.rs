@@ -114,7 +114,8 @@ fn check_grid(op: &'static str, grid: [u64; 3]) -> Result<[u32; 3], KernelError>
 /// Run them in order; together they write every element of dx once.
 ///
 /// Bindings of each: `dy [N, Cout, Ho, Wo]` (read), `weight [Cout, Cin/g, KH, KW]` (read),
-/// `dx [N, Cin, H, W]` (written).
+/// with `p.accumulate` `addend [N, Cin, H, W]` (read, added into dx), `dx [N, Cin, H, W]`
+/// (written).
 pub fn conv2d_grad_input(
     p: &Conv2dParams,
     tiling: &ConvTiling,
