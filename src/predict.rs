@@ -3,11 +3,11 @@
 //!
 //! Used by `netc infer` and `netc eval`, and later by the trainer's validation.
 
-use crate::codegen::plan::{self, Options};
 use crate::data::Source;
 use crate::data::loader::{self, Pipeline, Queue};
 use crate::elab::recipe::Augment;
 use crate::ir::Graph;
+use crate::pipeline::{self, PipelineError, Target, Weights};
 use crate::reference;
 use crate::runtime::Runtime;
 use crate::runtime::model::DeviceModel;
@@ -45,13 +45,11 @@ pub enum Backend<'r> {
 #[derive(Debug, thiserror::Error)]
 pub enum PredictError {
     #[error(transparent)]
-    Codegen(#[from] plan::CodegenError),
+    Pipeline(#[from] PipelineError),
     #[error(transparent)]
     Device(#[from] crate::runtime::model::ModelError),
     #[error(transparent)]
     Reference(#[from] reference::RunError),
-    #[error("internal compiler error: {0}")]
-    Pass(#[from] crate::passes::PassError),
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
     #[error(
@@ -70,36 +68,33 @@ pub struct Predictor<'r> {
 }
 
 impl<'r> Predictor<'r> {
-    /// Compile `g` (through the optimisation passes) for `batch` images and upload
-    /// `params` to the device.
+    /// Compile `g` (through the optimisation passes) for `batch` images, with portable
+    /// kernels, and upload `params` to the device.
     pub fn gpu(
         runtime: &'r Runtime,
         g: &Graph,
         params: &TensorMap,
         batch: usize,
     ) -> Result<Predictor<'r>, PredictError> {
-        Self::gpu_with(runtime, g, params, batch, &Options::default())
+        Self::gpu_with(
+            &Target::new(runtime, batch, None),
+            g,
+            Weights::Given(params),
+        )
     }
 
-    /// [`Predictor::gpu`] with lowering options (tuned tilings).
+    /// [`Predictor::gpu`] for `target` (its batch, kernels fitted to the device).
     pub fn gpu_with(
-        runtime: &'r Runtime,
+        target: &Target<'r>,
         g: &Graph,
-        params: &TensorMap,
-        batch: usize,
-        opts: &Options,
+        weights: Weights,
     ) -> Result<Predictor<'r>, PredictError> {
         let input = single_input(g)?;
-        crate::runtime::model::check_batch(
-            g,
-            batch,
-            runtime.context().limits().max_storage_buffer_binding_size,
-        )?;
-        let plan = plan::lower(&crate::pipeline::optimise(g)?, batch, opts)?;
+        let model = pipeline::inference(target, g, weights)?.model;
         Ok(Predictor {
-            backend: Backend::Gpu(Box::new(DeviceModel::new(runtime, plan, params)?)),
+            backend: Backend::Gpu(Box::new(model)),
             input,
-            batch,
+            batch: target.batch,
             size: input_size(g),
         })
     }

@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use netc::codegen::plan::{self, Options};
+use netc::codegen::plan::Options;
 use netc::diag::Sources;
 use netc::elab::Elaborated;
 use netc::ir::Graph;
@@ -81,7 +81,7 @@ fn run_both(rt: &Runtime, g: &Graph, state: &TensorMap, inputs: &HashMap<String,
     let mut params = [TensorMap::new(), TensorMap::new()];
     let mut dispatches = [0; 2];
     for (i, graph) in [g, &fused].into_iter().enumerate() {
-        let p = plan::lower(graph, BATCH, &Options::default()).expect("lowers");
+        let p = netc::pipeline::plan(graph, BATCH, &Options::default()).expect("lowers");
         dispatches[i] = p.steps.len();
         let dm = DeviceModel::new(rt, p, state).expect("uploads");
         outputs[i] = dm.run(inputs).expect("runs");

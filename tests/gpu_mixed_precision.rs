@@ -97,7 +97,7 @@ fn setup(source: &str, batch: usize, hw: usize, classes: usize) -> Setup {
 
 fn check_against_reference(s: &Setup, batch: usize) {
     let rt = runtime();
-    let p = plan::lower(&s.graph, batch, &Options::default()).expect("mixed graph lowers");
+    let p = netc::pipeline::plan(&s.graph, batch, &Options::default()).expect("mixed graph lowers");
     let f16_buffers = p.buffers.iter().filter(|b| b.elem == Elem::F16).count();
     assert!(
         f16_buffers > 10,
@@ -166,7 +166,7 @@ fn mixed_steps_with_vec4_planes_equal_the_cpu_reference() {
 #[test]
 fn a_mixed_plan_stores_activations_in_f16_and_state_in_f32() {
     let s = setup(ODD, 5, 9, 3);
-    let mixed = plan::lower(&s.graph, 5, &Options::default()).expect("lowers");
+    let mixed = netc::pipeline::plan(&s.graph, 5, &Options::default()).expect("lowers");
     for b in &mixed.buffers {
         if matches!(b.role, plan::BufferRole::Param(_)) {
             assert_eq!(b.elem, Elem::F32, "{} is a parameter or state", b.name);
@@ -178,7 +178,7 @@ fn a_mixed_plan_stores_activations_in_f16_and_state_in_f32() {
     let m = pipeline::front_end_str(&mut sources, "mixed.net", ODD, &[]).expect("model");
     let t = autodiff::build(&m.graph, &m.recipe.optimizer).expect("training graph");
     let f32_graph = pipeline::optimise(&t.graph).expect("passes");
-    let full = plan::lower(&f32_graph, 5, &Options::default()).expect("lowers");
+    let full = netc::pipeline::plan(&f32_graph, 5, &Options::default()).expect("lowers");
     assert!(
         mixed.total_bytes() < full.total_bytes(),
         "{} vs {}",
@@ -207,7 +207,7 @@ fn forced_overflow_skips_the_step_halves_the_scale_and_grows_back() {
     };
     let dm = DeviceModel::new(
         &rt,
-        plan::lower(&s.graph, 4, &opts).expect("lowers"),
+        netc::pipeline::plan(&s.graph, 4, &opts).expect("lowers"),
         &s.state,
     )
     .expect("uploads");

@@ -7,7 +7,7 @@
 use crate::common;
 
 use crate::common::rel_error;
-use netc::codegen::plan::{self, Options};
+use netc::codegen::plan::Options;
 use netc::diag::Sources;
 use netc::pipeline;
 use netc::runtime::{Runtime, model::DeviceModel};
@@ -26,7 +26,8 @@ fn check(stem: &str) {
     let model = pipeline::front_end(&mut sources, &root.join(format!("models/{stem}.net")), &[])
         .expect("model");
     let input = f["input"].clone();
-    let plan = plan::lower(&model.graph, input.dims[0], &Options::default()).expect("lowers");
+    let plan =
+        netc::pipeline::plan(&model.graph, input.dims[0], &Options::default()).expect("lowers");
     let rt = runtime();
     let dm = DeviceModel::new(&rt, plan, &weights).expect("uploads");
     let out = dm

@@ -7,7 +7,7 @@
 
 use crate::common::two_squares;
 use netc::codegen::optim_fusion::OptimizerLowering;
-use netc::codegen::plan::{self, Options, Plan};
+use netc::codegen::plan::{Options, Plan};
 use netc::diag::Sources;
 use netc::runtime::{Runtime, model::DeviceModel};
 use netc::tensor::{Tensor, TensorMap};
@@ -92,7 +92,7 @@ fn fused_equals_unfused(optimizer: &str, fused_kernel: &str, lr: f32) {
             max_storage_buffers,
             ..Options::default()
         };
-        plan::lower(&graph, BATCH, &opts).expect("lowers")
+        netc::pipeline::plan(&graph, BATCH, &opts).expect("lowers")
     };
     let (fused, batched, unfused) = (
         lower(OptimizerLowering::Fused, 6),

@@ -7,7 +7,7 @@
 //! There is no skipping: without a GPU adapter these tests fail and say how to get one.
 
 use crate::gpu_common::{Lcg, assert_close, rt};
-use netc::codegen::plan::{self, BufferRole, Options, Plan};
+use netc::codegen::plan::{BufferRole, Options, Plan};
 use netc::diag::Sources;
 use netc::ir::{Graph, Op, ParamRole};
 use netc::reference;
@@ -78,7 +78,8 @@ fn run_plan(plan: &Plan, params: &TensorMap, inputs: &HashMap<String, Tensor>) -
 
 fn check(name: &str, src: &str, batch: usize, seed: u64) {
     let g = graph(name, src);
-    let plan = plan::lower(&g, batch, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
+    let plan =
+        netc::pipeline::plan(&g, batch, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
     let params = params(&g, seed);
     let mut inputs = HashMap::new();
     let mut rng = Lcg::new(seed + 1);

@@ -22,7 +22,7 @@
 use crate::common;
 
 use crate::common::rel_error;
-use netc::codegen::plan::{self, Options};
+use netc::codegen::plan::Options;
 use netc::diag::Sources;
 use netc::runtime::{Runtime, model::DeviceModel};
 use netc::tensor::Tensor;
@@ -52,8 +52,8 @@ fn check(fixture: &str, stem: &str, overrides: &[&str], tol: f64) {
     let x = f["train.input"].clone();
     let batch = x.dims[0];
     let rt = Runtime::open().unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"));
-    let plan =
-        plan::lower(&train.graph, batch, &Options::default()).expect("training graph lowers");
+    let plan = netc::pipeline::plan(&train.graph, batch, &Options::default())
+        .expect("training graph lowers");
     let dm = DeviceModel::new(&rt, plan, &state).expect("uploads");
     let lr = model.recipe.optimizer.lr() as f32;
     for step in 1..=3 {

@@ -3,7 +3,7 @@
 //! reference computes, is bit-for-bit deterministic, and learns a tiny task.
 
 use crate::common::two_squares;
-use netc::codegen::plan::{self, Options};
+use netc::codegen::plan::Options;
 use netc::diag::Sources;
 use netc::runtime::{Runtime, model::DeviceModel};
 use netc::tensor::{Tensor, TensorMap};
@@ -67,7 +67,7 @@ fn setup(batch: usize) -> Setup {
 fn a_gpu_training_step_equals_the_cpu_reference() {
     let s = setup(6);
     let rt = runtime();
-    let p = plan::lower(&s.graph, 6, &Options::default()).expect("training graph lowers");
+    let p = netc::pipeline::plan(&s.graph, 6, &Options::default()).expect("training graph lowers");
     let dm = DeviceModel::new(&rt, p, &s.state).expect("uploads");
     let mut cpu = s.state.clone();
     for step in 0..3 {
@@ -98,7 +98,7 @@ fn gpu_training_is_bit_for_bit_deterministic() {
     let run = || {
         let s = setup(8);
         let rt = runtime();
-        let p = plan::lower(&s.graph, 8, &Options::default()).expect("lowers");
+        let p = netc::pipeline::plan(&s.graph, 8, &Options::default()).expect("lowers");
         let dm = DeviceModel::new(&rt, p, &s.state).expect("uploads");
         for _ in 0..20 {
             dm.run(&s.inputs).expect("step");
@@ -121,7 +121,7 @@ fn gpu_training_is_bit_for_bit_deterministic() {
 fn a_tiny_model_learns_two_squares_on_the_gpu() {
     let s = setup(16);
     let rt = runtime();
-    let p = plan::lower(&s.graph, 16, &Options::default()).expect("lowers");
+    let p = netc::pipeline::plan(&s.graph, 16, &Options::default()).expect("lowers");
     let dm = DeviceModel::new(&rt, p, &s.state).expect("uploads");
     let mut accuracy = Vec::new();
     for _ in 0..40 {
@@ -143,7 +143,7 @@ fn step_metrics_stay_on_the_device_until_read() {
     let rt = runtime();
     let every_step = DeviceModel::new(
         &rt,
-        plan::lower(&s.graph, 4, &Options::default()).expect("lowers"),
+        netc::pipeline::plan(&s.graph, 4, &Options::default()).expect("lowers"),
         &s.state,
     )
     .expect("uploads");
@@ -153,7 +153,7 @@ fn step_metrics_stay_on_the_device_until_read() {
     };
     let logged = DeviceModel::new(
         &rt,
-        plan::lower(&s.graph, 4, &opts).expect("lowers"),
+        netc::pipeline::plan(&s.graph, 4, &opts).expect("lowers"),
         &s.state,
     )
     .expect("uploads");

@@ -7,7 +7,7 @@
 use crate::gpu_common::rt;
 use netc::codegen::kernels::Elem;
 use netc::codegen::kernels::{Activation, BindingKind, KernelSource, activation};
-use netc::codegen::plan::{self, tile_requests};
+use netc::codegen::plan::tile_requests;
 use netc::codegen::tiling::{candidates, default_tiling};
 use netc::diag::Sources;
 use netc::ir::Graph;
@@ -50,8 +50,10 @@ fn tuning_times_once_then_reads_the_cache() {
     let path = dir.path().join("tune.json");
 
     let mut tuner = Tuner::new(rt(), TuneCache::load(&path));
-    let opts = tuner.options(&g, 2).expect("tunes");
-    let requests = tile_requests(&g, 2).expect("lowers");
+    let opts = tuner
+        .options(netc::ir::verify(&g).expect("verifies"), 2)
+        .expect("tunes");
+    let requests = tile_requests(netc::ir::verify(&g).expect("verifies"), 2).expect("lowers");
     assert_eq!(tuner.measured, requests.len(), "every kernel timed once");
     let software = rt().context().is_software();
     for r in &requests {
@@ -72,23 +74,26 @@ fn tuning_times_once_then_reads_the_cache() {
         );
     }
     let mut again = Tuner::new(rt(), cache);
-    let opts2 = again.options(&g, 2).expect("from the cache");
+    let opts2 = again
+        .options(netc::ir::verify(&g).expect("verifies"), 2)
+        .expect("from the cache");
     assert_eq!(again.measured, 0, "nothing is timed twice");
     assert_eq!(opts.tuned, opts2.tuned);
 
     // tune = false: the fixed defaults, no timing, no cache.
-    let fixed = plan_options(rt(), &g, 2, false).expect("defaults");
+    let fixed =
+        plan_options(rt(), netc::ir::verify(&g).expect("verifies"), 2, false).expect("defaults");
     assert!(fixed.tuned.is_empty());
     // Both plans lower (and naga-validate).
-    plan::lower(&g, 2, &fixed).expect("default plan");
-    plan::lower(&g, 2, &opts).expect("tuned plan");
+    netc::pipeline::plan(&g, 2, &fixed).expect("default plan");
+    netc::pipeline::plan(&g, 2, &opts).expect("tuned plan");
 }
 
 #[test]
 fn tuning_compiles_every_candidate_before_timing() {
     let rt = private_runtime();
     let g = graph("two.net", MODEL2);
-    let requests = tile_requests(&g, 2).expect("lowers");
+    let requests = tile_requests(netc::ir::verify(&g).expect("verifies"), 2).expect("lowers");
     assert!(requests.len() >= 2, "{requests:?}");
     let software = rt.context().is_software();
     // Every kernel of every candidate that can be generated and dispatched here.
@@ -122,7 +127,9 @@ fn tuning_compiles_every_candidate_before_timing() {
 
     // Tuning then finds every pipeline compiled: the timing loop compiles nothing new, and the
     // choices are what they always were, one candidate per request.
-    let opts = tuner.options(&g, 2).expect("tunes");
+    let opts = tuner
+        .options(netc::ir::verify(&g).expect("verifies"), 2)
+        .expect("tunes");
     assert_eq!(rt.cached_pipelines(), compiled, "timing compiled nothing");
     assert_eq!(tuner.measured, requests.len(), "every kernel timed once");
     assert_eq!(opts.tuned.len(), requests.len());
@@ -133,7 +140,7 @@ fn tuning_compiles_every_candidate_before_timing() {
             "{chosen:?} is not a candidate"
         );
     }
-    plan::lower(&g, 2, &opts).expect("tuned plan");
+    netc::pipeline::plan(&g, 2, &opts).expect("tuned plan");
 
     // Requests whose choice is cached are not precompiled, even on a runtime that has
     // compiled nothing.
@@ -201,7 +208,7 @@ fn bench_ignores_out_of_range_cache_entries_naming_the_cache() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("tiny.net"), MODEL).expect("write");
     let path = dir.path().join("cache").join("tune.json");
-    let requests = tile_requests(&g, 2).expect("lowers");
+    let requests = tile_requests(netc::ir::verify(&g).expect("verifies"), 2).expect("lowers");
     let bad = netc::codegen::kernels::ConvTiling {
         tm: 100_000,
         wg_m: 4096,

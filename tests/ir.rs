@@ -64,7 +64,7 @@ fn verifier_accepts_every_model_and_test_input() {
         let order = e.graph.topo_order().expect("acyclic");
         assert_eq!(order, e.graph.node_ids().collect::<Vec<_>>());
         let mut optimised = e.graph.clone();
-        netc::passes::run(&mut optimised).unwrap();
+        optimised = netc::pipeline::optimise(&optimised).unwrap();
         verify(&optimised).unwrap();
     }
 }
@@ -781,7 +781,7 @@ fn dead_code_removes_an_unused_branch() {
     assert_eq!(e.warnings.len(), 1, "one warning for the dead chain");
     let before = e.graph.node_count();
     let mut g = e.graph.clone();
-    netc::passes::run(&mut g).unwrap();
+    g = netc::pipeline::optimise(&g).unwrap();
     verify(&g).unwrap();
     // conv (3 nodes with weight and bias) + bn (5 with its 4 parameters) + relu.
     assert_eq!(g.node_count(), before - 9);
@@ -794,7 +794,7 @@ fn dead_code_removes_an_unused_branch() {
     assert_eq!(g.trainable_param_count(), 2 * 3 + 2);
     // Running the passes again changes nothing.
     let again = text.clone();
-    netc::passes::run(&mut g).unwrap();
+    g = netc::pipeline::optimise(&g).unwrap();
     assert_eq!(netc::ir::print::print_graph(&g), again);
 }
 
@@ -802,7 +802,7 @@ fn dead_code_removes_an_unused_branch() {
 fn dead_code_keeps_everything_that_reaches_an_output() {
     let (mut g, _) = small_graph();
     let before = netc::ir::print::print_graph(&g);
-    netc::passes::run(&mut g).unwrap();
+    g = netc::pipeline::optimise(&g).unwrap();
     assert_eq!(netc::ir::print::print_graph(&g), before);
     // An unused input is removed too.
     let (mut g, _) = small_graph();
@@ -813,7 +813,7 @@ fn dead_code_keeps_everything_that_reaches_an_output() {
         act(&[1]),
         site("extra"),
     );
-    netc::passes::run(&mut g).unwrap();
+    g = netc::pipeline::optimise(&g).unwrap();
     assert_eq!(g.inputs_of_model().len(), 1);
 }
 
@@ -828,7 +828,7 @@ fn printed_ir_numbers_nodes_afresh() {
         site("extra"),
     );
     let _ = (o, extra);
-    netc::passes::run(&mut g).unwrap();
+    g = netc::pipeline::optimise(&g).unwrap();
     let text = netc::ir::print::print_graph(&g);
     assert_eq!(
         text,

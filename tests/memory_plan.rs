@@ -20,7 +20,7 @@ use netc::codegen::kernels::Elem;
 use crate::common::{MODELS, model_path, two_squares};
 use netc::codegen::kernels::{BindingKind, KernelSource};
 use netc::codegen::memory::{self, MemoryPlanning};
-use netc::codegen::plan::{self, BufferDesc, BufferId, BufferRole, Options, Plan, Step};
+use netc::codegen::plan::{BufferDesc, BufferId, BufferRole, Options, Plan, Step};
 use netc::diag::Sources;
 use netc::elab::Elaborated;
 use netc::ir::Graph;
@@ -52,8 +52,8 @@ fn seed(stem: &str, train: bool) -> Graph {
 
 /// The unplanned plan and the planned one, checked against each other.
 fn planned(what: &str, g: &Graph, batch: usize) -> (Plan, Plan) {
-    let off =
-        plan::lower(g, batch, &opts(MemoryPlanning::Off)).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let off = netc::pipeline::plan(g, batch, &opts(MemoryPlanning::Off))
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(off.memory.is_none(), "{what}: planning was off");
     let on = memory::place_buffers(off.clone());
     if let Err(e) = memory::check(&off, &on) {
@@ -101,7 +101,7 @@ fn seed_model_training_plans_place_values_safely() {
 #[test]
 fn lowering_plans_memory_by_default() {
     let g = seed("resnet", false);
-    let default = plan::lower(&g, 2, &Options::default()).expect("lowers");
+    let default = netc::pipeline::plan(&g, 2, &Options::default()).expect("lowers");
     let (_, on) = planned("resnet", &g, 2);
     assert_eq!(default.memory, on.memory);
     assert_eq!(default.to_text(), on.to_text());

@@ -35,7 +35,7 @@ fn lower_binding(g: &Graph, optimizer: OptimizerLowering, max_storage_buffers: u
         max_storage_buffers,
         ..Options::default()
     };
-    plan::lower(g, 2, &opts).expect("lowers")
+    netc::pipeline::plan(g, 2, &opts).expect("lowers")
 }
 
 /// Parameters updated by the fused `sgd_update_x{count}_{elements}` dispatches of `p`.

@@ -6,10 +6,11 @@
 
 use netc::codegen::kernels::BindingKind;
 use netc::codegen::memory::MemoryPlanning;
-use netc::codegen::plan::{self, BufferRole, CodegenError, Options, Plan};
+use netc::codegen::plan::{BufferRole, CodegenError, Options, Plan};
 use netc::diag::Sources;
 use netc::ir::{Graph, NodeId, Op};
 use netc::pipeline;
+use netc::pipeline::PipelineError;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -40,7 +41,8 @@ fn model_str(src: &str) -> Graph {
 }
 
 fn lower(g: &Graph, batch: usize) -> Plan {
-    plan::lower(g, batch, &Options::default()).unwrap_or_else(|e| panic!("{}: {e}", g.name))
+    netc::pipeline::plan(g, batch, &Options::default())
+        .unwrap_or_else(|e| panic!("{}: {e}", g.name))
 }
 
 /// Structural invariants of any plan (`lower` itself has validated every kernel with naga):
@@ -186,7 +188,7 @@ fn convs_feeding_only_a_concat_write_into_it() {
             memory: MemoryPlanning::Off,
             ..Options::default()
         };
-        let p = plan::lower(&g, 2, &opts).expect("lowers");
+        let p = netc::pipeline::plan(&g, 2, &opts).expect("lowers");
         let in_place = in_place_convs(&g);
         assert_eq!(
             !in_place.is_empty(),
@@ -265,8 +267,15 @@ model Skinny() {
 }
 "#,
     );
-    let err = plan::lower(&g, 1, &Options::default()).expect_err("non-square conv must not lower");
-    assert!(matches!(err, CodegenError::Unsupported { .. }), "{err:?}");
+    let err = netc::pipeline::plan(&g, 1, &Options::default())
+        .expect_err("non-square conv must not lower");
+    assert!(
+        matches!(
+            err,
+            PipelineError::Codegen(CodegenError::Unsupported { .. })
+        ),
+        "{err:?}"
+    );
     let msg = err.to_string();
     assert!(msg.contains("non-square"), "{msg}");
     assert!(msg.contains("skinny"), "the message names the layer: {msg}");
@@ -282,8 +291,15 @@ model Wide() {
 }
 "#,
     );
-    let err = plan::lower(&g, 1, &Options::default()).expect_err("non-square pool must not lower");
-    assert!(matches!(err, CodegenError::Unsupported { .. }), "{err:?}");
+    let err = netc::pipeline::plan(&g, 1, &Options::default())
+        .expect_err("non-square pool must not lower");
+    assert!(
+        matches!(
+            err,
+            PipelineError::Codegen(CodegenError::Unsupported { .. })
+        ),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("non-square"), "{err}");
 }
 
@@ -302,6 +318,6 @@ model Padded() {
 }
 "#,
     );
-    let err = plan::lower(&g, 8, &Options::default()).expect_err("must not lower");
+    let err = netc::pipeline::plan(&g, 8, &Options::default()).expect_err("must not lower");
     assert!(err.to_string().contains("huge"), "names the layer: {err}");
 }

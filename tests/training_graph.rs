@@ -7,7 +7,7 @@ use netc::diag::Sources;
 use netc::elab::recipe::Optimizer;
 use netc::ir::{Op, TrainOp};
 use netc::tensor::{Tensor, TensorMap};
-use netc::{autodiff, params, passes, pipeline, reference};
+use netc::{autodiff, params, pipeline, reference};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -57,7 +57,7 @@ fn every_seed_model_has_a_verified_training_graph() {
             "{stem}: every parameter, state and running statistic is updated"
         );
         let mut optimised = t.graph.clone();
-        passes::run(&mut optimised).expect("passes keep the IR valid");
+        optimised = netc::pipeline::optimise(&optimised).expect("passes keep the IR valid");
         // Fusion folds activations, some of their gradients and gradient accumulations
         // (each `add` into the op that then accumulates) into other ops; nothing else may go.
         let kept = |g: &netc::ir::Graph| {

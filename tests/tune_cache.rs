@@ -3,7 +3,7 @@
 //! uses the fixed defaults.
 
 use netc::codegen::kernels::{Conv2dParams, ConvTiling};
-use netc::codegen::plan::{self, Options, tile_requests};
+use netc::codegen::plan::{Options, tile_requests};
 use netc::codegen::tiling::{ConvKind, GPU_SPLIT_TARGET, TileRequest, candidates, default_tiling};
 use netc::diag::Sources;
 use netc::runtime::tune::TuneCache;
@@ -167,7 +167,8 @@ fn untuned_lowering_uses_the_defaults_and_requests_every_conv_kernel() {
     let e = netc::pipeline::front_end_str(&mut sources, "tiny.net", MODEL, &[])
         .unwrap_or_else(|d| panic!("{}", sources.render(&d.0, false)));
     let training = netc::autodiff::build(&e.graph, &e.recipe.optimizer).expect("autodiff");
-    let requests = tile_requests(&training.graph, 4).expect("lowers");
+    let requests =
+        tile_requests(netc::ir::verify(&training.graph).expect("verifies"), 4).expect("lowers");
     let kinds: Vec<ConvKind> = requests.iter().map(|r| r.kind).collect();
     for kind in [ConvKind::Forward, ConvKind::GradInput, ConvKind::GradWeight] {
         assert!(kinds.contains(&kind), "{kind:?} missing from {kinds:?}");
@@ -189,8 +190,8 @@ fn untuned_lowering_uses_the_defaults_and_requests_every_conv_kernel() {
         tuned.tiling_for(requests[0].kind, &requests[0].params),
         TILE
     );
-    let a = plan::lower(&training.graph, 4, &untuned).expect("lowers");
-    let b = plan::lower(&training.graph, 4, &tuned).expect("lowers");
+    let a = netc::pipeline::plan(&training.graph, 4, &untuned).expect("lowers");
+    let b = netc::pipeline::plan(&training.graph, 4, &tuned).expect("lowers");
     assert_eq!(a.steps.len(), b.steps.len());
     assert_ne!(a.kernels, b.kernels);
 }

@@ -13,13 +13,10 @@ mod profile;
 use super::{ModelArgs, open_runtime};
 use netc::codegen::memory::MemoryPlanning;
 use netc::codegen::optim_fusion::OptimizerLowering;
-use netc::codegen::plan::{self, Options};
 use netc::diag::{Diagnostic, Diagnostics, Sources};
 use netc::ir::Precision;
-use netc::runtime::model::{DeviceModel, check_batch};
-use netc::runtime::tune;
+use netc::pipeline::{self, Target, Weights};
 use netc::tensor::Tensor;
-use netc::{params, pipeline};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -105,14 +102,6 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
     let runtime = open_runtime()?;
     let fail = |err: String| Diagnostics::from(Diagnostic::error(err));
     let train = a.mode == Mode::Train;
-    // In train mode the measured graph is the whole step: forward, loss, backward, update.
-    let graph = if train {
-        netc::autodiff::build(&e.graph, &e.recipe.optimizer)
-            .map_err(|x| fail(x.to_string()))?
-            .graph
-    } else {
-        e.graph.clone()
-    };
     let precision = match (train, a.precision) {
         (true, p) => p.unwrap_or(e.recipe.precision),
         (false, None | Some(Precision::F32)) => Precision::F32,
@@ -122,21 +111,7 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
             ));
         }
     };
-    // Measure what training and inference run: the optimised (fused) graph.
-    let graph = pipeline::optimise_for(&graph, precision).map_err(|x| fail(x.to_string()))?;
-    check_batch(
-        &graph,
-        a.batch,
-        runtime.context().limits().max_storage_buffer_binding_size,
-    )
-    .map_err(|x| fail(x.to_string()))?;
-    let tune_start = Instant::now();
-    let tuned_opts = tune::plan_options(&runtime, &graph, a.batch, super::tune_enabled(a.no_tune))
-        .map_err(|x| fail(x.to_string()))?;
-    // Tuning (a one-off per device, then a cache read) is not compile time.
-    let tune_time = tune_start.elapsed();
-    let tuned = !tuned_opts.tuned.is_empty();
-    let opts = Options {
+    let target = Target {
         // Warm-up, timed and profiled steps, all logged on the device (train mode only: a
         // forward graph has no scalar outputs).
         log_capacity: if train {
@@ -154,18 +129,28 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         } else {
             OptimizerLowering::Fused
         },
-        ..tuned_opts
+        ..Target::new(&runtime, a.batch, Some(super::tune_enabled(a.no_tune)))
     };
-    let plan = plan::lower(&graph, a.batch, &opts).map_err(|x| fail(x.to_string()))?;
-    let compile_ms = (start.elapsed() - tune_time).as_secs_f64() * 1e3;
+    let front_end_time = start.elapsed();
+    // In train mode the measured graph is the whole step: forward, loss, backward, update;
+    // either way the optimised (fused) graph that training and inference run.
+    let weights = Weights::Init(&e.recipe.init, e.recipe.seed);
+    let built = if train {
+        pipeline::training_step(&target, &e.graph, &e.recipe.optimizer, precision, weights)
+    } else {
+        pipeline::inference(&target, &e.graph, weights)
+    }
+    .map_err(|x| fail(x.to_string()))?;
+    let compile_ms = (front_end_time + built.compile_time).as_secs_f64() * 1e3;
+    let tuned = built.tuned;
+    let dm = built.model;
+    let plan = dm.plan();
     let (kernels_per_step, distinct_kernels, planned_bytes, naive_bytes) = (
         plan.steps.len(),
         plan.kernels.len(),
         plan.total_bytes(),
         plan.naive_bytes(),
     );
-    let weights = params::init(&graph, &e.recipe.init, e.recipe.seed);
-    let dm = DeviceModel::new(&runtime, plan, &weights).map_err(|x| fail(x.to_string()))?;
     let input = e.graph.inputs_of_model()[0];
     let name = match &e.graph.node(input).op {
         netc::ir::Op::Input { name } => name.clone(),

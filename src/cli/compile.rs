@@ -4,7 +4,7 @@
 use super::{ModelArgs, report, write_file};
 use netc::codegen::memory::MemoryPlanning;
 use netc::codegen::optim_fusion::OptimizerLowering;
-use netc::codegen::plan::{self, Options, Plan};
+use netc::codegen::plan::{Options, Plan};
 use netc::diag::{Diagnostic, Diagnostics, Sources};
 use netc::{elab, ir, pipeline, syntax};
 use std::path::PathBuf;
@@ -88,8 +88,12 @@ pub fn run(sources: &mut Sources, a: Args) -> Result<(), Diagnostics> {
         },
         ..Options::default()
     };
-    let plan = plan::lower(&c.optimised, a.batch, &opts)
-        .map_err(|e| Diagnostic::error(format!("cannot generate kernels: {e}")))?;
+    let plan = pipeline::plan(&c.optimised, a.batch, &opts).map_err(|e| match e {
+        pipeline::PipelineError::Codegen(e) => {
+            Diagnostic::error(format!("cannot generate kernels: {e}"))
+        }
+        e => Diagnostic::error(e.to_string()),
+    })?;
     let elapsed = start.elapsed();
     match a.emit {
         Some(Emit::Wgsl) => {

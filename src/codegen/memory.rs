@@ -48,7 +48,8 @@ use super::occupancy::Occupancy;
 use super::plan::{BufferDesc, BufferId, BufferRole, Plan};
 use std::collections::{BTreeMap, HashSet};
 
-/// Whether [`super::plan::lower`] lets values with disjoint lifetimes reuse memory.
+/// Whether memory planning ([`run`], after lowering) lets values with disjoint lifetimes
+/// reuse memory.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MemoryPlanning {
     /// Place intermediate values in shared arenas (the default).
@@ -268,6 +269,25 @@ fn pack(
         placed[i] = Some(Placement { arena, offset });
     }
     (arenas, placed)
+}
+
+/// The memory-planning step: `unplanned` as lowered, placed per `planning`. Debug and test
+/// builds check the result against the unplanned plan, so every plan any test lowers
+/// through the pipeline is checked.
+pub fn run(unplanned: Plan, planning: MemoryPlanning) -> Plan {
+    if planning == MemoryPlanning::Off {
+        return unplanned;
+    }
+    #[cfg(debug_assertions)]
+    {
+        let planned = place_buffers(unplanned.clone());
+        if let Err(e) = check(&unplanned, &planned) {
+            panic!("memory planning broke an invariant (a compiler bug): {e}");
+        }
+        planned
+    }
+    #[cfg(not(debug_assertions))]
+    place_buffers(unplanned)
 }
 
 /// Place intermediate values in a few large arenas (see the module docs). Buffers are

@@ -30,10 +30,10 @@
 //! own parameter and state only: `verify` allows one `Assign` per target, and each of the
 //! group's targets is assigned by the group.
 
-use crate::ir::{Graph, NodeId, Op, TrainOp};
+use crate::ir::{Graph, NodeId, Op, TrainOp, Verified};
 use std::collections::{HashMap, HashSet};
 
-/// Whether [`super::plan::lower`] fuses each parameter's optimizer update into one
+/// Whether [`run`] fuses each parameter's optimizer update into one
 /// in-place dispatch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OptimizerLowering {
@@ -73,18 +73,28 @@ pub(super) struct Update {
     pub writes: Vec<NodeId>,
 }
 
-/// The fusable updates of a training graph.
+/// The fusable updates of a training graph: what [`run`] chose, for
+/// [`super::plan::lower`].
 #[derive(Debug, Default)]
-pub(super) struct Fusion {
+pub struct Fusion {
     /// Nodes lowering skips: the replaced optimizer ops and their `Assign`s.
-    pub skip: HashSet<NodeId>,
+    pub(super) skip: HashSet<NodeId>,
     /// The update to emit, keyed by the `Assign` into its parameter (lowered after every
     /// node the update reads).
-    pub at: HashMap<NodeId, Update>,
+    pub(super) at: HashMap<NodeId, Update>,
+}
+
+/// The optimizer-fusion step of lowering: with `Fused`, every update group of `g` that
+/// can be fused; with `Unfused`, none (every optimizer op its own dispatch).
+pub fn run(g: Verified<'_>, lowering: OptimizerLowering) -> Fusion {
+    match lowering {
+        OptimizerLowering::Fused => find(g.graph()),
+        OptimizerLowering::Unfused => Fusion::default(),
+    }
 }
 
 /// Find every update group of `g` that can be fused.
-pub(super) fn find(g: &Graph) -> Fusion {
+fn find(g: &Graph) -> Fusion {
     let mut fusion = Fusion::default();
     for id in g.node_ids() {
         if !matches!(g.node(id).op, Op::Train(TrainOp::Assign)) {

@@ -18,10 +18,10 @@ use super::kernels::train::loss_scale::GradScaler;
 use super::kernels::{
     self, Activation as KAct, BindingKind, ConvTiling, Elem, KernelError, KernelSource,
 };
-use super::memory::{self, MemoryMap, MemoryPlanning};
+use super::memory::{MemoryMap, MemoryPlanning};
 use super::optim_fusion::{self, Fusion, OptimizerLowering, UpdateKind};
 use super::tiling::{self, ConvKind, TileRequest};
-use crate::ir::{Activation, DType, Graph, NodeId, Op, TrainOp, Window};
+use crate::ir::{Activation, DType, Graph, NodeId, Op, TrainOp, Verified, Window};
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
@@ -183,22 +183,30 @@ impl Options {
 }
 
 /// Every tiling request lowering `g` at `batch` makes, without duplicates, in plan order.
-pub fn tile_requests(g: &Graph, batch: usize) -> Result<Vec<TileRequest>, CodegenError> {
+pub fn tile_requests(g: Verified<'_>, batch: usize) -> Result<Vec<TileRequest>, CodegenError> {
     let log = Arc::new(Mutex::new(Vec::new()));
-    // Which kernels a graph needs does not depend on where their buffers live.
     let opts = Options {
         record: Some(Arc::clone(&log)),
-        memory: MemoryPlanning::Off,
         ..Options::default()
     };
-    lower(g, batch, &opts)?;
+    // Which kernels a graph needs does not depend on where their buffers live: no memory
+    // planning.
+    lower(g, optim_fusion::run(g, opts.optimizer), batch, &opts)?;
     let all = std::mem::take(&mut *log.lock().unwrap_or_else(|e| e.into_inner()));
     let mut seen = std::collections::HashSet::new();
     Ok(all.into_iter().filter(|r| seen.insert(r.key())).collect())
 }
 
-/// Lower a verified graph for inference at `batch`.
-pub fn lower(g: &Graph, batch: usize, opts: &Options) -> Result<Plan, CodegenError> {
+/// Lower a verified graph at `batch`, with the optimizer updates `fusion` chose
+/// ([`optim_fusion::run`]), to a plan with one buffer per value: memory planning
+/// ([`super::memory::run`]) comes after (`crate::pipeline::plan` runs the steps in order).
+pub fn lower(
+    g: Verified<'_>,
+    fusion: Fusion,
+    batch: usize,
+    opts: &Options,
+) -> Result<Plan, CodegenError> {
+    let g = g.graph();
     let mut b = Builder {
         g,
         batch,
@@ -219,10 +227,7 @@ pub fn lower(g: &Graph, batch: usize, opts: &Options) -> Result<Plan, CodegenErr
         kernel_index: HashMap::new(),
         value: HashMap::new(),
         assigns: Vec::new(),
-        fusion: match opts.optimizer {
-            OptimizerLowering::Fused => optim_fusion::find(g),
-            OptimizerLowering::Unfused => Fusion::default(),
-        },
+        fusion,
         updates: Vec::new(),
         bn_pairs: bn_grad_pairs::Pairs::default(),
         pool_args: HashMap::new(),
@@ -254,25 +259,7 @@ pub fn lower(g: &Graph, batch: usize, opts: &Options) -> Result<Plan, CodegenErr
     b.finish_updates()?;
     b.append_logs()?;
     validate_all(&b.plan.kernels)?;
-    Ok(match opts.memory {
-        MemoryPlanning::Off => b.plan,
-        MemoryPlanning::Shared => plan_memory(b.plan),
-    })
-}
-
-/// Run the memory planner; debug and test builds check its result against the
-/// unplanned plan, so every plan any test lowers is checked.
-fn plan_memory(unplanned: Plan) -> Plan {
-    #[cfg(debug_assertions)]
-    {
-        let planned = memory::place_buffers(unplanned.clone());
-        if let Err(e) = memory::check(&unplanned, &planned) {
-            panic!("memory planning broke an invariant (a compiler bug): {e}");
-        }
-        planned
-    }
-    #[cfg(not(debug_assertions))]
-    memory::place_buffers(unplanned)
+    Ok(b.plan)
 }
 
 /// Validate every kernel with naga, spread over the machine's cores: validation is

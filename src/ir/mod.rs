@@ -38,4 +38,4 @@ pub use types::{DType, Precision, TensorType};
 /// dynamic loss scaling's `[scale, clean steps, found-non-finite flag, skipped steps]`
 /// (`codegen::kernels::train::loss_scale`).
 pub const LOSS_SCALER: &str = "loss_scaler";
-pub use verify::{VerifyError, verify};
+pub use verify::{Verified, VerifyError, verify};

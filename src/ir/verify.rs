@@ -11,8 +11,10 @@
 //! 6. Parameter names (`path.suffix`) are unique and non-empty; input names are unique.
 //! 7. There is at least one `Output`.
 //!
-//! [`verify`] runs after elaboration and after every pass in debug and test builds
-//! (see `crate::pipeline`).
+//! [`verify`] runs after elaboration, after every graph stage in debug and test builds,
+//! and before every lowering in every build: it returns the [`Verified`] that code
+//! generation requires, so no unverified graph can be lowered (naga's `ModuleInfo`
+//! pattern; see `crate::pipeline`).
 
 use super::graph::{Graph, NodeId};
 use super::ops::Op;
@@ -26,7 +28,28 @@ pub struct VerifyError {
     pub message: String,
 }
 
-pub fn verify(g: &Graph) -> Result<(), VerifyError> {
+/// A graph [`verify`] accepted, borrowed so it cannot change afterwards. Only [`verify`]
+/// makes one, and lowering (`codegen::plan::lower`, `codegen::plan::tile_requests`) takes
+/// one, so code generation never sees a graph that breaks an invariant above.
+#[derive(Clone, Copy, Debug)]
+pub struct Verified<'g>(&'g Graph);
+
+impl<'g> Verified<'g> {
+    /// The verified graph.
+    pub fn graph(self) -> &'g Graph {
+        self.0
+    }
+}
+
+impl std::ops::Deref for Verified<'_> {
+    type Target = Graph;
+    fn deref(&self) -> &Graph {
+        self.0
+    }
+}
+
+/// Check every invariant of `g`; the [`Verified`] proves it held.
+pub fn verify(g: &Graph) -> Result<Verified<'_>, VerifyError> {
     let fail = |id: NodeId, message: String| VerifyError {
         node: format!("{id} ({})", g.node(id).op.name()),
         message,
@@ -144,5 +167,5 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
             message: "no output".into(),
         });
     }
-    Ok(())
+    Ok(Verified(g))
 }

@@ -28,7 +28,7 @@ use crate::codegen::kernels::train::conv_grad;
 use crate::codegen::kernels::{Conv2dParams, ConvTiling, KernelError, KernelSource, conv};
 use crate::codegen::plan::{CodegenError, Options, tile_requests};
 use crate::codegen::tiling::{self, ConvKind, TileRequest, candidates, default_tiling};
-use crate::ir::Graph;
+use crate::ir::Verified;
 
 /// Why a timing could not be taken.
 #[derive(Debug, thiserror::Error)]
@@ -475,7 +475,7 @@ impl<'a> Tuner<'a> {
     ///
     /// First compiles every candidate's pipelines in parallel ([`Tuner::precompile`]), then
     /// times them one kernel at a time ([`Tuner::choose`]).
-    pub fn options(&mut self, g: &Graph, batch: usize) -> Result<Options, CodegenError> {
+    pub fn options(&mut self, g: Verified<'_>, batch: usize) -> Result<Options, CodegenError> {
         let mut opts = Options::default();
         let requests = tile_requests(g, batch)?;
         self.precompile(&requests);
@@ -503,7 +503,7 @@ impl<'a> Tuner<'a> {
 /// fixed defaults otherwise (`--no-tune`).
 pub fn plan_options(
     rt: &Runtime,
-    g: &Graph,
+    g: Verified<'_>,
     batch: usize,
     tune: bool,
 ) -> Result<Options, CodegenError> {

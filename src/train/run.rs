@@ -22,15 +22,12 @@ use super::checkpoint::{self, Checkpoint, EpochMetrics, PartialEpoch};
 use super::preflight;
 use super::schedule::learning_rate;
 use super::tensorboard::EventWriter;
-use crate::autodiff;
-use crate::codegen::plan::{self, Options};
 use crate::data::Source;
 use crate::data::loader::{self, Pipeline, Queue};
 use crate::elab::Elaborated;
+use crate::pipeline::{self, Target, Weights};
 use crate::predict::{self, Normalize, Predictor};
 use crate::runtime::Runtime;
-use crate::runtime::model::{DeviceModel, check_batch};
-use crate::runtime::tune;
 use crate::tensor::{Tensor, TensorMap};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -171,31 +168,35 @@ pub fn train(runtime: &Runtime, cfg: TrainConfig) -> Result<Outcome, TrainError>
     };
     let steps_per_epoch = (train_idx.len() / batch) as u32;
 
-    // The training step and the forward pass for validation, on the device.
-    let training = autodiff::build(&cfg.model.graph, &recipe.optimizer).map_err(setup)?;
-    let limit = runtime.context().limits().max_storage_buffer_binding_size;
-    check_batch(&training.graph, batch, limit).map_err(setup)?;
-    // Mixed precision is a property of the training step only: validation runs the f32
-    // forward pass on the f32 master weights.
-    let step_graph =
-        crate::pipeline::optimise_for(&training.graph, recipe.precision).map_err(setup)?;
+    // The training step and the forward pass for validation, on the device. Mixed
+    // precision is a property of the training step only: validation runs the f32 forward
+    // pass on the f32 master weights.
     let log_every = cfg.log_every.clamp(1, MAX_LOG_EVERY);
-    let opts = Options {
+    let target = Target {
         log_capacity: log_every,
-        ..tune::plan_options(runtime, &step_graph, batch, cfg.tune).map_err(setup)?
+        ..Target::new(runtime, batch, Some(cfg.tune))
     };
-    let plan = plan::lower(&step_graph, batch, &opts).map_err(setup)?;
-    let initial: TensorMap = match &cfg.resume {
-        Some(c) => c.params.clone(),
-        None => crate::params::init(&training.graph, &recipe.init, recipe.seed),
+    let weights = match &cfg.resume {
+        Some(c) => Weights::Given(&c.params),
+        None => Weights::Init(&recipe.init, recipe.seed),
     };
-    let step_model = DeviceModel::new(runtime, plan, &initial).map_err(setup)?;
+    let step_model = pipeline::training_step(
+        &target,
+        &cfg.model.graph,
+        &recipe.optimizer,
+        recipe.precision,
+        weights,
+    )
+    .map_err(setup)?
+    .model;
     let eval_batch = batch.min(val_data.len().max(1));
-    let eval_opts =
-        tune::plan_options(runtime, &cfg.model.graph, eval_batch, cfg.tune).map_err(setup)?;
-    let mut validator =
-        Predictor::gpu_with(runtime, &cfg.model.graph, &initial, eval_batch, &eval_opts)
-            .map_err(setup)?;
+    // The validator's first weights never run: every validation loads the step's.
+    let mut validator = Predictor::gpu_with(
+        &Target::new(runtime, eval_batch, Some(cfg.tune)),
+        &cfg.model.graph,
+        Weights::Init(&recipe.init, recipe.seed),
+    )
+    .map_err(setup)?;
 
     std::fs::create_dir_all(&cfg.out).map_err(|e| TrainError::Io {
         path: cfg.out.display().to_string(),
