@@ -1,8 +1,9 @@
-//! The trainer: the loop ([`run`]), augmentation, learning-rate schedules, checkpoints,
+//! The trainer: the loop ([`run`]; one epoch's steps in `epoch`), augmentation, learning-rate schedules, checkpoints,
 //! the run-directory rule ([`run_dir`]), the synthetic dataset and TensorBoard event files.
 
 pub mod augment;
 pub mod checkpoint;
+mod epoch;
 pub mod preflight;
 pub mod report;
 pub mod run;
