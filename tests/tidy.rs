@@ -47,3 +47,45 @@ fn every_source_file_starts_with_a_module_doc() {
         missing.join("\n  ")
     );
 }
+
+/// Whether ARCHITECTURE.md names `file` (a path relative to the repository root, with `/`):
+/// by its whole path, or on one line by its folder (`src/x/`) and its file name in backticks;
+/// a folder's `mod.rs` is named by the folder.
+fn code_map_names(map: &str, file: &str) -> bool {
+    if map.contains(file) {
+        return true;
+    }
+    let (folder, name) = file.rsplit_once('/').map_or(("", file), |(d, n)| (d, n));
+    let folder = format!("{folder}/");
+    (name == "mod.rs" && map.contains(&folder))
+        || map
+            .lines()
+            .any(|line| line.contains(&folder) && line.contains(&format!("`{name}`")))
+}
+
+/// rust-analyzer's rule: the architecture document's code map names every source file, so a
+/// newcomer can find where a file belongs and the map cannot drift silently.
+#[test]
+fn architecture_code_map_names_every_source_file() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let map = std::fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let mut files = Vec::new();
+    collect(&root.join("src"), "rs", true, &mut files);
+    assert!(files.len() > 50, "only {} files found", files.len());
+    let mut missing: Vec<_> = files
+        .iter()
+        .map(|f| {
+            f.strip_prefix(root)
+                .unwrap_or(f)
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
+        .filter(|f| !code_map_names(&map, f))
+        .collect();
+    missing.sort();
+    assert!(
+        missing.is_empty(),
+        "source files ARCHITECTURE.md's code map does not name:\n  {}",
+        missing.join("\n  ")
+    );
+}
