@@ -90,11 +90,12 @@ impl<'r> Predictor<'r> {
         opts: &Options,
     ) -> Result<Predictor<'r>, PredictError> {
         let input = single_input(g)?;
-        crate::runtime::model::check_batch(
+        crate::codegen::batch_limit::check_batch(
             g,
             batch,
             runtime.context().limits().max_storage_buffer_binding_size,
-        )?;
+        )
+        .map_err(crate::runtime::model::ModelError::from)?;
         let plan = plan::lower(&crate::pipeline::optimise(g)?, batch, opts)?;
         Ok(Predictor {
             backend: Backend::Gpu(Box::new(DeviceModel::new(runtime, plan, params)?)),

@@ -11,13 +11,14 @@
 mod profile;
 
 use super::{ModelArgs, open_runtime};
+use netc::codegen::batch_limit::check_batch;
 use netc::codegen::memory::MemoryPlanning;
 use netc::codegen::optim_fusion::OptimizerLowering;
 use netc::codegen::plan::{self, Options};
+use netc::codegen::tune;
 use netc::diag::{Diagnostic, Diagnostics, Sources};
 use netc::ir::Precision;
-use netc::runtime::model::{DeviceModel, check_batch};
-use netc::runtime::tune;
+use netc::runtime::model::DeviceModel;
 use netc::tensor::Tensor;
 use netc::{params, pipeline};
 use serde::Serialize;

@@ -109,7 +109,7 @@ pub struct Options {
     pub log_capacity: usize,
     /// Share buffers between values with disjoint lifetimes (on by default).
     pub memory: MemoryPlanning,
-    /// Tilings chosen for this device by [`TileRequest::key`] (`runtime::tune` fills it);
+    /// Tilings chosen for this device by [`TileRequest::key`] (`codegen::tune` fills it);
     /// kernels not listed get [`tiling::default_tiling`].
     pub tuned: HashMap<String, ConvTiling>,
     /// When set, every tiling request the lowering makes is appended here, so a tuner can
@@ -119,12 +119,12 @@ pub struct Options {
     /// default; [`super::optim_fusion`]).
     pub optimizer: OptimizerLowering,
     /// Storage buffers one kernel may bind (the device's
-    /// `max_storage_buffers_per_shader_stage`; `runtime::tune::plan_options` sets it). The
+    /// `max_storage_buffers_per_shader_stage`; `tune::plan_options` sets it). The
     /// fused optimizer updates batch as many parameters into one dispatch as fit (at most
     /// [`MAX_PARAMS_PER_UPDATE`]). The default, 8, is WebGPU's guaranteed minimum.
     pub max_storage_buffers: u32,
     /// A CPU driver's fixed subgroup size (`GpuContext::subgroup_size`;
-    /// `runtime::tune::plan_options` sets it): the conv row kernels then share weight loads
+    /// `tune::plan_options` sets it): the conv row kernels then share weight loads
     /// across a subgroup, and per-channel reductions give each chunk one SIMD group
     /// (`norm_train::ChunkLanes`). `None` keeps the kernels portable and GPU-shaped.
     pub subgroup_size: Option<u32>,
