@@ -16,7 +16,7 @@ use super::template::{Vars, render};
 use super::train::reduce::TARGET_INVOCATIONS;
 use super::{
     Activation, BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS,
-    MAX_WORKGROUPS_PER_DIM, check_loops, ensure, fit_u32, out_dim, storage_vars,
+    MAX_WORKGROUPS_PER_DIM, check_loops, ensure, fit_u32, ir_window, storage_vars, window_out,
 };
 
 const TEMPLATE: &str = include_str!("../../../shaders/conv2d.wgsl");
@@ -148,14 +148,23 @@ impl Conv2dParams {
         self
     }
 
-    /// Output height, PyTorch's `floor((H + 2p - KH) / s) + 1`.
+    /// The layer's window as the IR writes it.
+    pub fn window(&self) -> crate::ir::Window {
+        ir_window(
+            (self.kernel_h, self.kernel_w),
+            (self.stride_h, self.stride_w),
+            (self.pad_h, self.pad_w),
+        )
+    }
+
+    /// Output height, by the IR's rule (PyTorch's `floor((H + 2p - KH) / s) + 1`).
     pub fn out_h(&self) -> u32 {
-        out_dim(self.in_h, self.pad_h, self.kernel_h, self.stride_h)
+        window_out(&self.window(), 0, self.in_h)
     }
 
     /// Output width.
     pub fn out_w(&self) -> u32 {
-        out_dim(self.in_w, self.pad_w, self.kernel_w, self.stride_w)
+        window_out(&self.window(), 1, self.in_w)
     }
 
     /// Elements of the input tensor.

@@ -6,7 +6,7 @@ use super::activation::ELEMENTWISE_WG;
 use super::template::{Vars, render};
 use super::{
     BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, check_loops, ensure,
-    fit_u32, grid_1d, out_dim,
+    fit_u32, grid_1d, ir_window, window_out,
 };
 use super::{Elem, storage_vars};
 
@@ -80,14 +80,23 @@ impl Pool2dParams {
         self
     }
 
-    /// Output height, `floor((H + 2p - k) / s) + 1`.
+    /// The window as the IR writes it.
+    pub fn window(&self) -> crate::ir::Window {
+        ir_window(
+            (self.kernel_h, self.kernel_w),
+            (self.stride_h, self.stride_w),
+            (self.pad_h, self.pad_w),
+        )
+    }
+
+    /// Output height, by the IR's rule (`floor((H + 2p - k) / s) + 1`).
     pub fn out_h(&self) -> u32 {
-        out_dim(self.in_h, self.pad_h, self.kernel_h, self.stride_h)
+        window_out(&self.window(), 0, self.in_h)
     }
 
     /// Output width.
     pub fn out_w(&self) -> u32 {
-        out_dim(self.in_w, self.pad_w, self.kernel_w, self.stride_w)
+        window_out(&self.window(), 1, self.in_w)
     }
 
     /// `3x3_s1_p1_128x64x32x32`: window, stride, padding and input shape (and `_f16`), the
