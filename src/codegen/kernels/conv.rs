@@ -16,7 +16,8 @@ use super::template::{Vars, render};
 use super::train::reduce::TARGET_INVOCATIONS;
 use super::{
     Activation, BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS,
-    MAX_WORKGROUPS_PER_DIM, check_loops, ensure, fit_u32, ir_window, storage_vars, window_out,
+    MAX_WORKGROUPS_PER_DIM, WindowHw, check_loops, ensure, fit_u32, hw_name, ir_window,
+    storage_vars, window_out,
 };
 
 const TEMPLATE: &str = include_str!("../../../shaders/conv2d.wgsl");
@@ -114,6 +115,14 @@ impl Conv2dParams {
     pub fn with_padding(mut self, pad: u32) -> Self {
         self.pad_h = pad;
         self.pad_w = pad;
+        self
+    }
+
+    /// Sets the kernel, strides and padding, each (height, width).
+    pub fn with_window(mut self, w: WindowHw) -> Self {
+        (self.kernel_h, self.kernel_w) = w.kernel;
+        (self.stride_h, self.stride_w) = w.stride;
+        (self.pad_h, self.pad_w) = w.pad;
         self
     }
 
@@ -398,8 +407,8 @@ pub(crate) fn conv2d_named(
             "conv2d_{}x{}_s{}_p{}_g{}_{}x{}x{}x{}_to{}",
             p.kernel_h,
             p.kernel_w,
-            p.stride_h,
-            p.pad_h,
+            hw_name(p.stride_h, p.stride_w),
+            hw_name(p.pad_h, p.pad_w),
             p.groups,
             p.batch,
             p.in_channels,

@@ -303,6 +303,37 @@ pub(crate) fn window_out(window: &Window, axis: usize, input: u32) -> u32 {
         .map_or(0, |out| u32::try_from(out).unwrap_or(u32::MAX))
 }
 
+/// A window's (height, width) kernel, stride and padding, as the kernel parameters take them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowHw {
+    pub kernel: (u32, u32),
+    pub stride: (u32, u32),
+    pub pad: (u32, u32),
+}
+
+impl WindowHw {
+    /// `w` in u32; `None` where a size does not fit (no verified graph has such a window: its
+    /// tensors would exceed `ir::size`'s bound).
+    pub fn from_ir(w: &Window) -> Option<Self> {
+        let pair = |v: [usize; 2]| Some((u32::try_from(v[0]).ok()?, u32::try_from(v[1]).ok()?));
+        Some(Self {
+            kernel: pair(w.kernel)?,
+            stride: pair(w.stride)?,
+            pad: pair(w.padding)?,
+        })
+    }
+}
+
+/// `3` for a size equal along both axes, `3x1` otherwise: square windows keep the kernel names
+/// they always had, and non-square ones are told apart.
+pub(crate) fn hw_name(h: u32, w: u32) -> String {
+    if h == w {
+        h.to_string()
+    } else {
+        format!("{h}x{w}")
+    }
+}
+
 /// The IR window of a kernel's (height, width) kernel, stride and padding.
 pub(crate) fn ir_window(kernel: (u32, u32), stride: (u32, u32), pad: (u32, u32)) -> Window {
     let u = |v: u32| v as usize;

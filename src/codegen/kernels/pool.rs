@@ -5,8 +5,8 @@
 use super::activation::ELEMENTWISE_WG;
 use super::template::{Vars, render};
 use super::{
-    BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, check_loops, ensure,
-    fit_u32, grid_1d, ir_window, window_out,
+    BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, WindowHw, check_loops,
+    ensure, fit_u32, grid_1d, hw_name, ir_window, window_out,
 };
 use super::{Elem, storage_vars};
 
@@ -80,6 +80,14 @@ impl Pool2dParams {
         self
     }
 
+    /// Sets the window, strides and padding, each (height, width).
+    pub fn with_window(mut self, w: WindowHw) -> Self {
+        (self.kernel_h, self.kernel_w) = w.kernel;
+        (self.stride_h, self.stride_w) = w.stride;
+        (self.pad_h, self.pad_w) = w.pad;
+        self
+    }
+
     /// The window as the IR writes it.
     pub fn window(&self) -> crate::ir::Window {
         ir_window(
@@ -106,8 +114,8 @@ impl Pool2dParams {
             "{}x{}_s{}_p{}_{}x{}x{}x{}{}",
             self.kernel_h,
             self.kernel_w,
-            self.stride_h,
-            self.pad_h,
+            hw_name(self.stride_h, self.stride_w),
+            hw_name(self.pad_h, self.pad_w),
             self.batch,
             self.channels,
             self.in_h,
