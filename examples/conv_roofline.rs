@@ -16,7 +16,8 @@
 use netc::codegen::kernels::gemm::gemm_reference;
 use netc::codegen::kernels::{Conv2dParams, ConvTiling};
 use netc::codegen::tiling::{ConvKind, TileRequest, default_tiling};
-use netc::runtime::tune::{ConvCase, TuneCache, Tuner, time_dispatches};
+use netc::codegen::tune::{ConvCase, TuneCache, Tuner};
+use netc::runtime::timing::time_dispatches;
 use netc::runtime::{Dispatch, Runtime};
 
 struct Args {

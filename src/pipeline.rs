@@ -27,9 +27,11 @@
 //! or three parameters, and the IR has no multi-output ops (ARCHITECTURE.md).
 
 use crate::autodiff::{self, AutodiffError};
+use crate::codegen::batch_limit::check_batch;
 use crate::codegen::memory::{self, MemoryPlanning};
 use crate::codegen::optim_fusion::{self, OptimizerLowering};
 use crate::codegen::plan::{self, CodegenError, Options, Plan};
+use crate::codegen::tune;
 use crate::diag::{Diagnostic, Diagnostics, Sources};
 use crate::elab::recipe::{Init, Optimizer};
 use crate::elab::{self, Elaborated};
@@ -37,8 +39,7 @@ use crate::ir::{self, Graph, Precision, VerifyError};
 use crate::passes::{self, dead_code, fuse_activation, fuse_activation_grad};
 use crate::passes::{fuse_grad_accumulation, mixed_precision};
 use crate::runtime::Runtime;
-use crate::runtime::model::{DeviceModel, ModelError, check_batch};
-use crate::runtime::tune;
+use crate::runtime::model::{DeviceModel, ModelError};
 use crate::tensor::TensorMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -233,7 +234,7 @@ pub struct Target<'r> {
     pub batch: usize,
     /// `None`: portable kernels (`Options::default`'s), as `netc infer` and `netc eval`
     /// run. `Some(tune)`: kernels fitted to the device (its binding limit and subgroup
-    /// size), with tilings timed there (cached) when `tune` is set (`runtime::tune`).
+    /// size), with tilings timed there (cached) when `tune` is set (`codegen::tune`).
     pub tune: Option<bool>,
     /// Scalar outputs logged on the device per run (`plan::Options::log_capacity`).
     pub log_capacity: usize,
@@ -315,7 +316,7 @@ fn on_device<'r>(
         .context()
         .limits()
         .max_storage_buffer_binding_size;
-    check_batch(&unoptimised, target.batch, limit)?;
+    check_batch(&unoptimised, target.batch, limit).map_err(ModelError::from)?;
     let mut optimised = unoptimised.clone();
     run_stages(&mut optimised, after, config)?;
     let tune_start = Instant::now();

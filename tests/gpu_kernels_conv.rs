@@ -8,7 +8,7 @@ use crate::gpu_common::{
     Lcg, assert_close, conv_reference, linear_reference, rt, upload, with_device_subgroup,
 };
 use netc::codegen::kernels::Elem;
-use netc::codegen::kernels::{Activation, Conv2dParams, ConvTiling, conv, linear};
+use netc::codegen::kernels::{Activation, Conv2dParams, ConvTiling, WindowHw, conv, linear};
 use netc::runtime::Dispatch;
 
 /// Tilings exercised by every case: 4x4 tiles, no register tiling at all, 8x8, odd
@@ -474,4 +474,42 @@ fn row_kernels_share_weight_loads_on_cpu_drivers_only() {
     let k = conv::conv2d(&p, &t).expect("conv2d");
     // The call, not the template's comment that explains it.
     assert_eq!(k.wgsl.contains("subgroupBroadcast("), cpu_vulkan);
+}
+
+/// Non-square windows: a tall kernel with padding only along it, a wide one, and strides and
+/// paddings that differ between the axes.
+const NON_SQUARE: [WindowHw; 4] = [
+    WindowHw {
+        kernel: (3, 1),
+        stride: (1, 1),
+        pad: (1, 0),
+    },
+    WindowHw {
+        kernel: (1, 3),
+        stride: (1, 2),
+        pad: (0, 1),
+    },
+    WindowHw {
+        kernel: (3, 2),
+        stride: (2, 1),
+        pad: (1, 0),
+    },
+    WindowHw {
+        kernel: (2, 3),
+        stride: (2, 2),
+        pad: (0, 1),
+    },
+];
+
+#[test]
+fn conv_non_square_windows() {
+    for (i, w) in NON_SQUARE.into_iter().enumerate() {
+        check(
+            &format!("{w:?}"),
+            Conv2dParams::new(2, 6, (9, 8), 8, 1)
+                .with_window(w)
+                .with_bias(true),
+            40 + i as u64,
+        );
+    }
 }

@@ -12,8 +12,8 @@ use crate::gpu_common::{
 };
 use netc::codegen::kernels::Elem;
 use netc::codegen::kernels::{
-    Activation, Conv2dParams, ConvTiling, Pool2dParams, activation, conv, elementwise, linear,
-    norm, pool, softmax,
+    Activation, Conv2dParams, ConvTiling, Pool2dParams, WindowHw, activation, conv, elementwise,
+    linear, norm, pool, softmax,
 };
 use netc::ir::Op;
 use netc::reference::ops;
@@ -461,4 +461,38 @@ fn small_network_in_one_submission() {
         .expect("run");
     assert_close("network: after BN+relu", &got[0], &r2);
     assert_close("network: softmax output", &got[1], &want);
+}
+
+/// Non-square windows: a tall kernel with padding only along it, a wide one, and strides and
+/// paddings that differ between the axes.
+const NON_SQUARE_POOLS: [WindowHw; 4] = [
+    WindowHw {
+        kernel: (3, 1),
+        stride: (1, 1),
+        pad: (1, 0),
+    },
+    WindowHw {
+        kernel: (1, 3),
+        stride: (1, 2),
+        pad: (0, 1),
+    },
+    WindowHw {
+        kernel: (3, 2),
+        stride: (2, 1),
+        pad: (1, 0),
+    },
+    WindowHw {
+        kernel: (2, 3),
+        stride: (2, 2),
+        pad: (0, 1),
+    },
+];
+
+#[test]
+fn pools_non_square_windows() {
+    for (i, w) in NON_SQUARE_POOLS.into_iter().enumerate() {
+        let p = Pool2dParams::new(2, 5, (9, 8), 1, 1, 0).with_window(w);
+        check_pool(&format!("max {w:?}"), p, true, 320 + i as u64);
+        check_pool(&format!("avg {w:?}"), p, false, 330 + i as u64);
+    }
 }

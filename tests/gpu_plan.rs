@@ -168,3 +168,24 @@ model Blocks(classes = 3) {
         3,
     );
 }
+
+#[test]
+fn non_square_windows() {
+    // Tall, wide and mixed windows, strides and paddings, in convs (one written in place
+    // into a concat) and both pools.
+    check(
+        "non_square.net",
+        r#"
+model NonSquare(classes = 3) {
+  input x: [3, 9, 8]
+  x = x |> conv(6, k = [3, 1], pad = [1, 0]) as tall |> relu
+  a = x |> conv(4, k = [1, 3], stride = [1, 2], pad = [0, 1]) as wide
+  b = x |> max_pool([1, 2]) |> conv(4, k = 1)
+  y = concat(a, b) |> avg_pool([3, 2], stride = [2, 1], pad = [1, 0])
+  return y |> global_avg_pool |> flatten |> linear(classes)
+}
+"#,
+        2,
+        21,
+    );
+}

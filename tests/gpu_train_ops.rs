@@ -15,7 +15,7 @@ use netc::codegen::kernels::Elem;
 use netc::codegen::kernels::train::{loss, norm_train, optim, pointwise_grad, pool_grad, reduce};
 use netc::codegen::kernels::{
     Activation, BindingKind, KernelSource, MAX_WORKGROUPS_PER_DIM, Pool2dParams, Reduction,
-    validate_wgsl,
+    WindowHw, validate_wgsl,
 };
 use netc::ir::train_ops::TrainOp;
 use netc::ir::{Activation as IrAct, Op};
@@ -1056,5 +1056,41 @@ fn adam_steps() {
             p = new_p;
             (gp, gm, gv) = (np, nm, nv);
         }
+    }
+}
+
+/// Non-square windows: a tall kernel with padding only along it, a wide one, and strides and
+/// paddings that differ between the axes.
+const NON_SQUARE_POOLS: [WindowHw; 4] = [
+    WindowHw {
+        kernel: (3, 1),
+        stride: (1, 1),
+        pad: (1, 0),
+    },
+    WindowHw {
+        kernel: (1, 3),
+        stride: (1, 2),
+        pad: (0, 1),
+    },
+    WindowHw {
+        kernel: (3, 2),
+        stride: (2, 1),
+        pad: (1, 0),
+    },
+    WindowHw {
+        kernel: (2, 3),
+        stride: (2, 2),
+        pad: (0, 1),
+    },
+];
+
+#[test]
+fn pool_grads_non_square_windows() {
+    for (i, w) in NON_SQUARE_POOLS.into_iter().enumerate() {
+        let p = Pool2dParams::new(2, 5, (9, 8), 1, 1, 0).with_window(w);
+        let mut rng = Lcg::new(90 + i as u64);
+        let x = rng.vec(p.input_len() as usize);
+        check_pool_grad(&format!("max {w:?}"), p, true, &x, 100 + i as u64);
+        check_pool_grad(&format!("avg {w:?}"), p, false, &x, 110 + i as u64);
     }
 }

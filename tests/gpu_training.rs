@@ -45,9 +45,25 @@ struct Setup {
     inputs: HashMap<String, Tensor>,
 }
 
+/// Tall and wide conv and pooling windows, strides and paddings (the GPU kernels carry the
+/// two axes apart).
+const NON_SQUARE: &str = "
+model NonSquare() {
+  input x: [3, 8, 8]
+  a = x |> conv(4, k = [3, 1], pad = [1, 0]) |> bn |> relu |> max_pool([1, 2])
+  b = a |> conv(4, k = [1, 3], stride = [2, 1], pad = [0, 1], bias = false) |> bn |> tanh
+  return b |> avg_pool([2, 1]) |> global_avg_pool |> flatten |> linear(2)
+}
+train { optimizer = sgd(lr = 0.1, momentum = 0.9, weight_decay = 1e-4) }
+";
+
 fn setup(batch: usize) -> Setup {
+    setup_model(TINY, batch)
+}
+
+fn setup_model(source: &str, batch: usize) -> Setup {
     let mut sources = Sources::new();
-    let m = pipeline::front_end_str(&mut sources, "tiny.net", TINY, &[]).expect("tiny model");
+    let m = pipeline::front_end_str(&mut sources, "tiny.net", source, &[]).expect("model");
     let t = autodiff::build(&m.graph, &m.recipe.optimizer).expect("training graph");
     let state = params::init(&t.graph, &m.recipe.init, 1);
     let (x, labels) = two_squares(batch);
@@ -65,9 +81,20 @@ fn setup(batch: usize) -> Setup {
 
 #[test]
 fn a_gpu_training_step_equals_the_cpu_reference() {
-    let s = setup(6);
+    steps_equal_the_cpu_reference(&setup(6), 6);
+}
+
+#[test]
+fn a_gpu_training_step_with_non_square_windows_equals_the_cpu_reference() {
+    steps_equal_the_cpu_reference(&setup_model(NON_SQUARE, 5), 5);
+}
+
+/// Three training steps of `s` at `batch` on the GPU match the CPU reference's, outputs and
+/// state.
+fn steps_equal_the_cpu_reference(s: &Setup, batch: usize) {
     let rt = runtime();
-    let p = netc::pipeline::plan(&s.graph, 6, &Options::default()).expect("training graph lowers");
+    let p =
+        netc::pipeline::plan(&s.graph, batch, &Options::default()).expect("training graph lowers");
     let dm = DeviceModel::new(&rt, p, &s.state).expect("uploads");
     let mut cpu = s.state.clone();
     for step in 0..3 {

@@ -9,9 +9,10 @@ use netc::codegen::kernels::Elem;
 use netc::codegen::kernels::{Activation, BindingKind, KernelSource, activation};
 use netc::codegen::plan::tile_requests;
 use netc::codegen::tiling::{candidates, default_tiling};
+use netc::codegen::tune::{ConvCase, TuneCache, Tuner, plan_options};
 use netc::diag::Sources;
 use netc::ir::Graph;
-use netc::runtime::tune::{ConvCase, TuneCache, Tuner, device_key, plan_options};
+use netc::runtime::timing::device_key;
 use netc::runtime::{Dispatch, Runtime};
 
 const MODEL: &str = r#"

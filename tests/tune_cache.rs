@@ -5,8 +5,8 @@
 use netc::codegen::kernels::{Conv2dParams, ConvTiling};
 use netc::codegen::plan::{Options, tile_requests};
 use netc::codegen::tiling::{ConvKind, GPU_SPLIT_TARGET, TileRequest, candidates, default_tiling};
+use netc::codegen::tune::TuneCache;
 use netc::diag::Sources;
-use netc::runtime::tune::TuneCache;
 
 const TILE: ConvTiling = ConvTiling {
     tm: 12,

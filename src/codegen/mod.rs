@@ -5,8 +5,12 @@
 //! [`plan`] lowers a whole graph into buffers and an ordered list of dispatches that
 //! the runtime records into one command buffer; [`memory`] then lets values with
 //! disjoint lifetimes share device buffers. [`optim_fusion`] decides which optimizer
-//! updates lowering emits as one in-place dispatch per parameter.
+//! updates lowering emits as one in-place dispatch per parameter. [`tiling`] gives each conv
+//! kernel its tiling, and [`tune`] measures the candidates on a device (through the
+//! runtime's [`tune::TuningDevice`]) and caches the choice; [`batch_limit`] checks before
+//! lowering that every value fits one device buffer.
 
+pub mod batch_limit;
 mod bn_grad_pairs;
 pub mod kernels;
 pub mod memory;
@@ -15,5 +19,7 @@ pub mod optim_fusion;
 pub mod plan;
 pub mod tiling;
 mod train_plan;
+pub mod tune;
+mod tune_cache;
 
 pub use train_plan::SKIPPED;

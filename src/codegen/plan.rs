@@ -16,7 +16,7 @@
 use super::bn_grad_pairs;
 use super::kernels::train::loss_scale::GradScaler;
 use super::kernels::{
-    self, Activation as KAct, BindingKind, ConvTiling, Elem, KernelError, KernelSource,
+    self, Activation as KAct, BindingKind, ConvTiling, Elem, KernelError, KernelSource, WindowHw,
 };
 use super::memory::{MemoryMap, MemoryPlanning};
 use super::optim_fusion::{self, Fusion, OptimizerLowering, UpdateKind};
@@ -109,7 +109,7 @@ pub struct Options {
     pub log_capacity: usize,
     /// Share buffers between values with disjoint lifetimes (on by default).
     pub memory: MemoryPlanning,
-    /// Tilings chosen for this device by [`TileRequest::key`] (`runtime::tune` fills it);
+    /// Tilings chosen for this device by [`TileRequest::key`] (`codegen::tune` fills it);
     /// kernels not listed get [`tiling::default_tiling`].
     pub tuned: HashMap<String, ConvTiling>,
     /// When set, every tiling request the lowering makes is appended here, so a tuner can
@@ -119,12 +119,12 @@ pub struct Options {
     /// default; [`super::optim_fusion`]).
     pub optimizer: OptimizerLowering,
     /// Storage buffers one kernel may bind (the device's
-    /// `max_storage_buffers_per_shader_stage`; `runtime::tune::plan_options` sets it). The
+    /// `max_storage_buffers_per_shader_stage`; `tune::plan_options` sets it). The
     /// fused optimizer updates batch as many parameters into one dispatch as fit (at most
     /// [`MAX_PARAMS_PER_UPDATE`]). The default, 8, is WebGPU's guaranteed minimum.
     pub max_storage_buffers: u32,
     /// A CPU driver's fixed subgroup size (`GpuContext::subgroup_size`;
-    /// `runtime::tune::plan_options` sets it): the conv row kernels then share weight loads
+    /// `tune::plan_options` sets it): the conv row kernels then share weight loads
     /// across a subgroup, and per-channel reductions give each chunk one SIMD group
     /// (`norm_train::ChunkLanes`). `None` keeps the kernels portable and GPU-shaped.
     pub subgroup_size: Option<u32>,
@@ -303,9 +303,8 @@ fn concat_slices(g: &Graph) -> HashMap<NodeId, (NodeId, usize)> {
             let only_use = g.users(p) == vec![id];
             // An operand appearing twice in one concat needs two slices: copy it.
             let once = g.inputs(id).iter().filter(|&&q| q == p).count() == 1;
-            let square =
-                matches!(&g.node(p).op, Op::Conv2d { window, .. } if square(window).is_some());
-            if only_use && once && square && !out.contains_key(&p) {
+            let conv = matches!(&g.node(p).op, Op::Conv2d { window, .. } if WindowHw::from_ir(window).is_some());
+            if only_use && once && conv && !out.contains_key(&p) {
                 out.insert(p, (id, offset));
             }
             offset += g.node(p).ty.dims[0];
@@ -314,12 +313,22 @@ fn concat_slices(g: &Graph) -> HashMap<NodeId, (NodeId, usize)> {
     out
 }
 
-pub(super) fn square(w: &Window) -> Option<(u32, u32, u32)> {
-    let fits = |v: usize| u32::try_from(v).ok();
-    if w.kernel[0] != w.kernel[1] || w.stride[0] != w.stride[1] || w.padding[0] != w.padding[1] {
-        return None;
-    }
-    Some((fits(w.kernel[0])?, fits(w.stride[0])?, fits(w.padding[0])?))
+/// `w` as kernel parameters, or why not (a size past u32, which no verified graph has).
+pub(super) fn kernel_window(w: &Window) -> Result<WindowHw, String> {
+    WindowHw::from_ir(w).ok_or_else(|| format!("window ({w}) is too large for the GPU kernels"))
+}
+
+/// Checks that a kernel's output size is the one `Op::infer` gave the value: kernels take
+/// sizes from the IR's rule, so this only fails if lowering passed them the wrong input.
+pub(super) fn check_out_hw(kernel_hw: (u32, u32), value_dims: &[usize]) {
+    debug_assert_eq!(
+        (kernel_hw.0 as usize, kernel_hw.1 as usize),
+        (
+            value_dims[value_dims.len() - 2],
+            value_dims[value_dims.len() - 1]
+        ),
+        "kernel output size disagrees with the inferred type"
+    );
 }
 
 pub(super) struct Builder<'g> {
@@ -527,15 +536,15 @@ impl Builder<'_> {
                 groups,
                 bias,
             } => {
-                let (k, s, p) = square(window).ok_or_else(|| unsupported(format!("non-square conv windows ({window}) are not supported by the GPU backend yet")))?;
+                let win = kernel_window(window).map_err(unsupported)?;
                 let x = dims(ins[0]);
                 let mut params =
-                    kernels::Conv2dParams::new(n, u(x[0]), (u(x[1]), u(x[2])), u(*out_channels), k)
-                        .with_stride(s)
-                        .with_padding(p)
+                    kernels::Conv2dParams::new(n, u(x[0]), (u(x[1]), u(x[2])), u(*out_channels), 1)
+                        .with_window(win)
                         .with_groups(u(*groups))
                         .with_bias(*bias)
                         .with_elem(self.elem(id));
+                check_out_hw((params.out_h(), params.out_w()), &node.ty.dims);
                 let out = match into_concat.get(&id) {
                     Some(&(concat, offset)) => {
                         params = params.with_output_slice(u(offset), u(g.node(concat).ty.dims[0]));
@@ -586,14 +595,12 @@ impl Builder<'_> {
                 self.value.insert(id, out);
             }
             Op::MaxPool2d(w) | Op::AvgPool2d(w) => {
-                let (k, s, p) = square(w).ok_or_else(|| {
-                    unsupported(format!(
-                        "non-square pooling windows ({w}) are not supported by the GPU backend yet"
-                    ))
-                })?;
+                let win = kernel_window(w).map_err(unsupported)?;
                 let x = dims(ins[0]);
-                let params = kernels::Pool2dParams::new(n, u(x[0]), (u(x[1]), u(x[2])), k, s, p)
+                let params = kernels::Pool2dParams::new(n, u(x[0]), (u(x[1]), u(x[2])), 1, 1, 0)
+                    .with_window(win)
                     .with_elem(self.elem(id));
+                check_out_hw((params.out_h(), params.out_w()), &node.ty.dims);
                 let out = self.activation(id);
                 let gradient_taken = g.users(ins[0]).into_iter().any(
                     |u| matches!(&g.node(u).op, Op::Train(TrainOp::MaxPool2dGrad(v)) if v == w),

@@ -2,7 +2,7 @@
 //!
 //! Lowering asks [`super::plan::Options::tiling_for`] once per conv forward, input gradient,
 //! weight gradient and linear kernel, with a [`TileRequest`]. A tuner
-//! (`runtime::tune`) answers with tilings it measured on the device; without one every kernel
+//! ([`super::tune`]) answers with tilings it measured on the device; without one every kernel
 //! gets the fixed default. The key of a request names the kernel and its shape only, never
 //! options that do not change the inner loop (bias, fused activation, output slice).
 

@@ -16,7 +16,7 @@ use super::kernels::{
 use super::optim_fusion::UpdateKind;
 use super::plan::{
     BufferId, BufferRole, Builder, CodegenError, DeferredUpdate, MAX_PARAMS_PER_UPDATE,
-    kernel_activation, square,
+    check_out_hw, kernel_activation, kernel_window,
 };
 use super::tiling::ConvKind;
 use crate::ir::{LOSS_SCALER, NodeId, TrainOp};
@@ -141,20 +141,20 @@ impl Builder<'_> {
                 input_hw,
                 accumulate,
             } => {
-                let (k, s, p) = square(window).ok_or_else(|| unsupported(format!("non-square conv windows ({window}) are not supported by the GPU backend yet")))?;
+                let win = kernel_window(window).map_err(unsupported)?;
                 let (dy, w) = (dims(ins[0]), dims(ins[1]));
                 let params = Conv2dParams::new(
                     n,
                     w[1] * *groups as u32,
                     (input_hw[0] as u32, input_hw[1] as u32),
                     dy[0],
-                    k,
+                    1,
                 )
-                .with_stride(s)
-                .with_padding(p)
+                .with_window(win)
                 .with_groups(*groups as u32)
                 .with_elem(self.elem(id))
                 .with_accumulate(*accumulate);
+                check_out_hw((params.out_h(), params.out_w()), &g.node(ins[0]).ty.dims);
                 // One kernel, or one per stride phase, each writing its part of dx.
                 let kernels = conv_grad::conv2d_grad_input(
                     &params,
@@ -173,13 +173,13 @@ impl Builder<'_> {
                 Ok(())
             }
             TrainOp::Conv2dGradWeight { window, groups } => {
-                let (k, s, p) = square(window).ok_or_else(|| unsupported(format!("non-square conv windows ({window}) are not supported by the GPU backend yet")))?;
+                let win = kernel_window(window).map_err(unsupported)?;
                 let (x, dy) = (dims(ins[0]), dims(ins[1]));
-                let params = Conv2dParams::new(n, x[0], (x[1], x[2]), dy[0], k)
-                    .with_stride(s)
-                    .with_padding(p)
+                let params = Conv2dParams::new(n, x[0], (x[1], x[2]), dy[0], 1)
+                    .with_window(win)
                     .with_groups(*groups as u32)
                     .with_elem(self.elem(ins[0]));
+                check_out_hw((params.out_h(), params.out_w()), &g.node(ins[1]).ty.dims);
                 self.emit_reduction(
                     layer,
                     conv_grad::conv2d_grad_weight(
@@ -282,14 +282,14 @@ impl Builder<'_> {
                 )
             }
             TrainOp::MaxPool2dGrad(w) | TrainOp::AvgPool2dGrad { window: w, .. } => {
-                let (k, s, p) = square(w).ok_or_else(|| {
-                    unsupported(format!(
-                        "non-square pooling windows ({w}) are not supported by the GPU backend yet"
-                    ))
-                })?;
+                let win = kernel_window(w).map_err(unsupported)?;
                 let x = dims(id);
-                let params =
-                    Pool2dParams::new(n, x[0], (x[1], x[2]), k, s, p).with_elem(self.elem(id));
+                let params = Pool2dParams::new(n, x[0], (x[1], x[2]), 1, 1, 0)
+                    .with_window(win)
+                    .with_elem(self.elem(id));
+                // dy is the last operand (max pooling's first is x).
+                let dy = ins[ins.len() - 1];
+                check_out_hw((params.out_h(), params.out_w()), &g.node(dy).ty.dims);
                 match t {
                     TrainOp::MaxPool2dGrad(_) => {
                         let k = pool_grad::max_pool2d_grad(&params).map_err(|source| {

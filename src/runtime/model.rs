@@ -2,9 +2,9 @@
 //! once, and a whole forward pass recorded into one command buffer per run.
 
 use super::{Dispatch, GpuBuffer, GpuError, Recorded, Runtime, storage};
+use crate::codegen::batch_limit::BatchTooLarge;
 use crate::codegen::kernels::Elem;
 use crate::codegen::plan::{BufferId, BufferRole, Plan};
-use crate::ir::Graph;
 use crate::tensor::{Tensor, TensorMap};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -23,16 +23,9 @@ pub enum ModelError {
         limit: u64,
         hint: String,
     },
-    #[error(
-        "batch {batch} is too large for this device: `{name}` takes {per_example} bytes per example, and one buffer may hold at most {limit} bytes (max_storage_buffer_binding_size); the largest batch that fits is {max}"
-    )]
-    BatchTooLarge {
-        batch: usize,
-        max: usize,
-        name: String,
-        per_example: u64,
-        limit: u64,
-    },
+    /// A batch too large for the device's buffers (`codegen::batch_limit::check_batch`).
+    #[error(transparent)]
+    BatchTooLarge(#[from] BatchTooLarge),
     #[error("no value for parameter `{0}`")]
     MissingParam(String),
     #[error("parameter `{name}` has {got} elements, the model expects {want}")]
@@ -58,29 +51,6 @@ pub enum ModelError {
         count: usize,
         capacity: usize,
     },
-}
-
-/// Check, before lowering, that every value of `g` fits one device buffer at `batch`.
-pub fn check_batch(g: &Graph, batch: usize, limit: u64) -> Result<(), ModelError> {
-    let largest = g
-        .node_ids()
-        .filter(|&id| g.node(id).ty.batched)
-        .map(|id| (g.node(id).ty.numel() as u64 * 4, id))
-        .max_by_key(|(bytes, id)| (*bytes, std::cmp::Reverse(*id)));
-    let Some((per_example, id)) = largest else {
-        return Ok(());
-    };
-    let max = (limit / per_example.max(1)) as usize;
-    if batch > max {
-        return Err(ModelError::BatchTooLarge {
-            batch,
-            max,
-            name: g.node(id).path.clone(),
-            per_example,
-            limit,
-        });
-    }
-    Ok(())
 }
 
 pub struct DeviceModel<'r> {

@@ -16,7 +16,8 @@ use super::template::{Vars, render};
 use super::train::reduce::TARGET_INVOCATIONS;
 use super::{
     Activation, BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS,
-    MAX_WORKGROUPS_PER_DIM, check_loops, ensure, fit_u32, out_dim, storage_vars,
+    MAX_WORKGROUPS_PER_DIM, WindowHw, check_loops, ensure, fit_u32, hw_name, ir_window,
+    storage_vars, window_out,
 };
 
 const TEMPLATE: &str = include_str!("../../../shaders/conv2d.wgsl");
@@ -117,6 +118,14 @@ impl Conv2dParams {
         self
     }
 
+    /// Sets the kernel, strides and padding, each (height, width).
+    pub fn with_window(mut self, w: WindowHw) -> Self {
+        (self.kernel_h, self.kernel_w) = w.kernel;
+        (self.stride_h, self.stride_w) = w.stride;
+        (self.pad_h, self.pad_w) = w.pad;
+        self
+    }
+
     /// Sets the group count.
     pub fn with_groups(mut self, groups: u32) -> Self {
         self.groups = groups;
@@ -148,14 +157,23 @@ impl Conv2dParams {
         self
     }
 
-    /// Output height, PyTorch's `floor((H + 2p - KH) / s) + 1`.
+    /// The layer's window as the IR writes it.
+    pub fn window(&self) -> crate::ir::Window {
+        ir_window(
+            (self.kernel_h, self.kernel_w),
+            (self.stride_h, self.stride_w),
+            (self.pad_h, self.pad_w),
+        )
+    }
+
+    /// Output height, by the IR's rule (PyTorch's `floor((H + 2p - KH) / s) + 1`).
     pub fn out_h(&self) -> u32 {
-        out_dim(self.in_h, self.pad_h, self.kernel_h, self.stride_h)
+        window_out(&self.window(), 0, self.in_h)
     }
 
     /// Output width.
     pub fn out_w(&self) -> u32 {
-        out_dim(self.in_w, self.pad_w, self.kernel_w, self.stride_w)
+        window_out(&self.window(), 1, self.in_w)
     }
 
     /// Elements of the input tensor.
@@ -389,8 +407,8 @@ pub(crate) fn conv2d_named(
             "conv2d_{}x{}_s{}_p{}_g{}_{}x{}x{}x{}_to{}",
             p.kernel_h,
             p.kernel_w,
-            p.stride_h,
-            p.pad_h,
+            hw_name(p.stride_h, p.stride_w),
+            hw_name(p.pad_h, p.pad_w),
             p.groups,
             p.batch,
             p.in_channels,

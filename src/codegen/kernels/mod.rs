@@ -14,7 +14,8 @@
 //! | [`gemm`] | the reference GEMM conv throughput is measured against (not used by plans) | `gemm_reference.wgsl` |
 //!
 //! Every shape is a compile-time constant of the generated shader, so one layer = one shader;
-//! the runtime caches pipelines by source text, so identical layers share a pipeline.
+//! the runtime caches pipelines by source text, so identical layers share a pipeline. Output
+//! sizes come from the IR's shape rule ([`Window::out_dim`]); kernels know no rule of their own.
 //!
 //! Invariants every generator upholds (the tests check them):
 //! * the output is valid WGSL according to naga ([`validate_wgsl`]);
@@ -40,6 +41,8 @@ pub mod train;
 pub use activation::Activation;
 pub use conv::{Conv2dParams, ConvTiling};
 pub use pool::Pool2dParams;
+
+use crate::ir::Window;
 
 /// Entry point name used by every generated shader.
 pub const ENTRY_POINT: &str = "main";
@@ -290,16 +293,55 @@ pub(crate) fn ensure(
     }
 }
 
-/// PyTorch's output size `floor((input + 2 pad - kernel) / stride) + 1`, computed in u64 so that
-/// absurd parameters cannot overflow: 0 when the window does not fit the padded input (or the
-/// stride is 0), saturated at `u32::MAX`. Generators reject both through their `validate`.
-pub(crate) fn out_dim(input: u32, pad: u32, kernel: u32, stride: u32) -> u32 {
-    let padded = u64::from(input) + 2 * u64::from(pad);
-    if stride == 0 || padded < u64::from(kernel) {
-        return 0;
+/// One output size of `window` over `input` by the IR's shape rule ([`Window::out_dim`], the
+/// rule `Op::infer` applies; kernels know no rule of their own): 0 where the window does not
+/// fit the padded input (or its kernel or stride is 0), saturated at `u32::MAX`. Generators
+/// reject both through their `validate`.
+pub(crate) fn window_out(window: &Window, axis: usize, input: u32) -> u32 {
+    window
+        .out_dim(axis, input as usize)
+        .map_or(0, |out| u32::try_from(out).unwrap_or(u32::MAX))
+}
+
+/// A window's (height, width) kernel, stride and padding, as the kernel parameters take them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowHw {
+    pub kernel: (u32, u32),
+    pub stride: (u32, u32),
+    pub pad: (u32, u32),
+}
+
+impl WindowHw {
+    /// `w` in u32; `None` where a size does not fit (no verified graph has such a window: its
+    /// tensors would exceed `ir::size`'s bound).
+    pub fn from_ir(w: &Window) -> Option<Self> {
+        let pair = |v: [usize; 2]| Some((u32::try_from(v[0]).ok()?, u32::try_from(v[1]).ok()?));
+        Some(Self {
+            kernel: pair(w.kernel)?,
+            stride: pair(w.stride)?,
+            pad: pair(w.padding)?,
+        })
     }
-    let out = (padded - u64::from(kernel)) / u64::from(stride) + 1;
-    out.min(u64::from(u32::MAX)) as u32
+}
+
+/// `3` for a size equal along both axes, `3x1` otherwise: square windows keep the kernel names
+/// they always had, and non-square ones are told apart.
+pub(crate) fn hw_name(h: u32, w: u32) -> String {
+    if h == w {
+        h.to_string()
+    } else {
+        format!("{h}x{w}")
+    }
+}
+
+/// The IR window of a kernel's (height, width) kernel, stride and padding.
+pub(crate) fn ir_window(kernel: (u32, u32), stride: (u32, u32), pad: (u32, u32)) -> Window {
+    let u = |v: u32| v as usize;
+    Window {
+        kernel: [u(kernel.0), u(kernel.1)],
+        stride: [u(stride.0), u(stride.1)],
+        padding: [u(pad.0), u(pad.1)],
+    }
 }
 
 /// Largest element count a generated shader may index (u32 indices, some offsets in i32).

@@ -5,8 +5,8 @@
 use super::activation::ELEMENTWISE_WG;
 use super::template::{Vars, render};
 use super::{
-    BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, check_loops, ensure,
-    fit_u32, grid_1d, out_dim,
+    BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, WindowHw, check_loops,
+    ensure, fit_u32, grid_1d, hw_name, ir_window, window_out,
 };
 use super::{Elem, storage_vars};
 
@@ -80,14 +80,31 @@ impl Pool2dParams {
         self
     }
 
-    /// Output height, `floor((H + 2p - k) / s) + 1`.
+    /// Sets the window, strides and padding, each (height, width).
+    pub fn with_window(mut self, w: WindowHw) -> Self {
+        (self.kernel_h, self.kernel_w) = w.kernel;
+        (self.stride_h, self.stride_w) = w.stride;
+        (self.pad_h, self.pad_w) = w.pad;
+        self
+    }
+
+    /// The window as the IR writes it.
+    pub fn window(&self) -> crate::ir::Window {
+        ir_window(
+            (self.kernel_h, self.kernel_w),
+            (self.stride_h, self.stride_w),
+            (self.pad_h, self.pad_w),
+        )
+    }
+
+    /// Output height, by the IR's rule (`floor((H + 2p - k) / s) + 1`).
     pub fn out_h(&self) -> u32 {
-        out_dim(self.in_h, self.pad_h, self.kernel_h, self.stride_h)
+        window_out(&self.window(), 0, self.in_h)
     }
 
     /// Output width.
     pub fn out_w(&self) -> u32 {
-        out_dim(self.in_w, self.pad_w, self.kernel_w, self.stride_w)
+        window_out(&self.window(), 1, self.in_w)
     }
 
     /// `3x3_s1_p1_128x64x32x32`: window, stride, padding and input shape (and `_f16`), the
@@ -97,8 +114,8 @@ impl Pool2dParams {
             "{}x{}_s{}_p{}_{}x{}x{}x{}{}",
             self.kernel_h,
             self.kernel_w,
-            self.stride_h,
-            self.pad_h,
+            hw_name(self.stride_h, self.stride_w),
+            hw_name(self.pad_h, self.pad_w),
             self.batch,
             self.channels,
             self.in_h,

@@ -25,7 +25,7 @@ use super::super::storage_vars;
 use super::super::template::{Vars, render};
 use super::super::{
     Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS,
-    MAX_WORKGROUPS_PER_DIM, Reduction, check_loops, ensure, fit_u32,
+    MAX_WORKGROUPS_PER_DIM, Reduction, check_loops, ensure, fit_u32, hw_name,
 };
 use super::reduce::{Split, finish, split};
 
@@ -85,8 +85,8 @@ fn dims_name(op: &str, p: &Conv2dParams) -> String {
         "{op}_{}x{}_s{}_p{}_g{}_{}x{}x{}x{}_to{}",
         p.kernel_h,
         p.kernel_w,
-        p.stride_h,
-        p.pad_h,
+        hw_name(p.stride_h, p.stride_w),
+        hw_name(p.pad_h, p.pad_w),
         p.groups,
         p.batch,
         p.in_channels,
