@@ -1,7 +1,7 @@
 //! Activation functions shared by every kernel with a fused epilogue (netc: src/codegen/kernels/activation.rs).
 //! `activate` switches on a compile-time constant, so the shader compiler folds it to one branch.
 
-const ACT_KIND: u32 = {{ACT_KIND}}; // 0 identity, 1 relu, 2 leaky relu, 3 tanh, 4 gelu
+const ACT_KIND: u32 = {{ACT_KIND}}; // {{ACT_KINDS}}
 const LEAKY_SLOPE: f32 = {{LEAKY_SLOPE}};
 
 // exp(a) to ~2 ulp for a <= 0, independent of the driver's `exp` (Vulkan allows 3 + 2|a| ulp,
@@ -70,10 +70,7 @@ fn tanh_stable(x: f32) -> f32 {
 
 fn activate(x: f32) -> f32 {
     switch ACT_KIND {
-        case 1u: { return max(x, 0.0); }
-        case 2u: { return select(LEAKY_SLOPE * x, x, x >= 0.0); }
-        case 3u: { return tanh_stable(x); }
-        case 4u: { return gelu(x); }
+{{ACT_CASES}}
         default: { return x; }
     }
 }

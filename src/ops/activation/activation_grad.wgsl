@@ -40,10 +40,7 @@ fn gelu_grad(x: f32) -> f32 {
 
 fn derivative(x: f32) -> f32 {
     switch ACT_KIND {
-        case 1u: { return select(0.0, 1.0, x > 0.0); }
-        case 2u: { return select(LEAKY_SLOPE, 1.0, x > 0.0); }
-        case 3u: { return tanh_grad(x); }
-        case 4u: { return gelu_grad(x); }
+{{DERIVATIVE_CASES}}
         default: { return 1.0; }
     }
 }
