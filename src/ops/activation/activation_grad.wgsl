@@ -1,4 +1,4 @@
-//! Activation gradient dx = dy * act'(x) (netc: src/codegen/kernels/train/pointwise_grad.rs).
+//! Activation gradient dx = dy * act'(x) (netc: src/ops/activation/kernel.rs).
 //! One element per invocation. The derivatives reuse the activation library's accurate helpers:
 //! tanh' = sech^2 x = 4e / (1 + e)^2 with e = exp(-2|x|) (no 1 - tanh^2 cancellation), and
 //! gelu' = Phi(x) + x phi(x) with Phi from erfc and x^2 / 2 split as in `gelu`.
@@ -39,10 +39,7 @@ fn gelu_grad(x: f32) -> f32 {
 }
 
 fn derivative(x: f32) -> f32 {
-    switch ACT_KIND {
-{{DERIVATIVE_CASES}}
-        default: { return 1.0; }
-    }
+    return {{DERIVATIVE}};
 }
 
 @compute @workgroup_size(WG)

@@ -1,15 +1,12 @@
 //! The derivative of an activation read off its output y = act(x), for kernels that take a
-//! gradient through a fused activation (netc: src/codegen/kernels/activation.rs). relu and leaky
+//! gradient through a fused activation (netc: src/ops/activation/kernel.rs). relu and leaky
 //! relu: y > 0 exactly when x > 0; tanh: 1 - y^2 (PyTorch's tanh_backward). gelu never gets here.
 
-const GRAD_KIND: u32 = {{GRAD_KIND}}; // {{GRAD_KINDS}}
 const GRAD_SLOPE: f32 = {{GRAD_SLOPE}};
 
+// {{ACT_NAME}}
 fn derivative_from_output(y: f32) -> f32 {
-    switch GRAD_KIND {
-{{GRAD_CASES}}
-        default: { return 1.0; }
-    }
+    return {{DERIVATIVE_FROM_OUTPUT}};
 }
 {{#if VEC4}}
 

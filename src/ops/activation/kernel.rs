@@ -1,9 +1,8 @@
 //! The activation kernels and the WGSL libraries that every kernel with a fused activation
 //! splices in, rendered from the templates beside this file with the table's WGSL:
 //!
-//! * `activation_lib.wgsl`: `fn activate(x: f32) -> f32`, a switch over every activation on the
-//!   compile-time constant `ACT_KIND` (the table position + 1; 0 is the identity), so the shader
-//!   compiler folds it to one branch;
+//! * `activation_lib.wgsl`: `fn activate(x: f32) -> f32`, the kernel's own activation (its
+//!   table expression) or the identity, so a kernel's WGSL depends on no other activation;
 //! * `activation_grad_lib.wgsl`: `fn derivative_from_output(y: f32) -> f32`, for the
 //!   activations whose derivative is a function of their output;
 //! * `activation.wgsl`, `activation_grad.wgsl`, `activation_grad_from_output.wgsl`: the
@@ -31,37 +30,9 @@ pub fn kernel_name(act: Option<Activation>) -> &'static str {
     act.map_or("identity", Activation::name)
 }
 
-/// `ACT_KIND` / `GRAD_KIND` of `act`: 0 for the identity.
-fn kind(act: Option<Activation>) -> u32 {
-    act.map_or(0, Activation::kernel_id)
-}
-
 /// The negative slope the libraries' `LEAKY_SLOPE` / `GRAD_SLOPE` hold.
 fn slope(act: Option<Activation>) -> f32 {
     act.map_or(0.0, |a| a.def().slope)
-}
-
-/// `case {kind}u: { return {expr}; }` for each activation `expr` gives a WGSL expression.
-fn cases(expr: impl Fn(Activation) -> Option<&'static str>) -> String {
-    Activation::all()
-        .filter_map(|a| {
-            expr(a).map(|e| format!("        case {}u: {{ return {e}; }}", a.kernel_id()))
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// The comment naming each kind: `{zero}, 1 relu, 2 leaky relu, ...` over the activations
-/// `expr` covers.
-fn kinds(zero: &str, covered: impl Fn(Activation) -> bool) -> String {
-    std::iter::once(zero.to_string())
-        .chain(
-            Activation::all()
-                .filter(|&a| covered(a))
-                .map(|a| format!("{} {}", a.kernel_id(), a.name().replace('_', " "))),
-        )
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Renders the WGSL library defining `fn activate(x: f32) -> f32` for `act` (the identity for
@@ -70,9 +41,8 @@ fn kinds(zero: &str, covered: impl Fn(Activation) -> bool) -> String {
 /// `fn activate4(v: vec4<f32>) -> vec4<f32>`, `activate` lane by lane.
 pub fn wgsl_library(act: Option<Activation>, width: u32) -> Result<String, KernelError> {
     let vars = Vars::new()
-        .u32("ACT_KIND", kind(act))
-        .set("ACT_KINDS", kinds("0 identity", |_| true))
-        .set("ACT_CASES", cases(|a| Some(a.def().wgsl)))
+        .set("ACT_NAME", kernel_name(act))
+        .set("ACTIVATE", act.map_or("x", |a| a.def().wgsl))
         .f32("LEAKY_SLOPE", slope(act))
         .flag("VEC4", width == 4);
     // Drop the trailing newline so the library splices cleanly into a template line.
@@ -89,18 +59,20 @@ pub fn wgsl_library(act: Option<Activation>, width: u32) -> Result<String, Kerne
 /// `fn derivative_from_output4(y: vec4<f32>) -> vec4<f32>`, lane by lane. An activation whose
 /// derivative is not a function of its output (gelu) is refused.
 pub fn wgsl_grad_library(act: Option<Activation>, width: u32) -> Result<String, KernelError> {
-    if let Some(a) = act {
-        ensure("activation_grad", a.derivative_from_output(), || {
-            format!("{}'s derivative cannot be read off its output", a.name())
-        })?;
-    }
+    let derivative = match act {
+        None => "1.0",
+        Some(a) => {
+            a.def()
+                .wgsl_derivative_from_output
+                .ok_or_else(|| KernelError::InvalidParams {
+                    op: "activation_grad",
+                    message: format!("{}'s derivative cannot be read off its output", a.name()),
+                })?
+        }
+    };
     let vars = Vars::new()
-        .u32("GRAD_KIND", kind(act))
-        .set(
-            "GRAD_KINDS",
-            kinds("0 none", Activation::derivative_from_output),
-        )
-        .set("GRAD_CASES", cases(|a| a.def().wgsl_derivative_from_output))
+        .set("ACT_NAME", kernel_name(act))
+        .set("DERIVATIVE_FROM_OUTPUT", derivative)
         .f32("GRAD_SLOPE", slope(act))
         .flag("VEC4", width == 4);
     Ok(render(
@@ -141,7 +113,7 @@ pub fn activation(len: u64, act: Activation, elem: Elem) -> Result<KernelSource,
 pub fn activation_grad(len: u64, act: Activation, elem: Elem) -> Result<KernelSource, KernelError> {
     let vars = storage_vars(Vars::new(), elem, 1)
         .set("ACTIVATION_LIB", wgsl_library(Some(act), 1)?)
-        .set("DERIVATIVE_CASES", cases(|a| Some(a.def().wgsl_derivative)));
+        .set("DERIVATIVE", act.def().wgsl_derivative);
     elementwise(
         "activation_grad",
         format!("{}_grad_{len}{}", act.name(), elem.suffix()),

@@ -122,12 +122,6 @@ impl Activation {
             .collect::<Vec<_>>()
             .join(", ")
     }
-
-    /// The `ACT_KIND` / `GRAD_KIND` constant of the WGSL libraries: the table position plus
-    /// one, as 0 is the identity.
-    fn kernel_id(self) -> u32 {
-        u32::from(self.0) + 1
-    }
 }
 
 impl fmt::Debug for Activation {

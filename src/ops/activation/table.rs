@@ -1,6 +1,6 @@
 //! The activation table: one [`ActivationDef`] per activation, every fact about it in one
-//! place. The order is the numbering of the WGSL `ACT_KIND` switch (position + 1) and the order
-//! diagnostics list the names in; append new activations at the end.
+//! place. The order is the order diagnostics list the names in; append new activations at the
+//! end (the named constants of [`super::Activation`] are positions in it).
 
 use super::reference as r;
 use super::{ActivationDef, Gain, onnx};
