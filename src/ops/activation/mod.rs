@@ -1,4 +1,4 @@
-//! Pointwise activations (`relu`, `leaky_relu`, `tanh`, `gelu`, ...): the `act`
+//! Pointwise activations (`relu`, `leaky_relu`, `tanh`, `gelu`, `silu`): the `act`
 //! hyper-parameter of the seed's models, standalone ops and the epilogue fused into batch norm,
 //! add and conv kernels.
 //!
@@ -84,6 +84,8 @@ impl Activation {
     pub const TANH: Activation = Activation(2);
     /// `F.gelu(x)`, the exact erf form.
     pub const GELU: Activation = Activation(3);
+    /// `F.silu(x)`, x * sigmoid(x).
+    pub const SILU: Activation = Activation(4);
 
     /// The negative slope of leaky ReLU (PyTorch's default).
     pub const LEAKY_SLOPE: f32 = table::LEAKY_SLOPE;
@@ -147,6 +149,7 @@ mod tests {
             (Activation::LEAKY_RELU, "leaky_relu"),
             (Activation::TANH, "tanh"),
             (Activation::GELU, "gelu"),
+            (Activation::SILU, "silu"),
         ] {
             assert_eq!(a.name(), name);
             assert_eq!(Activation::from_name(name), Some(a));

@@ -39,3 +39,10 @@ pub(super) fn gelu(g: &mut dyn OnnxNodes, x: String, out: &str) {
     g.add_node("Mul", &[x, plus], &times, &[]);
     g.add_node("Mul", &[times, half], out, &[]);
 }
+
+/// x * Sigmoid(x) (opset 17 has no Silu).
+pub(super) fn silu(g: &mut dyn OnnxNodes, x: String, out: &str) {
+    let sigmoid = format!("{out}.sigmoid");
+    g.add_node("Sigmoid", std::slice::from_ref(&x), &sigmoid, &[]);
+    g.add_node("Mul", &[x, sigmoid], out, &[]);
+}

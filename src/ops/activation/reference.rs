@@ -84,6 +84,27 @@ pub(super) fn gelu_derivative(x: f64, _: fn(f64) -> f64) -> f64 {
     let pdf = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
     cdf + x * pdf
 }
+/// sigmoid(x) and 1 - sigmoid(x), each from e = exp(-|x|) so neither overflows or cancels.
+fn sigmoid_pair(x: f64) -> (f64, f64) {
+    let e = (-x.abs()).exp();
+    if x >= 0.0 {
+        (1.0 / (1.0 + e), e / (1.0 + e))
+    } else {
+        (e / (1.0 + e), 1.0 / (1.0 + e))
+    }
+}
+
+/// x * sigmoid(x).
+pub(super) fn silu(x: f64) -> f64 {
+    x * sigmoid_pair(x).0
+}
+
+/// sigmoid(x) (1 + x (1 - sigmoid(x))), PyTorch's silu_backward.
+pub(super) fn silu_derivative(x: f64, _: fn(f64) -> f64) -> f64 {
+    let (s, one_minus_s) = sigmoid_pair(x);
+    s * (1.0 + x * one_minus_s)
+}
+
 /// The error function to double precision: its Maclaurin series for |x| < 2, and
 /// 1 - erfc(x) beyond (both converge to ~1e-16 there).
 pub fn erf(x: f64) -> f64 {

@@ -8,7 +8,7 @@ use super::{ActivationDef, Gain, onnx};
 /// The negative slope of leaky ReLU (PyTorch's default).
 pub const LEAKY_SLOPE: f32 = 0.01;
 
-pub static TABLE: [ActivationDef; 4] = [
+pub static TABLE: [ActivationDef; 5] = [
     ActivationDef {
         name: "relu",
         aliases: &[],
@@ -70,6 +70,28 @@ pub static TABLE: [ActivationDef; 4] = [
         onnx: onnx::gelu,
         // PyTorch has no gain for GELU; netc uses ReLU's, which GELU approximates for
         // positive inputs.
+        gain: Gain::Rectifier {
+            negative_slope: 0.0,
+        },
+    },
+    ActivationDef {
+        name: "silu",
+        aliases: &[],
+        pytorch: "F.silu(x) (x * sigmoid(x))",
+        forward: r::silu,
+        derivative: r::silu_derivative,
+        // silu is not monotonic (its minimum is at x = -1.278): y does not determine x.
+        derivative_from_output: None,
+        // x * sigmoid(x) with e = exp(-|x|): x / (1 + e) for x >= 0, x e / (1 + e) below, so
+        // neither side overflows; exp_accurate keeps the left tail's relative accuracy.
+        wgsl: "select(x * exp_accurate(-abs(x)), x, x >= 0.0) / (1.0 + exp_accurate(-abs(x)))",
+        // sigmoid(x) (1 + x (1 - sigmoid(x))), both factors from e = exp(-|x|) as above.
+        wgsl_derivative: "select(exp_accurate(-abs(x)), 1.0, x >= 0.0) / (1.0 + exp_accurate(-abs(x))) * (1.0 + x * select(1.0, exp_accurate(-abs(x)), x >= 0.0) / (1.0 + exp_accurate(-abs(x))))",
+        wgsl_derivative_from_output: None,
+        slope: 0.0,
+        onnx: onnx::silu,
+        // PyTorch's calculate_gain has no 'silu' (it raises); netc uses ReLU's, as for gelu
+        // (and as timm does), which silu approximates for positive inputs.
         gain: Gain::Rectifier {
             negative_slope: 0.0,
         },
