@@ -18,6 +18,7 @@ pub mod elab;
 pub mod export;
 pub mod import;
 pub mod ir;
+pub mod ops;
 pub mod params;
 pub mod passes;
 pub mod pipeline;

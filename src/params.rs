@@ -12,6 +12,7 @@
 
 use crate::elab::recipe::Init;
 use crate::ir::{Graph, Op, ParamRole};
+use crate::ops::activation::{Activation, Gain};
 use crate::tensor::{Tensor, TensorMap};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -19,14 +20,14 @@ use rand_distr::{Distribution, Normal, Uniform};
 use std::collections::HashMap;
 use std::path::Path;
 
-/// PyTorch's `nn.init.calculate_gain` for the model's activations. PyTorch has no
-/// gain for GELU; netc uses ReLU's, which GELU approximates for positive inputs.
+/// PyTorch's `nn.init.calculate_gain` for the model's activation, as its table entry gives it
+/// (`ops::activation::Gain`); 1 for `linear` / `identity`, and ReLU's for any other name.
 pub fn gain(nonlinearity: &str) -> f64 {
-    match nonlinearity {
-        "tanh" => 5.0 / 3.0,
-        "leaky_relu" => (2.0 / (1.0 + 0.01f64 * 0.01)).sqrt(),
-        "linear" | "identity" => 1.0,
-        _ => 2f64.sqrt(),
+    match Activation::from_name(nonlinearity).map(|a| a.def().gain) {
+        Some(Gain::Constant(g)) => g,
+        Some(Gain::Rectifier { negative_slope: a }) => (2.0 / (1.0 + a * a)).sqrt(),
+        None if matches!(nonlinearity, "linear" | "identity") => 1.0,
+        None => 2f64.sqrt(),
     }
 }
 

@@ -4,20 +4,13 @@
 //! WGSL of two small kernels is pinned with insta snapshots (review changes with
 //! `cargo insta review`, or accept with `INSTA_UPDATE=always cargo test`).
 
+use crate::gpu_common::epilogues;
 use netc::codegen::kernels::Elem;
 use netc::codegen::kernels::{
-    Activation, BindingKind, Conv2dParams, ConvTiling, KernelError, KernelSource,
-    MAX_WORKGROUPS_PER_DIM, Pool2dParams, activation, conv, elementwise, linear, norm, pool,
-    softmax, validate_wgsl,
+    BindingKind, Conv2dParams, ConvTiling, KernelError, KernelSource, MAX_WORKGROUPS_PER_DIM,
+    Pool2dParams, conv, elementwise, linear, norm, pool, softmax, validate_wgsl,
 };
-
-const ACTIVATIONS: [Activation; 5] = [
-    Activation::Identity,
-    Activation::Relu,
-    Activation::LEAKY_RELU,
-    Activation::Tanh,
-    Activation::Gelu,
-];
+use netc::ops::activation::{self, Activation};
 
 /// Every kernel family over a grid of parameters, including the seed models' layers.
 fn all_kernels() -> Vec<KernelSource> {
@@ -132,12 +125,12 @@ fn all_kernels() -> Vec<KernelSource> {
     ];
     for p in convs {
         for t in &tilings {
-            for act in ACTIVATIONS {
+            for act in epilogues() {
                 out.push(conv::conv2d(&p.with_activation(act), t).expect("conv2d"));
             }
         }
     }
-    for act in ACTIVATIONS {
+    for act in epilogues() {
         out.push(
             linear::linear(128, 128, 10, true, act, &ConvTiling::default(), Elem::F32)
                 .expect("linear"),
@@ -147,12 +140,14 @@ fn all_kernels() -> Vec<KernelSource> {
                 .expect("linear"),
         );
         out.push(norm::batch_norm(128, 184, 4, 4, 1e-5, act, Elem::F32).expect("bn"));
-        out.push(activation::activation(1000, act, Elem::F32).expect("act"));
+        if let Some(a) = act {
+            out.push(activation::kernel::activation(1000, a, Elem::F32).expect("act"));
+        }
         out.push(elementwise::add(128 * 64 * 8 * 8, act, Elem::F32).expect("add"));
     }
     // More than 65,535 workgroups: exercises the 2D grid split.
     out.push(
-        activation::activation(128 * 64 * 32 * 32 * 4, Activation::Relu, Elem::F32)
+        activation::kernel::activation(128 * 64 * 32 * 32 * 4, Activation::RELU, Elem::F32)
             .expect("big act"),
     );
     out.push(elementwise::concat_channels(128, 16, 32 * 32, 48, 64, Elem::F32).expect("concat"));
@@ -283,7 +278,7 @@ fn invalid_parameters_are_errors() {
         pool::max_pool2d(&Pool2dParams::new(1, 1, (8, 8), 2, 2, 2)).is_err(),
         "pad > k/2"
     );
-    assert!(norm::batch_norm(1, 1, 1, 1, f32::NAN, Activation::Relu, Elem::F32).is_err());
+    assert!(norm::batch_norm(1, 1, 1, 1, f32::NAN, Some(Activation::RELU), Elem::F32).is_err());
     assert!(softmax::softmax(0, 10, Elem::F32).is_err());
     assert!(elementwise::concat_channels(1, 8, 4, 60, 64, Elem::F32).is_err());
 }
@@ -319,7 +314,7 @@ fn snapshot_conv2d_3x3() {
     let p = Conv2dParams::new(1, 3, (5, 5), 4, 3)
         .with_padding(1)
         .with_bias(true)
-        .with_activation(Activation::Relu);
+        .with_activation(Some(Activation::RELU));
     let k = conv::conv2d(
         &p,
         &ConvTiling {

@@ -953,7 +953,10 @@ fn invalid_train_values() {
         .message("argument `mode` of `kaiming_normal` must be one of \"fan_in\", \"fan_out\", got \"fan_mid\" (string)")
         .at("main.net", 6, 32);
     fails1(&with_train("init = kaiming_normal(nonlinearity = softmax)"))
-        .message("argument `nonlinearity` of `kaiming_normal` must be an activation (relu, leaky_relu, tanh, gelu), got a function")
+        .message(&format!(
+            "argument `nonlinearity` of `kaiming_normal` must be an activation ({}), got a function",
+            netc::ops::activation::Activation::names()
+        ))
         .at("main.net", 6, 40);
     fails1(&with_train("schedule = multistep(milestones = [0])"))
         .message(

@@ -188,7 +188,8 @@ fn small(act: &str) -> netc::elab::Elaborated {
 
 #[test]
 fn every_activation_whose_gradient_reads_its_output_fuses_in_training() {
-    for act in ["relu", "leaky_relu", "tanh"] {
+    for a in Activation::all().filter(|a| a.derivative_from_output()) {
+        let act = a.name();
         let e = small(act);
         let fused = check_training_step(act, &e, vec![3, 3, 8, 8]);
         // bn1 + act, add + act, bn3 + act.
@@ -234,18 +235,26 @@ fn every_activation_whose_gradient_reads_its_output_fuses_in_training() {
 
 #[test]
 fn gelu_fuses_for_inference_but_not_where_its_gradient_needs_the_input() {
-    let e = small("gelu");
-    let inference = pipeline::optimise(&e.graph).expect("passes");
-    assert_eq!(fused_ops(&inference), 3);
-    let t = autodiff::build(&e.graph, &e.recipe.optimizer).expect("training graph");
-    let g = pipeline::optimise(&t.graph).expect("passes");
-    assert_eq!(fused_ops(&g), 0, "gelu' is not a function of gelu's output");
-    assert_eq!(
-        count(&g, |op| *op == Op::Activation(Activation::Gelu)),
-        3,
-        "the gelus stay"
-    );
-    check_training_step("gelu", &e, vec![2, 3, 8, 8]);
+    // gelu, and every activation whose derivative is not a function of its output.
+    for a in Activation::all().filter(|a| !a.derivative_from_output()) {
+        let act = a.name();
+        let e = small(act);
+        let inference = pipeline::optimise(&e.graph).expect("passes");
+        assert_eq!(fused_ops(&inference), 3, "{act}");
+        let t = autodiff::build(&e.graph, &e.recipe.optimizer).expect("training graph");
+        let g = pipeline::optimise(&t.graph).expect("passes");
+        assert_eq!(
+            fused_ops(&g),
+            0,
+            "{act}' is not a function of {act}'s output"
+        );
+        assert_eq!(
+            count(&g, |op| *op == Op::Activation(a)),
+            3,
+            "the {act}s stay"
+        );
+        check_training_step(act, &e, vec![2, 3, 8, 8]);
+    }
 }
 
 #[test]

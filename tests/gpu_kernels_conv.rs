@@ -8,7 +8,8 @@ use crate::gpu_common::{
     Lcg, assert_close, conv_reference, linear_reference, rt, upload, with_device_subgroup,
 };
 use netc::codegen::kernels::Elem;
-use netc::codegen::kernels::{Activation, Conv2dParams, ConvTiling, WindowHw, conv, linear};
+use netc::codegen::kernels::{Conv2dParams, ConvTiling, WindowHw, conv, linear};
+use netc::ops::activation::Activation;
 use netc::runtime::Dispatch;
 
 /// Tilings exercised by every case: 4x4 tiles, no register tiling at all, 8x8, odd
@@ -238,10 +239,10 @@ fn conv_groups() {
 #[test]
 fn conv_fused_activations() {
     for (i, act) in [
-        Activation::Relu,
-        Activation::LEAKY_RELU,
-        Activation::Tanh,
-        Activation::Gelu,
+        Some(Activation::RELU),
+        Some(Activation::LEAKY_RELU),
+        Some(Activation::TANH),
+        Some(Activation::GELU),
     ]
     .into_iter()
     .enumerate()
@@ -264,7 +265,7 @@ fn conv_writes_into_channel_slice() {
     // A slice at the very end, with bias and a fused activation.
     let p = Conv2dParams::new(1, 8, (4, 6), 12, 1)
         .with_bias(true)
-        .with_activation(Activation::Relu)
+        .with_activation(Some(Activation::RELU))
         .with_output_slice(20, 32);
     check("1x1 into last slice", p, 23);
 }
@@ -297,13 +298,13 @@ fn linear_128_to_10() {
         let x = rng.vec(batch as usize * 128);
         let w = rng.vec(10 * 128);
         let b = rng.vec(10);
-        let want = linear_reference(&x, batch, 128, &w, Some(&b), Activation::Identity);
+        let want = linear_reference(&x, batch, 128, &w, Some(&b), None);
         let k = linear::linear(
             batch,
             128,
             10,
             true,
-            Activation::Identity,
+            None,
             &ConvTiling::default(),
             Elem::F32,
         )
@@ -327,13 +328,13 @@ fn linear_without_bias_with_relu() {
     let (batch, fin, fout) = (4u32, 37u32, 19u32);
     let x = rng.vec((batch * fin) as usize);
     let w = rng.vec((fout * fin) as usize);
-    let want = linear_reference(&x, batch, fin, &w, None, Activation::Relu);
+    let want = linear_reference(&x, batch, fin, &w, None, Some(Activation::RELU));
     let k = linear::linear(
         batch,
         fin,
         fout,
         false,
-        Activation::Relu,
+        Some(Activation::RELU),
         &ConvTiling::default(),
         Elem::F32,
     )
@@ -370,7 +371,7 @@ fn row_kernel_shapes() -> Vec<(&'static str, Conv2dParams)> {
             Conv2dParams::new(1, 5, (6, 12), 7, 5)
                 .with_padding(2)
                 .with_bias(true)
-                .with_activation(Activation::Relu),
+                .with_activation(Some(Activation::RELU)),
         ),
         (
             "rows 1x1 slice",

@@ -6,30 +6,23 @@
 //! There is no skipping: without a GPU adapter these tests fail and say how to get one.
 
 use crate::gpu_common::{
-    Lcg, add_reference, assert_close, batch_norm_reference, conv_reference,
-    global_avg_pool_reference, ir_activation, linear_reference, pool_reference, rt,
-    softmax_reference, tensor, upload,
+    Lcg, add_reference, assert_close, batch_norm_reference, conv_reference, epilogues,
+    global_avg_pool_reference, linear_reference, pool_reference, rt, softmax_reference, tensor,
+    upload,
 };
 use netc::codegen::kernels::Elem;
 use netc::codegen::kernels::{
-    Activation, Conv2dParams, ConvTiling, Pool2dParams, WindowHw, activation, conv, elementwise,
-    linear, norm, pool, softmax,
+    Conv2dParams, ConvTiling, Pool2dParams, WindowHw, conv, elementwise, linear, norm, pool,
+    softmax,
 };
 use netc::ir::Op;
+use netc::ops::activation::Activation;
 use netc::reference::ops;
 use netc::runtime::Dispatch;
 
-const ACTIVATIONS: [Activation; 5] = [
-    Activation::Identity,
-    Activation::Relu,
-    Activation::LEAKY_RELU,
-    Activation::Tanh,
-    Activation::Gelu,
-];
-
 #[test]
 fn batch_norm_eval_with_each_activation() {
-    for (i, act) in ACTIVATIONS.into_iter().enumerate() {
+    for (i, act) in epilogues().into_iter().enumerate() {
         for &(n, c, h, w) in &[(2u32, 24u32, 5u32, 5u32), (1, 3, 7, 3), (1, 96, 4, 4)] {
             let mut rng = Lcg::new(100 + i as u64);
             let x = rng.vec_in((n * c * h * w) as usize, -3.0, 3.0);
@@ -59,97 +52,6 @@ fn batch_norm_eval_with_each_activation() {
                 &want,
             );
         }
-    }
-}
-
-#[test]
-fn activations_elementwise() {
-    for (i, act) in ACTIVATIONS.into_iter().enumerate() {
-        let mut rng = Lcg::new(200 + i as u64);
-        let x = rng.vec_in(1000, -8.0, 8.0);
-        let want = match ir_activation(act) {
-            Some(a) => ops::forward(&Op::Activation(a), &[&tensor(&[1000], &x)]).data,
-            None => x.clone(),
-        };
-        let k = activation::activation(x.len() as u64, act, Elem::F32).expect("kernel");
-        let (xb, yb) = (upload(&x), rt().create_buffer(x.len()).expect("buffer"));
-        let got = rt()
-            .run_and_read(&[Dispatch::new(&k, &[&xb, &yb])], &[&yb])
-            .expect("run");
-        assert_close(&format!("{act:?}"), &got[0], &want);
-    }
-}
-
-/// gelu (exact erf form) and tanh must be accurate pointwise, not just relative to the tensor's
-/// largest value: over a dense grid of [-10, 10] every output is within 1e-6 of the reference
-/// *relative to that value*.
-///
-/// The reference (`netc::reference::ops::activate`) computes gelu as 0.5 x (1 + erf(x / sqrt 2))
-/// in f64, which cancels in the left tail: its absolute error is about |x| * 2^-53, so below
-/// x ≈ -6 (gelu < 1e-8) it no longer resolves the value to 1e-6 relative, and below x ≈ -8.3 it
-/// returns 0. The bound is therefore `1e-6 |ref| + 1e-14 |x|`. The GPU's tail — which keeps its
-/// relative accuracy down to gelu(-10) ≈ -7.6e-23 — is additionally checked by a property that
-/// needs no oracle: for x < -2 gelu is negative and strictly increasing towards 0 as x decreases,
-/// so the GPU values must be too (flushing to zero, sign errors or noise at 1e-7 relative would
-/// all break it at this grid spacing, where neighbours differ by >= 1e-3 relative).
-#[test]
-fn gelu_and_tanh_are_accurate_pointwise() {
-    let x: Vec<f32> = (0..=40_000).map(|i| -10.0 + i as f32 * 5e-4).collect();
-    for act in [Activation::Gelu, Activation::Tanh] {
-        let a = ir_activation(act).expect("not the identity");
-        let k = activation::activation(x.len() as u64, act, Elem::F32).expect("kernel");
-        let (xb, yb) = (upload(&x), rt().create_buffer(x.len()).expect("buffer"));
-        let got = rt()
-            .run_and_read(&[Dispatch::new(&k, &[&xb, &yb])], &[&yb])
-            .expect("run");
-        let got = &got[0];
-        let floor_per_x = if act == Activation::Gelu { 1e-14 } else { 0.0 };
-        let (mut worst, mut at) = (0.0f64, 0usize);
-        for (i, &g) in got.iter().enumerate() {
-            let r = f64::from(ops::activate(a, x[i]));
-            let bound = 1e-6 * r.abs() + floor_per_x * f64::from(x[i]).abs();
-            let ratio = if bound == 0.0 {
-                if f64::from(g) == r {
-                    0.0
-                } else {
-                    f64::INFINITY
-                }
-            } else {
-                (f64::from(g) - r).abs() / bound
-            };
-            if ratio.is_nan() || ratio > worst {
-                (worst, at) = (ratio, i);
-            }
-        }
-        assert!(
-            worst <= 1.0,
-            "{act:?}: error {worst:.3} x the bound at x = {} (gpu {:e}, reference {:e})",
-            x[at],
-            got[at],
-            ops::activate(a, x[at])
-        );
-    }
-
-    // The gelu tail, oracle-free: negative and strictly monotone for x < -2.
-    let k = activation::activation(x.len() as u64, Activation::Gelu, Elem::F32).expect("kernel");
-    let (xb, yb) = (upload(&x), rt().create_buffer(x.len()).expect("buffer"));
-    let got = rt()
-        .run_and_read(&[Dispatch::new(&k, &[&xb, &yb])], &[&yb])
-        .expect("run");
-    let tail: Vec<(f32, f32)> = x
-        .iter()
-        .copied()
-        .zip(got[0].iter().copied())
-        .take_while(|&(x, _)| x < -2.0)
-        .collect();
-    assert!(tail.len() > 10_000);
-    for w in tail.windows(2) {
-        let ((x0, g0), (x1, g1)) = (w[0], w[1]);
-        assert!(
-            g0 < 0.0 && g1 < 0.0 && g0 > g1,
-            "gelu tail not negative and increasing towards 0 as x falls: \
-             gelu({x0}) = {g0:e}, gelu({x1}) = {g1:e}"
-        );
     }
 }
 
@@ -280,7 +182,7 @@ fn global_avg_pool_over_more_than_2_pow_17_values() {
 fn add_with_each_activation() {
     // 1001 elements: one per invocation; 1004: four per invocation, as one vec4.
     for len in [1001, 1004] {
-        for (i, act) in ACTIVATIONS.into_iter().enumerate() {
+        for (i, act) in epilogues().into_iter().enumerate() {
             let mut rng = Lcg::new(400 + i as u64);
             let (a, b) = (rng.vec_in(len, -4.0, 4.0), rng.vec_in(len, -4.0, 4.0));
             let want = add_reference(&a, &b, act);
@@ -413,27 +315,19 @@ fn small_network_in_one_submission() {
         &gamma,
         &beta,
         1e-5,
-        Activation::Relu,
+        Some(Activation::RELU),
     );
     let r3 = pool_reference(&pool_p, &r2, true);
     let r4 = global_avg_pool_reference(&r3, [n, c, pool_p.out_h(), pool_p.out_w()]);
-    let r5 = linear_reference(&r4, n, c, &lw, Some(&lb), Activation::Identity);
+    let r5 = linear_reference(&r4, n, c, &lw, Some(&lb), None);
     let want = softmax_reference(&r5, 10);
 
     let k1 = conv::conv2d(&conv_p, &ConvTiling::default()).expect("conv");
-    let k2 = norm::batch_norm(n, c, hw, hw, 1e-5, Activation::Relu, Elem::F32).expect("bn");
+    let k2 = norm::batch_norm(n, c, hw, hw, 1e-5, Some(Activation::RELU), Elem::F32).expect("bn");
     let k3 = pool::max_pool2d(&pool_p).expect("pool");
     let k4 = pool::global_avg_pool(n, c, pool_p.out_h(), pool_p.out_w(), Elem::F32).expect("gap");
-    let k5 = linear::linear(
-        n,
-        c,
-        10,
-        true,
-        Activation::Identity,
-        &ConvTiling::default(),
-        Elem::F32,
-    )
-    .expect("linear");
+    let k5 =
+        linear::linear(n, c, 10, true, None, &ConvTiling::default(), Elem::F32).expect("linear");
     let k6 = softmax::softmax(n, 10, Elem::F32).expect("softmax");
 
     let rt = rt();

@@ -6,7 +6,8 @@
 
 use crate::gpu_common::{rt, upload};
 use netc::codegen::kernels::Elem;
-use netc::codegen::kernels::{Activation, BindingKind, KernelSource, activation};
+use netc::codegen::kernels::{BindingKind, KernelSource};
+use netc::ops::activation::{self, Activation};
 use netc::runtime::{Dispatch, GpuError, Runtime};
 
 #[test]
@@ -46,7 +47,7 @@ fn buffer_over_the_binding_limit_is_an_error_naming_size_and_limit() {
 
 #[test]
 fn wrong_buffer_count_is_an_error() {
-    let k = activation::activation(16, Activation::Relu, Elem::F32).expect("kernel");
+    let k = activation::kernel::activation(16, Activation::RELU, Elem::F32).expect("kernel");
     let x = upload(&[0.0; 16]);
     let err = rt()
         .run(&[Dispatch::new(&k, &[&x])])
@@ -81,7 +82,7 @@ fn invalid_shader_is_an_error_not_a_panic() {
     assert!(matches!(err, GpuError::Wgpu { .. }), "{err}");
     assert!(err.to_string().contains("broken"), "{err}");
     // The runtime is still usable afterwards.
-    let ok = activation::activation(4, Activation::Relu, Elem::F32).expect("kernel");
+    let ok = activation::kernel::activation(4, Activation::RELU, Elem::F32).expect("kernel");
     let (x, y) = (upload(&[-1.0, 2.0, -3.0, 4.0]), upload(&[0.0; 4]));
     let got = rt()
         .run_and_read(&[Dispatch::new(&ok, &[&x, &y])], &[&y])
@@ -91,7 +92,7 @@ fn invalid_shader_is_an_error_not_a_panic() {
 
 #[test]
 fn too_many_workgroups_is_an_error_naming_the_limit() {
-    let mut k = activation::activation(16, Activation::Relu, Elem::F32).expect("kernel");
+    let mut k = activation::kernel::activation(16, Activation::RELU, Elem::F32).expect("kernel");
     let limit = rt().context().limits().max_compute_workgroups_per_dimension;
     k.workgroups = [limit + 1, 1, 1];
     let (x, y) = (upload(&[0.0; 16]), upload(&[0.0; 16]));
@@ -109,8 +110,8 @@ fn too_many_workgroups_is_an_error_naming_the_limit() {
 fn pipeline_cache_reuses_identical_kernels() {
     // A private runtime, so kernels compiled by tests running in parallel do not affect counts.
     let rt = Runtime::open().unwrap_or_else(|e| panic!("GPU tests need a wgpu adapter.\n{e}"));
-    let k1 = activation::activation(777, Activation::Tanh, Elem::F32).expect("kernel");
-    let k2 = activation::activation(777, Activation::Tanh, Elem::F32).expect("kernel");
+    let k1 = activation::kernel::activation(777, Activation::TANH, Elem::F32).expect("kernel");
+    let k2 = activation::kernel::activation(777, Activation::TANH, Elem::F32).expect("kernel");
     assert_eq!(
         k1, k2,
         "generation is deterministic, so the cache key is stable"
@@ -124,7 +125,7 @@ fn pipeline_cache_reuses_identical_kernels() {
     rt.run(&[Dispatch::new(&k2, &[&x, &y]), Dispatch::new(&k1, &[&x, &y])])
         .expect("run");
     assert_eq!(rt.cached_pipelines(), 1);
-    let k3 = activation::activation(777, Activation::Relu, Elem::F32).expect("kernel");
+    let k3 = activation::kernel::activation(777, Activation::RELU, Elem::F32).expect("kernel");
     rt.run(&[Dispatch::new(&k3, &[&x, &y])]).expect("run");
     assert_eq!(rt.cached_pipelines(), 2);
 }

@@ -16,8 +16,8 @@ use crate::gpu_common::{Lcg, assert_close, rt, tensor, upload, window, with_devi
 use netc::codegen::kernels::Elem;
 use netc::codegen::kernels::train::{conv_grad, linear_grad, reduce};
 use netc::codegen::kernels::{
-    Activation, BindingKind, Conv2dParams, ConvTiling, KernelError, KernelSource,
-    MAX_WORKGROUPS_PER_DIM, Reduction, WindowHw, validate_wgsl,
+    BindingKind, Conv2dParams, ConvTiling, KernelError, KernelSource, MAX_WORKGROUPS_PER_DIM,
+    Reduction, WindowHw, validate_wgsl,
 };
 use netc::ir::TrainOp;
 use netc::reference::train_ops;
@@ -419,7 +419,7 @@ fn bias_grad_conv_and_linear() {
             vec![n, c, inner, 1]
         };
         let want = reference(TrainOp::BiasGrad { act_grad: None }, &[&tensor(&dims, &dy)]);
-        let r = reduce::bias_grad(n, c, inner, Activation::Identity).expect("kernel");
+        let r = reduce::bias_grad(n, c, inner, None).expect("kernel");
         let got = run_reduction(&r, &[&upload(&dy)], c as usize);
         assert_close(&format!("bias grad {n}x{c}x{inner}"), &got, &want);
     }
@@ -437,8 +437,7 @@ fn bias_grad_reduction_longer_than_2_17() {
     );
     // The default (GPU) lanes per chunk, and a CPU driver's SIMD width.
     for lanes in [None, Some(8)] {
-        let r = reduce::bias_grad_lanes(n, c, inner, Activation::Identity, lanes, Elem::F32)
-            .expect("kernel");
+        let r = reduce::bias_grad_lanes(n, c, inner, None, lanes, Elem::F32).expect("kernel");
         assert!(r.scratch_len >= 2 * u64::from(c), "not split: {r:?}");
         let got = run_reduction(&r, &[&upload(&dy)], c as usize);
         assert_close(
@@ -563,7 +562,7 @@ fn all_kernels() -> Vec<KernelSource> {
         out.extend([r.partial, r.finish]);
     }
     for (n, c, inner) in [(128, 64, 1024), (128, 10, 1), (1, 1, 1), (128, 1, 65_536)] {
-        let r = reduce::bias_grad(n, c, inner, Activation::Identity).expect("bias");
+        let r = reduce::bias_grad(n, c, inner, None).expect("bias");
         out.extend([r.partial, r.finish]);
     }
     out
@@ -645,7 +644,7 @@ fn reductions_cover_their_scratch_and_stay_under_the_loop_budget() {
             );
         }
     }
-    let r = reduce::bias_grad(1000, 8, 64 * 64, Activation::Identity).expect("kernel");
+    let r = reduce::bias_grad(1000, 8, 64 * 64, None).expect("kernel");
     assert_eq!(r.scratch_len % 8, 0);
     assert!(r.scratch_len / 8 >= 1000 * 64 * 64 / 4096);
 }
@@ -682,9 +681,9 @@ fn invalid_parameters_are_errors() {
     ));
     assert!(linear_grad::linear_grad_input(0, 3, 3, Elem::F32).is_err());
     assert!(linear_grad::linear_grad_weight(3, 0, 3, Elem::F32).is_err());
-    assert!(reduce::bias_grad(1, 0, 1, Activation::Identity).is_err());
+    assert!(reduce::bias_grad(1, 0, 1, None).is_err());
     // Absurd sizes are errors, not overflow panics.
-    assert!(reduce::bias_grad(u32::MAX, u32::MAX, u32::MAX, Activation::Identity).is_err());
+    assert!(reduce::bias_grad(u32::MAX, u32::MAX, u32::MAX, None).is_err());
     let huge = Conv2dParams::new(1 << 16, 1 << 16, (1, 1), 1 << 16, 1);
     assert!(conv_grad::conv2d_grad_input(&huge, &t).is_err());
     assert!(conv_grad::conv2d_grad_weight(&huge, &t).is_err());

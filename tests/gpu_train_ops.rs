@@ -10,15 +10,18 @@
 //!
 //! There is no skipping: without a GPU adapter these tests fail and say how to get one.
 
-use crate::gpu_common::{Lcg, assert_close, normalised_error, rt, tensor, upload, window};
+use crate::gpu_common::{
+    Lcg, assert_close, epilogues, normalised_error, rt, tensor, upload, window,
+};
 use netc::codegen::kernels::Elem;
 use netc::codegen::kernels::train::{loss, norm_train, optim, pointwise_grad, pool_grad, reduce};
 use netc::codegen::kernels::{
-    Activation, BindingKind, KernelSource, MAX_WORKGROUPS_PER_DIM, Pool2dParams, Reduction,
-    WindowHw, validate_wgsl,
+    BindingKind, KernelSource, MAX_WORKGROUPS_PER_DIM, Pool2dParams, Reduction, WindowHw,
+    validate_wgsl,
 };
+use netc::ir::Op;
 use netc::ir::train_ops::TrainOp;
-use netc::ir::{Activation as IrAct, Op};
+use netc::ops::activation::{self, Activation};
 use netc::reference::{ops, train_ops};
 use netc::runtime::{Dispatch, GpuBuffer};
 use netc::tensor::Tensor;
@@ -103,24 +106,6 @@ fn batch(rng: &mut Lcg, [n, c, h, w]: [u32; 4]) -> Vec<f32> {
     x
 }
 
-const KERNEL_ACTS: [Activation; 5] = [
-    Activation::Identity,
-    Activation::Relu,
-    Activation::LEAKY_RELU,
-    Activation::Tanh,
-    Activation::Gelu,
-];
-
-fn ir_act(a: Activation) -> Option<IrAct> {
-    match a {
-        Activation::Identity => None,
-        Activation::Relu => Some(IrAct::Relu),
-        Activation::LeakyRelu { .. } => Some(IrAct::LeakyRelu),
-        Activation::Tanh => Some(IrAct::Tanh),
-        Activation::Gelu => Some(IrAct::Gelu),
-    }
-}
-
 // ---- device-free: naga validation over many shapes ----
 
 fn all_train_kernels() -> Vec<KernelSource> {
@@ -137,29 +122,22 @@ fn all_train_kernels() -> Vec<KernelSource> {
     for [n, c, h, w] in shapes {
         for r in [
             norm_train::batch_stats(n, c, h, w).expect("stats"),
-            norm_train::bn_grad_gamma(n, c, h, w, 1e-5, Activation::Identity, Elem::F32)
-                .expect("dgamma"),
+            norm_train::bn_grad_gamma(n, c, h, w, 1e-5, None, Elem::F32).expect("dgamma"),
         ] {
             out.push(r.partial);
             out.push(r.finish);
         }
-        out.push(
-            norm_train::batch_norm_train(n, c, h, w, 1e-5, Activation::Identity, Elem::F32)
-                .expect("bn"),
-        );
-        out.push(
-            norm_train::bn_grad_input(n, c, h, w, 1e-3, Activation::Identity, false, Elem::F32)
-                .expect("dx"),
-        );
+        out.push(norm_train::batch_norm_train(n, c, h, w, 1e-5, None, Elem::F32).expect("bn"));
+        out.push(norm_train::bn_grad_input(n, c, h, w, 1e-3, None, false, Elem::F32).expect("dx"));
         out.push(pointwise_grad::global_avg_pool_grad(n, c, h, w, Elem::F32).expect("gap"));
         out.push(pointwise_grad::channel_slice(n, c + 3, h * w, 2, c, Elem::F32).expect("slice"));
         for row in 0..3 {
             out.push(norm_train::running_update(c, 0.1, row).expect("running"));
         }
     }
-    for act in KERNEL_ACTS {
+    for act in Activation::all() {
         for len in [1u64, 1000, 128 * 64 * 32 * 32] {
-            out.push(pointwise_grad::activation_grad(len, act, Elem::F32).expect("act"));
+            out.push(activation::kernel::activation_grad(len, act, Elem::F32).expect("act"));
         }
     }
     for (k, s, p) in [
@@ -235,22 +213,10 @@ fn bad_parameters_are_errors() {
     assert!(norm_train::batch_stats(0, 1, 1, 1).is_err());
     assert!(norm_train::batch_stats(u32::MAX, u32::MAX, 2, 2).is_err());
     assert!(norm_train::running_update(3, 0.1, 3).is_err());
-    assert!(
-        norm_train::bn_grad_input(
-            1,
-            1,
-            1,
-            1,
-            f32::INFINITY,
-            Activation::Identity,
-            false,
-            Elem::F32
-        )
-        .is_err()
-    );
+    assert!(norm_train::bn_grad_input(1, 1, 1, 1, f32::INFINITY, None, false, Elem::F32).is_err());
     assert!(pointwise_grad::channel_slice(1, 8, 4, 6, 3, Elem::F32).is_err());
     assert!(pointwise_grad::channel_slice(1, 8, 4, u32::MAX, 3, Elem::F32).is_err());
-    assert!(pointwise_grad::activation_grad(0, Activation::Relu, Elem::F32).is_err());
+    assert!(activation::kernel::activation_grad(0, Activation::RELU, Elem::F32).is_err());
     assert!(pool_grad::max_pool2d_grad(&Pool2dParams::new(1, 1, (8, 8), 2, 2, 2)).is_err());
     assert!(pool_grad::avg_pool2d_grad(&Pool2dParams::new(1, 1, (u32::MAX, 8), 3, 1, 1)).is_err());
     assert!(loss::softmax_cross_entropy(0, 10, Elem::F32).is_err());
@@ -311,8 +277,7 @@ fn check_bn_grad_gamma(shape: [u32; 4], seed: u64) {
         },
         &[&xt, &stats, &dyt],
     );
-    let r = norm_train::bn_grad_gamma(n, c, h, w, eps, Activation::Identity, Elem::F32)
-        .expect("kernel");
+    let r = norm_train::bn_grad_gamma(n, c, h, w, eps, None, Elem::F32).expect("kernel");
     let got = run_reduction(
         &r,
         &[&upload(&x), &upload(&stats.data), &upload(&dy)],
@@ -333,8 +298,8 @@ fn check_bn_grad_params(shape: [u32; 4], seed: u64) {
     let y = rng.vec_in(x.len(), -1.0, 1.0);
     let (dyt, yt) = (nchw(n, c, h, w, &dy), nchw(n, c, h, w, &y));
     let eps = 1e-5;
-    for act in [Activation::Identity, Activation::Relu] {
-        let act_grad = ir_act(act);
+    for act in [None, Some(Activation::RELU)] {
+        let act_grad = act;
         let mut grads = vec![&dyt];
         let mut bufs = vec![upload(&x), upload(&stats.data), upload(&dy)];
         if act_grad.is_some() {
@@ -400,17 +365,17 @@ fn bn_grad_params_small_and_long() {
 fn bn_backward_through_a_fused_activation() {
     // Planes of 30 values are read one value per invocation, planes of 24 as vec4s.
     for (i, (act, [n, c, h, w])) in [
-        (Activation::Relu, [3u32, 4, 5, 6]),
-        (Activation::LEAKY_RELU, [3, 4, 5, 6]),
-        (Activation::Tanh, [3, 4, 5, 6]),
-        (Activation::Relu, [3, 4, 4, 6]),
-        (Activation::LEAKY_RELU, [3, 4, 4, 6]),
-        (Activation::Tanh, [3, 4, 4, 6]),
+        (Some(Activation::RELU), [3u32, 4, 5, 6]),
+        (Some(Activation::LEAKY_RELU), [3, 4, 5, 6]),
+        (Some(Activation::TANH), [3, 4, 5, 6]),
+        (Some(Activation::RELU), [3, 4, 4, 6]),
+        (Some(Activation::LEAKY_RELU), [3, 4, 4, 6]),
+        (Some(Activation::TANH), [3, 4, 4, 6]),
     ]
     .into_iter()
     .enumerate()
     {
-        let a = ir_act(act);
+        let a = act;
         let mut rng = Lcg::new(60 + i as u64);
         let x = batch(&mut rng, [n, c, h, w]);
         let xt = nchw(n, c, h, w, &x);
@@ -493,13 +458,13 @@ fn bn_backward_through_a_fused_activation() {
             &want,
         );
         let gb_plain = upload(&g.data);
-        let k = norm_train::bn_grad_input(n, c, h, w, 1e-5, Activation::Identity, true, Elem::F32)
-            .expect("kernel");
+        let k = norm_train::bn_grad_input(n, c, h, w, 1e-5, None, true, Elem::F32).expect("kernel");
         let got = run1(&k, &[&xb, &sb, &gb, &gb_plain, &dgb, &dbb, &addb], x.len());
         assert_close(&format!("bn_grad_input accumulating {h}x{w}"), &got, &want);
     }
     assert!(
-        norm_train::bn_grad_input(1, 1, 1, 1, 1e-5, Activation::Gelu, false, Elem::F32).is_err()
+        norm_train::bn_grad_input(1, 1, 1, 1, 1e-5, Some(Activation::GELU), false, Elem::F32)
+            .is_err()
     );
 }
 
@@ -534,11 +499,8 @@ fn batch_norm_train_forward_and_grad_input() {
 
         let (xb, sb) = (upload(&x), upload(&stats.data));
         // Plain, and with each activation the fusion pass may fold in.
-        for act in KERNEL_ACTS {
-            let op = TrainOp::BatchNormTrain {
-                eps,
-                act: ir_act(act),
-            };
+        for act in epilogues() {
+            let op = TrainOp::BatchNormTrain { eps, act };
             let want = train_ref(op, &[&xt, &stats, &gt, &bt]);
             let k = norm_train::batch_norm_train(n, c, h, w, eps, act, Elem::F32).expect("kernel");
             let got = run1(&k, &[&xb, &sb, &upload(&gamma), &upload(&beta)], x.len());
@@ -570,8 +532,7 @@ fn batch_norm_train_forward_and_grad_input() {
                 &tensor(&[c], &dbeta),
             ],
         );
-        let k = norm_train::bn_grad_input(n, c, h, w, eps, Activation::Identity, false, Elem::F32)
-            .expect("kernel");
+        let k = norm_train::bn_grad_input(n, c, h, w, eps, None, false, Elem::F32).expect("kernel");
         let got = run1(
             &k,
             &[
@@ -609,81 +570,6 @@ fn running_update_each_row() {
 }
 
 // ---- pointwise ----
-
-#[test]
-fn activation_grads() {
-    for (i, act) in KERNEL_ACTS.into_iter().enumerate() {
-        let mut rng = Lcg::new(40 + i as u64);
-        let mut x = rng.vec_in(2000, -8.0, 8.0);
-        x[0] = 0.0; // relu's derivative at 0 is the left one
-        let dy = rng.vec(x.len());
-        let want = match ir_act(act) {
-            Some(a) => train_ref(
-                TrainOp::ActivationGrad(a),
-                &[&tensor(&[2000], &x), &tensor(&[2000], &dy)],
-            ),
-            None => dy.clone(),
-        };
-        let k = pointwise_grad::activation_grad(x.len() as u64, act, Elem::F32).expect("kernel");
-        let got = run1(&k, &[&upload(&x), &upload(&dy)], x.len());
-        assert_close(&format!("{act:?} grad"), &got, &want);
-    }
-}
-
-#[test]
-fn activation_grads_from_output() {
-    for (i, act) in [Activation::Relu, Activation::LEAKY_RELU, Activation::Tanh]
-        .into_iter()
-        .enumerate()
-    {
-        let a = ir_act(act).expect("not the identity");
-        let mut rng = Lcg::new(45 + i as u64);
-        let mut x = rng.vec_in(2000, -8.0, 8.0);
-        x[0] = 0.0; // relu's derivative at 0 is the left one: y = 0 must give 0 too
-        let xt = tensor(&[2000], &x);
-        let y = netc::reference::ops::forward(&Op::Activation(a), &[&xt]);
-        let dy = tensor(&[2000], &rng.vec(x.len()));
-        // The reference's two forms agree bit for bit (see activation_derivative_from_output).
-        let want = train_ref(TrainOp::ActivationGrad(a), &[&xt, &dy]);
-        assert_eq!(
-            want,
-            train_ref(TrainOp::ActivationGradFromOutput(a), &[&y, &dy]),
-            "{act:?}"
-        );
-        let k = pointwise_grad::activation_grad_from_output(x.len() as u64, act, Elem::F32)
-            .expect("kernel");
-        let got = run1(&k, &[&upload(&y.data), &upload(&dy.data)], x.len());
-        assert_close(&format!("{act:?} grad from output"), &got, &want);
-    }
-    assert!(pointwise_grad::activation_grad_from_output(8, Activation::Gelu, Elem::F32).is_err());
-}
-
-/// tanh' and gelu' pointwise over a dense grid of [-10, 10]: within 2e-6 of each reference value
-/// relative to itself, plus 2e-7 absolute (the reference's tanh' is 1 - t^2 of an f32 tanh, whose
-/// rounding alone is ~1.2e-7 absolute; gelu' crosses zero near x = -0.75).
-#[test]
-fn tanh_and_gelu_grads_are_accurate_pointwise() {
-    let x: Vec<f32> = (0..=40_000).map(|i| -10.0 + i as f32 * 5e-4).collect();
-    let ones = vec![1.0f32; x.len()];
-    let len = x.len() as u32;
-    for act in [Activation::Tanh, Activation::Gelu] {
-        let a = ir_act(act).expect("not the identity");
-        let want = train_ref(
-            TrainOp::ActivationGrad(a),
-            &[&tensor(&[len], &x), &tensor(&[len], &ones)],
-        );
-        let k = pointwise_grad::activation_grad(x.len() as u64, act, Elem::F32).expect("kernel");
-        let got = run1(&k, &[&upload(&x), &upload(&ones)], x.len());
-        for (i, (&g, &r)) in got.iter().zip(&want).enumerate() {
-            let bound = 2e-6 * f64::from(r).abs() + 2e-7;
-            assert!(
-                (f64::from(g) - f64::from(r)).abs() <= bound,
-                "{act:?}' at x = {}: gpu {g:e} vs reference {r:e}",
-                x[i]
-            );
-        }
-    }
-}
 
 fn op_slice(offset: u32, channels: u32) -> TrainOp {
     TrainOp::ChannelSlice {

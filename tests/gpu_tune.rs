@@ -6,12 +6,13 @@
 
 use crate::gpu_common::rt;
 use netc::codegen::kernels::Elem;
-use netc::codegen::kernels::{Activation, BindingKind, KernelSource, activation};
+use netc::codegen::kernels::{BindingKind, KernelSource};
 use netc::codegen::plan::tile_requests;
 use netc::codegen::tiling::{candidates, default_tiling};
 use netc::codegen::tune::{ConvCase, TuneCache, Tuner, plan_options};
 use netc::diag::Sources;
 use netc::ir::Graph;
+use netc::ops::activation::{self, Activation};
 use netc::runtime::timing::device_key;
 use netc::runtime::{Dispatch, Runtime};
 
@@ -171,7 +172,8 @@ fn parallel_compiles_keep_their_errors_apart() {
             if i % 3 == 1 {
                 broken(i)
             } else {
-                activation::activation(100 + i as u64, Activation::Relu, Elem::F32).expect("kernel")
+                activation::kernel::activation(100 + i as u64, Activation::RELU, Elem::F32)
+                    .expect("kernel")
             }
         })
         .collect();

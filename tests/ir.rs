@@ -96,7 +96,7 @@ fn small_graph() -> (Graph, [NodeId; 6]) {
         )
         .unwrap();
     let r = g
-        .add_op(Op::Activation(Activation::Relu), &[c], site("relu1"))
+        .add_op(Op::Activation(Activation::RELU), &[c], site("relu1"))
         .unwrap();
     let o = g
         .add_op(
@@ -258,7 +258,7 @@ fn verifier_rejects_a_graph_without_output() {
 #[test]
 fn verifier_rejects_an_output_with_users() {
     let (mut g, [.., o]) = small_graph();
-    g.add_op(Op::Activation(Activation::Tanh), &[o], site("tanh1"))
+    g.add_op(Op::Activation(Activation::TANH), &[o], site("tanh1"))
         .unwrap();
     let e = verify_err(&g);
     assert!(e.contains("an output has users"), "{e}");
@@ -370,7 +370,7 @@ fn conv_macs() {
     };
     let (x, w) = (act(&[64]), par(&[10, 64]));
     assert_eq!(op.macs(&[&x, &w], &act(&[10])), 640);
-    assert_eq!(Op::Activation(Activation::Relu).macs(&[&x], &x), 0);
+    assert_eq!(Op::Activation(Activation::RELU).macs(&[&x], &x), 0);
 }
 
 #[test]
@@ -502,7 +502,7 @@ fn elementwise_and_batch_norm_shapes() {
         infer_err(&Op::Add { act: None }, &[x.clone(), act(&[4, 4, 4])])
             .contains("add of different shapes: [N,4,8,8] + [N,4,4,4]")
     );
-    for a in Activation::ALL {
+    for a in Activation::all() {
         assert_eq!(
             infer(&Op::Activation(a), std::slice::from_ref(&x)),
             Ok(x.clone()),
@@ -580,7 +580,7 @@ fn loss_output_and_leaf_rules() {
         .contains("declared type")
     );
     assert!(
-        infer_err(&Op::Activation(Activation::Relu), &[par(&[3])])
+        infer_err(&Op::Activation(Activation::RELU), &[par(&[3])])
             .contains("relu expects a batched f32 activation, got [3]")
     );
 }
@@ -622,7 +622,7 @@ fn op_display() {
         Op::BatchNorm {
             eps: 1e-5,
             momentum: 0.1,
-            act: Some(Activation::Relu),
+            act: Some(Activation::RELU),
         }
         .to_string(),
         "batch_norm[eps=1e-5 momentum=0.1 act=relu]"
@@ -630,7 +630,7 @@ fn op_display() {
     assert_eq!(Op::Add { act: None }.to_string(), "add");
     assert_eq!(
         Op::Add {
-            act: Some(Activation::Tanh)
+            act: Some(Activation::TANH)
         }
         .to_string(),
         "add[act=tanh]"
@@ -643,7 +643,7 @@ fn op_display() {
         .to_string(),
         "linear[10]"
     );
-    assert_eq!(Op::Activation(Activation::Gelu).to_string(), "gelu");
+    assert_eq!(Op::Activation(Activation::GELU).to_string(), "gelu");
     assert_eq!(Op::Input { name: "x".into() }.to_string(), "input \"x\"");
 }
 

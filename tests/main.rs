@@ -37,6 +37,7 @@ mod ir;
 mod memory_plan;
 mod models;
 mod onnx_export;
+mod ops;
 mod optimizer_fusion;
 mod parser;
 mod plan;

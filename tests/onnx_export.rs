@@ -50,7 +50,7 @@ fn randomise_bn(g: &netc::ir::Graph, params: &mut TensorMap) {
 }
 
 /// A fresh scratch directory for one test.
-fn scratch(name: &str) -> PathBuf {
+pub(crate) fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("netc-onnx-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -176,7 +176,7 @@ fn init_and_export(
 }
 
 /// A fixed-batch export at batch 2 equals the reference.
-fn check_fixed_batch(model: &Path, tag: &str) {
+pub(crate) fn check_fixed_batch(model: &Path, tag: &str) {
     let dir = scratch(tag);
     let (e, params, onnx) = init_and_export(model, &dir, &["--batch", "2"]);
     let (_, dims) = the_input(&e.graph);

@@ -1,7 +1,8 @@
 //! Repository hygiene, checked by `cargo test`: every Rust and WGSL file opens with a `//!`
 //! comment that says what it is for (WGSL treats `//!` as an ordinary comment).
 //!
-//! Checked: `src/**/*.rs`, `shaders/**/*.wgsl`, `tests/*.rs` and `examples/*.rs`.
+//! Checked: `src/**/*.rs`, `src/**/*.wgsl` (op families' templates), `shaders/**/*.wgsl`,
+//! `tests/*.rs` and `examples/*.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +27,7 @@ fn every_source_file_starts_with_a_module_doc() {
     let mut files = Vec::new();
     for (dir, ext, recursive) in [
         ("src", "rs", true),
+        ("src", "wgsl", true),
         ("shaders", "wgsl", true),
         ("tests", "rs", false),
         ("examples", "rs", false),

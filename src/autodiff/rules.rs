@@ -86,7 +86,7 @@ pub(crate) fn local_grads(
             push(ins[3], dbeta);
         }
         Op::Activation(a) => {
-            let dx = b.op(Op::Train(TrainOp::ActivationGrad(*a)), &[ins[0], g], site);
+            let dx = crate::ops::activation::autodiff::backward(b, *a, ins[0], g, site);
             push(ins[0], dx);
         }
         Op::MaxPool2d(w) => {

@@ -15,13 +15,12 @@
 
 use super::bn_grad_pairs;
 use super::kernels::train::loss_scale::GradScaler;
-use super::kernels::{
-    self, Activation as KAct, BindingKind, ConvTiling, Elem, KernelError, KernelSource, WindowHw,
-};
+use super::kernels::{self, BindingKind, ConvTiling, Elem, KernelError, KernelSource, WindowHw};
 use super::memory::{MemoryMap, MemoryPlanning};
 use super::optim_fusion::{self, Fusion, OptimizerLowering, UpdateKind};
 use super::tiling::{self, ConvKind, TileRequest};
-use crate::ir::{Activation, DType, Graph, NodeId, Op, TrainOp, Verified, Window};
+use crate::ir::{DType, Graph, NodeId, Op, TrainOp, Verified, Window};
+use crate::ops::activation;
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
@@ -577,7 +576,7 @@ impl Builder<'_> {
                         u(x[1]),
                         u(x[2]),
                         *eps,
-                        act.map_or(KAct::Identity, kernel_activation),
+                        *act,
                         self.elem(id),
                     ),
                     bufs,
@@ -589,7 +588,7 @@ impl Builder<'_> {
                 let len = (self.batch * node.ty.numel()) as u64;
                 self.emit(
                     &layer,
-                    kernels::activation::activation(len, kernel_activation(*a), self.elem(id)),
+                    activation::kernel::activation(len, *a, self.elem(id)),
                     vec![inb[0], out],
                 )?;
                 self.value.insert(id, out);
@@ -646,7 +645,7 @@ impl Builder<'_> {
                         u(x[0]),
                         u(*out_features),
                         *bias,
-                        KAct::Identity,
+                        None,
                         // A linear layer is lowered to this 1x1 conv on a 1x1 map.
                         &self.opts.tiling_for(
                             ConvKind::Forward,
@@ -664,11 +663,7 @@ impl Builder<'_> {
                 let len = (self.batch * node.ty.numel()) as u64;
                 self.emit(
                     &layer,
-                    kernels::elementwise::add(
-                        len,
-                        act.map_or(KAct::Identity, kernel_activation),
-                        self.elem(id),
-                    ),
+                    kernels::elementwise::add(len, *act, self.elem(id)),
                     vec![inb[0], inb[1], out],
                 )?;
                 self.value.insert(id, out);
@@ -716,15 +711,6 @@ impl Builder<'_> {
             }
         }
         Ok(())
-    }
-}
-
-pub(super) fn kernel_activation(a: Activation) -> KAct {
-    match a {
-        Activation::Relu => KAct::Relu,
-        Activation::LeakyRelu => KAct::LEAKY_RELU,
-        Activation::Tanh => KAct::Tanh,
-        Activation::Gelu => KAct::Gelu,
     }
 }
 

@@ -7,7 +7,7 @@
 //! options that do not change the inner loop (bias, fused activation, output slice).
 
 use super::kernels::train::reduce::TARGET_INVOCATIONS;
-use super::kernels::{Activation, Conv2dParams, ConvTiling};
+use super::kernels::{Conv2dParams, ConvTiling};
 
 /// The weight gradient's split target for GPU candidates: about an H100's 132 SMs x 1024
 /// resident threads. A GPU hides memory latency only with many warps in flight; the default
@@ -53,7 +53,7 @@ impl TileRequest {
             kind,
             params: Conv2dParams {
                 bias: false,
-                activation: Activation::Identity,
+                activation: None,
                 out_channel_offset: 0,
                 out_total_channels: params.out_channels,
                 // An accumulation costs one load per stored value: it does not change which

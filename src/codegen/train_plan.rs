@@ -10,16 +10,15 @@
 use super::kernels::train::{
     conv_grad, linear_grad, loss, loss_scale, norm_train, optim, pointwise_grad, pool_grad, reduce,
 };
-use super::kernels::{
-    self, Activation as KAct, Conv2dParams, Elem, KernelError, Pool2dParams, Reduction,
-};
+use super::kernels::{self, Conv2dParams, Elem, KernelError, Pool2dParams, Reduction};
 use super::optim_fusion::UpdateKind;
 use super::plan::{
     BufferId, BufferRole, Builder, CodegenError, DeferredUpdate, MAX_PARAMS_PER_UPDATE,
-    check_out_hw, kernel_activation, kernel_window,
+    check_out_hw, kernel_window,
 };
 use super::tiling::ConvKind;
 use crate::ir::{LOSS_SCALER, NodeId, TrainOp};
+use crate::ops::activation;
 
 /// The scalar output of a scaled step: 1 when its updates were skipped.
 pub const SKIPPED: &str = "skipped";
@@ -97,15 +96,7 @@ impl Builder<'_> {
                 let x = dims(ins[0]);
                 self.emit(
                     layer,
-                    norm_train::batch_norm_train(
-                        n,
-                        x[0],
-                        x[1],
-                        x[2],
-                        *eps,
-                        act.map_or(KAct::Identity, kernel_activation),
-                        self.elem(id),
-                    ),
+                    norm_train::batch_norm_train(n, x[0], x[1], x[2], *eps, *act, self.elem(id)),
                     vec![inb[0], inb[1], inb[2], inb[3], out],
                 )
             }
@@ -119,20 +110,12 @@ impl Builder<'_> {
             }
             TrainOp::ActivationGrad(a) => self.emit(
                 layer,
-                pointwise_grad::activation_grad(
-                    elems(ins[0]),
-                    kernel_activation(*a),
-                    self.elem(id),
-                ),
+                activation::kernel::activation_grad(elems(ins[0]), *a, self.elem(id)),
                 vec![inb[0], inb[1], out],
             ),
             TrainOp::ActivationGradFromOutput(a) => self.emit(
                 layer,
-                pointwise_grad::activation_grad_from_output(
-                    elems(ins[0]),
-                    kernel_activation(*a),
-                    self.elem(id),
-                ),
+                activation::kernel::activation_grad_from_output(elems(ins[0]), *a, self.elem(id)),
                 vec![inb[0], inb[1], out],
             ),
             TrainOp::Conv2dGradInput {
@@ -216,7 +199,7 @@ impl Builder<'_> {
                     norm_train::bn_grad_params_lanes(
                         [n, x[0], x[1], x[2]],
                         eps,
-                        through(act_grad),
+                        act_grad,
                         self.opts.subgroup_size,
                         self.elem(g.inputs(pair.gamma)[0]),
                     ),
@@ -233,7 +216,7 @@ impl Builder<'_> {
                         n,
                         dy[0],
                         inner,
-                        through(*act_grad),
+                        *act_grad,
                         self.opts.subgroup_size,
                         self.elem(ins[0]),
                     ),
@@ -251,7 +234,7 @@ impl Builder<'_> {
                         x[1],
                         x[2],
                         *eps,
-                        through(*act_grad),
+                        *act_grad,
                         self.elem(ins[0]),
                     ),
                     inb.to_vec(),
@@ -274,7 +257,7 @@ impl Builder<'_> {
                         x[1],
                         x[2],
                         *eps,
-                        through(*act_grad),
+                        *act_grad,
                         *accumulate,
                         self.elem(id),
                     ),
@@ -634,9 +617,4 @@ impl Builder<'_> {
         }
         Ok(())
     }
-}
-
-/// The kernel form of a gradient's folded activation (the identity when there is none).
-fn through(act_grad: Option<crate::ir::Activation>) -> KAct {
-    act_grad.map_or(KAct::Identity, kernel_activation)
 }

@@ -7,16 +7,15 @@
 
 use super::value::{Func, Value};
 use crate::diag::{Diagnostic, Span};
+use crate::ops::activation;
 
 /// A built-in tensor op as the language names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OpKind {
     Conv,
     BatchNorm,
-    Relu,
-    LeakyRelu,
-    Tanh,
-    Gelu,
+    /// Every activation of the table (`relu`, `gelu`, ...).
+    Activation(activation::Activation),
     MaxPool,
     AvgPool,
     GlobalAvgPool,
@@ -28,32 +27,29 @@ pub enum OpKind {
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 14] = [
-        OpKind::Conv,
-        OpKind::BatchNorm,
-        OpKind::Relu,
-        OpKind::LeakyRelu,
-        OpKind::Tanh,
-        OpKind::Gelu,
-        OpKind::MaxPool,
-        OpKind::AvgPool,
-        OpKind::GlobalAvgPool,
-        OpKind::Flatten,
-        OpKind::Linear,
-        OpKind::Concat,
-        OpKind::Add,
-        OpKind::Softmax,
-    ];
+    /// Every op kind: conv and bn, the activation table, then the rest.
+    pub fn all() -> impl Iterator<Item = OpKind> {
+        [OpKind::Conv, OpKind::BatchNorm]
+            .into_iter()
+            .chain(activation::Activation::all().map(OpKind::Activation))
+            .chain([
+                OpKind::MaxPool,
+                OpKind::AvgPool,
+                OpKind::GlobalAvgPool,
+                OpKind::Flatten,
+                OpKind::Linear,
+                OpKind::Concat,
+                OpKind::Add,
+                OpKind::Softmax,
+            ])
+    }
 
     /// The canonical name; also the stem of automatic layer names (`conv1`, `bn2`).
     pub fn name(self) -> &'static str {
         match self {
             OpKind::Conv => "conv",
             OpKind::BatchNorm => "bn",
-            OpKind::Relu => "relu",
-            OpKind::LeakyRelu => "leaky_relu",
-            OpKind::Tanh => "tanh",
-            OpKind::Gelu => "gelu",
+            OpKind::Activation(a) => a.name(),
             OpKind::MaxPool => "max_pool",
             OpKind::AvgPool => "avg_pool",
             OpKind::GlobalAvgPool => "global_avg_pool",
@@ -67,22 +63,21 @@ impl OpKind {
 
     /// Look up a name, accepting PyTorch-style aliases (`conv2d`, `batch_norm`, ...).
     pub fn from_name(name: &str) -> Option<OpKind> {
+        if let Some(a) = activation::Activation::from_name(name) {
+            return Some(OpKind::Activation(a));
+        }
         let alias = match name {
             "conv2d" => "conv",
             "batch_norm" | "batchnorm" => "bn",
             "max_pool2d" | "maxpool" => "max_pool",
             "avg_pool2d" | "avgpool" => "avg_pool",
-            "leakyrelu" => "leaky_relu",
             other => other,
         };
-        OpKind::ALL.into_iter().find(|k| k.name() == alias)
+        OpKind::all().find(|k| k.name() == alias)
     }
 
     pub fn is_activation(self) -> bool {
-        matches!(
-            self,
-            OpKind::Relu | OpKind::LeakyRelu | OpKind::Tanh | OpKind::Gelu
-        )
+        matches!(self, OpKind::Activation(_))
     }
 
     pub fn signature(self) -> &'static [ParamSpec] {
@@ -140,13 +135,9 @@ impl OpKind {
                     ]
                 }
             }
-            OpKind::Relu
-            | OpKind::LeakyRelu
-            | OpKind::Tanh
-            | OpKind::Gelu
-            | OpKind::GlobalAvgPool
-            | OpKind::Flatten
-            | OpKind::Softmax => &[X],
+            OpKind::Activation(_) | OpKind::GlobalAvgPool | OpKind::Flatten | OpKind::Softmax => {
+                &[X]
+            }
         }
     }
 }
@@ -288,7 +279,11 @@ impl RecipeKind {
                 const {
                     &[
                         ParamSpec::new("mode", Choice(&["fan_in", "fan_out"]), Str("fan_in")),
-                        ParamSpec::new("nonlinearity", Activation, Op(OpKind::Relu)),
+                        ParamSpec::new(
+                            "nonlinearity",
+                            Activation,
+                            Op(OpKind::Activation(activation::Activation::RELU)),
+                        ),
                     ]
                 }
             }
@@ -326,7 +321,7 @@ pub enum ArgTy {
     PosIntList,
     Bool,
     Choice(&'static [&'static str]),
-    /// An activation function (`relu`, `leaky_relu`, `tanh`, `gelu`).
+    /// An activation function of the table (`relu`, `gelu`, ...).
     Activation,
 }
 
@@ -356,9 +351,14 @@ impl ArgTy {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            ArgTy::Activation => "an activation (relu, leaky_relu, tanh, gelu)".into(),
+            ArgTy::Activation => activation_kind(),
         }
     }
+}
+
+/// How diagnostics name the activations: `an activation (relu, leaky_relu, ...)`.
+pub fn activation_kind() -> String {
+    format!("an activation ({})", activation::Activation::names())
 }
 
 /// A parameter's default.

@@ -10,7 +10,7 @@ use super::program::Program;
 use super::suggest;
 use super::value::{Config, Func, Value};
 use crate::diag::{Diagnostic, Span};
-use crate::ir::{Activation, BlockCall, Graph, NodeId, Op, Site, TensorType, Window, size};
+use crate::ir::{BlockCall, Graph, NodeId, Op, Site, TensorType, Window, size};
 use crate::syntax::ast::{self, BinOp, Expr, ExprKind, Stmt, UnOp};
 use std::collections::{HashMap, HashSet};
 
@@ -515,7 +515,7 @@ impl<'p> Evaluator<'p> {
             .keys()
             .map(String::as_str)
             .chain(self.program.blocks.keys().map(String::as_str))
-            .chain(OpKind::ALL.iter().map(|o| o.name()))
+            .chain(OpKind::all().map(|o| o.name()))
             .chain(RecipeKind::ALL.iter().map(|r| r.name()))
             .chain(BUILTIN_FUNCTIONS)
             .collect();
@@ -826,10 +826,7 @@ impl<'p> Evaluator<'p> {
                 },
                 vec![tensor(&v[0])],
             ),
-            OpKind::Relu => (Op::Activation(Activation::Relu), vec![tensor(&v[0])]),
-            OpKind::LeakyRelu => (Op::Activation(Activation::LeakyRelu), vec![tensor(&v[0])]),
-            OpKind::Tanh => (Op::Activation(Activation::Tanh), vec![tensor(&v[0])]),
-            OpKind::Gelu => (Op::Activation(Activation::Gelu), vec![tensor(&v[0])]),
+            OpKind::Activation(a) => (Op::Activation(a), vec![tensor(&v[0])]),
             OpKind::MaxPool | OpKind::AvgPool => {
                 let w = Window {
                     kernel: pair(&v[1]),

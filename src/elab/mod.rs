@@ -246,9 +246,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// What a `--set` value must be, judged by the default it replaces.
 fn expected_like(default: &Value) -> String {
     match default {
-        Value::Func(value::Func::Op(op)) if op.is_activation() => {
-            "an activation (relu, leaky_relu, tanh, gelu)".into()
-        }
+        Value::Func(value::Func::Op(op)) if op.is_activation() => builtins::activation_kind(),
         other => format!(
             "{} {}",
             value::article(other.type_name()),

@@ -344,32 +344,7 @@ impl<'g> Builder<'g> {
     }
 
     fn activation(&mut self, a: Activation, x: &str, out: &str) {
-        let x = x.to_string();
-        match a {
-            Activation::Relu => self.node("Relu", &[x], out, vec![]),
-            Activation::LeakyRelu => self.node(
-                "LeakyRelu",
-                &[x],
-                out,
-                vec![float("alpha", Activation::LEAKY_SLOPE)],
-            ),
-            Activation::Tanh => self.node("Tanh", &[x], out, vec![]),
-            Activation::Gelu => {
-                // Opset 17 has no Gelu: x * 0.5 * (1 + erf(x / sqrt 2)), PyTorch's exact form.
-                let sqrt2 = self.scalar("netc.const.sqrt2", std::f32::consts::SQRT_2);
-                let one = self.scalar("netc.const.one", 1.0);
-                let half = self.scalar("netc.const.half", 0.5);
-                let scaled = format!("{out}.scaled");
-                let erf = format!("{out}.erf");
-                let plus = format!("{out}.plus1");
-                let times = format!("{out}.times_x");
-                self.node("Div", &[x.clone(), sqrt2], &scaled, vec![]);
-                self.node("Erf", &[scaled], &erf, vec![]);
-                self.node("Add", &[erf, one], &plus, vec![]);
-                self.node("Mul", &[x, plus], &times, vec![]);
-                self.node("Mul", &[times, half], out, vec![]);
-            }
-        }
+        (a.def().onnx)(self, x.to_string(), out);
     }
 
     /// `(input - mean) / std` per channel; returns the normalised value's name.
@@ -384,6 +359,25 @@ impl<'g> Builder<'g> {
         self.node("Sub", &[input.into(), mean], &centred, vec![]);
         self.node("Div", &[centred, std], &out, vec![]);
         out
+    }
+}
+
+/// What an op family's ONNX lowering writes through (`crate::ops::activation::onnx`).
+pub trait OnnxNodes {
+    /// A node `op_type(inputs) -> output` with these float attributes.
+    fn add_node(&mut self, op_type: &str, inputs: &[String], output: &str, floats: &[(&str, f32)]);
+    /// A scalar f32 constant named `name`, shared by every node that uses it; returns its name.
+    fn constant(&mut self, name: &str, value: f32) -> String;
+}
+
+impl OnnxNodes for Builder<'_> {
+    fn add_node(&mut self, op_type: &str, inputs: &[String], output: &str, floats: &[(&str, f32)]) {
+        let attributes = floats.iter().map(|&(n, f)| float(n, f)).collect();
+        self.node(op_type, inputs, output, attributes);
+    }
+
+    fn constant(&mut self, name: &str, value: f32) -> String {
+        self.scalar(name, value)
     }
 }
 

@@ -60,40 +60,9 @@ impl ParamRole {
     }
 }
 
-/// Pointwise activation functions (the `act` hyper-parameter of the seed's models).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-pub enum Activation {
-    /// `torch.relu`: max(x, 0).
-    Relu,
-    /// `F.leaky_relu(x, 0.01)`: x if x >= 0 else 0.01 x.
-    LeakyRelu,
-    /// `torch.tanh`.
-    Tanh,
-    /// `F.gelu(x)` (exact form): x * 0.5 * (1 + erf(x / sqrt 2)).
-    Gelu,
-}
-
-impl Activation {
-    pub const ALL: [Activation; 4] = [
-        Activation::Relu,
-        Activation::LeakyRelu,
-        Activation::Tanh,
-        Activation::Gelu,
-    ];
-
-    /// The name used in `.net` files and by PyTorch's init gain (`nonlinearity=`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Activation::Relu => "relu",
-            Activation::LeakyRelu => "leaky_relu",
-            Activation::Tanh => "tanh",
-            Activation::Gelu => "gelu",
-        }
-    }
-
-    /// The negative slope of leaky ReLU (PyTorch's default).
-    pub const LEAKY_SLOPE: f32 = 0.01;
-}
+/// Pointwise activation functions (the `act` hyper-parameter of the seed's models); every
+/// fact about each lives in its family, [`crate::ops::activation`].
+pub use crate::ops::activation::Activation;
 
 /// A 2-D window: kernel, stride and zero padding, each (height, width).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -168,7 +137,8 @@ pub enum Op {
         act: Option<Activation>,
     },
 
-    /// Pointwise activation. Operands: `x`. Shape: same as `x`.
+    /// Pointwise activation, as its table entry's PyTorch call (`crate::ops::activation`).
+    /// Operands: `x`. Shape: same as `x`.
     Activation(Activation),
 
     /// `F.max_pool2d(x, kernel, stride, padding)`; padding acts as -inf.
@@ -370,10 +340,7 @@ impl Op {
                 }
                 Ok(xs[0].clone())
             }
-            Op::Activation(_) => {
-                float_batched(self, xs[0])?;
-                Ok(xs[0].clone())
-            }
+            Op::Activation(a) => crate::ops::activation::shape::forward(*a, xs[0]),
             Op::MaxPool2d(window) | Op::AvgPool2d(window) => {
                 let (c, h, w) = image(self, xs[0])?;
                 for axis in 0..2 {

@@ -7,6 +7,7 @@
 
 use super::ops::{Activation, ShapeError, Window};
 use super::types::{DType, TensorType};
+use crate::ops::activation;
 use serde::Serialize;
 use std::fmt;
 
@@ -251,12 +252,7 @@ impl TrainOp {
         {
             // The trailing `y` is shaped like `dy`; its activation's derivative must be a
             // function of `y`.
-            if *a == Activation::Gelu {
-                return err(format!(
-                    "{}: gelu's derivative needs its input",
-                    self.name()
-                ));
-            }
+            activation::shape::through(self.name(), *a)?;
             let (dy, y) = match self {
                 TrainOp::BiasGrad { .. } => (0, 1),
                 TrainOp::BatchNormGradGamma { .. } => (2, 3),
@@ -320,16 +316,9 @@ impl TrainOp {
                 same(xs[0], xs[1], "assign")?;
                 Ok(xs[0].clone())
             }
-            TrainOp::ActivationGrad(_) => {
-                same(xs[0], xs[1], "activation_grad")?;
-                Ok(xs[0].clone())
-            }
+            TrainOp::ActivationGrad(a) => activation::shape::gradient(*a, false, xs[0], xs[1]),
             TrainOp::ActivationGradFromOutput(a) => {
-                if *a == Activation::Gelu {
-                    return err("gelu's derivative cannot be computed from its output".into());
-                }
-                same(xs[0], xs[1], "activation_grad_from_output")?;
-                Ok(xs[0].clone())
+                activation::shape::gradient(*a, true, xs[0], xs[1])
             }
             TrainOp::Conv2dGradInput {
                 window,

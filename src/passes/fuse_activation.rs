@@ -10,8 +10,9 @@
 //! the activation's own gradient, `activation_grad(x, dy)`, which reads the pre-activation
 //! `x`. Once fused, `x` no longer exists, so that gradient becomes
 //! `activation_grad_from_output(y, dy)`, exact for relu and leaky relu (`y > 0` iff
-//! `x > 0`) and PyTorch's own form for tanh (`1 - y^2`). gelu's derivative needs `x`:
-//! a gelu with a gradient is left unfused (a forward-only gelu still fuses).
+//! `x > 0`) and PyTorch's own form for tanh (`1 - y^2`). An activation whose derivative needs
+//! `x` (the table's `derivative_from_output` is `None`: gelu) is left unfused when its gradient
+//! is taken (a forward-only gelu still fuses).
 
 use crate::ir::{Activation, Graph, NodeId, Op, TrainOp};
 
@@ -30,7 +31,7 @@ pub fn run(g: &mut Graph) {
         let Some(grads) = gradients_only(g, producer, act_node, a) else {
             continue;
         };
-        if a == Activation::Gelu && !grads.is_empty() {
+        if !a.derivative_from_output() && !grads.is_empty() {
             continue;
         }
         set_activation(&mut g.node_mut(producer).op, a);

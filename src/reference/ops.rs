@@ -1,6 +1,7 @@
 //! Forward semantics of each op on host tensors (see `ir::ops` for the definitions).
 
 use crate::ir::{Activation, Op, Window};
+use crate::ops::activation::reference::activate;
 use crate::tensor::{Element, Tensor};
 
 /// Evaluate one op. Operand shapes were checked by the verifier and by `run_all`.
@@ -63,88 +64,6 @@ pub fn then<T: Element>(act: Option<Activation>, y: Tensor<T>) -> Tensor<T> {
         Some(a) => map(&y, |v| activate(a, v)),
         None => y,
     }
-}
-
-/// One activation, computed in f64 and rounded to the element type.
-pub fn activate<T: Element>(a: Activation, v: T) -> T {
-    T::from_f64(activate_f64(a, v.to_f64()))
-}
-
-/// One activation in f64.
-pub fn activate_f64(a: Activation, x: f64) -> f64 {
-    match a {
-        Activation::Relu => x.max(0.0),
-        Activation::LeakyRelu => {
-            if x >= 0.0 {
-                x
-            } else {
-                Activation::LEAKY_SLOPE as f64 * x
-            }
-        }
-        Activation::Tanh => x.tanh(),
-        // 0.5 x (1 + erf(x/sqrt2)) == 0.5 x erfc(-x/sqrt2); the erfc form keeps the left tail exact.
-        Activation::Gelu => 0.5 * x * erfc(-x / std::f64::consts::SQRT_2),
-    }
-}
-
-/// The error function to double precision: its Maclaurin series for |x| < 2, and
-/// 1 - erfc(x) beyond (both converge to ~1e-16 there).
-pub fn erf(x: f64) -> f64 {
-    let ax = x.abs();
-    let r = if ax < 2.0 {
-        erf_series(ax)
-    } else {
-        1.0 - erfc_large(ax)
-    };
-    if x < 0.0 { -r } else { r }
-}
-
-/// The complementary error function, accurate in its tails (where `1 - erf` cancels):
-/// GELU's left tail is `0.5 x erfc(-x / sqrt 2)`.
-pub fn erfc(x: f64) -> f64 {
-    if x >= 2.0 {
-        erfc_large(x)
-    } else if x > -2.0 {
-        1.0 - erf_series(x)
-    } else {
-        2.0 - erfc_large(-x)
-    }
-}
-
-/// erf(x) = 2/sqrt(pi) * sum_n (-1)^n x^(2n+1) / (n! (2n+1)), for |x| < 2.
-fn erf_series(x: f64) -> f64 {
-    let mut term = x;
-    let mut sum = x;
-    let x2 = x * x;
-    let mut n = 0.0;
-    while term.abs() > 1e-17 * sum.abs() {
-        n += 1.0;
-        term *= -x2 / n;
-        sum += term / (2.0 * n + 1.0);
-    }
-    sum * std::f64::consts::FRAC_2_SQRT_PI
-}
-
-/// erfc(x) for x >= 2 by its continued fraction (modified Lentz).
-fn erfc_large(x: f64) -> f64 {
-    let tiny = 1e-300;
-    let mut f = x;
-    let mut c = x;
-    let mut d = 0.0;
-    for k in 1..200 {
-        let a = k as f64 / 2.0;
-        d = x + a * d;
-        d = if d.abs() < tiny { tiny } else { d };
-        c = x + a / c;
-        c = if c.abs() < tiny { tiny } else { c };
-        d = 1.0 / d;
-        let delta = c * d;
-        f *= delta;
-        if (delta - 1.0).abs() < 1e-16 {
-            break;
-        }
-    }
-    (-x * x).exp() / (f * std::f64::consts::PI.sqrt())
 }
 
 fn map<T: Element>(x: &Tensor<T>, f: impl Fn(T) -> T) -> Tensor<T> {
@@ -344,25 +263,6 @@ fn cross_entropy<T: Element>(logits: &Tensor<T>, labels: &Tensor<T>) -> Tensor<T
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn erf_matches_known_values() {
-        // Values from Abramowitz & Stegun table 7.1 / high-precision references.
-        for (x, want) in [
-            (0.0, 0.0),
-            (0.5, 0.5204998778130465),
-            (1.0, 0.8427007929497149),
-            (2.0, 0.9953222650189527),
-            (3.5, 0.9999992569016276),
-            (-1.0, -0.8427007929497149),
-        ] {
-            assert!(
-                (erf(x) - want).abs() < 1e-14,
-                "erf({x}) = {} want {want}",
-                erf(x)
-            );
-        }
-    }
 
     #[test]
     fn conv_of_ones_counts_window_overlap() {

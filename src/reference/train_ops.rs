@@ -1,9 +1,10 @@
 //! Reference semantics of the training ops (see `ir::train_ops` for the definitions):
 //! plain loops, f64 accumulation, written to be checked by eye and against PyTorch.
 
-use super::ops::{activate_f64, erfc, then};
+use super::ops::then;
 use crate::ir::train_ops::{STATS_MEAN, STATS_VAR_BIASED, STATS_VAR_UNBIASED, TrainOp};
 use crate::ir::{Activation, Window};
+use crate::ops::activation::reference as activation;
 use crate::tensor::{Element, Tensor};
 
 pub fn forward<T: Element>(op: &TrainOp, xs: &[&Tensor<T>]) -> Tensor<T> {
@@ -34,11 +35,11 @@ fn unaccumulated<T: Element>(op: &TrainOp, xs: &[&Tensor<T>]) -> Tensor<T> {
             Tensor::new(xs[0].dims.clone(), data)
         }
         TrainOp::Assign => xs[1].clone(),
-        TrainOp::ActivationGrad(a) => {
-            zip(xs[0], xs[1], |x, dy| dy * activation_derivative::<T>(*a, x))
-        }
+        TrainOp::ActivationGrad(a) => zip(xs[0], xs[1], |x, dy| {
+            dy * activation::derivative::<T>(*a, x)
+        }),
         TrainOp::ActivationGradFromOutput(a) => zip(xs[0], xs[1], |y, dy| {
-            dy * activation_derivative_from_output(*a, y)
+            dy * activation::derivative_from_output(*a, y)
         }),
         TrainOp::Conv2dGradInput {
             window,
@@ -201,60 +202,18 @@ fn unaccumulated<T: Element>(op: &TrainOp, xs: &[&Tensor<T>]) -> Tensor<T> {
     }
 }
 
-/// d act(x) / dx, computed in f64 from `act(x)` as the element type `T` stores it
-/// (tanh's `1 - y^2` of the stored `y`, as PyTorch's tanh backward and the GPU do).
-pub fn activation_derivative<T: Element>(a: Activation, x: f64) -> f64 {
-    match a {
-        Activation::Relu => f64::from(u8::from(x > 0.0)),
-        Activation::LeakyRelu => {
-            if x > 0.0 {
-                1.0
-            } else {
-                Activation::LEAKY_SLOPE as f64
-            }
-        }
-        Activation::Tanh => {
-            let t = T::from_f64(activate_f64(a, x)).to_f64();
-            1.0 - t * t
-        }
-        Activation::Gelu => {
-            let cdf = 0.5 * erfc(-x / std::f64::consts::SQRT_2);
-            let pdf = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
-            cdf + x * pdf
-        }
-    }
-}
-
-/// `act'(x)` from `y = act(x)` (see [`TrainOp::ActivationGradFromOutput`]). For relu,
-/// leaky relu and tanh it equals [`activation_derivative`] bit for bit: `y > 0` exactly when
-/// `x > 0`, and tanh's derivative there is already `1 - y^2` of the stored `y`.
-pub fn activation_derivative_from_output(a: Activation, y: f64) -> f64 {
-    match a {
-        Activation::Relu => f64::from(u8::from(y > 0.0)),
-        Activation::LeakyRelu => {
-            if y > 0.0 {
-                1.0
-            } else {
-                Activation::LEAKY_SLOPE as f64
-            }
-        }
-        Activation::Tanh => 1.0 - y * y,
-        Activation::Gelu => unreachable!("the verifier rejects gelu_grad_from_output"),
-    }
-}
-
 /// The gradient an op reads: `dy` itself, or with a fused activation's gradient folded in,
 /// `dy * act'(y)` rounded to the element type — exactly the tensor
 /// `activation_grad_from_output(y, dy)` would have stored, so folding changes no bit.
 fn through<T: Element>(
-    act_grad: Option<crate::ir::Activation>,
+    act_grad: Option<Activation>,
     dy: &Tensor<T>,
     y: Option<&&Tensor<T>>,
 ) -> Tensor<T> {
     match act_grad {
         Some(a) => {
             let y = y.expect("a gradient through an activation has its output as operand");
-            zip(y, dy, |y, dy| dy * activation_derivative_from_output(a, y))
+            zip(y, dy, |y, dy| dy * activation::derivative_from_output(a, y))
         }
         None => dy.clone(),
     }

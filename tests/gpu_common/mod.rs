@@ -11,8 +11,9 @@
 
 use std::sync::OnceLock;
 
-use netc::codegen::kernels::{Activation as KAct, Conv2dParams, ConvTiling, Pool2dParams};
-use netc::ir::{Activation, Op, Window};
+use netc::codegen::kernels::{Conv2dParams, ConvTiling, Pool2dParams};
+use netc::ir::{Op, Window};
+use netc::ops::activation::{self, Activation};
 use netc::reference::ops;
 use netc::runtime::{GpuBuffer, Runtime};
 use netc::tensor::Tensor;
@@ -131,30 +132,18 @@ pub fn forward(op: Op, xs: &[&Tensor]) -> Vec<f32> {
     ops::forward(&op, xs).data
 }
 
-/// The IR activation a kernel activation stands for; `None` for the identity. Only PyTorch's
-/// default leaky-ReLU slope exists in the IR.
-pub fn ir_activation(act: KAct) -> Option<Activation> {
-    match act {
-        KAct::Identity => None,
-        KAct::Relu => Some(Activation::Relu),
-        KAct::LeakyRelu { slope } => {
-            assert_eq!(
-                slope,
-                Activation::LEAKY_SLOPE,
-                "the IR only has PyTorch's default leaky-ReLU slope"
-            );
-            Some(Activation::LeakyRelu)
-        }
-        KAct::Tanh => Some(Activation::Tanh),
-        KAct::Gelu => Some(Activation::Gelu),
-    }
+/// Every fused epilogue a kernel can take: none, then each activation of the table.
+pub fn epilogues() -> Vec<Option<Activation>> {
+    std::iter::once(None)
+        .chain(Activation::all().map(Some))
+        .collect()
 }
 
 /// A fused activation, composed on the reference side: `act` applied to every element.
-pub fn activate_all(mut v: Vec<f32>, act: KAct) -> Vec<f32> {
-    if let Some(a) = ir_activation(act) {
+pub fn activate_all(mut v: Vec<f32>, act: Option<Activation>) -> Vec<f32> {
+    if let Some(a) = act {
         for x in &mut v {
-            *x = ops::activate(a, *x);
+            *x = activation::reference::activate(a, *x);
         }
     }
     v
@@ -218,7 +207,7 @@ pub fn linear_reference(
     fin: u32,
     w: &[f32],
     bias: Option<&[f32]>,
-    act: KAct,
+    act: Option<Activation>,
 ) -> Vec<f32> {
     let fout = (w.len() / fin as usize) as u32;
     let xt = tensor(&[batch, fin], x);
@@ -243,7 +232,7 @@ pub fn batch_norm_reference(
     gamma: &[f32],
     beta: &[f32],
     eps: f32,
-    act: KAct,
+    act: Option<Activation>,
 ) -> Vec<f32> {
     let xt = tensor(&[n, c, h, w], x);
     let per_channel = |v: &[f32]| tensor(&[c], v);
@@ -294,7 +283,7 @@ pub fn softmax_reference(x: &[f32], len: usize) -> Vec<f32> {
 }
 
 /// Reference `act(a + b)`.
-pub fn add_reference(a: &[f32], b: &[f32], act: KAct) -> Vec<f32> {
+pub fn add_reference(a: &[f32], b: &[f32], act: Option<Activation>) -> Vec<f32> {
     let n = a.len() as u32;
     let sum = forward(Op::Add { act: None }, &[&tensor(&[n], a), &tensor(&[n], b)]);
     activate_all(sum, act)

@@ -15,10 +15,11 @@ use super::conv_tiled;
 use super::template::{Vars, render};
 use super::train::reduce::TARGET_INVOCATIONS;
 use super::{
-    Activation, BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS,
+    BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS,
     MAX_WORKGROUPS_PER_DIM, WindowHw, check_loops, ensure, fit_u32, hw_name, ir_window,
     storage_vars, window_out,
 };
+use crate::ops::activation::{self, Activation};
 
 const TEMPLATE: &str = include_str!("../../../shaders/conv2d.wgsl");
 
@@ -52,7 +53,7 @@ pub struct Conv2dParams {
     /// Whether a bias buffer is bound (binding 2).
     pub bias: bool,
     /// Activation applied after the bias.
-    pub activation: Activation,
+    pub activation: Option<Activation>,
     /// First output channel written in the destination tensor.
     pub out_channel_offset: u32,
     /// Channel count of the destination tensor (`>= out_channel_offset + out_channels`).
@@ -90,7 +91,7 @@ impl Conv2dParams {
             pad_w: 0,
             groups: 1,
             bias: false,
-            activation: Activation::Identity,
+            activation: None,
             out_channel_offset: 0,
             out_total_channels: out_channels,
             elem: Elem::F32,
@@ -145,7 +146,7 @@ impl Conv2dParams {
     }
 
     /// Sets the fused activation.
-    pub fn with_activation(mut self, activation: Activation) -> Self {
+    pub fn with_activation(mut self, activation: Option<Activation>) -> Self {
         self.activation = activation;
         self
     }
@@ -496,13 +497,13 @@ pub(super) fn shape_vars(vars: Vars, p: &Conv2dParams) -> Vars {
 pub(super) fn epilogue(
     vars: Vars,
     bias: bool,
-    activation: Activation,
+    activation: Option<Activation>,
     addend: bool,
 ) -> Result<(Vars, Vec<BindingKind>), KernelError> {
     let vars = vars
         .flag("HAS_BIAS", bias)
         .set("Y_BINDING", 2 + u32::from(bias) + u32::from(addend))
-        .set("ACTIVATION_LIB", activation.wgsl_library()?);
+        .set("ACTIVATION_LIB", activation::wgsl_library(activation, 1)?);
     Ok((vars, conv_bindings(bias, addend)))
 }
 

@@ -14,9 +14,8 @@
 use super::conv::{self, Conv2dParams, ConvTiling};
 use super::storage_vars;
 use super::template::{Vars, render};
-use super::{
-    Activation, ENTRY_POINT, KernelError, KernelSource, MAX_WORKGROUPS_PER_DIM, check_loops, ensure,
-};
+use super::{ENTRY_POINT, KernelError, KernelSource, MAX_WORKGROUPS_PER_DIM, check_loops, ensure};
+use crate::ops::activation::Activation;
 
 const TEMPLATE: &str = include_str!("../../../shaders/conv2d_rows.wgsl");
 
@@ -102,7 +101,7 @@ struct RowConv {
     d_total: u32,
     d_offset: u32,
     bias: bool,
-    activation: Activation,
+    activation: Option<Activation>,
     /// An input gradient's `addend` is added into dx (`Conv2dParams::accumulate`).
     accumulate: bool,
 }
@@ -192,7 +191,7 @@ pub(crate) fn conv2d_grad_input_rows(
                 d_total: p.in_channels,
                 d_offset: 0,
                 bias: false,
-                activation: Activation::Identity,
+                activation: None,
                 accumulate: p.accumulate,
             };
             let name = if s == 1 {

@@ -6,12 +6,13 @@
 //! the concat buffer. [`concat_channels`] is the fallback copy for producers that cannot (for
 //! example a graph input, or a pool whose output is reused elsewhere).
 
-use super::activation::ELEMENTWISE_WG;
+use super::ELEMENTWISE_WG;
 use super::template::{Vars, render};
 use super::{
-    Activation, BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS, ensure,
-    fit_u32, grid_1d, storage_vars,
+    BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS, ensure, fit_u32,
+    grid_1d, storage_vars,
 };
+use crate::ops::activation::{self, Activation};
 
 const ADD_TEMPLATE: &str = include_str!("../../../shaders/add.wgsl");
 const CONCAT_TEMPLATE: &str = include_str!("../../../shaders/concat.wgsl");
@@ -42,7 +43,11 @@ pub(crate) fn width_vars_flagged(vars: Vars, width: u32) -> Vars {
 
 /// `y = act(a + b)` over `len` elements (same shapes, no broadcasting).
 /// Bindings: `a`, `b`, `y`.
-pub fn add(len: u64, activation: Activation, elem: Elem) -> Result<KernelSource, KernelError> {
+pub fn add(
+    len: u64,
+    activation: Option<Activation>,
+    elem: Elem,
+) -> Result<KernelSource, KernelError> {
     const OP: &str = "add";
     ensure(OP, len > 0, || "tensor is empty".into())?;
     fit_u32(OP, "elements", len, MAX_ELEMENTS)?;
@@ -53,10 +58,17 @@ pub fn add(len: u64, activation: Activation, elem: Elem) -> Result<KernelSource,
         .u32("TOTAL", invocations as u32)
         .u32("WG", ELEMENTWISE_WG)
         .u32("GRID_X", workgroups[0])
-        .set("ACTIVATION_LIB", activation.wgsl_library_width(width)?);
+        .set(
+            "ACTIVATION_LIB",
+            activation::wgsl_library(activation, width)?,
+        );
     let vars = storage_vars(width_vars_flagged(vars, width), elem, width);
     Ok(KernelSource {
-        name: format!("add_{}_{len}{}", activation.name(), elem.suffix()),
+        name: format!(
+            "add_{}_{len}{}",
+            activation::kernel_name(activation),
+            elem.suffix()
+        ),
         wgsl: render("add.wgsl", ADD_TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups,

@@ -6,7 +6,8 @@
 //! tuned inner loop without a second GEMM template.
 
 use super::conv::{Conv2dParams, ConvTiling, conv2d_named};
-use super::{Activation, Elem, KernelError, KernelSource};
+use super::{Elem, KernelError, KernelSource};
+use crate::ops::activation::Activation;
 
 /// Generates a linear layer. Bindings: `x`, `W`, `b` (only if `bias`), `y`.
 pub fn linear(
@@ -14,7 +15,7 @@ pub fn linear(
     in_features: u32,
     out_features: u32,
     bias: bool,
-    activation: Activation,
+    activation: Option<Activation>,
     tiling: &ConvTiling,
     elem: Elem,
 ) -> Result<KernelSource, KernelError> {

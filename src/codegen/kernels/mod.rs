@@ -7,7 +7,7 @@
 //! | [`conv`] | conv2d (implicit GEMM, register tiled; staged through workgroup memory for GPUs) | `conv2d.wgsl`, `conv2d_rows.wgsl`, `conv2d_tiled.wgsl` |
 //! | [`linear`] | linear (`y = x Wᵀ + b`), lowered to a 1x1 conv on a 1x1 map | `conv2d.wgsl` |
 //! | [`norm`] | batch norm, eval mode, optional fused activation | `batch_norm.wgsl` |
-//! | [`activation`] | relu, leaky relu, tanh, exact gelu | `activation.wgsl` |
+//! | `crate::ops::activation::kernel` | every activation, standalone and as the library fused kernels splice in | `src/ops/activation/*.wgsl` |
 //! | [`elementwise`] | add (optional fused activation), channel concat copy | `add.wgsl`, `concat.wgsl` |
 //! | [`pool`] | max/avg pool 2d, global average pool | `pool2d.wgsl`, `global_avg_pool.wgsl` |
 //! | [`softmax`] | softmax over the last dimension | `softmax.wgsl` |
@@ -25,7 +25,6 @@
 //! * no invocation loops more than [`MAX_LOOP_ITERATIONS`] times in total (lavapipe's silent
 //!   65,535-iteration cap), or the generator returns [`KernelError::LoopTooLong`].
 
-pub mod activation;
 pub mod conv;
 mod conv_rows;
 mod conv_tiled;
@@ -38,11 +37,13 @@ pub mod softmax;
 pub(crate) mod template;
 pub mod train;
 
-pub use activation::Activation;
 pub use conv::{Conv2dParams, ConvTiling};
 pub use pool::Pool2dParams;
 
 use crate::ir::Window;
+/// Workgroup size of the elementwise kernels: large enough that lavapipe's 8-wide SIMD and a
+/// GPU's 32-wide warps are both full.
+pub(crate) const ELEMENTWISE_WG: u32 = 256;
 
 /// Entry point name used by every generated shader.
 pub const ENTRY_POINT: &str = "main";

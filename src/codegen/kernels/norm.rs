@@ -2,13 +2,13 @@
 //! with `model.eval()`: running statistics, no update. An activation can be fused because in
 //! every seed model BN is followed by one (BN-act is the hot memory-bound pair in DenseNet).
 
-use super::activation::ELEMENTWISE_WG;
+use super::ELEMENTWISE_WG;
 use super::template::{Vars, render};
 use super::{
-    Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, ensure, fit_u32,
-    grid_1d,
+    BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, ensure, fit_u32, grid_1d,
 };
 use super::{Elem, storage_vars};
+use crate::ops::activation::{self, Activation};
 
 const TEMPLATE: &str = include_str!("../../../shaders/batch_norm.wgsl");
 
@@ -22,7 +22,7 @@ pub fn batch_norm(
     h: u32,
     w: u32,
     eps: f32,
-    activation: Activation,
+    activation: Option<Activation>,
     elem: Elem,
 ) -> Result<KernelSource, KernelError> {
     const OP: &str = "batch_norm";
@@ -43,14 +43,14 @@ pub fn batch_norm(
         .f32("EPS", eps)
         .u32("WG", ELEMENTWISE_WG)
         .u32("GRID_X", workgroups[0])
-        .set("ACTIVATION_LIB", activation.wgsl_library()?);
+        .set("ACTIVATION_LIB", activation::wgsl_library(activation, 1)?);
     let vars = storage_vars(vars, elem, 1);
     let mut bindings = vec![BindingKind::ReadOnly; 5];
     bindings.push(BindingKind::ReadWrite);
     Ok(KernelSource {
         name: format!(
             "batch_norm_{}_{batch}x{channels}x{h}x{w}{}",
-            activation.name(),
+            activation::kernel_name(activation),
             elem.suffix()
         ),
         wgsl: render("batch_norm.wgsl", TEMPLATE, &vars)?,

@@ -2,7 +2,7 @@
 //! (`shaders/global_avg_pool.wgsl`). PyTorch semantics: ceil_mode=False, dilation 1, max pool
 //! padding acts as -inf, avg pool uses count_include_pad=True (the default).
 
-use super::activation::ELEMENTWISE_WG;
+use super::ELEMENTWISE_WG;
 use super::template::{Vars, render};
 use super::{
     BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, WindowHw, check_loops,

@@ -24,8 +24,8 @@ use super::super::conv_tiled;
 use super::super::storage_vars;
 use super::super::template::{Vars, render};
 use super::super::{
-    Activation, BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS,
-    MAX_WORKGROUPS_PER_DIM, Reduction, check_loops, ensure, fit_u32, hw_name,
+    BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, MAX_WORKGROUPS_PER_DIM,
+    Reduction, check_loops, ensure, fit_u32, hw_name,
 };
 use super::reduce::{Split, finish, split};
 
@@ -44,7 +44,7 @@ fn checked(
 ) -> Result<Conv2dParams, KernelError> {
     let p = Conv2dParams {
         bias: false,
-        activation: Activation::Identity,
+        activation: None,
         out_channel_offset: 0,
         out_total_channels: p.out_channels,
         ..*p

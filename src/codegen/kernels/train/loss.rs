@@ -8,13 +8,14 @@
 //! atomics: the results are deterministic. Every exponential goes through the activation
 //! library's `exp_accurate` (2 ulp), not the driver's `exp` (Vulkan allows 3 + 2|a| ulp).
 
-use super::super::activation::ELEMENTWISE_WG;
+use super::super::ELEMENTWISE_WG;
 use super::super::pool::reduction_wg;
 use super::super::template::{Vars, render};
 use super::super::{
-    Activation, BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS,
-    check_loops, ensure, fit_u32, grid_1d, storage_vars,
+    BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS, check_loops, ensure,
+    fit_u32, grid_1d, storage_vars,
 };
+use crate::ops::activation;
 
 const LOSS: &str = include_str!("../../../../shaders/train/cross_entropy.wgsl");
 const GRAD: &str = include_str!("../../../../shaders/train/cross_entropy_grad.wgsl");
@@ -47,7 +48,7 @@ fn batch_sum(
         .u32("K", k)
         .u32("WG", wg);
     if exp_lib {
-        vars = vars.set("ACTIVATION_LIB", Activation::Identity.wgsl_library()?);
+        vars = vars.set("ACTIVATION_LIB", activation::wgsl_library(None, 1)?);
     }
     Ok(KernelSource {
         name: format!("{op}_{n}x{k}{}", elem.suffix()),
@@ -103,7 +104,7 @@ pub fn softmax_cross_entropy_grad(
         .u32("K", k)
         .u32("WG", ELEMENTWISE_WG)
         .u32("GRID_X", workgroups[0])
-        .set("ACTIVATION_LIB", Activation::Identity.wgsl_library()?)
+        .set("ACTIVATION_LIB", activation::wgsl_library(None, 1)?)
         .flag("SCALED", scaled);
     let vars = storage_vars(vars, elem, 1);
     let mut bindings = vec![BindingKind::ReadOnly; 2 + usize::from(scaled)];

@@ -10,7 +10,7 @@
 //! doubles it after [`GradScaler::growth_interval`] clean steps in a row. All of it stays on
 //! the device: no read-back, and the step is still one submission.
 
-use super::super::activation::ELEMENTWISE_WG;
+use super::super::ELEMENTWISE_WG;
 use super::super::template::{Vars, render};
 use super::super::{BindingKind, ENTRY_POINT, KernelError, KernelSource, ensure};
 use super::optim::per_param_vars;

@@ -17,11 +17,12 @@ use super::super::elementwise::{vector_width, width_vars, width_vars_flagged};
 use super::super::pool::reduction_wg;
 use super::super::template::{Vars, render};
 use super::super::{
-    Activation, BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS, Reduction,
+    BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS, Reduction,
     check_loops, ensure, fit_u32, grid_1d, storage_vars,
 };
 use super::pointwise_grad::{elementwise, elementwise_in_place};
 use super::reduce::{read_then_write, through};
+use crate::ops::activation::{self, Activation};
 
 const STATS_PARTIAL: &str = include_str!("../../../../shaders/train/batch_stats_partial.wgsl");
 const STATS_FINISH: &str = include_str!("../../../../shaders/train/batch_stats_finish.wgsl");
@@ -210,7 +211,7 @@ pub fn batch_norm_train(
     h: u32,
     w: u32,
     eps: f32,
-    act: Activation,
+    act: Option<Activation>,
     elem: Elem,
 ) -> Result<KernelSource, KernelError> {
     const OP: &str = "batch_norm_train";
@@ -225,11 +226,8 @@ pub fn batch_norm_train(
         .u32("CHANNELS", c)
         .u32("HW", fit_u32(OP, "plane", hw, MAX_ELEMENTS)?)
         .f32("EPS", eps)
-        .set("ACTIVATION_LIB", act.wgsl_library_width(width)?);
-    let fused = match act {
-        Activation::Identity => String::new(),
-        a => format!("{}_", a.name()),
-    };
+        .set("ACTIVATION_LIB", activation::wgsl_library(act, width)?);
+    let fused = act.map(|a| format!("{}_", a.name())).unwrap_or_default();
     fit_u32(OP, "elements", len, MAX_ELEMENTS)?;
     elementwise(
         OP,
@@ -314,7 +312,7 @@ pub fn bn_grad_gamma(
     h: u32,
     w: u32,
     eps: f32,
-    act_grad: Activation,
+    act_grad: Option<Activation>,
     elem: Elem,
 ) -> Result<Reduction, KernelError> {
     gamma_reduction(
@@ -340,7 +338,7 @@ pub fn bn_grad_params(
     h: u32,
     w: u32,
     eps: f32,
-    act_grad: Activation,
+    act_grad: Option<Activation>,
 ) -> Result<Reduction, KernelError> {
     bn_grad_params_lanes([n, c, h, w], eps, act_grad, None, Elem::F32)
 }
@@ -350,7 +348,7 @@ pub fn bn_grad_params(
 pub fn bn_grad_params_lanes(
     x: [u32; 4],
     eps: f32,
-    act_grad: Activation,
+    act_grad: Option<Activation>,
     lanes: ChunkLanes,
     elem: Elem,
 ) -> Result<Reduction, KernelError> {
@@ -393,7 +391,7 @@ fn gamma_reduction(
     op: &'static str,
     [n, c, h, w]: [u32; 4],
     eps: f32,
-    act_grad: Activation,
+    act_grad: Option<Activation>,
     beta: bool,
     lanes: ChunkLanes,
     elem: Elem,
@@ -404,9 +402,12 @@ fn gamma_reduction(
         .u32("WG", k.wg)
         .f32("EPS", eps)
         .flag("VEC4", k.width == 4)
-        .flag("ACT_GRAD", act_grad != Activation::Identity)
+        .flag("ACT_GRAD", act_grad.is_some())
         .flag("BETA", beta)
-        .set("ACT_GRAD_LIB", act_grad.wgsl_grad_library_width(k.width)?);
+        .set(
+            "ACT_GRAD_LIB",
+            activation::wgsl_grad_library(act_grad, k.width)?,
+        );
     let shape = format!("{n}x{c}x{h}x{w}");
     Ok(Reduction {
         partial: KernelSource {
@@ -419,7 +420,7 @@ fn gamma_reduction(
             entry: ENTRY_POINT,
             workgroups: k.partial_grid,
             workgroup_size: [k.wg, 1, 1],
-            bindings: read_then_write(3 + usize::from(act_grad != Activation::Identity)),
+            bindings: read_then_write(3 + usize::from(act_grad.is_some())),
         },
         finish: channel_sum_finish(op, format!("{op}_finish_{shape}"), &k, beta)?,
         // dgamma's block, and with `beta` dbeta's after it.
@@ -440,7 +441,7 @@ pub fn bn_grad_input(
     h: u32,
     w: u32,
     eps: f32,
-    act_grad: Activation,
+    act_grad: Option<Activation>,
     accumulate: bool,
     elem: Elem,
 ) -> Result<KernelSource, KernelError> {
@@ -460,9 +461,12 @@ pub fn bn_grad_input(
             fit_u32(OP, "values per channel", u64::from(n) * hw, MAX_ELEMENTS)?,
         )
         .f32("EPS", eps)
-        .flag("ACT_GRAD", act_grad != Activation::Identity)
-        .set("ACT_GRAD_LIB", act_grad.wgsl_grad_library_width(width)?);
-    let reads = 6 + usize::from(act_grad != Activation::Identity);
+        .flag("ACT_GRAD", act_grad.is_some())
+        .set(
+            "ACT_GRAD_LIB",
+            activation::wgsl_grad_library(act_grad, width)?,
+        );
+    let reads = 6 + usize::from(act_grad.is_some());
     let vars = vars
         .flag("ACCUMULATE", accumulate)
         .set("ADDEND_BINDING", reads)
@@ -494,7 +498,7 @@ mod tests {
         assert_eq!(r.scratch_len, 2 * 2 * 33);
         assert_eq!(r.partial.workgroups, [66, 1, 1]);
         assert_eq!(r.finish.workgroups, [2, 1, 1]);
-        let g = bn_grad_gamma(1, 3, 2, 2, 1e-5, Activation::Identity, Elem::F32).expect("gamma");
+        let g = bn_grad_gamma(1, 3, 2, 2, 1e-5, None, Elem::F32).expect("gamma");
         assert_eq!(g.scratch_len, 3);
         // A CPU driver's 8 lanes per chunk: the same chunks, one SIMD group each.
         let r8 = batch_stats_lanes(130, 2, 32, 32, Some(8), Elem::F32).expect("stats");
@@ -506,21 +510,9 @@ mod tests {
     #[test]
     fn bad_parameters_are_errors() {
         assert!(batch_stats(0, 1, 1, 1).is_err());
-        assert!(batch_norm_train(1, 1, 1, 1, f32::NAN, Activation::Identity, Elem::F32).is_err());
+        assert!(batch_norm_train(1, 1, 1, 1, f32::NAN, None, Elem::F32).is_err());
         assert!(running_update(4, 0.1, 3).is_err());
-        assert!(bn_grad_gamma(1, 1, 1, 1, -1.0, Activation::Identity, Elem::F32).is_err());
-        assert!(
-            bn_grad_input(
-                1,
-                u32::MAX,
-                u32::MAX,
-                2,
-                1e-5,
-                Activation::Identity,
-                false,
-                Elem::F32
-            )
-            .is_err()
-        );
+        assert!(bn_grad_gamma(1, 1, 1, 1, -1.0, None, Elem::F32).is_err());
+        assert!(bn_grad_input(1, u32::MAX, u32::MAX, 2, 1e-5, None, false, Elem::F32).is_err());
     }
 }

@@ -13,7 +13,7 @@
 //! full f32 accuracy when `beta^t` is close to 1 (`1 - 0.999^1`), where the naive
 //! `1 - pow(beta, t)` would lose four digits.
 
-use super::super::activation::ELEMENTWISE_WG;
+use super::super::ELEMENTWISE_WG;
 use super::super::template::{Vars, render};
 use super::super::{
     BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, ensure, fit_u32, grid_1d,

@@ -1,19 +1,16 @@
-//! Pointwise gradients and copies: the activation gradient `dy * act'(x)`, the channel slice
-//! (concat's gradient) and global average pool's gradient (a broadcast). One output element
-//! per invocation, no loops. Also home of [`elementwise`], the generator shared by every
-//! one-element-per-invocation training kernel (batch norm, optimizers).
+//! Pointwise gradients and copies: the channel slice (concat's gradient) and global average
+//! pool's gradient (a broadcast). One output element per invocation, no loops. Also home of
+//! [`elementwise`], the generator shared by every one-element-per-invocation training kernel
+//! (batch norm, optimizers, the activation gradients of `crate::ops::activation::kernel`).
 
-use super::super::activation::ELEMENTWISE_WG;
+use super::super::ELEMENTWISE_WG;
 use super::super::elementwise::vector_width;
 use super::super::template::{Vars, render};
 use super::super::{
-    Activation, BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS, ensure,
-    fit_u32, grid_1d, storage_vars,
+    BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS, ensure, fit_u32,
+    grid_1d, storage_vars,
 };
 
-const ACT_GRAD: &str = include_str!("../../../../shaders/train/activation_grad.wgsl");
-const ACT_GRAD_OUT: &str =
-    include_str!("../../../../shaders/train/activation_grad_from_output.wgsl");
 const SLICE: &str = include_str!("../../../../shaders/train/channel_slice.wgsl");
 const GAP_GRAD: &str = include_str!("../../../../shaders/train/global_avg_pool_grad.wgsl");
 
@@ -59,48 +56,6 @@ pub(crate) fn elementwise_in_place(
         workgroup_size: [ELEMENTWISE_WG, 1, 1],
         bindings,
     })
-}
-
-/// `dx = dy * act'(x)` over `len` elements (relu and leaky relu: the derivative at 0 is the
-/// left one, as in PyTorch; tanh: `sech^2`; gelu: `Phi(x) + x phi(x)`, exact erf form).
-///
-/// Bindings: `x`, `dy`, `dx`.
-pub fn activation_grad(len: u64, act: Activation, elem: Elem) -> Result<KernelSource, KernelError> {
-    const OP: &str = "activation_grad";
-    let vars = storage_vars(Vars::new(), elem, 1).set("ACTIVATION_LIB", act.wgsl_library()?);
-    elementwise(
-        OP,
-        format!("{}_grad_{len}{}", act.name(), elem.suffix()),
-        ("train/activation_grad.wgsl", ACT_GRAD),
-        len,
-        vars,
-        2,
-    )
-}
-
-/// `dx = dy * act'(x)` over `len` elements, read off the output `y = act(x)` (relu, leaky
-/// relu: `y > 0`; tanh: `1 - y^2`), for activations the fusion pass folded into their
-/// producer. gelu's derivative needs `x`, so it is refused.
-///
-/// Bindings: `y`, `dy`, `dx`.
-pub fn activation_grad_from_output(
-    len: u64,
-    act: Activation,
-    elem: Elem,
-) -> Result<KernelSource, KernelError> {
-    const OP: &str = "activation_grad_from_output";
-    ensure(OP, act != Activation::Identity, || {
-        "the identity has no gradient kernel".into()
-    })?;
-    let vars = storage_vars(Vars::new(), elem, 1).set("ACT_GRAD_LIB", act.wgsl_grad_library()?);
-    elementwise(
-        OP,
-        format!("{}_grad_from_output_{len}{}", act.name(), elem.suffix()),
-        ("train/activation_grad_from_output.wgsl", ACT_GRAD_OUT),
-        len,
-        vars,
-        2,
-    )
 }
 
 /// Channels `[offset, offset + channels)` of `x: [n, c_total, hw]`, as a dense

@@ -12,7 +12,7 @@
 //! Average pool (count_include_pad=True) adds `dy / (kh kw)` from every window containing the
 //! element.
 
-use super::super::activation::ELEMENTWISE_WG;
+use super::super::ELEMENTWISE_WG;
 use super::super::template::{Vars, render};
 use super::super::{
     BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, Pool2dParams, check_loops,

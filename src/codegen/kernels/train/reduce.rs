@@ -15,10 +15,11 @@
 
 use super::super::template::{Vars, render};
 use super::super::{
-    Activation, BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS,
-    MAX_LOOP_ITERATIONS, Reduction, check_loops, ensure, fit_u32, grid_1d,
+    BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS, MAX_LOOP_ITERATIONS,
+    Reduction, check_loops, ensure, fit_u32, grid_1d,
 };
 use super::norm_train::{ChunkLanes, channel_sum_finish, chunk_vars, chunks};
+use crate::ops::activation::{self, Activation};
 
 const FINISH_TEMPLATE: &str = include_str!("../../../../shaders/train/reduce_finish.wgsl");
 const PARTIAL_TEMPLATE: &str = include_str!("../../../../shaders/train/channel_sum_partial.wgsl");
@@ -133,7 +134,7 @@ pub fn bias_grad(
     batch: u32,
     channels: u32,
     inner: u32,
-    act_grad: Activation,
+    act_grad: Option<Activation>,
 ) -> Result<Reduction, KernelError> {
     bias_grad_lanes(batch, channels, inner, act_grad, None, Elem::F32)
 }
@@ -144,7 +145,7 @@ pub fn bias_grad_lanes(
     batch: u32,
     channels: u32,
     inner: u32,
-    act_grad: Activation,
+    act_grad: Option<Activation>,
     lanes: ChunkLanes,
     elem: Elem,
 ) -> Result<Reduction, KernelError> {
@@ -156,8 +157,11 @@ pub fn bias_grad_lanes(
     let vars = chunk_vars(&k, k.partial_grid, elem)?
         .u32("WG", k.wg)
         .flag("VEC4", k.width == 4)
-        .flag("ACT_GRAD", act_grad != Activation::Identity)
-        .set("ACT_GRAD_LIB", act_grad.wgsl_grad_library_width(k.width)?);
+        .flag("ACT_GRAD", act_grad.is_some())
+        .set(
+            "ACT_GRAD_LIB",
+            activation::wgsl_grad_library(act_grad, k.width)?,
+        );
     let name = format!(
         "bias_grad{}_{batch}x{channels}x{inner}{}",
         through(act_grad),
@@ -169,7 +173,7 @@ pub fn bias_grad_lanes(
         entry: ENTRY_POINT,
         workgroups: k.partial_grid,
         workgroup_size: [k.wg, 1, 1],
-        bindings: read_then_write(1 + usize::from(act_grad != Activation::Identity)),
+        bindings: read_then_write(1 + usize::from(act_grad.is_some())),
     };
     Ok(Reduction {
         partial,
@@ -179,11 +183,10 @@ pub fn bias_grad_lanes(
 }
 
 /// The kernel-name suffix of a gradient taken through a fused activation (`_through_relu`).
-pub(crate) fn through(act_grad: Activation) -> String {
-    match act_grad {
-        Activation::Identity => String::new(),
-        a => format!("_through_{}", a.name()),
-    }
+pub(crate) fn through(act_grad: Option<Activation>) -> String {
+    act_grad
+        .map(|a| format!("_through_{}", a.name()))
+        .unwrap_or_default()
 }
 
 /// `reads` read-only bindings, then one read-write.
@@ -246,12 +249,12 @@ mod tests {
     #[test]
     fn bias_grad_kernels_validate() {
         for (n, c, p) in [(1, 1, 1), (128, 10, 1), (130, 24, 1024), (3, 7, 5)] {
-            let r = bias_grad(n, c, p, Activation::Identity).unwrap();
+            let r = bias_grad(n, c, p, None).unwrap();
             for k in [&r.partial, &r.finish] {
                 super::super::super::validate_wgsl(&k.wgsl)
                     .unwrap_or_else(|e| panic!("{}: {e}", k.name));
             }
         }
-        assert!(bias_grad(0, 1, 1, Activation::Identity).is_err());
+        assert!(bias_grad(0, 1, 1, None).is_err());
     }
 }

@@ -1,5 +1,5 @@
 //! Activation gradient from the activation's output, dx = dy * act'(x) with y = act(x)
-//! (netc: src/codegen/kernels/train/pointwise_grad.rs). The fusion pass folds the activation into
+//! (netc: src/ops/activation/kernel.rs). The fusion pass folds the activation into
 //! its producer, so x is never stored; the derivative comes from shaders/lib/activation_grad.wgsl.
 //! One element per invocation.
 

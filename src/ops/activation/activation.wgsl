@@ -1,4 +1,4 @@
-//! Elementwise activation y = act(x) (netc: src/codegen/kernels/activation.rs). One element per invocation.
+//! Elementwise activation y = act(x) (netc: src/ops/activation/kernel.rs). One element per invocation.
 
 {{#if F16}}
 enable f16;

@@ -1,7 +1,6 @@
-//! Activation functions shared by every kernel with a fused epilogue (netc: src/codegen/kernels/activation.rs).
-//! `activate` switches on a compile-time constant, so the shader compiler folds it to one branch.
+//! The activation of a kernel with a fused epilogue (netc: src/ops/activation/kernel.rs): `activate`
+//! is the kernel's own one, its expression from the table in src/ops/activation/table.rs.
 
-const ACT_KIND: u32 = {{ACT_KIND}}; // 0 identity, 1 relu, 2 leaky relu, 3 tanh, 4 gelu
 const LEAKY_SLOPE: f32 = {{LEAKY_SLOPE}};
 
 // exp(a) to ~2 ulp for a <= 0, independent of the driver's `exp` (Vulkan allows 3 + 2|a| ulp,
@@ -68,14 +67,9 @@ fn tanh_stable(x: f32) -> f32 {
     return select(select(t, -t, x < 0.0), series, a < 0.3);
 }
 
+// {{ACT_NAME}}
 fn activate(x: f32) -> f32 {
-    switch ACT_KIND {
-        case 1u: { return max(x, 0.0); }
-        case 2u: { return select(LEAKY_SLOPE * x, x, x >= 0.0); }
-        case 3u: { return tanh_stable(x); }
-        case 4u: { return gelu(x); }
-        default: { return x; }
-    }
+    return {{ACTIVATE}};
 }
 {{#if VEC4}}
 

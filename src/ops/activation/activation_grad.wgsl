@@ -1,4 +1,4 @@
-//! Activation gradient dx = dy * act'(x) (netc: src/codegen/kernels/train/pointwise_grad.rs).
+//! Activation gradient dx = dy * act'(x) (netc: src/ops/activation/kernel.rs).
 //! One element per invocation. The derivatives reuse the activation library's accurate helpers:
 //! tanh' = sech^2 x = 4e / (1 + e)^2 with e = exp(-2|x|) (no 1 - tanh^2 cancellation), and
 //! gelu' = Phi(x) + x phi(x) with Phi from erfc and x^2 / 2 split as in `gelu`.
@@ -39,13 +39,7 @@ fn gelu_grad(x: f32) -> f32 {
 }
 
 fn derivative(x: f32) -> f32 {
-    switch ACT_KIND {
-        case 1u: { return select(0.0, 1.0, x > 0.0); }
-        case 2u: { return select(LEAKY_SLOPE, 1.0, x > 0.0); }
-        case 3u: { return tanh_grad(x); }
-        case 4u: { return gelu_grad(x); }
-        default: { return 1.0; }
-    }
+    return {{DERIVATIVE}};
 }
 
 @compute @workgroup_size(WG)

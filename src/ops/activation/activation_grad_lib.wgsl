@@ -1,17 +1,12 @@
 //! The derivative of an activation read off its output y = act(x), for kernels that take a
-//! gradient through a fused activation (netc: src/codegen/kernels/activation.rs). relu and leaky
+//! gradient through a fused activation (netc: src/ops/activation/kernel.rs). relu and leaky
 //! relu: y > 0 exactly when x > 0; tanh: 1 - y^2 (PyTorch's tanh_backward). gelu never gets here.
 
-const GRAD_KIND: u32 = {{GRAD_KIND}}; // 0 none, 1 relu, 2 leaky relu, 3 tanh
 const GRAD_SLOPE: f32 = {{GRAD_SLOPE}};
 
+// {{ACT_NAME}}
 fn derivative_from_output(y: f32) -> f32 {
-    switch GRAD_KIND {
-        case 1u: { return select(0.0, 1.0, y > 0.0); }
-        case 2u: { return select(GRAD_SLOPE, 1.0, y > 0.0); }
-        case 3u: { return 1.0 - y * y; }
-        default: { return 1.0; }
-    }
+    return {{DERIVATIVE_FROM_OUTPUT}};
 }
 {{#if VEC4}}
 
