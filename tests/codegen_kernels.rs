@@ -7,10 +7,11 @@
 use crate::gpu_common::epilogues;
 use netc::codegen::kernels::Elem;
 use netc::codegen::kernels::{
-    BindingKind, Conv2dParams, ConvTiling, KernelError, KernelSource, MAX_WORKGROUPS_PER_DIM,
-    Pool2dParams, conv, elementwise, linear, norm, pool, softmax, validate_wgsl,
+    BindingKind, Conv2dParams, ConvTiling, KernelError, KernelSource, MAX_WORKGROUPS_PER_DIM, conv,
+    elementwise, linear, norm, softmax, validate_wgsl,
 };
 use netc::ops::activation::{self, Activation};
+use netc::ops::pool::{Pool2dParams, kernel as pool};
 
 /// Every kernel family over a grid of parameters, including the seed models' layers.
 fn all_kernels() -> Vec<KernelSource> {

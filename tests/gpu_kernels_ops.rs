@@ -1,7 +1,6 @@
-//! Every non-conv kernel on the GPU against netc's CPU reference: batch norm, activations
-//! (including a pointwise accuracy sweep of the erf-based gelu and of tanh), pooling, global
-//! average pool (including a plane of more than 2^17 elements, the lavapipe loop-cap trap), add,
-//! concat and softmax; plus a small network recorded as one submission.
+//! Every non-conv kernel outside the op families on the GPU against netc's CPU reference: batch
+//! norm, add and concat (each fused activation) and softmax; plus a small network recorded as
+//! one submission. The families' kernels are tested in `tests/ops/` (activations, pooling).
 //!
 //! There is no skipping: without a GPU adapter these tests fail and say how to get one.
 
@@ -11,12 +10,10 @@ use crate::gpu_common::{
     upload,
 };
 use netc::codegen::kernels::Elem;
-use netc::codegen::kernels::{
-    Conv2dParams, ConvTiling, Pool2dParams, WindowHw, conv, elementwise, linear, norm, pool,
-    softmax,
-};
+use netc::codegen::kernels::{Conv2dParams, ConvTiling, conv, elementwise, linear, norm, softmax};
 use netc::ir::Op;
 use netc::ops::activation::Activation;
+use netc::ops::pool::{Pool2dParams, kernel as pool};
 use netc::reference::ops;
 use netc::runtime::Dispatch;
 
@@ -53,129 +50,6 @@ fn batch_norm_eval_with_each_activation() {
             );
         }
     }
-}
-
-fn check_pool(label: &str, p: Pool2dParams, max: bool, seed: u64) {
-    let mut rng = Lcg::new(seed);
-    let x = rng.vec(p.input_len() as usize);
-    let want = pool_reference(&p, &x, max);
-    let k = if max {
-        pool::max_pool2d(&p)
-    } else {
-        pool::avg_pool2d(&p)
-    }
-    .expect("kernel");
-    let (xb, yb) = (upload(&x), rt().create_buffer(want.len()).expect("buffer"));
-    let got = rt()
-        .run_and_read(&[Dispatch::new(&k, &[&xb, &yb])], &[&yb])
-        .expect("run");
-    if max {
-        // A max selects one input: no rounding at all.
-        assert_eq!(got[0], want, "{label}: max pool must be exact");
-    } else {
-        assert_close(label, &got[0], &want);
-    }
-}
-
-#[test]
-fn max_pool() {
-    check_pool(
-        "max 3 s1 p1",
-        Pool2dParams::new(2, 24, (9, 9), 3, 1, 1),
-        true,
-        300,
-    );
-    check_pool(
-        "max 3 s2 p1",
-        Pool2dParams::new(2, 24, (9, 9), 3, 2, 1),
-        true,
-        301,
-    );
-    check_pool(
-        "max 3 s2 p1 even",
-        Pool2dParams::new(1, 96, (8, 8), 3, 2, 1),
-        true,
-        302,
-    );
-    check_pool(
-        "max 2 s2",
-        Pool2dParams::new(1, 3, (7, 5), 2, 2, 0),
-        true,
-        303,
-    );
-}
-
-#[test]
-fn max_pool_padding_is_minus_infinity() {
-    // All-negative input: zero padding would win the max; -inf padding never does.
-    let p = Pool2dParams::new(1, 2, (4, 4), 3, 1, 1);
-    let x: Vec<f32> = (0..32).map(|i| -1.0 - i as f32).collect();
-    let want = pool_reference(&p, &x, true);
-    assert!(want.iter().all(|&v| v < 0.0));
-    let k = pool::max_pool2d(&p).expect("kernel");
-    let (xb, yb) = (upload(&x), rt().create_buffer(want.len()).expect("buffer"));
-    let got = rt()
-        .run_and_read(&[Dispatch::new(&k, &[&xb, &yb])], &[&yb])
-        .expect("run");
-    assert_eq!(got[0], want);
-}
-
-#[test]
-fn avg_pool() {
-    check_pool(
-        "avg 2 s2",
-        Pool2dParams::new(2, 24, (8, 8), 2, 2, 0),
-        false,
-        310,
-    );
-    check_pool(
-        "avg 2 s2 odd",
-        Pool2dParams::new(1, 3, (7, 7), 2, 2, 0),
-        false,
-        311,
-    );
-    check_pool(
-        "avg 3 s2 p1 (pad counted)",
-        Pool2dParams::new(1, 5, (6, 6), 3, 2, 1),
-        false,
-        312,
-    );
-}
-
-fn check_gap(n: u32, c: u32, h: u32, w: u32, seed: u64) {
-    let mut rng = Lcg::new(seed);
-    let x = rng.vec((n * c * h * w) as usize);
-    let want = global_avg_pool_reference(&x, [n, c, h, w]);
-    let k = pool::global_avg_pool(n, c, h, w, Elem::F32).expect("kernel");
-    let (xb, yb) = (upload(&x), rt().create_buffer(want.len()).expect("buffer"));
-    let got = rt()
-        .run_and_read(&[Dispatch::new(&k, &[&xb, &yb])], &[&yb])
-        .expect("run");
-    assert_close(&format!("global avg pool {n}x{c}x{h}x{w}"), &got[0], &want);
-}
-
-#[test]
-fn global_avg_pool_small() {
-    check_gap(2, 96, 8, 8, 320);
-    check_gap(1, 3, 5, 7, 321);
-    check_gap(3, 24, 1, 1, 322);
-}
-
-#[test]
-fn global_avg_pool_over_more_than_2_pow_17_values() {
-    // 384*384 = 147,456 values per plane. A one-invocation-per-plane loop would be cut off by
-    // lavapipe after 65,535 iterations and return a wrong mean; the workgroup split must not.
-    // Offset the data so a truncated sum would be visibly off.
-    let (h, w) = (384u32, 384u32);
-    let mut rng = Lcg::new(323);
-    let x: Vec<f32> = (0..2 * h * w).map(|_| 1.0 + rng.unit()).collect();
-    let want = global_avg_pool_reference(&x, [1, 2, h, w]);
-    let k = pool::global_avg_pool(1, 2, h, w, Elem::F32).expect("kernel");
-    let (xb, yb) = (upload(&x), rt().create_buffer(2).expect("buffer"));
-    let got = rt()
-        .run_and_read(&[Dispatch::new(&k, &[&xb, &yb])], &[&yb])
-        .expect("run");
-    assert_close("global avg pool 2^17+", &got[0], &want);
 }
 
 #[test]
@@ -355,38 +229,4 @@ fn small_network_in_one_submission() {
         .expect("run");
     assert_close("network: after BN+relu", &got[0], &r2);
     assert_close("network: softmax output", &got[1], &want);
-}
-
-/// Non-square windows: a tall kernel with padding only along it, a wide one, and strides and
-/// paddings that differ between the axes.
-const NON_SQUARE_POOLS: [WindowHw; 4] = [
-    WindowHw {
-        kernel: (3, 1),
-        stride: (1, 1),
-        pad: (1, 0),
-    },
-    WindowHw {
-        kernel: (1, 3),
-        stride: (1, 2),
-        pad: (0, 1),
-    },
-    WindowHw {
-        kernel: (3, 2),
-        stride: (2, 1),
-        pad: (1, 0),
-    },
-    WindowHw {
-        kernel: (2, 3),
-        stride: (2, 2),
-        pad: (0, 1),
-    },
-];
-
-#[test]
-fn pools_non_square_windows() {
-    for (i, w) in NON_SQUARE_POOLS.into_iter().enumerate() {
-        let p = Pool2dParams::new(2, 5, (9, 8), 1, 1, 0).with_window(w);
-        check_pool(&format!("max {w:?}"), p, true, 320 + i as u64);
-        check_pool(&format!("avg {w:?}"), p, false, 330 + i as u64);
-    }
 }

@@ -1,5 +1,5 @@
-//! Every training kernel (`netc::codegen::kernels::train::{norm_train, pool_grad,
-//! pointwise_grad, loss, optim}`) on the GPU against netc's CPU oracle,
+//! Every training kernel (`netc::codegen::kernels::train::{norm_train, pointwise_grad, loss,
+//! optim}`; the pooling gradients' are in `tests/ops/pool.rs`) on the GPU against netc's CPU oracle,
 //! `netc::reference::train_ops::forward` (and `reference::ops` for the loss), plus a
 //! device-free naga validation sweep over many shapes.
 //!
@@ -10,18 +10,16 @@
 //!
 //! There is no skipping: without a GPU adapter these tests fail and say how to get one.
 
-use crate::gpu_common::{
-    Lcg, assert_close, epilogues, normalised_error, rt, tensor, upload, window,
-};
+use crate::gpu_common::{Lcg, assert_close, epilogues, normalised_error, rt, tensor, upload};
 use netc::codegen::kernels::Elem;
-use netc::codegen::kernels::train::{loss, norm_train, optim, pointwise_grad, pool_grad, reduce};
+use netc::codegen::kernels::train::{loss, norm_train, optim, pointwise_grad, reduce};
 use netc::codegen::kernels::{
-    BindingKind, KernelSource, MAX_WORKGROUPS_PER_DIM, Pool2dParams, Reduction, WindowHw,
-    validate_wgsl,
+    BindingKind, KernelSource, MAX_WORKGROUPS_PER_DIM, Reduction, validate_wgsl,
 };
 use netc::ir::Op;
 use netc::ir::train_ops::TrainOp;
 use netc::ops::activation::{self, Activation};
+use netc::ops::pool::{Pool2dParams, grad_kernel as pool_grad};
 use netc::reference::{ops, train_ops};
 use netc::runtime::{Dispatch, GpuBuffer};
 use netc::tensor::Tensor;
@@ -129,7 +127,7 @@ fn all_train_kernels() -> Vec<KernelSource> {
         }
         out.push(norm_train::batch_norm_train(n, c, h, w, 1e-5, None, Elem::F32).expect("bn"));
         out.push(norm_train::bn_grad_input(n, c, h, w, 1e-3, None, false, Elem::F32).expect("dx"));
-        out.push(pointwise_grad::global_avg_pool_grad(n, c, h, w, Elem::F32).expect("gap"));
+        out.push(pool_grad::global_avg_pool_grad(n, c, h, w, Elem::F32).expect("gap"));
         out.push(pointwise_grad::channel_slice(n, c + 3, h * w, 2, c, Elem::F32).expect("slice"));
         for row in 0..3 {
             out.push(norm_train::running_update(c, 0.1, row).expect("running"));
@@ -579,7 +577,7 @@ fn op_slice(offset: u32, channels: u32) -> TrainOp {
 }
 
 #[test]
-fn channel_slice_and_global_avg_pool_grad() {
+fn channel_slice() {
     let mut rng = Lcg::new(50);
     let (n, c, h, w) = (3u32, 7u32, 4u32, 5u32);
     let x = rng.vec((n * c * h * w) as usize);
@@ -599,152 +597,6 @@ fn channel_slice_and_global_avg_pool_grad() {
         assert_eq!(
             got, want,
             "channel_slice {offset}+{channels} of 4x4 planes is a copy"
-        );
-    }
-
-    let dy = rng.vec((n * c) as usize);
-    let op = TrainOp::GlobalAvgPoolGrad {
-        input_hw: [h as usize, w as usize],
-    };
-    let want = train_ref(op, &[&tensor(&[n, c, 1, 1], &dy)]);
-    let k = pointwise_grad::global_avg_pool_grad(n, c, h, w, Elem::F32).expect("kernel");
-    let got = run1(&k, &[&upload(&dy)], want.len());
-    assert_close("global_avg_pool_grad", &got, &want);
-}
-
-// ---- pooling ----
-
-fn check_pool_grad(label: &str, p: Pool2dParams, max: bool, x: &[f32], seed: u64) {
-    let mut rng = Lcg::new(seed);
-    let dy = rng.vec(p.output_len() as usize);
-    let dyt = tensor(&[p.batch, p.channels, p.out_h(), p.out_w()], &dy);
-    let win = window(
-        [p.kernel_h, p.kernel_w],
-        [p.stride_h, p.stride_w],
-        [p.pad_h, p.pad_w],
-    );
-    let (want, got) = if max {
-        let xt = nchw(p.batch, p.channels, p.in_h, p.in_w, x);
-        let want = train_ref(TrainOp::MaxPool2dGrad(win), &[&xt, &dyt]);
-        let k = pool_grad::max_pool2d_grad(&p).expect("kernel");
-        let arg = buffer(k.arg_len as usize);
-        let (xb, dyb, dx) = (upload(x), upload(&dy), buffer(x.len()));
-        let got = rt()
-            .run_and_read(
-                &[
-                    Dispatch::new(&k.argmax, &[&xb, &arg]),
-                    Dispatch::new(&k.gather, &[&arg, &dyb, &dx]),
-                ],
-                &[&dx],
-            )
-            .expect("run")
-            .remove(0);
-        check_forward_indices(&p, x, &k);
-        (want, got)
-    } else {
-        let op = TrainOp::AvgPool2dGrad {
-            window: win,
-            input_hw: [p.in_h as usize, p.in_w as usize],
-        };
-        let want = train_ref(op, &[&dyt]);
-        let k = pool_grad::avg_pool2d_grad(&p).expect("kernel");
-        (want, run1(&k, &[&upload(&dy)], p.input_len() as usize))
-    };
-    assert_close(label, &got, &want);
-}
-
-/// A training step's forward max pool stores the gradient's positions itself
-/// (`max_pool2d_with_indices`): they are the argmax pass's, and its output is `max_pool2d`'s,
-/// bit for bit.
-fn check_forward_indices(p: &Pool2dParams, x: &[f32], k: &pool_grad::MaxPoolGrad) {
-    let len = k.arg_len as usize;
-    let fused = netc::codegen::kernels::pool::max_pool2d_with_indices(p).expect("kernel");
-    let plain = netc::codegen::kernels::pool::max_pool2d(p).expect("kernel");
-    let xb = upload(x);
-    let (arg, fused_y, fused_arg, y) = (buffer(len), buffer(len), buffer(len), buffer(len));
-    let got = rt()
-        .run_and_read(
-            &[
-                Dispatch::new(&k.argmax, &[&xb, &arg]),
-                Dispatch::new(&fused, &[&xb, &fused_y, &fused_arg]),
-                Dispatch::new(&plain, &[&xb, &y]),
-            ],
-            &[&arg, &fused_arg, &y, &fused_y],
-        )
-        .expect("run");
-    for (what, a, b) in [
-        ("positions", &got[0], &got[1]),
-        ("outputs", &got[2], &got[3]),
-    ] {
-        let first = a
-            .iter()
-            .zip(b)
-            .position(|(a, b)| a.to_bits() != b.to_bits());
-        assert!(
-            first.is_none(),
-            "{what} differ from element {first:?}: {p:?}"
-        );
-    }
-}
-
-/// Inputs with many ties: constant 3x3 blocks, a constant plane, and values from {0, 1, 2}.
-fn tied_input(p: &Pool2dParams, rng: &mut Lcg) -> Vec<f32> {
-    let (h, w) = (p.in_h as usize, p.in_w as usize);
-    let mut x = Vec::with_capacity(p.input_len() as usize);
-    for plane in 0..(p.batch * p.channels) as usize {
-        for y in 0..h {
-            for xx in 0..w {
-                x.push(match plane % 3 {
-                    0 => 1.5,
-                    1 => ((y / 3 + xx / 3) % 2) as f32,
-                    _ => (rng.unit() * 3.0).floor(),
-                });
-            }
-        }
-    }
-    x
-}
-
-#[test]
-fn max_pool_grad_with_ties() {
-    for (i, (k, s, pad, hw)) in [(3, 1, 1, 9), (3, 2, 1, 9), (3, 2, 1, 8), (2, 2, 0, 8)]
-        .into_iter()
-        .enumerate()
-    {
-        let p = Pool2dParams::new(2, 6, (hw, hw), k, s, pad);
-        let mut rng = Lcg::new(60 + i as u64);
-        let tied = tied_input(&p, &mut rng);
-        check_pool_grad(
-            &format!("max {k} s{s} p{pad} ties"),
-            p,
-            true,
-            &tied,
-            70 + i as u64,
-        );
-        let random = rng.vec(p.input_len() as usize);
-        check_pool_grad(
-            &format!("max {k} s{s} p{pad}"),
-            p,
-            true,
-            &random,
-            80 + i as u64,
-        );
-    }
-}
-
-#[test]
-fn avg_pool_grad() {
-    for (i, (k, s, pad, hw)) in [(2, 2, 0, 8), (3, 1, 1, 7), (3, 2, 1, 9), (2, 2, 0, 7)]
-        .into_iter()
-        .enumerate()
-    {
-        let p = Pool2dParams::new(2, 5, (hw, hw), k, s, pad);
-        check_pool_grad(
-            &format!("avg {k} s{s} p{pad} {hw}"),
-            p,
-            false,
-            &[],
-            90 + i as u64,
         );
     }
 }
@@ -942,41 +794,5 @@ fn adam_steps() {
             p = new_p;
             (gp, gm, gv) = (np, nm, nv);
         }
-    }
-}
-
-/// Non-square windows: a tall kernel with padding only along it, a wide one, and strides and
-/// paddings that differ between the axes.
-const NON_SQUARE_POOLS: [WindowHw; 4] = [
-    WindowHw {
-        kernel: (3, 1),
-        stride: (1, 1),
-        pad: (1, 0),
-    },
-    WindowHw {
-        kernel: (1, 3),
-        stride: (1, 2),
-        pad: (0, 1),
-    },
-    WindowHw {
-        kernel: (3, 2),
-        stride: (2, 1),
-        pad: (1, 0),
-    },
-    WindowHw {
-        kernel: (2, 3),
-        stride: (2, 2),
-        pad: (0, 1),
-    },
-];
-
-#[test]
-fn pool_grads_non_square_windows() {
-    for (i, w) in NON_SQUARE_POOLS.into_iter().enumerate() {
-        let p = Pool2dParams::new(2, 5, (9, 8), 1, 1, 0).with_window(w);
-        let mut rng = Lcg::new(90 + i as u64);
-        let x = rng.vec(p.input_len() as usize);
-        check_pool_grad(&format!("max {w:?}"), p, true, &x, 100 + i as u64);
-        check_pool_grad(&format!("avg {w:?}"), p, false, &x, 110 + i as u64);
     }
 }

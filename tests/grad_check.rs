@@ -4,7 +4,8 @@
 //! bound can be tight (1e-6 of the tensor's largest gradient) — a wrong rule is off by
 //! far more. Every
 //! element of every parameter gradient is checked on tiny models that together cover
-//! every op with a gradient, max pooling included: a step of 1e-5 crosses a kink
+//! every op with a gradient (the pools' own models are in `tests/ops/pool.rs`, the
+//! activations' in `tests/ops/activation.rs`): a step of 1e-5 crosses a kink
 //! (a ReLU input at zero, a max-pool tie) only if a value lies within ~1e-5 of it, and
 //! the inputs here are spread so none does.
 
@@ -14,20 +15,6 @@ use crate::ops::harness::grad_check as check;
 fn conv_bn_relu_linear() {
     check(
         "model M() { input x: [2, 5, 5]\n return x |> conv(3, k = 3, pad = 1) |> bn |> relu |> flatten |> linear(3) }",
-    );
-}
-
-#[test]
-fn strided_conv_and_avg_pool() {
-    check(
-        "model M() { input x: [2, 6, 6]\n return x |> conv(4, k = 1, stride = 2, bias = false) |> avg_pool(2) |> flatten |> linear(3) }",
-    );
-}
-
-#[test]
-fn grouped_conv_and_global_pool() {
-    check(
-        "model M() { input x: [4, 6, 6]\n y = x |> conv(4, k = 3, pad = 1, groups = 2) |> tanh\n return y |> global_avg_pool |> flatten |> linear(3) }",
     );
 }
 
@@ -56,21 +43,5 @@ fn smooth_bn_concat() {
 fn smooth_bn_twice_on_one_input() {
     check(
         "model M() { input x: [3, 4, 4]\n a = x |> conv(3, k = 1) \n y = a |> bn |> tanh\n z = a |> bn as bn2 |> tanh\n return (y + z) |> global_avg_pool |> flatten |> linear(3) }",
-    );
-}
-
-#[test]
-fn max_pool_overlapping_and_padded() {
-    // GoogleNet's pools: 3x3 stride 1 pad 1 and 3x3 stride 2 pad 1 (overlapping windows,
-    // so one input can be the arg-max of several outputs).
-    check(
-        "model M() { input x: [2, 6, 6]\n y = x |> conv(3, k = 3, pad = 1) |> max_pool(3, stride = 1, pad = 1)\n return y |> max_pool(3, stride = 2, pad = 1) |> flatten |> linear(3) }",
-    );
-}
-
-#[test]
-fn max_pool_after_relu_and_bn() {
-    check(
-        "model M() { input x: [2, 6, 6]\n y = x |> conv(4, k = 3, pad = 1) |> bn |> relu |> max_pool(2)\n return y |> conv(3, k = 1) |> global_avg_pool |> flatten |> linear(3) }",
     );
 }

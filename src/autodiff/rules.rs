@@ -90,30 +90,15 @@ pub(crate) fn local_grads(
             push(ins[0], dx);
         }
         Op::MaxPool2d(w) => {
-            let dx = b.op(Op::Train(TrainOp::MaxPool2dGrad(*w)), &[ins[0], g], site);
+            let dx = crate::ops::pool::autodiff::max_pool2d(b, *w, ins[0], g, site);
             push(ins[0], dx);
         }
         Op::AvgPool2d(w) => {
-            let x = dims(b, ins[0]);
-            let dx = b.op(
-                Op::Train(TrainOp::AvgPool2dGrad {
-                    window: *w,
-                    input_hw: [x[1], x[2]],
-                }),
-                &[g],
-                site,
-            );
+            let dx = crate::ops::pool::autodiff::avg_pool2d(b, *w, ins[0], g, site);
             push(ins[0], dx);
         }
         Op::GlobalAvgPool => {
-            let x = dims(b, ins[0]);
-            let dx = b.op(
-                Op::Train(TrainOp::GlobalAvgPoolGrad {
-                    input_hw: [x[1], x[2]],
-                }),
-                &[g],
-                site,
-            );
+            let dx = crate::ops::pool::autodiff::global_avg_pool(b, ins[0], g, site);
             push(ins[0], dx);
         }
         Op::Flatten => {

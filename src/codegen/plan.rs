@@ -20,7 +20,7 @@ use super::memory::{MemoryMap, MemoryPlanning};
 use super::optim_fusion::{self, Fusion, OptimizerLowering, UpdateKind};
 use super::tiling::{self, ConvKind, TileRequest};
 use crate::ir::{DType, Graph, NodeId, Op, TrainOp, Verified, Window};
-use crate::ops::activation;
+use crate::ops::{activation, pool};
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
@@ -596,7 +596,7 @@ impl Builder<'_> {
             Op::MaxPool2d(w) | Op::AvgPool2d(w) => {
                 let win = kernel_window(w).map_err(unsupported)?;
                 let x = dims(ins[0]);
-                let params = kernels::Pool2dParams::new(n, u(x[0]), (u(x[1]), u(x[2])), 1, 1, 0)
+                let params = pool::Pool2dParams::new(n, u(x[0]), (u(x[1]), u(x[2])), 1, 1, 0)
                     .with_window(win)
                     .with_elem(self.elem(id));
                 check_out_hw((params.out_h(), params.out_w()), &node.ty.dims);
@@ -610,14 +610,14 @@ impl Builder<'_> {
                         params.output_len() as usize,
                         BufferRole::Activation,
                     );
-                    let kernel = kernels::pool::max_pool2d_with_indices(&params);
+                    let kernel = pool::kernel::max_pool2d_with_indices(&params);
                     self.emit(&layer, kernel, vec![inb[0], out, arg])?;
                     self.pool_args.insert((ins[0], *w), arg);
                 } else {
                     let kernel = if matches!(node.op, Op::MaxPool2d(_)) {
-                        kernels::pool::max_pool2d(&params)
+                        pool::kernel::max_pool2d(&params)
                     } else {
-                        kernels::pool::avg_pool2d(&params)
+                        pool::kernel::avg_pool2d(&params)
                     };
                     self.emit(&layer, kernel, vec![inb[0], out])?;
                 }
@@ -628,7 +628,7 @@ impl Builder<'_> {
                 let out = self.activation(id);
                 self.emit(
                     &layer,
-                    kernels::pool::global_avg_pool(n, u(x[0]), u(x[1]), u(x[2]), self.elem(id)),
+                    pool::kernel::global_avg_pool(n, u(x[0]), u(x[1]), u(x[2]), self.elem(id)),
                     vec![inb[0], out],
                 )?;
                 self.value.insert(id, out);

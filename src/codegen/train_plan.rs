@@ -8,9 +8,9 @@
 //! in-place dispatch after those copies.
 
 use super::kernels::train::{
-    conv_grad, linear_grad, loss, loss_scale, norm_train, optim, pointwise_grad, pool_grad, reduce,
+    conv_grad, linear_grad, loss, loss_scale, norm_train, optim, pointwise_grad, reduce,
 };
-use super::kernels::{self, Conv2dParams, Elem, KernelError, Pool2dParams, Reduction};
+use super::kernels::{self, Conv2dParams, Elem, KernelError, Reduction};
 use super::optim_fusion::UpdateKind;
 use super::plan::{
     BufferId, BufferRole, Builder, CodegenError, DeferredUpdate, MAX_PARAMS_PER_UPDATE,
@@ -18,7 +18,7 @@ use super::plan::{
 };
 use super::tiling::ConvKind;
 use crate::ir::{LOSS_SCALER, NodeId, TrainOp};
-use crate::ops::activation;
+use crate::ops::{activation, pool};
 
 /// The scalar output of a scaled step: 1 when its updates were skipped.
 pub const SKIPPED: &str = "skipped";
@@ -267,7 +267,7 @@ impl Builder<'_> {
             TrainOp::MaxPool2dGrad(w) | TrainOp::AvgPool2dGrad { window: w, .. } => {
                 let win = kernel_window(w).map_err(unsupported)?;
                 let x = dims(id);
-                let params = Pool2dParams::new(n, x[0], (x[1], x[2]), 1, 1, 0)
+                let params = pool::Pool2dParams::new(n, x[0], (x[1], x[2]), 1, 1, 0)
                     .with_window(win)
                     .with_elem(self.elem(id));
                 // dy is the last operand (max pooling's first is x).
@@ -275,7 +275,7 @@ impl Builder<'_> {
                 check_out_hw((params.out_h(), params.out_w()), &g.node(dy).ty.dims);
                 match t {
                     TrainOp::MaxPool2dGrad(_) => {
-                        let k = pool_grad::max_pool2d_grad(&params).map_err(|source| {
+                        let k = pool::grad_kernel::max_pool2d_grad(&params).map_err(|source| {
                             CodegenError::Kernel {
                                 layer: layer.to_string(),
                                 source,
@@ -298,7 +298,7 @@ impl Builder<'_> {
                     }
                     _ => self.emit(
                         layer,
-                        pool_grad::avg_pool2d_grad(&params),
+                        pool::grad_kernel::avg_pool2d_grad(&params),
                         vec![inb[0], out],
                     ),
                 }
@@ -307,7 +307,7 @@ impl Builder<'_> {
                 let c = dims(ins[0])[0];
                 self.emit(
                     layer,
-                    pointwise_grad::global_avg_pool_grad(
+                    pool::grad_kernel::global_avg_pool_grad(
                         n,
                         c,
                         input_hw[0] as u32,

@@ -7,6 +7,7 @@
 
 use super::onnx_proto::*;
 use crate::ir::{Activation, Graph, NodeId, Op, TensorType, Window};
+use crate::ops::pool;
 use crate::predict::Normalize;
 use crate::tensor::TensorMap;
 use prost::Message;
@@ -205,17 +206,15 @@ impl<'g> Builder<'g> {
                     out
                 }
                 Op::MaxPool2d(w) => {
-                    self.node("MaxPool", &xs, &out, window_attrs(w));
+                    pool::onnx::max_pool2d(self, w, &xs, &out);
                     out
                 }
                 Op::AvgPool2d(w) => {
-                    let mut attrs = window_attrs(w);
-                    attrs.push(int("count_include_pad", 1));
-                    self.node("AveragePool", &xs, &out, attrs);
+                    pool::onnx::avg_pool2d(self, w, &xs, &out);
                     out
                 }
                 Op::GlobalAvgPool => {
-                    self.node("GlobalAveragePool", &xs, &out, vec![]);
+                    pool::onnx::global_avg_pool(self, &xs, &out);
                     out
                 }
                 Op::Flatten => {
@@ -368,6 +367,16 @@ pub trait OnnxNodes {
     fn add_node(&mut self, op_type: &str, inputs: &[String], output: &str, floats: &[(&str, f32)]);
     /// A scalar f32 constant named `name`, shared by every node that uses it; returns its name.
     fn constant(&mut self, name: &str, value: f32) -> String;
+    /// A node `op_type(inputs) -> output` over `window` (`kernel_shape`, `strides`, `pads`)
+    /// with these integer attributes after the window's.
+    fn add_window_node(
+        &mut self,
+        op_type: &str,
+        inputs: &[String],
+        output: &str,
+        window: &Window,
+        ints: &[(&str, i64)],
+    );
 }
 
 impl OnnxNodes for Builder<'_> {
@@ -378,6 +387,19 @@ impl OnnxNodes for Builder<'_> {
 
     fn constant(&mut self, name: &str, value: f32) -> String {
         self.scalar(name, value)
+    }
+
+    fn add_window_node(
+        &mut self,
+        op_type: &str,
+        inputs: &[String],
+        output: &str,
+        window: &Window,
+        ints: &[(&str, i64)],
+    ) {
+        let mut attributes = window_attrs(window);
+        attributes.extend(ints.iter().map(|&(n, i)| int(n, i)));
+        self.node(op_type, inputs, output, attributes);
     }
 }
 

@@ -141,7 +141,8 @@ pub enum Op {
     /// Operands: `x`. Shape: same as `x`.
     Activation(Activation),
 
-    /// `F.max_pool2d(x, kernel, stride, padding)`; padding acts as -inf.
+    /// `F.max_pool2d(x, kernel, stride, padding)`; padding acts as -inf. The pooling ops'
+    /// shape rules, reference, gradients, kernels and export live in `crate::ops::pool`.
     /// Operands: `x [N,C,H,W]`. Shape: `[N,C,Ho,Wo]`. Invariant: padding <= kernel/2.
     MaxPool2d(Window),
 
@@ -198,7 +199,7 @@ fn err<T>(message: String) -> Result<T, ShapeError> {
     })
 }
 
-fn err_help<T>(message: String, help: &str) -> Result<T, ShapeError> {
+pub(crate) fn err_help<T>(message: String, help: &str) -> Result<T, ShapeError> {
     Err(ShapeError {
         message,
         help: Some(help.to_string()),
@@ -342,27 +343,9 @@ impl Op {
             }
             Op::Activation(a) => crate::ops::activation::shape::forward(*a, xs[0]),
             Op::MaxPool2d(window) | Op::AvgPool2d(window) => {
-                let (c, h, w) = image(self, xs[0])?;
-                for axis in 0..2 {
-                    if window.padding[axis].saturating_mul(2) > window.kernel[axis] {
-                        return err_help(
-                            format!(
-                                "{} padding {} is more than half the kernel {}",
-                                self.name(),
-                                window.padding[axis],
-                                window.kernel[axis]
-                            ),
-                            "PyTorch requires pad <= k / 2 for pooling",
-                        );
-                    }
-                }
-                let (ho, wo) = spatial(self, window, h, w)?;
-                Ok(TensorType::activation(vec![c, ho, wo]))
+                crate::ops::pool::shape::forward(self, window, xs[0])
             }
-            Op::GlobalAvgPool => {
-                let (c, _, _) = image(self, xs[0])?;
-                Ok(TensorType::activation(vec![c, 1, 1]))
-            }
+            Op::GlobalAvgPool => crate::ops::pool::shape::global(self, xs[0]),
             Op::Flatten => {
                 float_batched(self, xs[0])?;
                 Ok(TensorType::activation(vec![xs[0].numel()]))
@@ -531,7 +514,7 @@ fn float_batched(op: &Op, x: &TensorType) -> Result<(), ShapeError> {
     Ok(())
 }
 
-fn image(op: &Op, x: &TensorType) -> Result<(usize, usize, usize), ShapeError> {
+pub(crate) fn image(op: &Op, x: &TensorType) -> Result<(usize, usize, usize), ShapeError> {
     float_batched(op, x)?;
     match x.chw() {
         Some(chw) => Ok(chw),
@@ -542,7 +525,12 @@ fn image(op: &Op, x: &TensorType) -> Result<(usize, usize, usize), ShapeError> {
     }
 }
 
-fn spatial(op: &Op, window: &Window, h: usize, w: usize) -> Result<(usize, usize), ShapeError> {
+pub(crate) fn spatial(
+    op: &Op,
+    window: &Window,
+    h: usize,
+    w: usize,
+) -> Result<(usize, usize), ShapeError> {
     match (window.out_dim(0, h), window.out_dim(1, w)) {
         (Some(ho), Some(wo)) => Ok((ho, wo)),
         _ => err(format!(

@@ -7,7 +7,7 @@
 
 use super::ops::{Activation, ShapeError, Window};
 use super::types::{DType, TensorType};
-use crate::ops::activation;
+use crate::ops::{activation, pool};
 use serde::Serialize;
 use std::fmt;
 
@@ -140,21 +140,21 @@ pub enum TrainOp {
     },
 }
 
-fn err<T>(message: String) -> Result<T, ShapeError> {
+pub(crate) fn err<T>(message: String) -> Result<T, ShapeError> {
     Err(ShapeError {
         message,
         help: None,
     })
 }
 
-fn same(a: &TensorType, b: &TensorType, what: &str) -> Result<(), ShapeError> {
+pub(crate) fn same(a: &TensorType, b: &TensorType, what: &str) -> Result<(), ShapeError> {
     if a != b {
         return err(format!("{what}: {a} and {b} differ"));
     }
     Ok(())
 }
 
-fn chw(x: &TensorType, what: &str) -> Result<(usize, usize, usize), ShapeError> {
+pub(crate) fn chw(x: &TensorType, what: &str) -> Result<(usize, usize, usize), ShapeError> {
     x.chw().ok_or_else(|| ShapeError {
         message: format!("{what} expects [N,C,H,W], got {x}"),
         help: None,
@@ -405,37 +405,12 @@ impl TrainOp {
                 same(xs[2], xs[0], "batch_norm_grad_gamma dy")?;
                 Ok(TensorType::param(vec![c]))
             }
-            TrainOp::MaxPool2dGrad(w) => {
-                let (c, h, wd) = chw(xs[0], "max_pool2d_grad")?;
-                let want = TensorType::activation(vec![
-                    c,
-                    w.out_dim(0, h).unwrap_or(0),
-                    w.out_dim(1, wd).unwrap_or(0),
-                ]);
-                same(xs[1], &want, "max_pool2d_grad dy")?;
-                Ok(xs[0].clone())
-            }
+            TrainOp::MaxPool2dGrad(w) => pool::shape::max_pool2d_grad(w, xs[0], xs[1]),
             TrainOp::AvgPool2dGrad { window, input_hw } => {
-                let (c, ho, wo) = chw(xs[0], "avg_pool2d_grad")?;
-                if window.out_dim(0, input_hw[0]) != Some(ho)
-                    || window.out_dim(1, input_hw[1]) != Some(wo)
-                {
-                    return err(format!(
-                        "avg_pool2d_grad: input {input_hw:?} does not give dy {}",
-                        xs[0]
-                    ));
-                }
-                Ok(TensorType::activation(vec![c, input_hw[0], input_hw[1]]))
+                pool::shape::avg_pool2d_grad(window, *input_hw, xs[0])
             }
             TrainOp::GlobalAvgPoolGrad { input_hw } => {
-                let (c, h, w) = chw(xs[0], "global_avg_pool_grad")?;
-                if (h, w) != (1, 1) {
-                    return err(format!(
-                        "global_avg_pool_grad expects [N,C,1,1], got {}",
-                        xs[0]
-                    ));
-                }
-                Ok(TensorType::activation(vec![c, input_hw[0], input_hw[1]]))
+                pool::shape::global_avg_pool_grad(*input_hw, xs[0])
             }
             TrainOp::Reshape { dims } => {
                 let out = TensorType {

@@ -11,7 +11,7 @@
 //! | `shape.rs` | the shape rules [`crate::ir::Op::infer`] delegates to |
 //! | `reference.rs` | the CPU reference (f64), the oracle of every kernel and gradient |
 //! | `autodiff.rs` | the backward rule `autodiff::rules` delegates to |
-//! | `kernel.rs` and `*.wgsl` | the lowering: WGSL templates and the generators that render them |
+//! | `kernel.rs` and `*.wgsl` | the lowering: WGSL templates and the generators that render them (a family may keep its gradients' in `grad_kernel.rs`) |
 //! | `onnx.rs` | the export to ONNX operators |
 //!
 //! Tests follow the same layout: `tests/ops/<family>.rs` checks every member of the table (CPU
@@ -24,6 +24,8 @@
 //! (`tools/make_op_fixtures.py`), and list it in README. Nothing outside the folder changes: the
 //! elaborator's builtins, the fusion pass, ONNX export and the init gain all read the table.
 //!
-//! Families so far: [`activation`].
+//! Families so far: [`activation`], [`pool`] (no table: its members are three ops, each with its
+//! own window rule and kernel).
 
 pub mod activation;
+pub mod pool;

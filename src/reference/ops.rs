@@ -2,6 +2,7 @@
 
 use crate::ir::{Activation, Op, Window};
 use crate::ops::activation::reference::activate;
+use crate::ops::pool::reference as pool;
 use crate::tensor::{Element, Tensor};
 
 /// Evaluate one op. Operand shapes were checked by the verifier and by `run_all`.
@@ -25,9 +26,9 @@ pub fn forward<T: Element>(op: &Op, xs: &[&Tensor<T>]) -> Tensor<T> {
             batch_norm_eval(xs[0], xs[1], xs[2], xs[3], xs[4], *eps),
         ),
         Op::Activation(a) => map(xs[0], |v| activate(*a, v)),
-        Op::MaxPool2d(w) => pool(xs[0], w, true),
-        Op::AvgPool2d(w) => pool(xs[0], w, false),
-        Op::GlobalAvgPool => global_avg_pool(xs[0]),
+        Op::MaxPool2d(w) => pool::pool(xs[0], w, true),
+        Op::AvgPool2d(w) => pool::pool(xs[0], w, false),
+        Op::GlobalAvgPool => pool::global_avg_pool(xs[0]),
         Op::Flatten => {
             let n = xs[0].dims[0];
             Tensor::new(vec![n, xs[0].numel() / n.max(1)], xs[0].data.clone())
@@ -70,7 +71,7 @@ fn map<T: Element>(x: &Tensor<T>, f: impl Fn(T) -> T) -> Tensor<T> {
     Tensor::new(x.dims.clone(), x.data.iter().map(|&v| f(v)).collect())
 }
 
-fn nchw<T: Element>(t: &Tensor<T>) -> (usize, usize, usize, usize) {
+pub(crate) fn nchw<T: Element>(t: &Tensor<T>) -> (usize, usize, usize, usize) {
     (t.dims[0], t.dims[1], t.dims[2], t.dims[3])
 }
 
@@ -145,51 +146,6 @@ fn batch_norm_eval<T: Element>(
         }
     }
     out
-}
-
-fn pool<T: Element>(x: &Tensor<T>, win: &Window, max: bool) -> Tensor<T> {
-    let (n, c, h, w) = nchw(x);
-    let ho = win.out_dim(0, h).expect("verified window");
-    let wo = win.out_dim(1, w).expect("verified window");
-    let mut out = Tensor::zeros(vec![n, c, ho, wo]);
-    let area = (win.kernel[0] * win.kernel[1]) as f64;
-    for nc in 0..n * c {
-        for oy in 0..ho {
-            for ox in 0..wo {
-                let mut best = f64::NEG_INFINITY;
-                let mut sum = 0.0;
-                for ky in 0..win.kernel[0] {
-                    let iy = (oy * win.stride[0] + ky) as isize - win.padding[0] as isize;
-                    if iy < 0 || iy >= h as isize {
-                        continue;
-                    }
-                    for kx in 0..win.kernel[1] {
-                        let ix = (ox * win.stride[1] + kx) as isize - win.padding[1] as isize;
-                        if ix < 0 || ix >= w as isize {
-                            continue;
-                        }
-                        let v = x.data[(nc * h + iy as usize) * w + ix as usize].to_f64();
-                        best = best.max(v);
-                        sum += v;
-                    }
-                }
-                // Average pooling counts the zero padding (PyTorch's count_include_pad=True).
-                out.data[(nc * ho + oy) * wo + ox] =
-                    T::from_f64(if max { best } else { sum / area });
-            }
-        }
-    }
-    out
-}
-
-fn global_avg_pool<T: Element>(x: &Tensor<T>) -> Tensor<T> {
-    let (n, c, h, w) = nchw(x);
-    let data = x
-        .data
-        .chunks(h * w)
-        .map(|plane| T::from_f64(plane.iter().map(|&v| v.to_f64()).sum::<f64>() / (h * w) as f64))
-        .collect();
-    Tensor::new(vec![n, c, 1, 1], data)
 }
 
 fn linear<T: Element>(
@@ -275,18 +231,6 @@ mod tests {
         };
         let y = conv2d(&x, &w, None, 1, &win, 1);
         assert_eq!(y.data, vec![4.0, 6.0, 4.0, 6.0, 9.0, 6.0, 4.0, 6.0, 4.0]);
-    }
-
-    #[test]
-    fn max_pool_ignores_padding_and_avg_pool_counts_it() {
-        let x = Tensor::new(vec![1, 1, 2, 2], vec![-1.0, -2.0, -3.0, -4.0]);
-        let win = Window {
-            kernel: [3, 3],
-            stride: [2, 2],
-            padding: [1, 1],
-        };
-        assert_eq!(pool(&x, &win, true).data, vec![-1.0]);
-        assert_eq!(pool(&x, &win, false).data, vec![-10.0 / 9.0]);
     }
 
     #[test]

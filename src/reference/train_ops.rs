@@ -5,6 +5,7 @@ use super::ops::then;
 use crate::ir::train_ops::{STATS_MEAN, STATS_VAR_BIASED, STATS_VAR_UNBIASED, TrainOp};
 use crate::ir::{Activation, Window};
 use crate::ops::activation::reference as activation;
+use crate::ops::pool::reference as pool;
 use crate::tensor::{Element, Tensor};
 
 pub fn forward<T: Element>(op: &TrainOp, xs: &[&Tensor<T>]) -> Tensor<T> {
@@ -59,18 +60,11 @@ fn unaccumulated<T: Element>(op: &TrainOp, xs: &[&Tensor<T>]) -> Tensor<T> {
             let dy = through(*act_grad, xs[3], xs.get(6));
             bn_grad_input(xs[0], xs[1], xs[2], &dy, xs[4], xs[5], *eps)
         }
-        TrainOp::MaxPool2dGrad(w) => max_pool_grad(xs[0], xs[1], w),
-        TrainOp::AvgPool2dGrad { window, input_hw } => avg_pool_grad(xs[0], window, *input_hw),
-        TrainOp::GlobalAvgPoolGrad { input_hw } => {
-            let (n, c) = (xs[0].dims[0], xs[0].dims[1]);
-            let hw = input_hw[0] * input_hw[1];
-            let data = xs[0]
-                .data
-                .iter()
-                .flat_map(|&g| std::iter::repeat_n(T::from_f64(g.to_f64() / hw as f64), hw))
-                .collect();
-            Tensor::new(vec![n, c, input_hw[0], input_hw[1]], data)
+        TrainOp::MaxPool2dGrad(w) => pool::max_pool_grad(xs[0], xs[1], w),
+        TrainOp::AvgPool2dGrad { window, input_hw } => {
+            pool::avg_pool_grad(xs[0], window, *input_hw)
         }
+        TrainOp::GlobalAvgPoolGrad { input_hw } => pool::global_avg_pool_grad(xs[0], *input_hw),
         TrainOp::Reshape { dims } => {
             let full = std::iter::once(xs[0].dims[0])
                 .chain(dims.iter().copied())
@@ -365,7 +359,7 @@ fn bn_grad_input<T: Element>(
 }
 
 /// Input position of output `o` at window offset `k` on one axis, if inside the input.
-fn tap(o: usize, k: usize, stride: usize, pad: usize, size: usize) -> Option<usize> {
+pub(crate) fn tap(o: usize, k: usize, stride: usize, pad: usize, size: usize) -> Option<usize> {
     let i = (o * stride + k) as isize - pad as isize;
     (i >= 0 && (i as usize) < size).then_some(i as usize)
 }
@@ -456,62 +450,4 @@ fn conv_grad_weight<T: Element>(
         vec![cout, cin_g, kh, kw],
         acc.into_iter().map(T::from_f64).collect(),
     )
-}
-
-fn max_pool_grad<T: Element>(x: &Tensor<T>, dy: &Tensor<T>, win: &Window) -> Tensor<T> {
-    let (n, c, h, w) = nchw(x);
-    let (ho, wo) = (dy.dims[2], dy.dims[3]);
-    let mut acc = vec![0f64; x.numel()];
-    for nc in 0..n * c {
-        for oy in 0..ho {
-            for ox in 0..wo {
-                // The first maximum in scan order receives the gradient (PyTorch's rule).
-                let mut best: Option<(usize, T)> = None;
-                for ky in 0..win.kernel[0] {
-                    let Some(iy) = tap(oy, ky, win.stride[0], win.padding[0], h) else {
-                        continue;
-                    };
-                    for kx in 0..win.kernel[1] {
-                        let Some(ix) = tap(ox, kx, win.stride[1], win.padding[1], w) else {
-                            continue;
-                        };
-                        let i = (nc * h + iy) * w + ix;
-                        if best.is_none_or(|(_, b)| x.data[i] > b) {
-                            best = Some((i, x.data[i]));
-                        }
-                    }
-                }
-                if let Some((i, _)) = best {
-                    acc[i] += dy.data[(nc * ho + oy) * wo + ox].to_f64();
-                }
-            }
-        }
-    }
-    Tensor::new(x.dims.clone(), acc.into_iter().map(T::from_f64).collect())
-}
-
-fn avg_pool_grad<T: Element>(dy: &Tensor<T>, win: &Window, input_hw: [usize; 2]) -> Tensor<T> {
-    let (n, c, ho, wo) = nchw(dy);
-    let (h, w) = (input_hw[0], input_hw[1]);
-    let area = (win.kernel[0] * win.kernel[1]) as f64;
-    let mut acc = vec![0f64; n * c * h * w];
-    for nc in 0..n * c {
-        for oy in 0..ho {
-            for ox in 0..wo {
-                let d = dy.data[(nc * ho + oy) * wo + ox].to_f64() / area;
-                for ky in 0..win.kernel[0] {
-                    let Some(iy) = tap(oy, ky, win.stride[0], win.padding[0], h) else {
-                        continue;
-                    };
-                    for kx in 0..win.kernel[1] {
-                        let Some(ix) = tap(ox, kx, win.stride[1], win.padding[1], w) else {
-                            continue;
-                        };
-                        acc[(nc * h + iy) * w + ix] += d;
-                    }
-                }
-            }
-        }
-    }
-    Tensor::new(vec![n, c, h, w], acc.into_iter().map(T::from_f64).collect())
 }

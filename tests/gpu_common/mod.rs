@@ -11,9 +11,10 @@
 
 use std::sync::OnceLock;
 
-use netc::codegen::kernels::{Conv2dParams, ConvTiling, Pool2dParams};
+use netc::codegen::kernels::{Conv2dParams, ConvTiling};
 use netc::ir::{Op, Window};
 use netc::ops::activation::{self, Activation};
+use netc::ops::pool::Pool2dParams;
 use netc::reference::ops;
 use netc::runtime::{GpuBuffer, Runtime};
 use netc::tensor::Tensor;

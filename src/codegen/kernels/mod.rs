@@ -9,7 +9,7 @@
 //! | [`norm`] | batch norm, eval mode, optional fused activation | `batch_norm.wgsl` |
 //! | `crate::ops::activation::kernel` | every activation, standalone and as the library fused kernels splice in | `src/ops/activation/*.wgsl` |
 //! | [`elementwise`] | add (optional fused activation), channel concat copy | `add.wgsl`, `concat.wgsl` |
-//! | [`pool`] | max/avg pool 2d, global average pool | `pool2d.wgsl`, `global_avg_pool.wgsl` |
+//! | `crate::ops::pool::kernel` | max/avg pool 2d, global average pool | `src/ops/pool/*.wgsl` |
 //! | [`softmax`] | softmax over the last dimension | `softmax.wgsl` |
 //! | [`gemm`] | the reference GEMM conv throughput is measured against (not used by plans) | `gemm_reference.wgsl` |
 //!
@@ -32,18 +32,25 @@ pub mod elementwise;
 pub mod gemm;
 pub mod linear;
 pub mod norm;
-pub mod pool;
 pub mod softmax;
 pub(crate) mod template;
 pub mod train;
 
 pub use conv::{Conv2dParams, ConvTiling};
-pub use pool::Pool2dParams;
 
 use crate::ir::Window;
 /// Workgroup size of the elementwise kernels: large enough that lavapipe's 8-wide SIMD and a
 /// GPU's 32-wide warps are both full.
 pub(crate) const ELEMENTWISE_WG: u32 = 256;
+
+/// Largest workgroup used by the reduction kernels (global average pool, softmax).
+pub(crate) const REDUCTION_MAX_WG: u32 = 256;
+
+/// Workgroup size for a workgroup-per-row reduction over `len` values: the smallest power of two
+/// covering the row, capped at [`REDUCTION_MAX_WG`] (the tree reduction needs a power of two).
+pub(crate) fn reduction_wg(len: u32) -> u32 {
+    len.next_power_of_two().clamp(8, REDUCTION_MAX_WG)
+}
 
 /// Entry point name used by every generated shader.
 pub const ENTRY_POINT: &str = "main";

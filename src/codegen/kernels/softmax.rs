@@ -1,7 +1,7 @@
 //! Softmax over the last dimension (`shaders/softmax.wgsl`): `x: [rows, len]`, numerically
 //! stable (max-subtracted), like `torch.softmax(x, dim=-1)`.
 
-use super::pool::reduction_wg;
+use super::reduction_wg;
 use super::template::{Vars, render};
 use super::{
     BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS, check_loops, ensure,

@@ -9,7 +9,7 @@
 //! library's `exp_accurate` (2 ulp), not the driver's `exp` (Vulkan allows 3 + 2|a| ulp).
 
 use super::super::ELEMENTWISE_WG;
-use super::super::pool::reduction_wg;
+use super::super::reduction_wg;
 use super::super::template::{Vars, render};
 use super::super::{
     BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS, check_loops, ensure,

@@ -12,5 +12,4 @@ pub mod loss_scale;
 pub mod norm_train;
 pub mod optim;
 pub mod pointwise_grad;
-pub mod pool_grad;
 pub mod reduce;

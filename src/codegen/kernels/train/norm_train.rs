@@ -14,7 +14,7 @@
 //! et al.'s parallel formula. No step subtracts two large sums of squares.
 
 use super::super::elementwise::{vector_width, width_vars, width_vars_flagged};
-use super::super::pool::reduction_wg;
+use super::super::reduction_wg;
 use super::super::template::{Vars, render};
 use super::super::{
     BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS, Reduction,

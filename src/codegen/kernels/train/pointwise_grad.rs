@@ -1,7 +1,7 @@
-//! Pointwise gradients and copies: the channel slice (concat's gradient) and global average
-//! pool's gradient (a broadcast). One output element per invocation, no loops. Also home of
-//! [`elementwise`], the generator shared by every one-element-per-invocation training kernel
-//! (batch norm, optimizers, the activation gradients of `crate::ops::activation::kernel`).
+//! Pointwise copies: the channel slice (concat's gradient). One output element per invocation,
+//! no loops. Also home of [`elementwise`], the generator shared by every
+//! one-element-per-invocation training kernel (batch norm, optimizers, the activation gradients
+//! of `crate::ops::activation::kernel`, global average pool's of `crate::ops::pool::grad_kernel`).
 
 use super::super::ELEMENTWISE_WG;
 use super::super::elementwise::vector_width;
@@ -12,7 +12,6 @@ use super::super::{
 };
 
 const SLICE: &str = include_str!("../../../../shaders/train/channel_slice.wgsl");
-const GAP_GRAD: &str = include_str!("../../../../shaders/train/global_avg_pool_grad.wgsl");
 
 /// A kernel with one invocation per output element, `len` of them: renders `template`
 /// (`(file name, text)`) with `vars` plus `TOTAL`, `WG` and `GRID_X`; the bindings are `inputs`
@@ -100,32 +99,6 @@ pub fn channel_slice(
         (u64::from(n) * u64::from(channels)).saturating_mul(u64::from(hw / width)),
         // A copy never converts: it reads and writes the stored type, WIDTH at a time.
         storage_vars(vars.u32("WIDTH", width), elem, width),
-        1,
-    )
-}
-
-/// Gradient of global average pooling: `dx[n, c, :, :] = dy[n, c] / (h w)`.
-///
-/// Bindings: `dy [n, c]`, `dx [n, c, h, w]`.
-pub fn global_avg_pool_grad(
-    n: u32,
-    c: u32,
-    h: u32,
-    w: u32,
-    elem: Elem,
-) -> Result<KernelSource, KernelError> {
-    const OP: &str = "global_avg_pool_grad";
-    ensure(OP, n > 0 && c > 0 && h > 0 && w > 0, || {
-        "empty tensor".into()
-    })?;
-    let hw = fit_u32(OP, "plane", u64::from(h) * u64::from(w), MAX_ELEMENTS)?;
-    let vars = storage_vars(Vars::new().u32("HW", hw), elem, 1);
-    elementwise(
-        OP,
-        format!("global_avg_pool_grad_{n}x{c}x{h}x{w}{}", elem.suffix()),
-        ("train/global_avg_pool_grad.wgsl", GAP_GRAD),
-        (u64::from(n) * u64::from(c)).saturating_mul(u64::from(hw)),
-        vars,
         1,
     )
 }

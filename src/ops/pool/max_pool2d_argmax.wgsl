@@ -1,4 +1,4 @@
-//! First pass of max pool 2d's gradient (netc: src/codegen/kernels/train/pool_grad.rs): for
+//! First pass of max pool 2d's gradient (netc: src/ops/pool/grad_kernel.rs): for
 //! each output element (plane, oy, ox), the in-plane position iy * W + ix of its window's first
 //! maximum in scan order (ky, then kx, ascending; padding never wins; a later value must be
 //! strictly greater to replace it), PyTorch's rule. Stored as an f32, exact because a plane

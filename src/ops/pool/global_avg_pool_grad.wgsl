@@ -1,4 +1,4 @@
-//! Gradient of global average pooling (netc: src/codegen/kernels/train/pointwise_grad.rs):
+//! Gradient of global average pooling (netc: src/ops/pool/grad_kernel.rs):
 //! dx [N, C, H, W] = dy [N, C] / (H W), broadcast over each plane. One element per invocation.
 
 {{#if F16}}

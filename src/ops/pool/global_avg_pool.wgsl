@@ -1,4 +1,4 @@
-//! Global average pool [BATCH, CHANNELS, H, W] -> [BATCH, CHANNELS, 1, 1] (netc: src/codegen/kernels/pool.rs).
+//! Global average pool [BATCH, CHANNELS, H, W] -> [BATCH, CHANNELS, 1, 1] (netc: src/ops/pool/kernel.rs).
 //!
 //! One workgroup per (n, c) plane. Each invocation sums a strided share of the plane, then the
 //! workgroup combines the partial sums with a shared-memory tree. Splitting the plane across WG

@@ -1,26 +1,16 @@
-//! Pooling kernels: max_pool2d and avg_pool2d (`shaders/pool2d.wgsl`) and global average pool
-//! (`shaders/global_avg_pool.wgsl`). PyTorch semantics: ceil_mode=False, dilation 1, max pool
-//! padding acts as -inf, avg pool uses count_include_pad=True (the default).
+//! The pooling kernels: max_pool2d and avg_pool2d (`pool2d.wgsl`, beside this file) and global
+//! average pool (`global_avg_pool.wgsl`). PyTorch semantics: ceil_mode=False, dilation 1, max
+//! pool padding acts as -inf, avg pool uses count_include_pad=True (the default).
 
-use super::ELEMENTWISE_WG;
-use super::template::{Vars, render};
-use super::{
-    BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, WindowHw, check_loops,
-    ensure, fit_u32, grid_1d, hw_name, ir_window, window_out,
+use crate::codegen::kernels::template::{Vars, render};
+use crate::codegen::kernels::{
+    BindingKind, ELEMENTWISE_WG, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS,
+    WindowHw, check_loops, ensure, fit_u32, grid_1d, hw_name, ir_window, reduction_wg,
+    storage_vars, window_out,
 };
-use super::{Elem, storage_vars};
 
-const POOL_TEMPLATE: &str = include_str!("../../../shaders/pool2d.wgsl");
-const GAP_TEMPLATE: &str = include_str!("../../../shaders/global_avg_pool.wgsl");
-
-/// Largest workgroup used by the reduction kernels (global average pool, softmax).
-pub(crate) const REDUCTION_MAX_WG: u32 = 256;
-
-/// Workgroup size for a workgroup-per-row reduction over `len` values: the smallest power of two
-/// covering the row, capped at [`REDUCTION_MAX_WG`] (the tree reduction needs a power of two).
-pub(crate) fn reduction_wg(len: u32) -> u32 {
-    len.next_power_of_two().clamp(8, REDUCTION_MAX_WG)
-}
+const POOL_TEMPLATE: &str = include_str!("pool2d.wgsl");
+const GAP_TEMPLATE: &str = include_str!("global_avg_pool.wgsl");
 
 /// Shape and window of a 2D pooling layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,7 +171,7 @@ pub fn max_pool2d(params: &Pool2dParams) -> Result<KernelSource, KernelError> {
 }
 
 /// Max pool 2d that also stores each window's first-maximum position, exactly as the gradient's
-/// own argmax pass (`train::pool_grad::max_pool2d_grad`) would: a training step's forward
+/// own argmax pass (`super::grad_kernel::max_pool2d_grad`) would: a training step's forward
 /// pass, so that its backward pass need not scan every window again (PyTorch's
 /// `max_pool2d_with_indices`). `y` is bit-identical to [`max_pool2d`]'s.
 /// Bindings: `x`, `y`, `arg` (as long as `y`).
@@ -237,7 +227,7 @@ fn pool2d(
     }
     Ok(KernelSource {
         name: format!("{op}_{}", p.shape_name()),
-        wgsl: render("pool2d.wgsl", POOL_TEMPLATE, &vars)?,
+        wgsl: render("ops/pool/pool2d.wgsl", POOL_TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups,
         workgroup_size: [ELEMENTWISE_WG, 1, 1],
@@ -275,7 +265,7 @@ pub fn global_avg_pool(
             "global_avg_pool_{batch}x{channels}x{h}x{w}{}",
             elem.suffix()
         ),
-        wgsl: render("global_avg_pool.wgsl", GAP_TEMPLATE, &vars)?,
+        wgsl: render("ops/pool/global_avg_pool.wgsl", GAP_TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups,
         workgroup_size: [wg, 1, 1],

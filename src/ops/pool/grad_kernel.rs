@@ -1,26 +1,30 @@
-//! Pooling gradients as gathers (`shaders/train/pool2d_grad.wgsl`): each invocation owns one
-//! input element and sums `dy` over the output windows that contain it, so no two invocations
-//! write the same element and no atomics are needed.
+//! The pooling gradients' kernels, rendering the templates beside this file. Max and average
+//! pool are gathers (`pool2d_grad.wgsl`): each invocation owns one input element and sums `dy`
+//! over the output windows that contain it, so no two invocations write the same element and
+//! no atomics are needed. Global average pool's gradient is a broadcast
+//! (`global_avg_pool_grad.wgsl`).
 //!
 //! Max pool routes each window's `dy` to the window's *first* maximum in scan order (ky, then
 //! kx, ascending; padding never wins; a later equal value does not replace it), PyTorch's rule.
 //! It takes two passes: `argmax` stores each window's first-maximum position
-//! (`shaders/train/max_pool2d_argmax.wgsl`), then the gather adds `dy` from every window
+//! (`max_pool2d_argmax.wgsl`), then the gather adds `dy` from every window
 //! containing the element whose stored position is the element's own. Rescanning every window
 //! in the gather instead read each input k^2 times per window (81 reads per element for 3x3
 //! stride 1): on an H100 that made GoogleNet's max-pool gradients 7% of its training step.
 //! Average pool (count_include_pad=True) adds `dy / (kh kw)` from every window containing the
 //! element.
 
-use super::super::ELEMENTWISE_WG;
-use super::super::template::{Vars, render};
-use super::super::{
-    BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, Pool2dParams, check_loops,
-    fit_u32, grid_1d, storage_vars,
+use super::Pool2dParams;
+use crate::codegen::kernels::template::{Vars, render};
+use crate::codegen::kernels::train::pointwise_grad::elementwise;
+use crate::codegen::kernels::{
+    BindingKind, ELEMENTWISE_WG, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS,
+    check_loops, ensure, fit_u32, grid_1d, storage_vars,
 };
 
-const TEMPLATE: &str = include_str!("../../../../shaders/train/pool2d_grad.wgsl");
-const ARGMAX_TEMPLATE: &str = include_str!("../../../../shaders/train/max_pool2d_argmax.wgsl");
+const TEMPLATE: &str = include_str!("pool2d_grad.wgsl");
+const ARGMAX_TEMPLATE: &str = include_str!("max_pool2d_argmax.wgsl");
+const GAP_GRAD: &str = include_str!("global_avg_pool_grad.wgsl");
 
 /// The two passes of max pool 2d's gradient.
 #[derive(Debug, Clone)]
@@ -49,7 +53,7 @@ pub fn max_pool2d_grad(p: &Pool2dParams) -> Result<MaxPoolGrad, KernelError> {
     let vars = window_vars(p, workgroups[0]);
     let argmax = KernelSource {
         name: format!("max_pool2d_argmax_{}", p.shape_name()),
-        wgsl: render("train/max_pool2d_argmax.wgsl", ARGMAX_TEMPLATE, &vars)?,
+        wgsl: render("ops/pool/max_pool2d_argmax.wgsl", ARGMAX_TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups,
         workgroup_size: [ELEMENTWISE_WG, 1, 1],
@@ -87,7 +91,7 @@ fn pool2d_grad(op: &'static str, p: &Pool2dParams, max: bool) -> Result<KernelSo
     bindings.push(BindingKind::ReadWrite);
     Ok(KernelSource {
         name: format!("{op}_{}", p.shape_name()),
-        wgsl: render("train/pool2d_grad.wgsl", TEMPLATE, &vars)?,
+        wgsl: render("ops/pool/pool2d_grad.wgsl", TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups,
         workgroup_size: [ELEMENTWISE_WG, 1, 1],
@@ -112,4 +116,30 @@ fn window_vars(p: &Pool2dParams, grid_x: u32) -> Vars {
         .u32("WG", ELEMENTWISE_WG)
         .u32("GRID_X", grid_x);
     storage_vars(vars, p.elem, 1)
+}
+
+/// Gradient of global average pooling: `dx[n, c, :, :] = dy[n, c] / (h w)`.
+///
+/// Bindings: `dy [n, c]`, `dx [n, c, h, w]`.
+pub fn global_avg_pool_grad(
+    n: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    elem: Elem,
+) -> Result<KernelSource, KernelError> {
+    const OP: &str = "global_avg_pool_grad";
+    ensure(OP, n > 0 && c > 0 && h > 0 && w > 0, || {
+        "empty tensor".into()
+    })?;
+    let hw = fit_u32(OP, "plane", u64::from(h) * u64::from(w), MAX_ELEMENTS)?;
+    let vars = storage_vars(Vars::new().u32("HW", hw), elem, 1);
+    elementwise(
+        OP,
+        format!("global_avg_pool_grad_{n}x{c}x{h}x{w}{}", elem.suffix()),
+        ("ops/pool/global_avg_pool_grad.wgsl", GAP_GRAD),
+        (u64::from(n) * u64::from(c)).saturating_mul(u64::from(hw)),
+        vars,
+        1,
+    )
 }

@@ -1,11 +1,11 @@
-//! max_pool2d / avg_pool2d, PyTorch semantics with ceil_mode=False (netc: src/codegen/kernels/pool.rs).
+//! max_pool2d / avg_pool2d, PyTorch semantics with ceil_mode=False (netc: src/ops/pool/kernel.rs).
 //! Max: padding never wins (acts as -inf). Avg: count_include_pad=True, so every window divides
 //! by KH*KW (with ceil_mode=False a window never extends past the padded input).
 //! One output element per invocation; the window loops are small constants.
 //! With INDICES (max only, a training step's forward pass) it also stores each window's first
 //! maximum in scan order (ky, then kx, ascending; padding never wins; a later value must be
 //! strictly greater) as iy * W + ix within the plane, an f32 (exact: a plane holds fewer than
-//! 2^24 elements), exactly as train/max_pool2d_argmax.wgsl does, for the gradient's gather.
+//! 2^24 elements), exactly as max_pool2d_argmax.wgsl does, for the gradient's gather.
 
 {{#if F16}}
 enable f16;

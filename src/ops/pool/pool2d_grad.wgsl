@@ -1,5 +1,5 @@
 //! Gradients of max_pool2d / avg_pool2d, PyTorch semantics with ceil_mode=False (netc:
-//! src/codegen/kernels/train/pool_grad.rs). A gather: each invocation owns one input element
+//! src/ops/pool/grad_kernel.rs). A gather: each invocation owns one input element
 //! (plane, iy, ix) and sums dy over the output windows (oy, ox) that contain it, so nothing is
 //! written twice and no atomics are needed.
 //! Max: a window's dy goes to its first maximum in scan order (ky, then kx, ascending; padding
