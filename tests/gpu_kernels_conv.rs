@@ -5,10 +5,11 @@
 //! There is no skipping: without a GPU adapter these tests fail and say how to get one.
 
 use crate::gpu_common::{
-    Lcg, assert_close, conv_reference, linear_reference, rt, upload, with_device_subgroup,
+    Lcg, NON_SQUARE_WINDOWS, assert_close, conv_reference, linear_reference, rt, upload,
+    with_device_subgroup,
 };
 use netc::codegen::kernels::Elem;
-use netc::codegen::kernels::{Conv2dParams, ConvTiling, WindowHw, conv, linear};
+use netc::codegen::kernels::{Conv2dParams, ConvTiling, conv, linear};
 use netc::ops::activation::Activation;
 use netc::runtime::Dispatch;
 
@@ -477,34 +478,9 @@ fn row_kernels_share_weight_loads_on_cpu_drivers_only() {
     assert_eq!(k.wgsl.contains("subgroupBroadcast("), cpu_vulkan);
 }
 
-/// Non-square windows: a tall kernel with padding only along it, a wide one, and strides and
-/// paddings that differ between the axes.
-const NON_SQUARE: [WindowHw; 4] = [
-    WindowHw {
-        kernel: (3, 1),
-        stride: (1, 1),
-        pad: (1, 0),
-    },
-    WindowHw {
-        kernel: (1, 3),
-        stride: (1, 2),
-        pad: (0, 1),
-    },
-    WindowHw {
-        kernel: (3, 2),
-        stride: (2, 1),
-        pad: (1, 0),
-    },
-    WindowHw {
-        kernel: (2, 3),
-        stride: (2, 2),
-        pad: (0, 1),
-    },
-];
-
 #[test]
 fn conv_non_square_windows() {
-    for (i, w) in NON_SQUARE.into_iter().enumerate() {
+    for (i, w) in NON_SQUARE_WINDOWS.into_iter().enumerate() {
         check(
             &format!("{w:?}"),
             Conv2dParams::new(2, 6, (9, 8), 8, 1)

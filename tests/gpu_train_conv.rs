@@ -12,12 +12,14 @@
 //!
 //! There is no skipping: without a GPU adapter the GPU tests fail and say how to get one.
 
-use crate::gpu_common::{Lcg, assert_close, rt, tensor, upload, window, with_device_subgroup};
+use crate::gpu_common::{
+    Lcg, NON_SQUARE_WINDOWS, assert_close, rt, tensor, upload, window, with_device_subgroup,
+};
 use netc::codegen::kernels::Elem;
 use netc::codegen::kernels::train::{conv_grad, linear_grad, reduce};
 use netc::codegen::kernels::{
     BindingKind, Conv2dParams, ConvTiling, KernelError, KernelSource, MAX_WORKGROUPS_PER_DIM,
-    Reduction, WindowHw, validate_wgsl,
+    Reduction, validate_wgsl,
 };
 use netc::ir::TrainOp;
 use netc::reference::train_ops;
@@ -816,34 +818,9 @@ fn every_tuning_candidate_is_correct() {
     }
 }
 
-/// Non-square windows: a tall kernel with padding only along it, a wide one, and strides and
-/// paddings that differ between the axes.
-const NON_SQUARE: [WindowHw; 4] = [
-    WindowHw {
-        kernel: (3, 1),
-        stride: (1, 1),
-        pad: (1, 0),
-    },
-    WindowHw {
-        kernel: (1, 3),
-        stride: (1, 2),
-        pad: (0, 1),
-    },
-    WindowHw {
-        kernel: (3, 2),
-        stride: (2, 1),
-        pad: (1, 0),
-    },
-    WindowHw {
-        kernel: (2, 3),
-        stride: (2, 2),
-        pad: (0, 1),
-    },
-];
-
 #[test]
 fn conv_grads_non_square_windows() {
-    for (i, w) in NON_SQUARE.into_iter().enumerate() {
+    for (i, w) in NON_SQUARE_WINDOWS.into_iter().enumerate() {
         check_conv(
             &format!("{w:?}"),
             Conv2dParams::new(2, 6, (9, 8), 8, 1).with_window(w),

@@ -11,7 +11,7 @@
 
 use std::sync::OnceLock;
 
-use netc::codegen::kernels::{Conv2dParams, ConvTiling};
+use netc::codegen::kernels::{Conv2dParams, ConvTiling, WindowHw};
 use netc::ir::{Op, Window};
 use netc::ops::activation::{self, Activation};
 use netc::ops::pool::Pool2dParams;
@@ -149,6 +149,31 @@ pub fn activate_all(mut v: Vec<f32>, act: Option<Activation>) -> Vec<f32> {
     }
     v
 }
+
+/// Non-square windows (the conv, conv-gradient and pool tests share them): a tall kernel with padding only along it, a wide one, and strides and
+/// paddings that differ between the axes.
+pub const NON_SQUARE_WINDOWS: [WindowHw; 4] = [
+    WindowHw {
+        kernel: (3, 1),
+        stride: (1, 1),
+        pad: (1, 0),
+    },
+    WindowHw {
+        kernel: (1, 3),
+        stride: (1, 2),
+        pad: (0, 1),
+    },
+    WindowHw {
+        kernel: (3, 2),
+        stride: (2, 1),
+        pad: (1, 0),
+    },
+    WindowHw {
+        kernel: (2, 3),
+        stride: (2, 2),
+        pad: (0, 1),
+    },
+];
 
 /// A square-or-not window from per-axis values.
 pub fn window(kernel: [u32; 2], stride: [u32; 2], padding: [u32; 2]) -> Window {

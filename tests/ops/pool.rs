@@ -14,9 +14,10 @@
 
 use super::harness::{grad_check as check, run_kernel};
 use crate::gpu_common::{
-    Lcg, assert_close, global_avg_pool_reference, pool_reference, rt, tensor, upload, window,
+    Lcg, NON_SQUARE_WINDOWS, assert_close, global_avg_pool_reference, pool_reference, rt, tensor,
+    upload, window,
 };
-use netc::codegen::kernels::{Elem, WindowHw};
+use netc::codegen::kernels::Elem;
 use netc::ir::train_ops::TrainOp;
 use netc::ops::pool::{Pool2dParams, grad_kernel, kernel};
 use netc::reference::train_ops;
@@ -160,34 +161,9 @@ fn global_avg_pool_over_more_than_2_pow_17_values() {
     assert_close("global avg pool 2^17+", &got[0], &want);
 }
 
-/// Non-square windows: a tall kernel with padding only along it, a wide one, and strides and
-/// paddings that differ between the axes.
-const NON_SQUARE_POOLS: [WindowHw; 4] = [
-    WindowHw {
-        kernel: (3, 1),
-        stride: (1, 1),
-        pad: (1, 0),
-    },
-    WindowHw {
-        kernel: (1, 3),
-        stride: (1, 2),
-        pad: (0, 1),
-    },
-    WindowHw {
-        kernel: (3, 2),
-        stride: (2, 1),
-        pad: (1, 0),
-    },
-    WindowHw {
-        kernel: (2, 3),
-        stride: (2, 2),
-        pad: (0, 1),
-    },
-];
-
 #[test]
 fn pools_non_square_windows() {
-    for (i, w) in NON_SQUARE_POOLS.into_iter().enumerate() {
+    for (i, w) in NON_SQUARE_WINDOWS.into_iter().enumerate() {
         let p = Pool2dParams::new(2, 5, (9, 8), 1, 1, 0).with_window(w);
         check_pool(&format!("max {w:?}"), p, true, 320 + i as u64);
         check_pool(&format!("avg {w:?}"), p, false, 330 + i as u64);
@@ -333,7 +309,7 @@ fn avg_pool_grad() {
 
 #[test]
 fn pool_grads_non_square_windows() {
-    for (i, w) in NON_SQUARE_POOLS.into_iter().enumerate() {
+    for (i, w) in NON_SQUARE_WINDOWS.into_iter().enumerate() {
         let p = Pool2dParams::new(2, 5, (9, 8), 1, 1, 0).with_window(w);
         let mut rng = Lcg::new(90 + i as u64);
         let x = rng.vec(p.input_len() as usize);
