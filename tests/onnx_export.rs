@@ -29,6 +29,19 @@ model OnnxOps(classes = 5) {
 }
 ";
 
+/// Windows that are not square in kernel, stride and padding, for conv and both pools:
+/// ONNX's `kernel_shape`, `strides` and `pads` ([h, w] begins then ends) must carry each axis
+/// on its own.
+const NON_SQUARE_MODEL: &str = "
+model OnnxNonSquare(classes = 3) {
+  input x: [3, 11, 8]
+  a = x |> conv(4, k = [1, 3], stride = [2, 1], pad = [0, 1]) |> relu
+  b = a |> max_pool([3, 2], stride = [1, 2], pad = [1, 0])
+  c = b |> avg_pool([2, 3], stride = [2, 1], pad = [0, 1])
+  return c |> global_avg_pool |> flatten |> linear(classes)
+}
+";
+
 /// Freshly initialised batch norms are nearly the identity (mean 0, variance 1, scale 1,
 /// shift 0), which would hide a wrong eval-mode export: give them random statistics.
 fn randomise_bn(g: &netc::ir::Graph, params: &mut TensorMap) {
@@ -204,6 +217,15 @@ fn every_activation_pool_softmax_and_several_outputs_match_the_reference() {
     for m in ["pipes_funcs", "labels_concat"] {
         check_fixed_batch(&common::root().join(format!("tests/in/{m}.net")), m);
     }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn non_square_windows_match_the_reference() {
+    let dir = scratch("non-square-model");
+    let model = dir.join("onnx_non_square.net");
+    std::fs::write(&model, NON_SQUARE_MODEL).unwrap();
+    check_fixed_batch(&model, "non-square");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
