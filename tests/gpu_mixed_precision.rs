@@ -8,10 +8,10 @@
 //! ~3 decimal digits, and an indexing or conversion bug errs by the values themselves.
 
 use netc::codegen::kernels::Elem;
-use netc::codegen::kernels::train::loss_scale::GradScaler;
 use netc::codegen::plan::{self, Options};
 use netc::diag::Sources;
 use netc::ir::{LOSS_SCALER, Precision};
+use netc::ops::optim::loss_scale::GradScaler;
 use netc::runtime::{Runtime, model::DeviceModel};
 use netc::tensor::{Tensor, TensorMap};
 use netc::{autodiff, params, pipeline, reference};

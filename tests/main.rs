@@ -22,7 +22,6 @@ mod gpu_kernels_conv;
 mod gpu_kernels_ops;
 mod gpu_mixed_precision;
 mod gpu_models;
-mod gpu_optimizer_fusion;
 mod gpu_plan;
 mod gpu_runtime;
 mod gpu_torch_training;

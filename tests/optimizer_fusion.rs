@@ -1,5 +1,5 @@
 //! Which optimizer updates lowering fuses into one in-place dispatch, and how the plan
-//! shows it (no GPU needed; tests/gpu_optimizer_fusion.rs runs the fused updates):
+//! shows it (no GPU needed; tests/ops/optim/fused.rs runs the fused updates):
 //! * every trainable parameter of a training plan gets one `sgd_update` dispatch, which
 //!   replaces its `sgd_buffer`, `sgd_step` and two end-of-step copies;
 //! * an update whose new value is used elsewhere keeps the general path, alone;

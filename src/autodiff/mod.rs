@@ -7,7 +7,7 @@
 //! 2. the loss (`softmax_cross_entropy`, mean over the batch) and the count of correct
 //!    predictions, as outputs `loss` and `correct`;
 //! 3. reverse-mode gradients, built node by node from the local rules in [`rules`];
-//! 4. the optimizer update of every trainable parameter ([`optim`]).
+//! 4. the optimizer update of every trainable parameter ([`crate::ops::optim::updates`]).
 //!
 //! New inputs: `labels` (`[N]`, i32 class ids), `lr` (scalar) and, for Adam, `step`
 //! (scalar, counting from 1): the learning rate is a run-time value, so schedules never
@@ -16,7 +16,6 @@
 //! Architecture invariant: every `Assign` takes effect after the whole step; all reads
 //! of a parameter in the step see its old value.
 
-mod optim;
 mod rules;
 
 use crate::elab::recipe::Optimizer;
@@ -134,7 +133,7 @@ pub fn build(forward: &Graph, optimizer: &Optimizer) -> Result<TrainingGraph, Au
         }
     }
     grads.reverse();
-    optim::add_updates(&mut b, optimizer, &grads);
+    crate::ops::optim::updates::add_updates(&mut b, optimizer, &grads);
     Ok(TrainingGraph { graph: b.t, grads })
 }
 

@@ -14,12 +14,12 @@
 //! `--emit wgsl` output.
 
 use super::bn_grad_pairs;
-use super::kernels::train::loss_scale::GradScaler;
 use super::kernels::{self, BindingKind, ConvTiling, Elem, KernelError, KernelSource, WindowHw};
 use super::memory::{MemoryMap, MemoryPlanning};
 use super::optim_fusion::{self, Fusion, OptimizerLowering, UpdateKind};
 use super::tiling::{self, ConvKind, TileRequest};
 use crate::ir::{DType, Graph, NodeId, Op, TrainOp, Verified, Window};
+use crate::ops::optim::loss_scale::GradScaler;
 use crate::ops::{activation, pool};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -128,7 +128,7 @@ pub struct Options {
     /// (`norm_train::ChunkLanes`). `None` keeps the kernels portable and GPU-shaped.
     pub subgroup_size: Option<u32>,
     /// Dynamic loss scaling of a mixed-precision step (a graph whose loss gradient is f16):
-    /// its settings and the scale of the first step (`kernels::train::loss_scale`).
+    /// its settings and the scale of the first step (`ops::optim::loss_scale`).
     pub grad_scaler: GradScaler,
 }
 

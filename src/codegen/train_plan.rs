@@ -7,9 +7,7 @@
 //! Optimizer updates `super::optim_fusion` recognises skip all that: each becomes one
 //! in-place dispatch after those copies.
 
-use super::kernels::train::{
-    conv_grad, linear_grad, loss, loss_scale, norm_train, optim, pointwise_grad, reduce,
-};
+use super::kernels::train::{conv_grad, linear_grad, loss, norm_train, pointwise_grad, reduce};
 use super::kernels::{self, Conv2dParams, Elem, KernelError, Reduction};
 use super::optim_fusion::UpdateKind;
 use super::plan::{
@@ -18,6 +16,7 @@ use super::plan::{
 };
 use super::tiling::ConvKind;
 use crate::ir::{LOSS_SCALER, NodeId, TrainOp};
+use crate::ops::optim::{kernel as optim, loss_scale};
 use crate::ops::{activation, pool};
 
 /// The scalar output of a scaled step: 1 when its updates were skipped.
@@ -546,7 +545,7 @@ impl Builder<'_> {
     }
 
     /// The loss scaler's state buffer, made on first use: a persistent `[4]` state kept with
-    /// the parameters (see `kernels::train::loss_scale`), initialised from
+    /// the parameters (see `ops::optim::loss_scale`), initialised from
     /// `Options::grad_scaler` when the parameters given to the device do not hold it.
     pub(super) fn loss_scaler(&mut self) -> BufferId {
         if let Some(b) = self.scaler {

@@ -36,6 +36,6 @@ pub use types::{DType, Precision, TensorType};
 
 /// The checkpoint name of the state a mixed-precision step keeps beside its parameters:
 /// dynamic loss scaling's `[scale, clean steps, found-non-finite flag, skipped steps]`
-/// (`codegen::kernels::train::loss_scale`).
+/// (`ops::optim::loss_scale`).
 pub const LOSS_SCALER: &str = "loss_scaler";
 pub use verify::{Verified, VerifyError, verify};

@@ -7,7 +7,7 @@
 
 use super::ops::{Activation, ShapeError, Window};
 use super::types::{DType, TensorType};
-use crate::ops::{activation, pool};
+use crate::ops::{activation, optim, pool};
 use serde::Serialize;
 use std::fmt;
 
@@ -481,23 +481,10 @@ impl TrainOp {
                 })
             }
             TrainOp::SgdBuffer { .. } | TrainOp::AdamMoment { .. } => {
-                same(xs[0], xs[1], self.name())?;
-                same(xs[0], xs[2], self.name())?;
-                Ok(xs[0].clone())
+                optim::shape::state(self.name(), xs)
             }
-            TrainOp::SgdStep { .. } => {
-                same(xs[0], xs[1], "sgd_step grad")?;
-                same(xs[0], xs[2], "sgd_step buffer")?;
-                same(xs[3], &scalar, "sgd_step lr")?;
-                Ok(xs[0].clone())
-            }
-            TrainOp::AdamStep { .. } => {
-                same(xs[0], xs[1], "adam_step m")?;
-                same(xs[0], xs[2], "adam_step v")?;
-                same(xs[3], &scalar, "adam_step lr")?;
-                same(xs[4], &scalar, "adam_step step")?;
-                Ok(xs[0].clone())
-            }
+            TrainOp::SgdStep { .. } => optim::shape::sgd_step(xs),
+            TrainOp::AdamStep { .. } => optim::shape::adam_step(xs),
         }
     }
 }

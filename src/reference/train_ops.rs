@@ -5,6 +5,7 @@ use super::ops::then;
 use crate::ir::train_ops::{STATS_MEAN, STATS_VAR_BIASED, STATS_VAR_UNBIASED, TrainOp};
 use crate::ir::{Activation, Window};
 use crate::ops::activation::reference as activation;
+use crate::ops::optim::reference as optim;
 use crate::ops::pool::reference as pool;
 use crate::tensor::{Element, Tensor};
 
@@ -153,46 +154,19 @@ fn unaccumulated<T: Element>(op: &TrainOp, xs: &[&Tensor<T>]) -> Tensor<T> {
         TrainOp::SgdBuffer {
             momentum,
             weight_decay,
-        } => {
-            let (p, g, buf) = (xs[0], xs[1], xs[2]);
-            map3(p, g, buf, |p, g, b| {
-                b * *momentum as f64 + g + *weight_decay as f64 * p
-            })
-        }
+        } => optim::sgd_buffer(xs, *momentum, *weight_decay),
         TrainOp::SgdStep {
             momentum,
             weight_decay,
             nesterov,
-        } => {
-            let lr = xs[3].data[0].to_f64();
-            map3(xs[0], xs[1], xs[2], |p, g, b| {
-                let d = if *nesterov {
-                    g + *weight_decay as f64 * p + *momentum as f64 * b
-                } else {
-                    b
-                };
-                p - lr * d
-            })
-        }
-        TrainOp::AdamMoment { beta, square, l2 } => map3(xs[0], xs[1], xs[2], |m, g, p| {
-            let g = g + *l2 as f64 * p;
-            let g = if *square { g * g } else { g };
-            m * *beta as f64 + (1.0 - *beta as f64) * g
-        }),
+        } => optim::sgd_step(xs, *momentum, *weight_decay, *nesterov),
+        TrainOp::AdamMoment { beta, square, l2 } => optim::adam_moment(xs, *beta, *square, *l2),
         TrainOp::AdamStep {
             beta1,
             beta2,
             eps,
             decoupled_wd,
-        } => {
-            let (lr, t) = (xs[3].data[0].to_f64(), xs[4].data[0].to_f64());
-            let bc1 = 1.0 - (*beta1 as f64).powf(t);
-            let bc2 = 1.0 - (*beta2 as f64).powf(t);
-            map3(xs[0], xs[1], xs[2], |p, m, v| {
-                let p = p * (1.0 - lr * *decoupled_wd as f64);
-                p - lr / bc1 * m / (v.sqrt() / bc2.sqrt() + *eps as f64)
-            })
-        }
+        } => optim::adam_step(xs, [*beta1, *beta2], *eps, *decoupled_wd),
     }
 }
 
@@ -224,7 +198,7 @@ fn zip<T: Element>(a: &Tensor<T>, b: &Tensor<T>, f: impl Fn(f64, f64) -> f64) ->
     )
 }
 
-fn map3<T: Element>(
+pub(crate) fn map3<T: Element>(
     a: &Tensor<T>,
     b: &Tensor<T>,
     c: &Tensor<T>,

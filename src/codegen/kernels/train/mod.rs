@@ -8,8 +8,6 @@ pub mod conv_grad;
 pub mod linear_grad;
 pub mod log;
 pub mod loss;
-pub mod loss_scale;
 pub mod norm_train;
-pub mod optim;
 pub mod pointwise_grad;
 pub mod reduce;

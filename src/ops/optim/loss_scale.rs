@@ -10,13 +10,14 @@
 //! doubles it after [`GradScaler::growth_interval`] clean steps in a row. All of it stays on
 //! the device: no read-back, and the step is still one submission.
 
-use super::super::ELEMENTWISE_WG;
-use super::super::template::{Vars, render};
-use super::super::{BindingKind, ENTRY_POINT, KernelError, KernelSource, ensure};
-use super::optim::per_param_vars;
+use super::kernel::per_param_vars;
+use crate::codegen::kernels::template::{Vars, render};
+use crate::codegen::kernels::{
+    BindingKind, ELEMENTWISE_WG, ENTRY_POINT, KernelError, KernelSource, ensure,
+};
 
-const FINITE: &str = include_str!("../../../../shaders/train/grads_finite.wgsl");
-const UPDATE: &str = include_str!("../../../../shaders/train/loss_scale_update.wgsl");
+const FINITE: &str = include_str!("grads_finite.wgsl");
+const UPDATE: &str = include_str!("loss_scale_update.wgsl");
 
 /// GradScaler's settings (PyTorch's defaults in [`GradScaler::default`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,7 +62,7 @@ pub fn grads_finite(lens: &[u64]) -> Result<KernelSource, KernelError> {
     bindings.push(BindingKind::ReadWrite);
     Ok(KernelSource {
         name: format!("grads_finite_x{}_{}", lens.len(), lens.iter().sum::<u64>()),
-        wgsl: render("train/grads_finite.wgsl", FINITE, &vars)?,
+        wgsl: render("ops/optim/grads_finite.wgsl", FINITE, &vars)?,
         entry: ENTRY_POINT,
         workgroups,
         workgroup_size: [ELEMENTWISE_WG, 1, 1],
@@ -88,7 +89,7 @@ pub fn loss_scale_update(s: &GradScaler) -> Result<KernelSource, KernelError> {
         .f32("GROWTH_INTERVAL", s.growth_interval as f32);
     Ok(KernelSource {
         name: format!("loss_scale_update_every{}", s.growth_interval),
-        wgsl: render("train/loss_scale_update.wgsl", UPDATE, &vars)?,
+        wgsl: render("ops/optim/loss_scale_update.wgsl", UPDATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups: [1, 1, 1],
         workgroup_size: [1, 1, 1],

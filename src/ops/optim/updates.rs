@@ -1,6 +1,6 @@
 //! Optimizer updates as graph ops, exactly `torch.optim.SGD`, `Adam` and `AdamW`.
 
-use super::Builder;
+use crate::autodiff::Builder;
 use crate::elab::recipe::Optimizer;
 use crate::ir::{NodeId, Op, ParamRole, Site, TensorType, TrainOp};
 

@@ -13,28 +13,30 @@
 //! full f32 accuracy when `beta^t` is close to 1 (`1 - 0.999^1`), where the naive
 //! `1 - pow(beta, t)` would lose four digits.
 
-use super::super::ELEMENTWISE_WG;
-use super::super::template::{Vars, render};
-use super::super::{
-    BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, ensure, fit_u32, grid_1d,
+use crate::codegen::kernels::template::{Vars, render};
+use crate::codegen::kernels::train::pointwise_grad::elementwise;
+use crate::codegen::kernels::{
+    BindingKind, ELEMENTWISE_WG, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, ensure,
+    fit_u32, grid_1d,
 };
-use super::pointwise_grad::elementwise;
 
-const SGD_BUFFER: &str = include_str!("../../../../shaders/train/sgd_buffer.wgsl");
-const SGD_STEP: &str = include_str!("../../../../shaders/train/sgd_step.wgsl");
-const ADAM_MOMENT: &str = include_str!("../../../../shaders/train/adam_moment.wgsl");
-const ADAM_STEP: &str = include_str!("../../../../shaders/train/adam_step.wgsl");
-const SGD_UPDATE: &str = include_str!("../../../../shaders/train/sgd_update.wgsl");
-const ADAM_UPDATE: &str = include_str!("../../../../shaders/train/adam_update.wgsl");
-const ADAM_BIAS_LIB: &str = include_str!("../../../../shaders/lib/adam_bias.wgsl");
+const SGD_BUFFER: &str = include_str!("sgd_buffer.wgsl");
+const SGD_STEP: &str = include_str!("sgd_step.wgsl");
+const ADAM_MOMENT: &str = include_str!("adam_moment.wgsl");
+const ADAM_STEP: &str = include_str!("adam_step.wgsl");
+const SGD_UPDATE: &str = include_str!("sgd_update.wgsl");
+const ADAM_UPDATE: &str = include_str!("adam_update.wgsl");
+const ADAM_BIAS_LIB: &str = include_str!("adam_bias_lib.wgsl");
 
 /// `ln_beta` and `one_minus_exp`, the bias-correction helpers shared by [`adam_step`] and
 /// [`adam_update`] so both compute `1 - beta^t` by the same expressions.
 fn adam_bias_lib() -> Result<String, KernelError> {
     // Drop the trailing newline so the library splices cleanly into a template line.
-    Ok(render("lib/adam_bias.wgsl", ADAM_BIAS_LIB, &Vars::new())?
-        .trim_end()
-        .to_string())
+    Ok(
+        render("ops/optim/adam_bias_lib.wgsl", ADAM_BIAS_LIB, &Vars::new())?
+            .trim_end()
+            .to_string(),
+    )
 }
 
 /// Adam's betas must lie in [0, 1) for the bias corrections.
@@ -66,7 +68,7 @@ pub fn sgd_buffer(len: u64, momentum: f32, weight_decay: f32) -> Result<KernelSo
     elementwise(
         OP,
         format!("sgd_buffer_{len}"),
-        ("train/sgd_buffer.wgsl", SGD_BUFFER),
+        ("ops/optim/sgd_buffer.wgsl", SGD_BUFFER),
         len,
         vars,
         3,
@@ -88,7 +90,7 @@ pub fn sgd_step(
     elementwise(
         OP,
         format!("sgd_step_{}{len}", if nesterov { "nesterov_" } else { "" }),
-        ("train/sgd_step.wgsl", SGD_STEP),
+        ("ops/optim/sgd_step.wgsl", SGD_STEP),
         len,
         vars,
         4,
@@ -116,7 +118,7 @@ pub fn adam_moment(
     elementwise(
         OP,
         format!("adam_{}_{len}", if square { "v" } else { "m" }),
-        ("train/adam_moment.wgsl", ADAM_MOMENT),
+        ("ops/optim/adam_moment.wgsl", ADAM_MOMENT),
         len,
         vars,
         3,
@@ -148,7 +150,7 @@ pub fn adam_step(
     elementwise(
         OP,
         format!("adam_step_{len}"),
-        ("train/adam_step.wgsl", ADAM_STEP),
+        ("ops/optim/adam_step.wgsl", ADAM_STEP),
         len,
         vars,
         5,
@@ -193,7 +195,7 @@ pub fn sgd_update(
     batched_update(
         OP,
         name,
-        ("train/sgd_update.wgsl", SGD_UPDATE),
+        ("ops/optim/sgd_update.wgsl", SGD_UPDATE),
         lens,
         vars,
         Layout {
@@ -240,7 +242,7 @@ pub fn adam_update(
     batched_update(
         OP,
         format!("{kind}_update_"),
-        ("train/adam_update.wgsl", ADAM_UPDATE),
+        ("ops/optim/adam_update.wgsl", ADAM_UPDATE),
         lens,
         vars,
         Layout {
