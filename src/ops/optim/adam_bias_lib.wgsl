@@ -1,5 +1,5 @@
 //! Adam's bias corrections 1 - beta^t without cancellation (netc: spliced into
-//! train/adam_step.wgsl and train/adam_update.wgsl by src/codegen/kernels/train/optim.rs, so
+//! adam_step.wgsl and adam_update.wgsl by src/ops/optim/kernel.rs, so
 //! the unfused and fused updates compute them identically).
 
 // ln(beta) for beta in [0, 1). Near 1 (beta >= 0.5): log1p(-q), q = 1 - beta (exact), as

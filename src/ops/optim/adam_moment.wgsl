@@ -1,4 +1,4 @@
-//! Adam moment estimate (netc: src/codegen/kernels/train/optim.rs): with g = grad + L2 * param,
+//! Adam moment estimate (netc: src/ops/optim/kernel.rs): with g = grad + L2 * param,
 //! out = moment * BETA + (1 - BETA) * g (first moment) or * g^2 (SQUARE: second moment).
 //! One element per invocation; `out` may alias `moment`.
 

@@ -1,4 +1,4 @@
-//! Adam / AdamW parameter step (netc: src/codegen/kernels/train/optim.rs):
+//! Adam / AdamW parameter step (netc: src/ops/optim/kernel.rs):
 //! p = param * (1 - lr * WEIGHT_DECAY), then out = p - lr / bc1 * m / (sqrt(v) / sqrt(bc2) + EPS)
 //! with bias corrections bc = 1 - beta^t; lr and t (counted from 1) are one-element buffers.
 //! One element per invocation; `out` may alias `param`.

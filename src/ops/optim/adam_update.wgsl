@@ -1,4 +1,4 @@
-//! Adam / AdamW update of PARAMS parameters, in place (netc: src/codegen/kernels/train/optim.rs):
+//! Adam / AdamW update of PARAMS parameters, in place (netc: src/ops/optim/kernel.rs):
 //! both moment estimates (adam_moment.wgsl) and the step (adam_step.wgsl) in one dispatch,
 //! with their exact expressions, so results are bit-identical to the three kernels. With
 //! g = grad + L2 * param: m = m * BETA1 + (1 - BETA1) * g, v = v * BETA2 + (1 - BETA2) * g^2,

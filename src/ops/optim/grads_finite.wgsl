@@ -1,4 +1,4 @@
-//! Dynamic loss scaling, first half (netc: src/codegen/kernels/train/loss_scale.rs): raises the
+//! Dynamic loss scaling, first half (netc: src/ops/optim/loss_scale.rs): raises the
 //! loss scaler's "found non-finite" flag when any element of these PARAMS gradients is an inf
 //! or a NaN (PyTorch GradScaler's `found_inf`). Runs after every gradient of the step is
 //! written and before any parameter is updated; the flag only ever goes from 0 to 1 within a

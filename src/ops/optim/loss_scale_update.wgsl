@@ -1,4 +1,4 @@
-//! Dynamic loss scaling, second half (netc: src/codegen/kernels/train/loss_scale.rs): the
+//! Dynamic loss scaling, second half (netc: src/ops/optim/loss_scale.rs): the
 //! step's last dispatch updates the scale with PyTorch GradScaler's rule. After a step with a
 //! non-finite gradient (whose updates were skipped) the scale is multiplied by BACKOFF and the
 //! count of clean steps restarts; after GROWTH_INTERVAL clean steps in a row it is multiplied

@@ -1,4 +1,4 @@
-//! SGD momentum buffer, torch.optim.SGD with dampening 0 (netc: src/codegen/kernels/train/optim.rs):
+//! SGD momentum buffer, torch.optim.SGD with dampening 0 (netc: src/ops/optim/kernel.rs):
 //! out = buf * MOMENTUM + (grad + WEIGHT_DECAY * param). A zero buffer gives PyTorch's first
 //! step, buf = grad + wd * param. One element per invocation; `out` may alias `buf`.
 

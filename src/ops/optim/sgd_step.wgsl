@@ -1,4 +1,4 @@
-//! SGD parameter step (netc: src/codegen/kernels/train/optim.rs): out = param - lr * d, with
+//! SGD parameter step (netc: src/ops/optim/kernel.rs): out = param - lr * d, with
 //! d = buf, or with Nesterov d = grad + WEIGHT_DECAY * param + MOMENTUM * buf (buf already
 //! updated). lr is a one-element buffer. One element per invocation; `out` may alias `param`.
 

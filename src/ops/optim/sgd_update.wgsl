@@ -1,4 +1,4 @@
-//! SGD update of PARAMS parameters, in place (netc: src/codegen/kernels/train/optim.rs): the
+//! SGD update of PARAMS parameters, in place (netc: src/ops/optim/kernel.rs): the
 //! momentum buffer (sgd_buffer.wgsl) then the step (sgd_step.wgsl) in one dispatch, with
 //! their exact expressions, so results are bit-identical to the two kernels:
 //! buf = buf * MOMENTUM + (grad + WEIGHT_DECAY * param), then param = param - lr * d with
