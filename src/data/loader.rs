@@ -9,11 +9,11 @@
 //! (seed, epoch, image index) (`train::augment::image_rng`), so a batch is the same
 //! whichever worker builds it and however many there are.
 
-use super::transform::{Image, resize_rgb8};
+use super::transform::Image;
 use super::{DataError, Raw, Source};
 use crate::elab::recipe::{Augment, resize_shorter};
 use crate::tensor::Tensor;
-use crate::train::augment::{augment, image_rng};
+use crate::train::augment::{augment, head_from_bytes, image_rng};
 use std::collections::BTreeMap;
 use std::sync::{Condvar, Mutex};
 
@@ -38,21 +38,15 @@ impl Pipeline<'_> {
     /// Image `i` of the source, transformed, as a float CHW image in [0, 1].
     pub fn transformed(&self, i: usize) -> Result<Image, DataError> {
         let mut rng = image_rng(self.seed, self.epoch, i);
-        let mut list = self.transforms;
-        let img = match self.source.image(i)? {
-            Raw::Chw { c, h, w, bytes } => Image::from_u8(c, h, w, bytes),
-            Raw::Rgb(rgb) => match list.first() {
-                // A leading resize reads the decoded bytes directly (the same values as
-                // converting first, without the full-size float image).
-                Some(Augment::Resize { size }) => {
-                    list = &list[1..];
-                    let (h, w) = resize_target(size, rgb.h, rgb.w);
-                    resize_rgb8(rgb.h, rgb.w, &rgb.data, h, w)
-                }
-                _ => Image::from_rgb8(rgb.h, rgb.w, &rgb.data),
-            },
-        };
-        Ok(augment(img, list, &mut rng))
+        Ok(match self.source.image(i)? {
+            Raw::Chw { c, h, w, bytes } => {
+                augment(Image::from_u8(c, h, w, bytes), self.transforms, &mut rng)
+            }
+            Raw::Rgb(rgb) => {
+                let (img, rest) = head_from_bytes(&rgb, self.transforms, &mut rng);
+                augment(img, rest, &mut rng)
+            }
+        })
     }
 
     /// Image `i`, transformed and normalised, written to `out` (`3 * h * w` values).

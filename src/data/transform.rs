@@ -142,51 +142,112 @@ pub fn resize(img: &Image, out_h: usize, out_w: usize) -> Image {
     cur
 }
 
+/// A window of an image: `h` x `w` pixels with the top-left corner at (`top`, `left`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub top: usize,
+    pub left: usize,
+    pub h: usize,
+    pub w: usize,
+}
+
+impl Region {
+    /// The whole of an `h` x `w` image.
+    pub fn all(h: usize, w: usize) -> Region {
+        Region {
+            top: 0,
+            left: 0,
+            h,
+            w,
+        }
+    }
+}
+
 /// [`resize`] of an interleaved RGB image, without first building the full-size float
 /// image when the width shrinks (the common case of a photo made small): the width
 /// pass reads the bytes through `ToTensor`'s `b / 255`, so the result is the same as
 /// `resize(&Image::from_rgb8(..), ..)`, bit for bit.
 pub fn resize_rgb8(h: usize, w: usize, rgb: &[u8], out_h: usize, out_w: usize) -> Image {
+    resize_rgb8_region(h, w, rgb, out_h, out_w, Region::all(out_h, out_w))
+}
+
+/// The `region` of [`resize_rgb8`]'s result, computing only that region: `resize(256)`
+/// then `center_crop(224)` of a 500x375 photo needs 224 of the 341 resized columns, and
+/// only the source rows the kept output rows read. Every kept pixel goes through the same
+/// operations in the same order as in the full resize, so the result is
+/// `crop(&resize_rgb8(..), ..)`, bit for bit. `region` must lie inside `out_h` x `out_w`.
+pub fn resize_rgb8_region(
+    h: usize,
+    w: usize,
+    rgb: &[u8],
+    out_h: usize,
+    out_w: usize,
+    region: Region,
+) -> Image {
     if out_w >= w {
-        return resize(&Image::from_rgb8(h, w, rgb), out_h, out_w);
+        let full = resize(&Image::from_rgb8(h, w, rgb), out_h, out_w);
+        if region == Region::all(out_h, out_w) {
+            return full;
+        }
+        return crop(&full, region.top, region.left, region.h, region.w);
     }
     let lut = unit_lut();
-    let t = taps(w, out_w);
-    let plane = h * out_w;
+    let columns = &taps(w, out_w)[region.left..region.left + region.w];
+    // The height pass's taps of the kept rows, and the source rows they read.
+    let mut rows_taps: Option<Vec<Taps>> = (out_h != h).then(|| {
+        let mut t = taps(h, out_h);
+        t.truncate(region.top + region.h);
+        t.split_off(region.top)
+    });
+    let (first, last) = match &rows_taps {
+        Some(t) => (
+            t.iter().map(|t| t.start).min().unwrap_or(0),
+            t.iter()
+                .map(|t| t.start + t.weights.len())
+                .max()
+                .unwrap_or(0),
+        ),
+        None => (region.top, region.top + region.h),
+    };
+    let (rows, out_w) = (last - first, region.w);
+    let plane = rows * out_w;
     let mut data = vec![0f32; 3 * plane];
-    for y in 0..h {
+    for y in first..last {
         let row = &rgb[y * w * 3..(y + 1) * w * 3];
-        for (x, tap) in t.iter().enumerate() {
+        for (x, tap) in columns.iter().enumerate() {
             for c in 0..3 {
                 let px = |k: usize| lut[row[(tap.start + k) * 3 + c] as usize];
                 let mut acc = px(0) * tap.weights[0];
                 for (k, &wt) in tap.weights.iter().enumerate().skip(1) {
                     acc += px(k) * wt;
                 }
-                data[c * plane + y * out_w + x] = acc;
+                data[c * plane + (y - first) * out_w + x] = acc;
             }
         }
     }
     let narrow = Image {
         c: 3,
-        h,
+        h: rows,
         w: out_w,
         data,
     };
-    if out_h == h {
+    let Some(rows_taps) = rows_taps.as_mut() else {
         return narrow;
+    };
+    // The height pass of `resize` (the width already matches, so only it runs), over the
+    // rows read above.
+    for tap in rows_taps.iter_mut() {
+        tap.start -= first;
     }
-    // The height pass of `resize` (the width already matches, so only it runs).
-    let t = taps(h, out_h);
-    let mut data = Vec::with_capacity(3 * out_h * out_w);
-    for plane in narrow.data.chunks_exact(h * out_w) {
-        for tap in &t {
+    let mut data = Vec::with_capacity(3 * region.h * out_w);
+    for plane in narrow.data.chunks_exact(plane) {
+        for tap in rows_taps.iter() {
             data.extend((0..out_w).map(|x| dot(&plane[x..], tap, out_w)));
         }
     }
     Image {
         c: 3,
-        h: out_h,
+        h: region.h,
         w: out_w,
         data,
     }
@@ -271,9 +332,28 @@ pub fn center_crop(img: &Image, h: usize, w: usize) -> Image {
             return img.into_owned();
         }
     }
-    let top = ((img.h - h) as f64 / 2.0).round_ties_even() as usize;
-    let left = ((img.w - w) as f64 / 2.0).round_ties_even() as usize;
-    crop(&img, top, left, h, w)
+    let r = center_region(img.h, img.w, h, w);
+    crop(&img, r.top, r.left, h, w)
+}
+
+/// The window [`center_crop`] keeps of an image at least `h` x `w`: at
+/// `round((H - h) / 2)`, Python's round (half to even).
+pub fn center_region(img_h: usize, img_w: usize, h: usize, w: usize) -> Region {
+    Region {
+        top: ((img_h - h) as f64 / 2.0).round_ties_even() as usize,
+        left: ((img_w - w) as f64 / 2.0).round_ties_even() as usize,
+        h,
+        w,
+    }
+}
+
+/// The `h` x `w` window at (`i`, `j`) of an interleaved RGB image, as bytes.
+pub fn crop_rgb8(w: usize, rgb: &[u8], i: usize, j: usize, h: usize, cw: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(h * cw * 3);
+    for y in i..i + h {
+        out.extend_from_slice(&rgb[(y * w + j) * 3..(y * w + j + cw) * 3]);
+    }
+    out
 }
 
 pub fn hflip(img: &Image) -> Image {
@@ -321,6 +401,37 @@ mod tests {
             let b = resize(&Image::from_rgb8(h, w, &rgb), oh, ow);
             assert_eq!(a, b, "{oh}x{ow}");
         }
+    }
+
+    #[test]
+    fn a_region_of_the_rgb8_resize_is_that_crop_of_the_full_resize() {
+        let (h, w) = (29, 41);
+        let rgb: Vec<u8> = (0..h * w * 3).map(|i| (i * 13 % 253) as u8).collect();
+        // Shrinking both axes, only the width, the width while the height grows, and
+        // growing the width (the converting path).
+        for (oh, ow) in [(17, 23), (29, 20), (40, 30), (20, 50)] {
+            let full = resize_rgb8(h, w, &rgb, oh, ow);
+            for (top, left, rh, rw) in [(0, 0, oh, ow), (3, 2, 10, 11), (oh - 5, ow - 7, 5, 7)] {
+                let region = Region {
+                    top,
+                    left,
+                    h: rh,
+                    w: rw,
+                };
+                let want = crop(&full, top, left, rh, rw);
+                let got = resize_rgb8_region(h, w, &rgb, oh, ow, region);
+                assert_eq!(got, want, "{oh}x{ow} region {region:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_byte_crop_converts_to_the_float_crop() {
+        let (h, w) = (7, 9);
+        let rgb: Vec<u8> = (0..h * w * 3).map(|i| (i * 31 % 256) as u8).collect();
+        let bytes = crop_rgb8(w, &rgb, 2, 3, 4, 5);
+        let want = crop(&Image::from_rgb8(h, w, &rgb), 2, 3, 4, 5);
+        assert_eq!(Image::from_rgb8(4, 5, &bytes), want);
     }
 
     #[test]

@@ -7,8 +7,11 @@
 //! Transforms apply in recipe order to a float CHW image in [0, 1]; normalisation
 //! comes last (`data::loader`).
 
+use crate::data::source::Rgb8;
 pub use crate::data::transform::{Image, hflip, resize_bilinear};
-use crate::data::transform::{center_crop, crop, pad, resize};
+use crate::data::transform::{
+    center_crop, center_region, crop, crop_rgb8, pad, resize, resize_rgb8, resize_rgb8_region,
+};
 use crate::elab::recipe::Augment;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -58,6 +61,41 @@ pub fn augment(mut img: Image, augments: &[Augment], rng: &mut ChaCha8Rng) -> Im
         };
     }
     img
+}
+
+/// The head of `augments` applied to a decoded image's bytes, where reading them directly
+/// saves work, and the rest of the list for [`augment`]: a leading `resize` (with the
+/// `center_crop` after it, computing only the kept window) or `random_resized_crop` (the
+/// window's bytes, not the whole photo, become floats). Bit for bit what [`augment`] gives
+/// `Image::from_rgb8(..)` with the same stream.
+pub fn head_from_bytes<'a>(
+    rgb: &Rgb8,
+    augments: &'a [Augment],
+    rng: &mut ChaCha8Rng,
+) -> (Image, &'a [Augment]) {
+    let (h, w, bytes) = (rgb.h, rgb.w, &rgb.data[..]);
+    match augments {
+        [Augment::Resize { size }, rest @ ..] => {
+            let (oh, ow) = crate::data::loader::resize_target(size, h, w);
+            match rest {
+                // A crop inside the resized image (a larger one pads: the general path).
+                [Augment::CenterCrop { size: [ch, cw] }, after @ ..]
+                    if (*ch as usize) <= oh && (*cw as usize) <= ow =>
+                {
+                    let region = center_region(oh, ow, *ch as usize, *cw as usize);
+                    (resize_rgb8_region(h, w, bytes, oh, ow, region), after)
+                }
+                _ => (resize_rgb8(h, w, bytes, oh, ow), rest),
+            }
+        }
+        [Augment::RandomResizedCrop { size, scale, ratio }, rest @ ..] => {
+            let (i, j, ch, cw) = resized_crop_params(h, w, *scale, *ratio, rng);
+            let window = crop_rgb8(w, bytes, i, j, ch, cw);
+            let size = *size as usize;
+            (resize_rgb8(ch, cw, &window, size, size), rest)
+        }
+        _ => (Image::from_rgb8(h, w, bytes), augments),
+    }
 }
 
 /// torchvision's `RandomResizedCrop.get_params`: (top, left, height, width).
@@ -130,6 +168,53 @@ mod tests {
             assert!(i + h <= 32 && j + w <= 32);
             let area = (h * w) as f64 / 1024.0;
             assert!((0.7..=1.0).contains(&area), "area {area}");
+        }
+    }
+
+    #[test]
+    fn reading_the_bytes_first_changes_no_bit() {
+        let (h, w) = (37, 50);
+        let rgb = Rgb8 {
+            h,
+            w,
+            data: (0..h * w * 3).map(|i| (i * 29 % 251) as u8).collect(),
+        };
+        let rrc = |size| Augment::RandomResizedCrop {
+            size,
+            scale: [0.08, 1.0],
+            ratio: [0.75, 4.0 / 3.0],
+        };
+        let lists = [
+            vec![
+                Augment::Resize { size: vec![24] },
+                Augment::CenterCrop { size: [20, 20] },
+            ],
+            vec![
+                Augment::Resize { size: vec![30, 40] },
+                Augment::CenterCrop { size: [9, 33] },
+            ],
+            // A crop larger than the resized image pads: the general path.
+            vec![
+                Augment::Resize { size: vec![16] },
+                Augment::CenterCrop { size: [20, 20] },
+            ],
+            vec![
+                Augment::Resize { size: vec![60] },
+                Augment::Hflip { p: 0.5 },
+            ],
+            vec![rrc(16), Augment::Hflip { p: 0.5 }],
+            vec![rrc(64)],
+            vec![Augment::Hflip { p: 0.5 }, rrc(16)],
+        ];
+        for list in &lists {
+            for index in 0..20 {
+                let mut rng = image_rng(7, 1, index);
+                let (img, rest) = head_from_bytes(&rgb, list, &mut rng);
+                let fused = augment(img, rest, &mut rng);
+                let mut rng = image_rng(7, 1, index);
+                let plain = augment(Image::from_rgb8(h, w, &rgb.data), list, &mut rng);
+                assert_eq!(fused, plain, "{list:?}, image {index}");
+            }
         }
     }
 
