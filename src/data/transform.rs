@@ -125,21 +125,40 @@ pub fn resize(img: &Image, out_h: usize, out_w: usize) -> Image {
     }
     if out_h != img.h {
         let t = taps(img.h, out_h);
-        let w = cur.w;
-        let mut data = Vec::with_capacity(cur.c * out_h * w);
-        for plane in cur.data.chunks_exact(cur.h * w) {
-            for tap in &t {
-                data.extend((0..w).map(|x| dot(&plane[x..], tap, w)));
-            }
-        }
         cur = Image {
             c: cur.c,
             h: out_h,
-            w,
-            data,
+            w: cur.w,
+            data: height_pass(&cur.data, cur.h * cur.w, cur.w, &t),
         };
     }
     cur
+}
+
+/// The height pass over `planes` (each `plane_len` values, rows of `w`): output row `i` is
+/// the sum of `taps[i]`'s source rows, each times its weight, in tap order. Row by row, so
+/// the inner loops run along contiguous rows (and vectorise), while each pixel sees the same
+/// operations in the same order as [`dot`] down its column.
+fn height_pass(planes: &[f32], plane_len: usize, w: usize, taps: &[Taps]) -> Vec<f32> {
+    let out_plane = taps.len() * w;
+    let mut out = vec![0f32; planes.len() / plane_len * out_plane];
+    for (plane, dst_plane) in planes
+        .chunks_exact(plane_len)
+        .zip(out.chunks_exact_mut(out_plane))
+    {
+        for (tap, dst) in taps.iter().zip(dst_plane.chunks_exact_mut(w)) {
+            let row = |k: usize| &plane[(tap.start + k) * w..(tap.start + k + 1) * w];
+            for (d, &v) in dst.iter_mut().zip(row(0)) {
+                *d = v * tap.weights[0];
+            }
+            for (k, &wt) in tap.weights.iter().enumerate().skip(1) {
+                for (d, &v) in dst.iter_mut().zip(row(k)) {
+                    *d += v * wt;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A window of an image: `h` x `w` pixels with the top-left corner at (`top`, `left`).
@@ -214,14 +233,20 @@ pub fn resize_rgb8_region(
     let mut data = vec![0f32; 3 * plane];
     for y in first..last {
         let row = &rgb[y * w * 3..(y + 1) * w * 3];
+        let at = (y - first) * out_w;
         for (x, tap) in columns.iter().enumerate() {
-            for c in 0..3 {
-                let px = |k: usize| lut[row[(tap.start + k) * 3 + c] as usize];
-                let mut acc = px(0) * tap.weights[0];
-                for (k, &wt) in tap.weights.iter().enumerate().skip(1) {
-                    acc += px(k) * wt;
+            // The three channels of a pixel together: one pass over the taps' bytes, each
+            // channel's sum in tap order, as `dot` would take it.
+            let px = &row[tap.start * 3..(tap.start + tap.weights.len()) * 3];
+            let w0 = tap.weights[0];
+            let mut acc = [0, 1, 2].map(|c| lut[px[c] as usize] * w0);
+            for (p, &wt) in px.chunks_exact(3).zip(&tap.weights).skip(1) {
+                for c in 0..3 {
+                    acc[c] += lut[p[c] as usize] * wt;
                 }
-                data[c * plane + (y - first) * out_w + x] = acc;
+            }
+            for (c, v) in acc.into_iter().enumerate() {
+                data[c * plane + at + x] = v;
             }
         }
     }
@@ -239,17 +264,11 @@ pub fn resize_rgb8_region(
     for tap in rows_taps.iter_mut() {
         tap.start -= first;
     }
-    let mut data = Vec::with_capacity(3 * region.h * out_w);
-    for plane in narrow.data.chunks_exact(plane) {
-        for tap in rows_taps.iter() {
-            data.extend((0..out_w).map(|x| dot(&plane[x..], tap, out_w)));
-        }
-    }
     Image {
         c: 3,
         h: region.h,
         w: out_w,
-        data,
+        data: height_pass(&narrow.data, plane, out_w, rows_taps),
     }
 }
 
@@ -422,6 +441,20 @@ mod tests {
                 let got = resize_rgb8_region(h, w, &rgb, oh, ow, region);
                 assert_eq!(got, want, "{oh}x{ow} region {region:?}");
             }
+        }
+    }
+
+    #[test]
+    fn the_row_wise_height_pass_is_dot_down_each_column() {
+        let (h, w) = (23, 6);
+        let plane: Vec<f32> = (0..h * w).map(|i| (i * 37 % 101) as f32 / 101.0).collect();
+        for out_h in [5, 11, 22, 40] {
+            let t = taps(h, out_h);
+            let want: Vec<f32> = t
+                .iter()
+                .flat_map(|tap| (0..w).map(|x| dot(&plane[x..], tap, w)).collect::<Vec<_>>())
+                .collect();
+            assert_eq!(height_pass(&plane, h * w, w, &t), want, "{h} -> {out_h}");
         }
     }
 
