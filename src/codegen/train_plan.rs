@@ -8,7 +8,7 @@
 //! in-place dispatch after those copies.
 
 use super::kernels::train::{
-    conv_grad, linear_grad, loss, loss_scale, norm_train, optim, pointwise_grad, reduce,
+    conv_grad, linear_grad, loss, loss_scale, optim, pointwise_grad, reduce,
 };
 use super::kernels::{self, Conv2dParams, Elem, KernelError, Reduction};
 use super::optim_fusion::UpdateKind;
@@ -18,7 +18,7 @@ use super::plan::{
 };
 use super::tiling::ConvKind;
 use crate::ir::{LOSS_SCALER, NodeId, TrainOp};
-use crate::ops::{activation, pool};
+use crate::ops::{activation, norm, pool};
 
 /// The scalar output of a scaled step: 1 when its updates were skipped.
 pub const SKIPPED: &str = "skipped";
@@ -80,7 +80,7 @@ impl Builder<'_> {
                 let x = dims(ins[0]);
                 self.emit_reduction(
                     layer,
-                    norm_train::batch_stats_lanes(
+                    norm::train_kernel::batch_stats_lanes(
                         n,
                         x[0],
                         x[1],
@@ -96,7 +96,15 @@ impl Builder<'_> {
                 let x = dims(ins[0]);
                 self.emit(
                     layer,
-                    norm_train::batch_norm_train(n, x[0], x[1], x[2], *eps, *act, self.elem(id)),
+                    norm::train_kernel::batch_norm_train(
+                        n,
+                        x[0],
+                        x[1],
+                        x[2],
+                        *eps,
+                        *act,
+                        self.elem(id),
+                    ),
                     vec![inb[0], inb[1], inb[2], inb[3], out],
                 )
             }
@@ -104,7 +112,7 @@ impl Builder<'_> {
                 let c = dims(ins[0])[0];
                 self.emit(
                     layer,
-                    norm_train::running_update(c, *momentum, *row as u32),
+                    norm::train_kernel::running_update(c, *momentum, *row as u32),
                     vec![inb[0], inb[1], out],
                 )
             }
@@ -196,7 +204,7 @@ impl Builder<'_> {
                 let x = dims(g.inputs(pair.gamma)[0]);
                 self.emit_reduction(
                     layer,
-                    norm_train::bn_grad_params_lanes(
+                    norm::train_kernel::bn_grad_params_lanes(
                         [n, x[0], x[1], x[2]],
                         eps,
                         act_grad,
@@ -228,7 +236,7 @@ impl Builder<'_> {
                 let x = dims(ins[0]);
                 self.emit_reduction(
                     layer,
-                    norm_train::bn_grad_gamma(
+                    norm::train_kernel::bn_grad_gamma(
                         n,
                         x[0],
                         x[1],
@@ -251,7 +259,7 @@ impl Builder<'_> {
                 bufs.push(out);
                 self.emit(
                     layer,
-                    norm_train::bn_grad_input(
+                    norm::train_kernel::bn_grad_input(
                         n,
                         x[0],
                         x[1],
@@ -521,7 +529,7 @@ impl Builder<'_> {
                     decoupled_wd,
                 } => optim::adam_update(&lens, betas, eps, l2, decoupled_wd, scaled),
                 UpdateKind::Running { momentum, rows } => {
-                    norm_train::running_update_pair(first.len as u32, momentum, rows)
+                    norm::train_kernel::running_update_pair(first.len as u32, momentum, rows)
                 }
             };
             let optimizer = !matches!(first.kind, UpdateKind::Running { .. });

@@ -25,7 +25,8 @@
 //! elaborator's builtins, the fusion pass, ONNX export and the init gain all read the table.
 //!
 //! Families so far: [`activation`], [`pool`] (no table: its members are three ops, each with its
-//! own window rule and kernel).
+//! own window rule and kernel), [`norm`] (batch norm and its training ops; no table either).
 
 pub mod activation;
+pub mod norm;
 pub mod pool;

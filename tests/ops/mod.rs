@@ -4,4 +4,5 @@
 
 mod activation;
 pub mod harness;
+mod norm;
 mod pool;
