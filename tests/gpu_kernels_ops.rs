@@ -1,6 +1,7 @@
-//! Every non-conv kernel outside the op families on the GPU against netc's CPU reference: batch
-//! norm, add and concat (each fused activation) and softmax; plus a small network recorded as
-//! one submission. The families' kernels are tested in `tests/ops/` (activations, pooling).
+//! Every non-conv kernel outside the op families on the GPU against netc's CPU reference: add
+//! and concat (each fused activation) and softmax; plus a small network recorded as one
+//! submission. The families' kernels are tested in `tests/ops/` (activations, pooling, batch
+//! norm).
 //!
 //! There is no skipping: without a GPU adapter these tests fail and say how to get one.
 
@@ -10,47 +11,13 @@ use crate::gpu_common::{
     upload,
 };
 use netc::codegen::kernels::Elem;
-use netc::codegen::kernels::{Conv2dParams, ConvTiling, conv, elementwise, linear, norm, softmax};
+use netc::codegen::kernels::{Conv2dParams, ConvTiling, conv, elementwise, linear, softmax};
 use netc::ir::Op;
 use netc::ops::activation::Activation;
+use netc::ops::norm::kernel as norm;
 use netc::ops::pool::{Pool2dParams, kernel as pool};
 use netc::reference::ops;
 use netc::runtime::Dispatch;
-
-#[test]
-fn batch_norm_eval_with_each_activation() {
-    for (i, act) in epilogues().into_iter().enumerate() {
-        for &(n, c, h, w) in &[(2u32, 24u32, 5u32, 5u32), (1, 3, 7, 3), (1, 96, 4, 4)] {
-            let mut rng = Lcg::new(100 + i as u64);
-            let x = rng.vec_in((n * c * h * w) as usize, -3.0, 3.0);
-            let mean = rng.vec(c as usize);
-            let var = rng.vec_in(c as usize, 0.05, 2.0);
-            let gamma = rng.vec_in(c as usize, 0.5, 1.5);
-            let beta = rng.vec(c as usize);
-            let want =
-                batch_norm_reference(&x, [n, c, h, w], &mean, &var, &gamma, &beta, 1e-5, act);
-            let k = norm::batch_norm(n, c, h, w, 1e-5, act, Elem::F32).expect("kernel");
-            // Kernel binding order: x, running_mean, running_var, gamma, beta, y.
-            let bufs = [
-                upload(&x),
-                upload(&mean),
-                upload(&var),
-                upload(&gamma),
-                upload(&beta),
-                rt().create_buffer(want.len()).expect("buffer"),
-            ];
-            let refs: Vec<_> = bufs.iter().collect();
-            let got = rt()
-                .run_and_read(&[Dispatch::new(&k, &refs)], &[&bufs[5]])
-                .expect("run");
-            assert_close(
-                &format!("batch_norm {act:?} {n}x{c}x{h}x{w}"),
-                &got[0],
-                &want,
-            );
-        }
-    }
-}
 
 #[test]
 fn add_with_each_activation() {

@@ -5,9 +5,9 @@
 //! far more. Every
 //! element of every parameter gradient is checked on tiny models that together cover
 //! every op with a gradient (the pools' own models are in `tests/ops/pool.rs`, the
-//! activations' in `tests/ops/activation.rs`): a step of 1e-5 crosses a kink
-//! (a ReLU input at zero, a max-pool tie) only if a value lies within ~1e-5 of it, and
-//! the inputs here are spread so none does.
+//! activations' in `tests/ops/activation.rs`, batch norm's in `tests/ops/norm.rs`): a step
+//! of 1e-5 crosses a kink (a ReLU input at zero, a max-pool tie) only if a value lies within
+//! ~1e-5 of it, and the inputs here are spread so none does.
 
 use crate::ops::harness::grad_check as check;
 
@@ -29,19 +29,5 @@ fn dense_layer_with_transition() {
 fn smooth_dense_layer_with_transition() {
     check(
         "model M() { input x: [3, 4, 4]\n y = x |> bn |> tanh |> conv(4, k = 1, bias = false) |> bn as bn2 |> tanh |> conv(2, k = 3, pad = 1, bias = false)\n z = concat(y, x)\n t = z |> bn as bn3 |> tanh |> conv(2, k = 1, bias = false) |> avg_pool(2)\n return t |> flatten |> linear(3) }",
-    );
-}
-
-#[test]
-fn smooth_bn_concat() {
-    check(
-        "model M() { input x: [3, 4, 4]\n y = x |> bn |> tanh |> conv(2, k = 1, bias = false)\n z = concat(y, x)\n return z |> bn as bn2 |> tanh |> global_avg_pool |> flatten |> linear(3) }",
-    );
-}
-
-#[test]
-fn smooth_bn_twice_on_one_input() {
-    check(
-        "model M() { input x: [3, 4, 4]\n a = x |> conv(3, k = 1) \n y = a |> bn |> tanh\n z = a |> bn as bn2 |> tanh\n return (y + z) |> global_avg_pool |> flatten |> linear(3) }",
     );
 }

@@ -1,4 +1,4 @@
-//! Sum of each row of scratch [CHANNELS, CHUNKS] (netc: src/codegen/kernels/train/norm_train.rs):
+//! Sum of each row of scratch [CHANNELS, CHUNKS] (netc: src/codegen/kernels/train/reduce.rs):
 //! the second pass of a per-channel reduction. One workgroup per channel: a strided walk per
 //! invocation, then a shared-memory tree, in a fixed order. With PAIR, scratch holds two such
 //! blocks and workgroups CHANNELS..2*CHANNELS sum the second one into `y2`.

@@ -3,7 +3,7 @@
 //! One graph holds the whole training step, so later passes (fusion, memory planning)
 //! see all of it:
 //! 1. the forward pass, with batch norm switched to training mode (batch statistics,
-//!    running statistics updated through [`TrainOp::Assign`]);
+//!    running statistics updated through [`TrainOp::Assign`]; `crate::ops::norm::autodiff`);
 //! 2. the loss (`softmax_cross_entropy`, mean over the batch) and the count of correct
 //!    predictions, as outputs `loss` and `correct`;
 //! 3. reverse-mode gradients, built node by node from the local rules in [`rules`];
@@ -19,7 +19,6 @@
 mod rules;
 
 use crate::elab::recipe::Optimizer;
-use crate::ir::train_ops::{STATS_MEAN, STATS_VAR_UNBIASED};
 use crate::ir::{Activation, DType, Graph, NodeId, Op, ParamRole, Site, TensorType, TrainOp};
 use std::collections::HashMap;
 
@@ -192,30 +191,13 @@ impl Builder {
                 self.t.add_leaf(node.op.clone(), node.ty.clone(), site)
             }
             Op::BatchNorm { eps, momentum, act } => {
-                let stats = self.op(Op::Train(TrainOp::BatchStats), &[ins[0]], site.clone());
-                let y = self.op(
-                    Op::Train(TrainOp::BatchNormTrain {
-                        eps: *eps,
-                        act: None,
-                    }),
-                    &[ins[0], stats, ins[1], ins[2]],
+                let y = crate::ops::norm::autodiff::training_form(
+                    self,
+                    *eps,
+                    *momentum,
+                    &ins,
                     site.clone(),
                 );
-                for (running, row) in [(ins[3], STATS_MEAN), (ins[4], STATS_VAR_UNBIASED)] {
-                    let updated = self.op(
-                        Op::Train(TrainOp::RunningUpdate {
-                            momentum: *momentum,
-                            row,
-                        }),
-                        &[running, stats],
-                        site.clone(),
-                    );
-                    self.op(
-                        Op::Train(TrainOp::Assign),
-                        &[running, updated],
-                        site.clone(),
-                    );
-                }
                 self.then(*act, y, site)
             }
             // Autodiff differentiates unfused ops (fusion runs after it, on the whole step);

@@ -55,35 +55,13 @@ pub(crate) fn local_grads(
             }
         }
         Op::Train(TrainOp::BatchNormTrain { eps, act: None }) => {
-            // Operands: x, stats, gamma, beta. The statistics' own dependence on x is part of
-            // BatchNormGradInput's formula, so stats get no gradient of their own.
-            let dbeta = b.op(
-                Op::Train(TrainOp::BiasGrad { act_grad: None }),
-                &[g],
-                site.clone(),
-            );
-            let dgamma = b.op(
-                Op::Train(TrainOp::BatchNormGradGamma {
-                    eps: *eps,
-                    act_grad: None,
-                }),
-                &[ins[0], ins[1], g],
-                site.clone(),
-            );
-            if needs(0) {
-                let dx = b.op(
-                    Op::Train(TrainOp::BatchNormGradInput {
-                        eps: *eps,
-                        act_grad: None,
-                        accumulate: false,
-                    }),
-                    &[ins[0], ins[1], ins[2], g, dgamma, dbeta],
-                    site,
-                );
-                push(ins[0], dx);
+            // Operands: x, stats, gamma, beta; stats get no gradient of their own.
+            let needs_dx = needs(0);
+            for (operand, grad) in
+                crate::ops::norm::autodiff::batch_norm_train(b, *eps, &ins, g, needs_dx, site)
+            {
+                push(operand, grad);
             }
-            push(ins[2], dgamma);
-            push(ins[3], dbeta);
         }
         Op::Activation(a) => {
             let dx = crate::ops::activation::autodiff::backward(b, *a, ins[0], g, site);

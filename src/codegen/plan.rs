@@ -20,7 +20,7 @@ use super::optim_fusion::{self, Fusion, OptimizerLowering, UpdateKind};
 use super::tiling::{self, ConvKind, TileRequest};
 use crate::ir::{DType, Graph, NodeId, Op, TrainOp, Verified, Window};
 use crate::ops::optim::loss_scale::GradScaler;
-use crate::ops::{activation, pool};
+use crate::ops::{activation, norm, pool};
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
@@ -125,7 +125,8 @@ pub struct Options {
     /// A CPU driver's fixed subgroup size (`GpuContext::subgroup_size`;
     /// `tune::plan_options` sets it): the conv row kernels then share weight loads
     /// across a subgroup, and per-channel reductions give each chunk one SIMD group
-    /// (`norm_train::ChunkLanes`). `None` keeps the kernels portable and GPU-shaped.
+    /// (`kernels::train::reduce::ChunkLanes`). `None` keeps the kernels portable and
+    /// GPU-shaped.
     pub subgroup_size: Option<u32>,
     /// Dynamic loss scaling of a mixed-precision step (a graph whose loss gradient is f16):
     /// its settings and the scale of the first step (`ops::optim::loss_scale`).
@@ -570,7 +571,7 @@ impl Builder<'_> {
                 let bufs = vec![inb[0], inb[3], inb[4], inb[1], inb[2], out];
                 self.emit(
                     &layer,
-                    kernels::norm::batch_norm(
+                    norm::kernel::batch_norm(
                         n,
                         u(x[0]),
                         u(x[1]),

@@ -7,7 +7,7 @@
 //! Optimizer updates `super::optim_fusion` recognises skip all that: each becomes one
 //! in-place dispatch after those copies.
 
-use super::kernels::train::{conv_grad, linear_grad, loss, norm_train, pointwise_grad, reduce};
+use super::kernels::train::{conv_grad, linear_grad, loss, pointwise_grad, reduce};
 use super::kernels::{self, Conv2dParams, Elem, KernelError, Reduction};
 use super::optim_fusion::UpdateKind;
 use super::plan::{
@@ -17,7 +17,7 @@ use super::plan::{
 use super::tiling::ConvKind;
 use crate::ir::{LOSS_SCALER, NodeId, TrainOp};
 use crate::ops::optim::{kernel as optim, loss_scale};
-use crate::ops::{activation, pool};
+use crate::ops::{activation, norm, pool};
 
 /// The scalar output of a scaled step: 1 when its updates were skipped.
 pub const SKIPPED: &str = "skipped";
@@ -79,7 +79,7 @@ impl Builder<'_> {
                 let x = dims(ins[0]);
                 self.emit_reduction(
                     layer,
-                    norm_train::batch_stats_lanes(
+                    norm::train_kernel::batch_stats_lanes(
                         n,
                         x[0],
                         x[1],
@@ -95,7 +95,15 @@ impl Builder<'_> {
                 let x = dims(ins[0]);
                 self.emit(
                     layer,
-                    norm_train::batch_norm_train(n, x[0], x[1], x[2], *eps, *act, self.elem(id)),
+                    norm::train_kernel::batch_norm_train(
+                        n,
+                        x[0],
+                        x[1],
+                        x[2],
+                        *eps,
+                        *act,
+                        self.elem(id),
+                    ),
                     vec![inb[0], inb[1], inb[2], inb[3], out],
                 )
             }
@@ -103,7 +111,7 @@ impl Builder<'_> {
                 let c = dims(ins[0])[0];
                 self.emit(
                     layer,
-                    norm_train::running_update(c, *momentum, *row as u32),
+                    norm::train_kernel::running_update(c, *momentum, *row as u32),
                     vec![inb[0], inb[1], out],
                 )
             }
@@ -195,7 +203,7 @@ impl Builder<'_> {
                 let x = dims(g.inputs(pair.gamma)[0]);
                 self.emit_reduction(
                     layer,
-                    norm_train::bn_grad_params_lanes(
+                    norm::train_kernel::bn_grad_params_lanes(
                         [n, x[0], x[1], x[2]],
                         eps,
                         act_grad,
@@ -227,7 +235,7 @@ impl Builder<'_> {
                 let x = dims(ins[0]);
                 self.emit_reduction(
                     layer,
-                    norm_train::bn_grad_gamma(
+                    norm::train_kernel::bn_grad_gamma(
                         n,
                         x[0],
                         x[1],
@@ -250,7 +258,7 @@ impl Builder<'_> {
                 bufs.push(out);
                 self.emit(
                     layer,
-                    norm_train::bn_grad_input(
+                    norm::train_kernel::bn_grad_input(
                         n,
                         x[0],
                         x[1],
@@ -520,7 +528,7 @@ impl Builder<'_> {
                     decoupled_wd,
                 } => optim::adam_update(&lens, betas, eps, l2, decoupled_wd, scaled),
                 UpdateKind::Running { momentum, rows } => {
-                    norm_train::running_update_pair(first.len as u32, momentum, rows)
+                    norm::train_kernel::running_update_pair(first.len as u32, momentum, rows)
                 }
             };
             let optimizer = !matches!(first.kind, UpdateKind::Running { .. });

@@ -196,9 +196,8 @@ impl<'g> Builder<'g> {
                     out
                 }
                 Op::BatchNorm { eps, act, .. } => {
-                    // Eval mode (training_mode = 0, the default): the running statistics.
                     let bn = format!("{out}.bn");
-                    self.node("BatchNormalization", &xs, &bn, vec![float("epsilon", *eps)]);
+                    crate::ops::norm::onnx::batch_norm(self, *eps, &xs, &bn);
                     self.activation_or_rename(*act, &bn, out)
                 }
                 Op::Activation(a) => {

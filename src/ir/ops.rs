@@ -330,17 +330,7 @@ impl Op {
                 let (ho, wo) = spatial(self, window, h, w)?;
                 Ok(TensorType::activation(vec![*out_channels, ho, wo]))
             }
-            Op::BatchNorm { .. } => {
-                let (c, _, _) = image(self, xs[0])?;
-                for (x, what) in
-                    xs[1..]
-                        .iter()
-                        .zip(["weight", "bias", "running_mean", "running_var"])
-                {
-                    expect_param(self, what, x, &TensorType::param(vec![c]))?;
-                }
-                Ok(xs[0].clone())
-            }
+            Op::BatchNorm { .. } => crate::ops::norm::shape::forward(self, xs),
             Op::Activation(a) => crate::ops::activation::shape::forward(*a, xs[0]),
             Op::MaxPool2d(window) | Op::AvgPool2d(window) => {
                 crate::ops::pool::shape::forward(self, window, xs[0])
@@ -453,18 +443,7 @@ impl Op {
                 }
                 ps
             }
-            Op::BatchNorm { .. } => {
-                let (c, _, _) = image(self, x)?;
-                [
-                    ParamRole::Gamma,
-                    ParamRole::Beta,
-                    ParamRole::RunningMean,
-                    ParamRole::RunningVar,
-                ]
-                .into_iter()
-                .map(|r| (r, vec![c]))
-                .collect()
-            }
+            Op::BatchNorm { .. } => crate::ops::norm::shape::params(self, x)?,
             Op::Linear { out_features, bias } => {
                 float_batched(self, x)?;
                 if x.dims.len() != 1 {
@@ -540,7 +519,7 @@ pub(crate) fn spatial(
     }
 }
 
-fn expect_param(
+pub(crate) fn expect_param(
     op: &Op,
     what: &str,
     got: &TensorType,

@@ -173,10 +173,6 @@ fn accumulated(accumulate: bool) -> &'static str {
     if accumulate { " +acc" } else { "" }
 }
 
-fn stats_of(c: usize) -> TensorType {
-    TensorType::param(vec![3, c])
-}
-
 impl TrainOp {
     pub fn name(&self) -> &'static str {
         match self {
@@ -288,30 +284,9 @@ impl TrainOp {
     fn infer_unaccumulated(&self, xs: &[&TensorType]) -> Result<TensorType, ShapeError> {
         let scalar = TensorType::scalar();
         match self {
-            TrainOp::BatchStats => {
-                let (c, _, _) = chw(xs[0], "batch_stats")?;
-                Ok(stats_of(c))
-            }
-            TrainOp::BatchNormTrain { .. } => {
-                let (c, _, _) = chw(xs[0], "batch_norm_train")?;
-                same(xs[1], &stats_of(c), "batch_norm_train stats")?;
-                same(xs[2], &TensorType::param(vec![c]), "batch_norm_train gamma")?;
-                same(xs[3], &TensorType::param(vec![c]), "batch_norm_train beta")?;
-                Ok(xs[0].clone())
-            }
-            TrainOp::RunningUpdate { row, .. } => {
-                let c = xs[0].dims.first().copied().unwrap_or(0);
-                same(
-                    xs[0],
-                    &TensorType::param(vec![c]),
-                    "running_update statistic",
-                )?;
-                same(xs[1], &stats_of(c), "running_update stats")?;
-                if *row > 2 {
-                    return err(format!("running_update row {row} is not 0, 1 or 2"));
-                }
-                Ok(xs[0].clone())
-            }
+            TrainOp::BatchStats => crate::ops::norm::shape::batch_stats(xs[0]),
+            TrainOp::BatchNormTrain { .. } => crate::ops::norm::shape::batch_norm_train(xs),
+            TrainOp::RunningUpdate { row, .. } => crate::ops::norm::shape::running_update(*row, xs),
             TrainOp::Assign => {
                 same(xs[0], xs[1], "assign")?;
                 Ok(xs[0].clone())
@@ -379,31 +354,10 @@ impl TrainOp {
                 Ok(TensorType::param(vec![xs[0].dims[0]]))
             }
             TrainOp::BatchNormGradInput { .. } => {
-                let (c, _, _) = chw(xs[0], "batch_norm_grad_input")?;
-                same(xs[1], &stats_of(c), "batch_norm_grad_input stats")?;
-                same(
-                    xs[2],
-                    &TensorType::param(vec![c]),
-                    "batch_norm_grad_input gamma",
-                )?;
-                same(xs[3], xs[0], "batch_norm_grad_input dy")?;
-                same(
-                    xs[4],
-                    &TensorType::param(vec![c]),
-                    "batch_norm_grad_input dgamma",
-                )?;
-                same(
-                    xs[5],
-                    &TensorType::param(vec![c]),
-                    "batch_norm_grad_input dbeta",
-                )?;
-                Ok(xs[0].clone())
+                crate::ops::norm::shape::batch_norm_grad_input(xs)
             }
             TrainOp::BatchNormGradGamma { .. } => {
-                let (c, _, _) = chw(xs[0], "batch_norm_grad_gamma")?;
-                same(xs[1], &stats_of(c), "batch_norm_grad_gamma stats")?;
-                same(xs[2], xs[0], "batch_norm_grad_gamma dy")?;
-                Ok(TensorType::param(vec![c]))
+                crate::ops::norm::shape::batch_norm_grad_gamma(xs)
             }
             TrainOp::MaxPool2dGrad(w) => pool::shape::max_pool2d_grad(w, xs[0], xs[1]),
             TrainOp::AvgPool2dGrad { window, input_hw } => {

@@ -23,7 +23,7 @@ pub fn forward<T: Element>(op: &Op, xs: &[&Tensor<T>]) -> Tensor<T> {
         ),
         Op::BatchNorm { eps, act, .. } => then(
             *act,
-            batch_norm_eval(xs[0], xs[1], xs[2], xs[3], xs[4], *eps),
+            crate::ops::norm::reference::batch_norm_eval(xs[0], xs[1], xs[2], xs[3], xs[4], *eps),
         ),
         Op::Activation(a) => map(xs[0], |v| activate(*a, v)),
         Op::MaxPool2d(w) => pool::pool(xs[0], w, true),
@@ -119,29 +119,6 @@ fn conv2d<T: Element>(
                     }
                     out.data[((ni * cout + co) * ho + oy) * wo + ox] = T::from_f64(acc);
                 }
-            }
-        }
-    }
-    out
-}
-
-fn batch_norm_eval<T: Element>(
-    x: &Tensor<T>,
-    gamma: &Tensor<T>,
-    beta: &Tensor<T>,
-    mean: &Tensor<T>,
-    var: &Tensor<T>,
-    eps: f32,
-) -> Tensor<T> {
-    let (n, c, h, w) = nchw(x);
-    let mut out = x.clone();
-    for ni in 0..n {
-        for ci in 0..c {
-            let scale = gamma.data[ci].to_f64() / (var.data[ci].to_f64() + eps as f64).sqrt();
-            let shift = beta.data[ci].to_f64() - mean.data[ci].to_f64() * scale;
-            let base = (ni * c + ci) * h * w;
-            for v in &mut out.data[base..base + h * w] {
-                *v = T::from_f64(v.to_f64() * scale + shift);
             }
         }
     }

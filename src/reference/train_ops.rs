@@ -2,9 +2,10 @@
 //! plain loops, f64 accumulation, written to be checked by eye and against PyTorch.
 
 use super::ops::then;
-use crate::ir::train_ops::{STATS_MEAN, STATS_VAR_BIASED, STATS_VAR_UNBIASED, TrainOp};
+use crate::ir::train_ops::TrainOp;
 use crate::ir::{Activation, Window};
 use crate::ops::activation::reference as activation;
+use crate::ops::norm::reference as norm;
 use crate::ops::optim::reference as optim;
 use crate::ops::pool::reference as pool;
 use crate::tensor::{Element, Tensor};
@@ -20,21 +21,13 @@ pub fn forward<T: Element>(op: &TrainOp, xs: &[&Tensor<T>]) -> Tensor<T> {
 /// The op's own value, before an accumulation it adds in (`TrainOp::accumulator`).
 fn unaccumulated<T: Element>(op: &TrainOp, xs: &[&Tensor<T>]) -> Tensor<T> {
     match op {
-        TrainOp::BatchStats => batch_stats(xs[0]),
-        TrainOp::BatchNormTrain { eps, act } => {
-            then(*act, batch_norm_train(xs[0], xs[1], xs[2], xs[3], *eps))
-        }
+        TrainOp::BatchStats => norm::batch_stats(xs[0]),
+        TrainOp::BatchNormTrain { eps, act } => then(
+            *act,
+            norm::batch_norm_train(xs[0], xs[1], xs[2], xs[3], *eps),
+        ),
         TrainOp::RunningUpdate { momentum, row } => {
-            let c = xs[0].numel();
-            let m = *momentum as f64;
-            let data = (0..c)
-                .map(|i| {
-                    T::from_f64(
-                        xs[0].data[i].to_f64() * (1.0 - m) + xs[1].data[row * c + i].to_f64() * m,
-                    )
-                })
-                .collect();
-            Tensor::new(xs[0].dims.clone(), data)
+            norm::running_update(xs[0], xs[1], *momentum, *row)
         }
         TrainOp::Assign => xs[1].clone(),
         TrainOp::ActivationGrad(a) => zip(xs[0], xs[1], |x, dy| {
@@ -55,11 +48,11 @@ fn unaccumulated<T: Element>(op: &TrainOp, xs: &[&Tensor<T>]) -> Tensor<T> {
         TrainOp::BiasGrad { act_grad } => bias_grad(&through(*act_grad, xs[0], xs.get(1))),
         TrainOp::BatchNormGradGamma { eps, act_grad } => {
             let dy = through(*act_grad, xs[2], xs.get(3));
-            bn_grad_gamma(xs[0], xs[1], &dy, *eps)
+            norm::bn_grad_gamma(xs[0], xs[1], &dy, *eps)
         }
         TrainOp::BatchNormGradInput { eps, act_grad, .. } => {
             let dy = through(*act_grad, xs[3], xs.get(6));
-            bn_grad_input(xs[0], xs[1], xs[2], &dy, xs[4], xs[5], *eps)
+            norm::bn_grad_input(xs[0], xs[1], xs[2], &dy, xs[4], xs[5], *eps)
         }
         TrainOp::MaxPool2dGrad(w) => pool::max_pool_grad(xs[0], xs[1], w),
         TrainOp::AvgPool2dGrad { window, input_hw } => {
@@ -220,53 +213,6 @@ fn nchw<T: Element>(t: &Tensor<T>) -> (usize, usize, usize, usize) {
     (t.dims[0], t.dims[1], t.dims[2], t.dims[3])
 }
 
-fn batch_stats<T: Element>(x: &Tensor<T>) -> Tensor<T> {
-    let (n, c, h, w) = nchw(x);
-    let plane = h * w;
-    let m = (n * plane) as f64;
-    let mut out = vec![T::default(); 3 * c];
-    for ci in 0..c {
-        let values =
-            (0..n).flat_map(|ni| x.data[(ni * c + ci) * plane..(ni * c + ci + 1) * plane].iter());
-        let mean = values.clone().map(|&v| v.to_f64()).sum::<f64>() / m;
-        let ss: f64 = values.map(|&v| (v.to_f64() - mean).powi(2)).sum();
-        out[STATS_MEAN * c + ci] = T::from_f64(mean);
-        out[STATS_VAR_BIASED * c + ci] = T::from_f64(ss / m);
-        out[STATS_VAR_UNBIASED * c + ci] = T::from_f64(ss / (m - 1.0).max(1.0));
-    }
-    Tensor::new(vec![3, c], out)
-}
-
-/// (mean, 1/sqrt(var_biased + eps)) of channel `ci`.
-fn mean_invstd<T: Element>(stats: &Tensor<T>, ci: usize, eps: f32) -> (f64, f64) {
-    let c = stats.dims[1];
-    let mean = stats.data[STATS_MEAN * c + ci].to_f64();
-    let var = stats.data[STATS_VAR_BIASED * c + ci].to_f64();
-    (mean, 1.0 / (var + eps as f64).sqrt())
-}
-
-fn batch_norm_train<T: Element>(
-    x: &Tensor<T>,
-    stats: &Tensor<T>,
-    gamma: &Tensor<T>,
-    beta: &Tensor<T>,
-    eps: f32,
-) -> Tensor<T> {
-    let (n, c, h, w) = nchw(x);
-    let plane = h * w;
-    let mut out = x.clone();
-    for ni in 0..n {
-        for ci in 0..c {
-            let (mean, invstd) = mean_invstd(stats, ci, eps);
-            let (g, b) = (gamma.data[ci].to_f64(), beta.data[ci].to_f64());
-            for v in &mut out.data[(ni * c + ci) * plane..(ni * c + ci + 1) * plane] {
-                *v = T::from_f64((v.to_f64() - mean) * invstd * g + b);
-            }
-        }
-    }
-    out
-}
-
 fn bias_grad<T: Element>(dy: &Tensor<T>) -> Tensor<T> {
     let (n, c) = (dy.dims[0], dy.dims[1]);
     let inner: usize = dy.dims[2..].iter().product();
@@ -280,56 +226,6 @@ fn bias_grad<T: Element>(dy: &Tensor<T>) -> Tensor<T> {
         }
     }
     Tensor::new(vec![c], out.into_iter().map(T::from_f64).collect())
-}
-
-fn bn_grad_gamma<T: Element>(
-    x: &Tensor<T>,
-    stats: &Tensor<T>,
-    dy: &Tensor<T>,
-    eps: f32,
-) -> Tensor<T> {
-    let (n, c, h, w) = nchw(x);
-    let plane = h * w;
-    let mut out = vec![0f64; c];
-    for ni in 0..n {
-        for (ci, o) in out.iter_mut().enumerate() {
-            let (mean, invstd) = mean_invstd(stats, ci, eps);
-            let r = (ni * c + ci) * plane..(ni * c + ci + 1) * plane;
-            *o += x.data[r.clone()]
-                .iter()
-                .zip(&dy.data[r])
-                .map(|(&xv, &g)| (xv.to_f64() - mean) * invstd * g.to_f64())
-                .sum::<f64>();
-        }
-    }
-    Tensor::new(vec![c], out.into_iter().map(T::from_f64).collect())
-}
-
-fn bn_grad_input<T: Element>(
-    x: &Tensor<T>,
-    stats: &Tensor<T>,
-    gamma: &Tensor<T>,
-    dy: &Tensor<T>,
-    dgamma: &Tensor<T>,
-    dbeta: &Tensor<T>,
-    eps: f32,
-) -> Tensor<T> {
-    let (n, c, h, w) = nchw(x);
-    let plane = h * w;
-    let m = (n * plane) as f64;
-    let mut out = x.clone();
-    for ni in 0..n {
-        for ci in 0..c {
-            let (mean, invstd) = mean_invstd(stats, ci, eps);
-            let k = gamma.data[ci].to_f64() * invstd / m;
-            let (dg, db) = (dgamma.data[ci].to_f64(), dbeta.data[ci].to_f64());
-            for i in (ni * c + ci) * plane..(ni * c + ci + 1) * plane {
-                let xhat = (x.data[i].to_f64() - mean) * invstd;
-                out.data[i] = T::from_f64(k * (m * dy.data[i].to_f64() - db - xhat * dg));
-            }
-        }
-    }
-    out
 }
 
 /// Input position of output `o` at window offset `k` on one axis, if inside the input.

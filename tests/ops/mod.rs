@@ -4,5 +4,6 @@
 
 mod activation;
 pub mod harness;
+mod norm;
 mod optim;
 mod pool;

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | [`conv`] | conv2d (implicit GEMM, register tiled; staged through workgroup memory for GPUs) | `conv2d.wgsl`, `conv2d_rows.wgsl`, `conv2d_tiled.wgsl` |
 //! | [`linear`] | linear (`y = x Wᵀ + b`), lowered to a 1x1 conv on a 1x1 map | `conv2d.wgsl` |
-//! | [`norm`] | batch norm, eval mode, optional fused activation | `batch_norm.wgsl` |
+//! | `crate::ops::norm::kernel` | batch norm, eval mode, optional fused activation | `src/ops/norm/batch_norm.wgsl` |
 //! | `crate::ops::activation::kernel` | every activation, standalone and as the library fused kernels splice in | `src/ops/activation/*.wgsl` |
 //! | [`elementwise`] | add (optional fused activation), channel concat copy | `add.wgsl`, `concat.wgsl` |
 //! | `crate::ops::pool::kernel` | max/avg pool 2d, global average pool | `src/ops/pool/*.wgsl` |
@@ -31,7 +31,6 @@ mod conv_tiled;
 pub mod elementwise;
 pub mod gemm;
 pub mod linear;
-pub mod norm;
 pub mod softmax;
 pub(crate) mod template;
 pub mod train;

@@ -1,4 +1,4 @@
-//! Batch norm, eval mode, with an optional fused activation (netc: src/codegen/kernels/norm.rs):
+//! Batch norm, eval mode, with an optional fused activation (netc: src/ops/norm/kernel.rs):
 //! y = act((x - mean[c]) / sqrt(var[c] + EPS) * gamma[c] + beta[c]). One element per invocation.
 
 {{#if F16}}

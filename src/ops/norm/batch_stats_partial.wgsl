@@ -1,4 +1,4 @@
-//! Batch statistics, first pass (netc: src/codegen/kernels/train/norm_train.rs): one workgroup
+//! Batch statistics, first pass (netc: src/ops/norm/train_kernel.rs): one workgroup
 //! per (channel, chunk of CHUNK values); writes the chunk's mean and M2 (sum of squared
 //! deviations from that mean) to scratch [CHANNELS, CHUNKS, 2].
 //!

@@ -1,5 +1,5 @@
 //! Both running-statistics updates of one batch norm, in place (netc:
-//! src/codegen/kernels/train/norm_train.rs, `running_update_pair`; fused by
+//! src/ops/norm/train_kernel.rs, `running_update_pair`; fused by
 //! src/codegen/optim_fusion.rs): running_a = running_a * (1 - MOMENTUM) + stats[ROW_A] *
 //! MOMENTUM, and the same for running_b with ROW_B, the expressions of running_update.wgsl, so
 //! results are bit-identical to two of those dispatches and their copies. One channel per

@@ -1,4 +1,4 @@
-//! Batch statistics, second pass (netc: src/codegen/kernels/train/norm_train.rs): one
+//! Batch statistics, second pass (netc: src/ops/norm/train_kernel.rs): one
 //! workgroup per channel combines the channel's CHUNKS (mean, M2) partials from scratch
 //! [CHANNELS, CHUNKS, 2] with Chan et al.'s parallel formula, first a strided walk per
 //! invocation, then a shared-memory tree, both in a fixed order. Writes stats [3, CHANNELS]:

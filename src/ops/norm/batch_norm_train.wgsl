@@ -1,5 +1,5 @@
 //! Training-mode batch norm with the batch's statistics and an optional fused activation
-//! (netc: src/codegen/kernels/train/norm_train.rs):
+//! (netc: src/ops/norm/train_kernel.rs):
 //! y = act((x - mean[c]) / sqrt(var_biased[c] + EPS) * gamma[c] + beta[c]), stats [3, CHANNELS]
 //! rows mean, biased variance, unbiased variance. Each invocation handles WIDTH consecutive
 //! elements of one channel (HW is a multiple of WIDTH), read and written as one V.

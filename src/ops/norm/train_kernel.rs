@@ -1,150 +1,45 @@
 //! Training-mode batch norm: batch statistics, the normalisation with them, the running
-//! statistics update, and the two gradients (`dgamma`, `dx`; `dbeta` is a bias gradient).
+//! statistics update, and the two gradients (`dgamma`, `dx`; `dbeta` is a bias gradient),
+//! rendering the templates beside this file.
 //!
 //! The two per-channel sums over N*H*W values ([`batch_stats`], [`bn_grad_gamma`]) are
-//! [`Reduction`]s. The first pass gives each workgroup one chunk of one channel (at most
-//! [`PER_INVOCATION`] values per invocation, strided so neighbours read neighbours) and writes a
-//! partial result per chunk; the second pass gives each channel one workgroup that combines the
-//! chunk results in a fixed order (a strided walk, then a shared-memory tree). No atomics, so the
-//! results are bit-for-bit deterministic.
+//! [`Reduction`]s, cut into chunks as every per-channel reduction is (`reduce::chunks` in
+//! `codegen::kernels::train`). The first pass gives each workgroup one chunk of one channel (at
+//! most [`PER_INVOCATION`](crate::codegen::kernels::train::reduce::PER_INVOCATION) values per
+//! invocation, strided so neighbours read neighbours) and writes a partial result per chunk; the
+//! second pass gives each channel one workgroup that combines the chunk results in a fixed order
+//! (a strided walk, then a shared-memory tree). No atomics, so the results are bit-for-bit
+//! deterministic.
 //!
 //! The statistics are numerically sound when `|mean| >> std`: each chunk computes its own mean,
 //! then the sum of squared deviations from it (a corrected two-pass, Björck's
 //! `sum d^2 - (sum d)^2 / n`), and the finish combines the chunks' `(count, mean, M2)` with Chan
 //! et al.'s parallel formula. No step subtracts two large sums of squares.
 
-use super::super::elementwise::{vector_width, width_vars, width_vars_flagged};
-use super::super::reduction_wg;
-use super::super::template::{Vars, render};
-use super::super::{
-    BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS, Reduction,
-    check_loops, ensure, fit_u32, grid_1d, storage_vars,
+use crate::codegen::kernels::elementwise::{vector_width, width_vars_flagged};
+use crate::codegen::kernels::template::{Vars, render};
+use crate::codegen::kernels::train::pointwise_grad::{elementwise, elementwise_in_place};
+use crate::codegen::kernels::train::reduce::{
+    ChunkLanes, channel_sum_finish, chunk_vars, chunks, read_then_write, through,
 };
-use super::pointwise_grad::{elementwise, elementwise_in_place};
-use super::reduce::{read_then_write, through};
+use crate::codegen::kernels::{
+    BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS, Reduction, ensure,
+    fit_u32, storage_vars,
+};
 use crate::ops::activation::{self, Activation};
 
-const STATS_PARTIAL: &str = include_str!("../../../../shaders/train/batch_stats_partial.wgsl");
-const STATS_FINISH: &str = include_str!("../../../../shaders/train/batch_stats_finish.wgsl");
-const GAMMA_PARTIAL: &str = include_str!("../../../../shaders/train/bn_grad_gamma_partial.wgsl");
-const SUM_FINISH: &str = include_str!("../../../../shaders/train/channel_sum_finish.wgsl");
-const BN_TRAIN: &str = include_str!("../../../../shaders/train/batch_norm_train.wgsl");
-const RUNNING_PAIR: &str = include_str!("../../../../shaders/train/running_update_pair.wgsl");
-const RUNNING: &str = include_str!("../../../../shaders/train/running_update.wgsl");
-const BN_GRAD_INPUT: &str = include_str!("../../../../shaders/train/bn_grad_input.wgsl");
-const LANE_SUM: &str = include_str!("../../../../shaders/lib/lane_sum.wgsl");
-
-/// Values one invocation of a first pass reads per sweep over its chunk (with the default
-/// lanes; chunks keep this length whatever the lanes).
-pub const PER_INVOCATION: u32 = 16;
-
-/// Invocations that share one chunk of a per-channel reduction's first pass and add their sums
-/// with a workgroup tree: `None` for up to 256 (GPUs want many threads in flight), `Some(n)`
-/// for `n` (a power of two), the SIMD width of a CPU driver (`plan::Options::subgroup_size`):
-/// there every barrier of the tree switches between the workgroup's SIMD groups, and one SIMD
-/// group per chunk made ResNet's batch statistics ~3x faster on lavapipe than 256 lanes. The
-/// chunks, and so the partial results, are the same either way; only the order of the sums
-/// within a chunk differs.
-pub type ChunkLanes = Option<u32>;
-
-/// How a per-channel reduction over N*H*W values is cut into chunks.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Chunks {
-    /// Channels.
-    pub(crate) c: u32,
-    /// Plane size H*W.
-    pub(crate) hw: u32,
-    /// Values per channel, N*H*W.
-    pub(crate) m: u32,
-    /// Workgroup size of the first pass (a power of two).
-    pub(crate) wg: u32,
-    /// Values per chunk: [`PER_INVOCATION`] times the default lanes.
-    pub(crate) chunk: u32,
-    /// Chunks per channel.
-    pub(crate) chunks: u32,
-    /// First-pass grid (one workgroup per channel and chunk).
-    pub(crate) partial_grid: [u32; 3],
-    /// Workgroup size of the finish (a power of two).
-    pub(crate) finish_wg: u32,
-    /// Finish grid (one workgroup per channel).
-    pub(crate) finish_grid: [u32; 3],
-    /// Values the first pass reads as one vector ([`vector_width`] of the plane): sweeps walk
-    /// a chunk in these units.
-    pub(crate) width: u32,
-}
-
-pub(crate) fn chunks(
-    op: &'static str,
-    n: u32,
-    c: u32,
-    h: u32,
-    w: u32,
-    lanes: ChunkLanes,
-) -> Result<Chunks, KernelError> {
-    ensure(op, n > 0 && c > 0 && h > 0 && w > 0, || {
-        "empty tensor".into()
-    })?;
-    let hw = u64::from(h) * u64::from(w);
-    fit_u32(
-        op,
-        "elements",
-        (u64::from(n) * u64::from(c)).saturating_mul(hw),
-        MAX_ELEMENTS,
-    )?;
-    let m = u64::from(n) * hw;
-    let default_wg = reduction_wg(m.min(1 << 20) as u32);
-    let chunk = default_wg * PER_INVOCATION;
-    let wg = lanes
-        .filter(|l| l.is_power_of_two())
-        .map_or(default_wg, |l| l.min(default_wg));
-    let chunks = m.div_ceil(u64::from(chunk));
-    let partial_grid = grid_1d(op, u64::from(c) * chunks)?;
-    let chunks = chunks as u32;
-    let finish_wg = reduction_wg(chunks);
-    // Two sweeps over the chunk and a tree; the finish walks its share of chunks and a tree.
-    let tree = u64::from(wg.trailing_zeros()) + 1;
-    check_loops(op, 2 * u64::from(chunk / wg) + 2 * tree)?;
-    check_loops(
-        op,
-        u64::from(chunks.div_ceil(finish_wg)) + u64::from(finish_wg.trailing_zeros()) + 1,
-    )?;
-    Ok(Chunks {
-        c,
-        hw: hw as u32,
-        m: m as u32,
-        wg,
-        chunk,
-        chunks,
-        partial_grid,
-        finish_wg,
-        finish_grid: grid_1d(op, u64::from(c))?,
-        width: vector_width(hw),
-    })
-}
+const STATS_PARTIAL: &str = include_str!("batch_stats_partial.wgsl");
+const STATS_FINISH: &str = include_str!("batch_stats_finish.wgsl");
+const GAMMA_PARTIAL: &str = include_str!("bn_grad_gamma_partial.wgsl");
+const BN_TRAIN: &str = include_str!("batch_norm_train.wgsl");
+const RUNNING_PAIR: &str = include_str!("running_update_pair.wgsl");
+const RUNNING: &str = include_str!("running_update.wgsl");
+const BN_GRAD_INPUT: &str = include_str!("bn_grad_input.wgsl");
 
 fn check_eps(op: &'static str, eps: f32) -> Result<(), KernelError> {
     ensure(op, eps.is_finite() && eps >= 0.0, || {
         format!("eps must be finite and >= 0, got {eps}")
     })
-}
-
-/// The variables every first pass of a per-channel reduction shares: the chunking, the
-/// vector width of its sweeps, how the swept activations are stored and `LANE_SUM_LIB` (`shaders/lib/lane_sum.wgsl`).
-pub(crate) fn chunk_vars(k: &Chunks, grid: [u32; 3], elem: Elem) -> Result<Vars, KernelError> {
-    let vars = Vars::new()
-        .u32("CHANNELS", k.c)
-        .u32("HW", k.hw)
-        .u32("M", k.m)
-        .u32("CHUNK", k.chunk)
-        .u32("CHUNKS", k.chunks)
-        .u32("GRID_X", grid[0]);
-    let lane_sum = render(
-        "lib/lane_sum.wgsl",
-        LANE_SUM,
-        &Vars::new().flag("VEC4", k.width == 4),
-    )?;
-    Ok(storage_vars(width_vars(vars, k.width), elem, k.width)
-        .set("LANE_SUM_LIB", lane_sum.trim_end()))
 }
 
 /// Per-channel statistics of `x: [n, c, h, w]` over N, H and W: `stats [3, c]` = mean, biased
@@ -180,7 +75,7 @@ pub fn batch_stats_lanes(
         partial: KernelSource {
             name: format!("batch_stats_partial_{shape}{}", elem.suffix()),
             wgsl: render(
-                "train/batch_stats_partial.wgsl",
+                "ops/norm/batch_stats_partial.wgsl",
                 STATS_PARTIAL,
                 &partial_vars,
             )?,
@@ -191,7 +86,11 @@ pub fn batch_stats_lanes(
         },
         finish: KernelSource {
             name: format!("batch_stats_finish_{shape}"),
-            wgsl: render("train/batch_stats_finish.wgsl", STATS_FINISH, &finish_vars)?,
+            wgsl: render(
+                "ops/norm/batch_stats_finish.wgsl",
+                STATS_FINISH,
+                &finish_vars,
+            )?,
             entry: ENTRY_POINT,
             workgroups: k.finish_grid,
             workgroup_size: [k.finish_wg, 1, 1],
@@ -232,7 +131,7 @@ pub fn batch_norm_train(
     elementwise(
         OP,
         format!("batch_norm_train_{fused}{n}x{c}x{h}x{w}{}", elem.suffix()),
-        ("train/batch_norm_train.wgsl", BN_TRAIN),
+        ("ops/norm/batch_norm_train.wgsl", BN_TRAIN),
         len / u64::from(width),
         storage_vars(width_vars_flagged(vars, width), elem, width),
         4,
@@ -258,7 +157,7 @@ pub fn running_update(c: u32, momentum: f32, row: u32) -> Result<KernelSource, K
     elementwise(
         OP,
         format!("running_update_{c}_row{row}"),
-        ("train/running_update.wgsl", RUNNING),
+        ("ops/norm/running_update.wgsl", RUNNING),
         u64::from(c),
         vars,
         2,
@@ -292,7 +191,7 @@ pub fn running_update_pair(
     elementwise_in_place(
         OP,
         format!("running_update_pair_{c}_rows{}{}", rows[0], rows[1]),
-        ("train/running_update_pair.wgsl", RUNNING_PAIR),
+        ("ops/norm/running_update_pair.wgsl", RUNNING_PAIR),
         u64::from(c),
         vars,
         1,
@@ -355,38 +254,6 @@ pub fn bn_grad_params_lanes(
     gamma_reduction("bn_grad_params", x, eps, act_grad, true, lanes, elem)
 }
 
-/// The second pass of a per-channel reduction over `k`'s chunks: `out[c]` = the sum of row `c`
-/// of scratch `[c, chunks]`. With `pair`, scratch holds a second such block, summed into a
-/// second output. Bindings: `scratch`, `out [c]` (and `out2 [c]`).
-pub(crate) fn channel_sum_finish(
-    op: &'static str,
-    name: String,
-    k: &Chunks,
-    pair: bool,
-) -> Result<KernelSource, KernelError> {
-    // One workgroup per row: c rows, or 2c with a pair.
-    let rows = u64::from(k.c) * if pair { 2 } else { 1 };
-    let grid = grid_1d(op, rows)?;
-    let vars = Vars::new()
-        .u32("CHANNELS", k.c)
-        .u32("CHUNKS", k.chunks)
-        .u32("GRID_X", grid[0])
-        .u32("WG", k.finish_wg)
-        .flag("PAIR", pair);
-    let mut bindings = vec![BindingKind::ReadOnly, BindingKind::ReadWrite];
-    if pair {
-        bindings.push(BindingKind::ReadWrite);
-    }
-    Ok(KernelSource {
-        name,
-        wgsl: render("train/channel_sum_finish.wgsl", SUM_FINISH, &vars)?,
-        entry: ENTRY_POINT,
-        workgroups: grid,
-        workgroup_size: [k.finish_wg, 1, 1],
-        bindings,
-    })
-}
-
 fn gamma_reduction(
     op: &'static str,
     [n, c, h, w]: [u32; 4],
@@ -413,7 +280,7 @@ fn gamma_reduction(
         partial: KernelSource {
             name: format!("{op}_partial{}_{shape}{}", through(act_grad), elem.suffix()),
             wgsl: render(
-                "train/bn_grad_gamma_partial.wgsl",
+                "ops/norm/bn_grad_gamma_partial.wgsl",
                 GAMMA_PARTIAL,
                 &partial_vars,
             )?,
@@ -480,7 +347,7 @@ pub fn bn_grad_input(
             if accumulate { "_acc" } else { "" },
             elem.suffix()
         ),
-        ("train/bn_grad_input.wgsl", BN_GRAD_INPUT),
+        ("ops/norm/bn_grad_input.wgsl", BN_GRAD_INPUT),
         len / u64::from(width),
         storage_vars(width_vars_flagged(vars, width), elem, width),
         reads + usize::from(accumulate),

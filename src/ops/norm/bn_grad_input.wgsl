@@ -1,4 +1,4 @@
-//! Gradient of training-mode batch norm with respect to x (netc: src/codegen/kernels/train/norm_train.rs):
+//! Gradient of training-mode batch norm with respect to x (netc: src/ops/norm/train_kernel.rs):
 //! dx = gamma * invstd / M * (M dy - dbeta - xhat * dgamma), xhat = (x - mean) * invstd,
 //! invstd = 1 / sqrt(var_biased + EPS), M = N * H * W. With ACT_GRAD, dy is the gradient of a
 //! fused activation's output y and is used as dy * act'(y). With ACCUMULATE, a gradient

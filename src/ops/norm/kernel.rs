@@ -1,16 +1,16 @@
-//! Batch normalisation in eval mode (`shaders/batch_norm.wgsl`), PyTorch's `nn.BatchNorm2d`
-//! with `model.eval()`: running statistics, no update. An activation can be fused because in
-//! every seed model BN is followed by one (BN-act is the hot memory-bound pair in DenseNet).
+//! Batch normalisation in eval mode (`batch_norm.wgsl`, beside this file), PyTorch's
+//! `nn.BatchNorm2d` with `model.eval()`: running statistics, no update. An activation can be
+//! fused because in every seed model BN is followed by one (BN-act is the hot memory-bound pair
+//! in DenseNet).
 
-use super::ELEMENTWISE_WG;
-use super::template::{Vars, render};
-use super::{
-    BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, ensure, fit_u32, grid_1d,
+use crate::codegen::kernels::template::{Vars, render};
+use crate::codegen::kernels::{
+    BindingKind, ELEMENTWISE_WG, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS,
+    ensure, fit_u32, grid_1d, storage_vars,
 };
-use super::{Elem, storage_vars};
 use crate::ops::activation::{self, Activation};
 
-const TEMPLATE: &str = include_str!("../../../shaders/batch_norm.wgsl");
+const TEMPLATE: &str = include_str!("batch_norm.wgsl");
 
 /// Generates eval-mode batch norm over an NCHW tensor `[batch, channels, h, w]`.
 ///
@@ -53,7 +53,7 @@ pub fn batch_norm(
             activation::kernel_name(activation),
             elem.suffix()
         ),
-        wgsl: render("batch_norm.wgsl", TEMPLATE, &vars)?,
+        wgsl: render("ops/norm/batch_norm.wgsl", TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups,
         workgroup_size: [ELEMENTWISE_WG, 1, 1],

@@ -1,4 +1,4 @@
-//! Running-statistics update (netc: src/codegen/kernels/train/norm_train.rs):
+//! Running-statistics update (netc: src/ops/norm/train_kernel.rs):
 //! out = running * (1 - MOMENTUM) + stats[ROW] * MOMENTUM, PyTorch's rule. One channel per
 //! invocation; `out` may alias `running` (each element is read before it is written).
 

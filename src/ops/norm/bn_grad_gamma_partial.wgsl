@@ -1,4 +1,4 @@
-//! Batch-norm dgamma, first pass (netc: src/codegen/kernels/train/norm_train.rs): one
+//! Batch-norm dgamma, first pass (netc: src/ops/norm/train_kernel.rs): one
 //! workgroup per (channel, chunk of CHUNK values) writes the chunk's sum of
 //! dy * (x - mean) / sqrt(var + EPS) to scratch [CHANNELS, CHUNKS]; a strided sweep per
 //! invocation, then a shared-memory tree, in a fixed order. With ACT_GRAD, dy is the gradient of
