@@ -11,7 +11,7 @@
 //! | `shape.rs` | the shape rules [`crate::ir::Op::infer`] delegates to |
 //! | `reference.rs` | the CPU reference (f64), the oracle of every kernel and gradient |
 //! | `autodiff.rs` | the backward rule `autodiff::rules` delegates to |
-//! | `kernel.rs` and `*.wgsl` | the lowering: WGSL templates and the generators that render them (a family may keep its gradients' in `grad_kernel.rs`) |
+//! | `kernel.rs` and `*.wgsl` | the lowering: WGSL templates and the generators that render them (a family may keep its gradients' in `grad_kernel.rs`, or its training ops' in `train_kernel.rs`) |
 //! | `onnx.rs` | the export to ONNX operators |
 //!
 //! Tests follow the same layout: `tests/ops/<family>.rs` checks every member of the table (CPU
