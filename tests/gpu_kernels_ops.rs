@@ -10,9 +10,10 @@ use crate::gpu_common::{
     upload,
 };
 use netc::codegen::kernels::Elem;
-use netc::codegen::kernels::{Conv2dParams, ConvTiling, conv, elementwise, linear, norm, softmax};
+use netc::codegen::kernels::{Conv2dParams, ConvTiling, elementwise, linear, norm, softmax};
 use netc::ir::Op;
 use netc::ops::activation::Activation;
+use netc::ops::conv::kernel as conv;
 use netc::ops::pool::{Pool2dParams, kernel as pool};
 use netc::reference::ops;
 use netc::runtime::Dispatch;

@@ -8,7 +8,7 @@
 //! in-place dispatch after those copies.
 
 use super::kernels::train::{
-    conv_grad, linear_grad, loss, loss_scale, norm_train, optim, pointwise_grad, reduce,
+    linear_grad, loss, loss_scale, norm_train, optim, pointwise_grad, reduce,
 };
 use super::kernels::{self, Conv2dParams, Elem, KernelError, Reduction};
 use super::optim_fusion::UpdateKind;
@@ -18,7 +18,7 @@ use super::plan::{
 };
 use super::tiling::ConvKind;
 use crate::ir::{LOSS_SCALER, NodeId, TrainOp};
-use crate::ops::{activation, pool};
+use crate::ops::{activation, conv, pool};
 
 /// The scalar output of a scaled step: 1 when its updates were skipped.
 pub const SKIPPED: &str = "skipped";
@@ -139,7 +139,7 @@ impl Builder<'_> {
                 .with_accumulate(*accumulate);
                 check_out_hw((params.out_h(), params.out_w()), &g.node(ins[0]).ty.dims);
                 // One kernel, or one per stride phase, each writing its part of dx.
-                let kernels = conv_grad::conv2d_grad_input(
+                let kernels = conv::grad_kernel::conv2d_grad_input(
                     &params,
                     &self.opts.tiling_for(ConvKind::GradInput, &params),
                 )
@@ -165,7 +165,7 @@ impl Builder<'_> {
                 check_out_hw((params.out_h(), params.out_w()), &g.node(ins[1]).ty.dims);
                 self.emit_reduction(
                     layer,
-                    conv_grad::conv2d_grad_weight(
+                    conv::grad_kernel::conv2d_grad_weight(
                         &params,
                         &self.opts.tiling_for(ConvKind::GradWeight, &params),
                     ),

@@ -25,7 +25,9 @@
 //! elaborator's builtins, the fusion pass, ONNX export and the init gain all read the table.
 //!
 //! Families so far: [`activation`], [`pool`] (no table: its members are three ops, each with its
-//! own window rule and kernel).
+//! own window rule and kernel), [`conv`] (no table: one op and its two gradients, with three
+//! kernel variants a tiling chooses between).
 
 pub mod activation;
+pub mod conv;
 pub mod pool;
