@@ -7,10 +7,11 @@
 use crate::gpu_common::epilogues;
 use netc::codegen::kernels::Elem;
 use netc::codegen::kernels::{
-    BindingKind, Conv2dParams, ConvTiling, KernelError, KernelSource, MAX_WORKGROUPS_PER_DIM, conv,
+    BindingKind, Conv2dParams, ConvTiling, KernelError, KernelSource, MAX_WORKGROUPS_PER_DIM,
     elementwise, linear, softmax, validate_wgsl,
 };
 use netc::ops::activation::{self, Activation};
+use netc::ops::conv::kernel as conv;
 use netc::ops::norm::kernel as norm;
 use netc::ops::pool::{Pool2dParams, kernel as pool};
 

@@ -11,9 +11,10 @@ use crate::gpu_common::{
     upload,
 };
 use netc::codegen::kernels::Elem;
-use netc::codegen::kernels::{Conv2dParams, ConvTiling, conv, elementwise, linear, softmax};
+use netc::codegen::kernels::{Conv2dParams, ConvTiling, elementwise, linear, softmax};
 use netc::ir::Op;
 use netc::ops::activation::Activation;
+use netc::ops::conv::kernel as conv;
 use netc::ops::norm::kernel as norm;
 use netc::ops::pool::{Pool2dParams, kernel as pool};
 use netc::reference::ops;

@@ -16,7 +16,6 @@ mod codegen_kernels;
 mod diagnostics;
 mod fusion;
 mod fuzz;
-mod gpu_conv_f16;
 mod gpu_fusion;
 mod gpu_kernels_conv;
 mod gpu_kernels_ops;

@@ -26,31 +26,15 @@ pub(crate) fn local_grads(
             bias,
             ..
         } => {
+            use crate::ops::conv::autodiff as conv;
             if needs(0) {
-                let x = dims(b, ins[0]);
-                let dx = b.op(
-                    Op::Train(TrainOp::Conv2dGradInput {
-                        window: *window,
-                        groups: *groups,
-                        input_hw: [x[1], x[2]],
-                        accumulate: false,
-                    }),
-                    &[g, ins[1]],
-                    site.clone(),
-                );
+                let dx = conv::grad_input(b, *window, *groups, ins[0], ins[1], g, site.clone());
                 push(ins[0], dx);
             }
-            let dw = b.op(
-                Op::Train(TrainOp::Conv2dGradWeight {
-                    window: *window,
-                    groups: *groups,
-                }),
-                &[ins[0], g],
-                site.clone(),
-            );
+            let dw = conv::grad_weight(b, *window, *groups, ins[0], g, site.clone());
             push(ins[1], dw);
             if *bias {
-                let db = b.op(Op::Train(TrainOp::BiasGrad { act_grad: None }), &[g], site);
+                let db = conv::grad_bias(b, g, site);
                 push(ins[2], db);
             }
         }

@@ -556,7 +556,7 @@ impl Builder<'_> {
                 bufs.push(out);
                 self.emit(
                     &layer,
-                    kernels::conv::conv2d(
+                    crate::ops::conv::kernel::conv2d(
                         &params,
                         &self.opts.tiling_for(ConvKind::Forward, &params),
                     ),

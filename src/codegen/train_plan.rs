@@ -7,7 +7,7 @@
 //! Optimizer updates `super::optim_fusion` recognises skip all that: each becomes one
 //! in-place dispatch after those copies.
 
-use super::kernels::train::{conv_grad, linear_grad, loss, pointwise_grad, reduce};
+use super::kernels::train::{linear_grad, loss, pointwise_grad, reduce};
 use super::kernels::{self, Conv2dParams, Elem, KernelError, Reduction};
 use super::optim_fusion::UpdateKind;
 use super::plan::{
@@ -17,7 +17,7 @@ use super::plan::{
 use super::tiling::ConvKind;
 use crate::ir::{LOSS_SCALER, NodeId, TrainOp};
 use crate::ops::optim::{kernel as optim, loss_scale};
-use crate::ops::{activation, norm, pool};
+use crate::ops::{activation, conv, norm, pool};
 
 /// The scalar output of a scaled step: 1 when its updates were skipped.
 pub const SKIPPED: &str = "skipped";
@@ -146,7 +146,7 @@ impl Builder<'_> {
                 .with_accumulate(*accumulate);
                 check_out_hw((params.out_h(), params.out_w()), &g.node(ins[0]).ty.dims);
                 // One kernel, or one per stride phase, each writing its part of dx.
-                let kernels = conv_grad::conv2d_grad_input(
+                let kernels = conv::grad_kernel::conv2d_grad_input(
                     &params,
                     &self.opts.tiling_for(ConvKind::GradInput, &params),
                 )
@@ -172,7 +172,7 @@ impl Builder<'_> {
                 check_out_hw((params.out_h(), params.out_w()), &g.node(ins[1]).ty.dims);
                 self.emit_reduction(
                     layer,
-                    conv_grad::conv2d_grad_weight(
+                    conv::grad_kernel::conv2d_grad_weight(
                         &params,
                         &self.opts.tiling_for(ConvKind::GradWeight, &params),
                     ),

@@ -22,12 +22,12 @@
 
 use std::time::Instant;
 
-use super::kernels::train::conv_grad;
-use super::kernels::{Conv2dParams, ConvTiling, KernelError, KernelSource, conv};
+use super::kernels::{Conv2dParams, ConvTiling, KernelError, KernelSource};
 use super::plan::{CodegenError, Options, tile_requests};
 use super::tiling::{ConvKind, TileRequest, candidates, default_tiling};
 pub use super::tune_cache::TuneCache;
 use crate::ir::Verified;
+use crate::ops::conv;
 
 /// What a device tells the tuner and the lowering about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,10 +105,13 @@ impl ConvCase {
     /// partial pass and a finish pass), and the scratch length the first needs.
     pub fn kernels(&self, tiling: &ConvTiling) -> Result<(Vec<KernelSource>, u64), KernelError> {
         Ok(match self.kind {
-            ConvKind::Forward => (vec![conv::conv2d(&self.params, tiling)?], 0),
-            ConvKind::GradInput => (conv_grad::conv2d_grad_input(&self.params, tiling)?, 0),
+            ConvKind::Forward => (vec![conv::kernel::conv2d(&self.params, tiling)?], 0),
+            ConvKind::GradInput => (
+                conv::grad_kernel::conv2d_grad_input(&self.params, tiling)?,
+                0,
+            ),
             ConvKind::GradWeight => {
-                let r = conv_grad::conv2d_grad_weight(&self.params, tiling)?;
+                let r = conv::grad_kernel::conv2d_grad_weight(&self.params, tiling)?;
                 (vec![r.partial, r.finish], r.scratch_len)
             }
         })

@@ -190,9 +190,7 @@ impl<'g> Builder<'g> {
                     name
                 }
                 Op::Conv2d { groups, window, .. } => {
-                    let mut attrs = window_attrs(window);
-                    attrs.push(int("group", *groups as i64));
-                    self.node("Conv", &xs, &out, attrs);
+                    crate::ops::conv::onnx::conv2d(self, window, *groups, &xs, &out);
                     out
                 }
                 Op::BatchNorm { eps, act, .. } => {

@@ -310,26 +310,7 @@ impl Op {
                 window,
                 groups,
                 bias,
-            } => {
-                let (c, h, w) = image(self, xs[0])?;
-                if *groups == 0 || c % groups != 0 || out_channels % groups != 0 {
-                    return err(format!(
-                        "conv2d groups = {groups} must divide both the input channels ({c}) and the output channels ({out_channels})"
-                    ));
-                }
-                let want = TensorType::param(vec![
-                    *out_channels,
-                    c / groups,
-                    window.kernel[0],
-                    window.kernel[1],
-                ]);
-                expect_param(self, "weight", xs[1], &want)?;
-                if *bias {
-                    expect_param(self, "bias", xs[2], &TensorType::param(vec![*out_channels]))?;
-                }
-                let (ho, wo) = spatial(self, window, h, w)?;
-                Ok(TensorType::activation(vec![*out_channels, ho, wo]))
-            }
+            } => crate::ops::conv::shape::forward(self, *out_channels, window, *groups, *bias, xs),
             Op::BatchNorm { .. } => crate::ops::norm::shape::forward(self, xs),
             Op::Activation(a) => crate::ops::activation::shape::forward(*a, xs[0]),
             Op::MaxPool2d(window) | Op::AvgPool2d(window) => {
@@ -422,27 +403,7 @@ impl Op {
                 window,
                 groups,
                 bias,
-            } => {
-                let (c, _, _) = image(self, x)?;
-                if *groups == 0 || c % groups != 0 || out_channels % groups != 0 {
-                    return err(format!(
-                        "conv2d groups = {groups} must divide both the input channels ({c}) and the output channels ({out_channels})"
-                    ));
-                }
-                let mut ps = vec![(
-                    ParamRole::Weight,
-                    vec![
-                        *out_channels,
-                        c / groups,
-                        window.kernel[0],
-                        window.kernel[1],
-                    ],
-                )];
-                if *bias {
-                    ps.push((ParamRole::Bias, vec![*out_channels]));
-                }
-                ps
-            }
+            } => crate::ops::conv::shape::params(self, *out_channels, window, *groups, *bias, x)?,
             Op::BatchNorm { .. } => crate::ops::norm::shape::params(self, x)?,
             Op::Linear { out_features, bias } => {
                 float_batched(self, x)?;

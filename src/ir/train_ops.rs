@@ -300,52 +300,9 @@ impl TrainOp {
                 groups,
                 input_hw,
                 ..
-            } => {
-                let (cout, ho, wo) = chw(xs[0], "conv2d_grad_input")?;
-                let w = &xs[1].dims;
-                if w.len() != 4
-                    || w[0] != cout
-                    || w[2] != window.kernel[0]
-                    || w[3] != window.kernel[1]
-                {
-                    return err(format!(
-                        "conv2d_grad_input weight {} does not fit dy {}",
-                        xs[1], xs[0]
-                    ));
-                }
-                if window.out_dim(0, input_hw[0]) != Some(ho)
-                    || window.out_dim(1, input_hw[1]) != Some(wo)
-                {
-                    return err(format!(
-                        "conv2d_grad_input: input {input_hw:?} does not give dy {}",
-                        xs[0]
-                    ));
-                }
-                Ok(TensorType::activation(vec![
-                    w[1] * groups,
-                    input_hw[0],
-                    input_hw[1],
-                ]))
-            }
+            } => crate::ops::conv::shape::grad_input(window, *groups, *input_hw, xs[0], xs[1]),
             TrainOp::Conv2dGradWeight { window, groups } => {
-                let (cin, h, w) = chw(xs[0], "conv2d_grad_weight")?;
-                let (cout, ho, wo) = chw(xs[1], "conv2d_grad_weight dy")?;
-                if *groups == 0
-                    || cin % groups != 0
-                    || window.out_dim(0, h) != Some(ho)
-                    || window.out_dim(1, w) != Some(wo)
-                {
-                    return err(format!(
-                        "conv2d_grad_weight: x {} and dy {} do not fit the window ({window})",
-                        xs[0], xs[1]
-                    ));
-                }
-                Ok(TensorType::param(vec![
-                    cout,
-                    cin / groups,
-                    window.kernel[0],
-                    window.kernel[1],
-                ]))
+                crate::ops::conv::shape::grad_weight(window, *groups, xs[0], xs[1])
             }
             TrainOp::BiasGrad { .. } => {
                 if !xs[0].batched || xs[0].dims.is_empty() {

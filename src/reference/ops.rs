@@ -1,7 +1,8 @@
 //! Forward semantics of each op on host tensors (see `ir::ops` for the definitions).
 
-use crate::ir::{Activation, Op, Window};
+use crate::ir::{Activation, Op};
 use crate::ops::activation::reference::activate;
+use crate::ops::conv::reference as conv;
 use crate::ops::pool::reference as pool;
 use crate::tensor::{Element, Tensor};
 
@@ -13,7 +14,7 @@ pub fn forward<T: Element>(op: &Op, xs: &[&Tensor<T>]) -> Tensor<T> {
             window,
             groups,
             ..
-        } => conv2d(
+        } => conv::conv2d(
             xs[0],
             xs[1],
             xs.get(2).copied(),
@@ -73,56 +74,6 @@ fn map<T: Element>(x: &Tensor<T>, f: impl Fn(T) -> T) -> Tensor<T> {
 
 pub(crate) fn nchw<T: Element>(t: &Tensor<T>) -> (usize, usize, usize, usize) {
     (t.dims[0], t.dims[1], t.dims[2], t.dims[3])
-}
-
-fn conv2d<T: Element>(
-    x: &Tensor<T>,
-    w: &Tensor<T>,
-    b: Option<&Tensor<T>>,
-    cout: usize,
-    win: &Window,
-    groups: usize,
-) -> Tensor<T> {
-    let (n, cin, h, wd) = nchw(x);
-    let (kh, kw) = (win.kernel[0], win.kernel[1]);
-    let ho = win.out_dim(0, h).expect("verified window");
-    let wo = win.out_dim(1, wd).expect("verified window");
-    let cin_g = cin / groups;
-    let cout_g = cout / groups;
-    let mut out = Tensor::zeros(vec![n, cout, ho, wo]);
-    for ni in 0..n {
-        for co in 0..cout {
-            let g = co / cout_g;
-            for oy in 0..ho {
-                for ox in 0..wo {
-                    let mut acc = b.map_or(0.0, |b| b.data[co].to_f64());
-                    for ci in 0..cin_g {
-                        let c = g * cin_g + ci;
-                        for ky in 0..kh {
-                            let iy = (oy * win.stride[0] + ky) as isize - win.padding[0] as isize;
-                            if iy < 0 || iy >= h as isize {
-                                continue;
-                            }
-                            for kx in 0..kw {
-                                let ix =
-                                    (ox * win.stride[1] + kx) as isize - win.padding[1] as isize;
-                                if ix < 0 || ix >= wd as isize {
-                                    continue;
-                                }
-                                let xv = x.data
-                                    [((ni * cin + c) * h + iy as usize) * wd + ix as usize]
-                                    .to_f64();
-                                let wv = w.data[((co * cin_g + ci) * kh + ky) * kw + kx].to_f64();
-                                acc += xv * wv;
-                            }
-                        }
-                    }
-                    out.data[((ni * cout + co) * ho + oy) * wo + ox] = T::from_f64(acc);
-                }
-            }
-        }
-    }
-    out
 }
 
 fn linear<T: Element>(
@@ -196,19 +147,6 @@ fn cross_entropy<T: Element>(logits: &Tensor<T>, labels: &Tensor<T>) -> Tensor<T
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn conv_of_ones_counts_window_overlap() {
-        let x = Tensor::filled(vec![1, 1, 3, 3], 1.0);
-        let w = Tensor::filled(vec![1, 1, 3, 3], 1.0);
-        let win = Window {
-            kernel: [3, 3],
-            stride: [1, 1],
-            padding: [1, 1],
-        };
-        let y = conv2d(&x, &w, None, 1, &win, 1);
-        assert_eq!(y.data, vec![4.0, 6.0, 4.0, 6.0, 9.0, 6.0, 4.0, 6.0, 4.0]);
-    }
 
     #[test]
     fn cross_entropy_of_uniform_logits_is_log_k() {

@@ -2,9 +2,10 @@
 //! plain loops, f64 accumulation, written to be checked by eye and against PyTorch.
 
 use super::ops::then;
+use crate::ir::Activation;
 use crate::ir::train_ops::TrainOp;
-use crate::ir::{Activation, Window};
 use crate::ops::activation::reference as activation;
+use crate::ops::conv::reference as conv;
 use crate::ops::norm::reference as norm;
 use crate::ops::optim::reference as optim;
 use crate::ops::pool::reference as pool;
@@ -41,9 +42,9 @@ fn unaccumulated<T: Element>(op: &TrainOp, xs: &[&Tensor<T>]) -> Tensor<T> {
             groups,
             input_hw,
             ..
-        } => conv_grad_input(xs[0], xs[1], window, *groups, *input_hw),
+        } => conv::conv_grad_input(xs[0], xs[1], window, *groups, *input_hw),
         TrainOp::Conv2dGradWeight { window, groups } => {
-            conv_grad_weight(xs[0], xs[1], window, *groups)
+            conv::conv_grad_weight(xs[0], xs[1], window, *groups)
         }
         TrainOp::BiasGrad { act_grad } => bias_grad(&through(*act_grad, xs[0], xs.get(1))),
         TrainOp::BatchNormGradGamma { eps, act_grad } => {
@@ -209,10 +210,6 @@ pub(crate) fn map3<T: Element>(
     Tensor::new(a.dims.clone(), data)
 }
 
-fn nchw<T: Element>(t: &Tensor<T>) -> (usize, usize, usize, usize) {
-    (t.dims[0], t.dims[1], t.dims[2], t.dims[3])
-}
-
 fn bias_grad<T: Element>(dy: &Tensor<T>) -> Tensor<T> {
     let (n, c) = (dy.dims[0], dy.dims[1]);
     let inner: usize = dy.dims[2..].iter().product();
@@ -232,92 +229,4 @@ fn bias_grad<T: Element>(dy: &Tensor<T>) -> Tensor<T> {
 pub(crate) fn tap(o: usize, k: usize, stride: usize, pad: usize, size: usize) -> Option<usize> {
     let i = (o * stride + k) as isize - pad as isize;
     (i >= 0 && (i as usize) < size).then_some(i as usize)
-}
-
-fn conv_grad_input<T: Element>(
-    dy: &Tensor<T>,
-    w: &Tensor<T>,
-    win: &Window,
-    groups: usize,
-    input_hw: [usize; 2],
-) -> Tensor<T> {
-    let (n, cout, ho, wo) = nchw(dy);
-    let (cin_g, kh, kw) = (w.dims[1], w.dims[2], w.dims[3]);
-    let (h, wd) = (input_hw[0], input_hw[1]);
-    let cin = cin_g * groups;
-    let cout_g = cout / groups;
-    let mut acc = vec![0f64; n * cin * h * wd];
-    for ni in 0..n {
-        for co in 0..cout {
-            let g = co / cout_g;
-            for oy in 0..ho {
-                for ox in 0..wo {
-                    let d = dy.data[((ni * cout + co) * ho + oy) * wo + ox].to_f64();
-                    for ci in 0..cin_g {
-                        for ky in 0..kh {
-                            let Some(iy) = tap(oy, ky, win.stride[0], win.padding[0], h) else {
-                                continue;
-                            };
-                            for kx in 0..kw {
-                                let Some(ix) = tap(ox, kx, win.stride[1], win.padding[1], wd)
-                                else {
-                                    continue;
-                                };
-                                let wv = w.data[((co * cin_g + ci) * kh + ky) * kw + kx].to_f64();
-                                acc[((ni * cin + g * cin_g + ci) * h + iy) * wd + ix] += d * wv;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    Tensor::new(
-        vec![n, cin, h, wd],
-        acc.into_iter().map(T::from_f64).collect(),
-    )
-}
-
-fn conv_grad_weight<T: Element>(
-    x: &Tensor<T>,
-    dy: &Tensor<T>,
-    win: &Window,
-    groups: usize,
-) -> Tensor<T> {
-    let (n, cin, h, wd) = nchw(x);
-    let (_, cout, ho, wo) = nchw(dy);
-    let (kh, kw) = (win.kernel[0], win.kernel[1]);
-    let cin_g = cin / groups;
-    let cout_g = cout / groups;
-    let mut acc = vec![0f64; cout * cin_g * kh * kw];
-    for ni in 0..n {
-        for co in 0..cout {
-            let g = co / cout_g;
-            for oy in 0..ho {
-                for ox in 0..wo {
-                    let d = dy.data[((ni * cout + co) * ho + oy) * wo + ox].to_f64();
-                    for ci in 0..cin_g {
-                        for ky in 0..kh {
-                            let Some(iy) = tap(oy, ky, win.stride[0], win.padding[0], h) else {
-                                continue;
-                            };
-                            for kx in 0..kw {
-                                let Some(ix) = tap(ox, kx, win.stride[1], win.padding[1], wd)
-                                else {
-                                    continue;
-                                };
-                                let xv = x.data[((ni * cin + g * cin_g + ci) * h + iy) * wd + ix]
-                                    .to_f64();
-                                acc[((co * cin_g + ci) * kh + ky) * kw + kx] += d * xv;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    Tensor::new(
-        vec![cout, cin_g, kh, kw],
-        acc.into_iter().map(T::from_f64).collect(),
-    )
 }

@@ -148,7 +148,7 @@ impl GpuContext {
     /// (lavapipe: 8 SIMD lanes); `None` elsewhere. On a CPU driver every storage-buffer load is
     /// a loop over the SIMD lanes, even one whose address all lanes share, so the conv row
     /// kernels let the lanes of a subgroup split such loads and broadcast the values
-    /// (`codegen::kernels::conv_rows`), and every workgroup barrier switches between SIMD
+    /// (`ops::conv::rows`), and every workgroup barrier switches between SIMD
     /// groups, so per-channel reductions use one per chunk. GPUs broadcast uniform loads in
     /// hardware and get portable kernels.
     pub fn subgroup_size(&self) -> Option<u32> {

@@ -3,6 +3,7 @@
 //! `harness` holds what the families share.
 
 mod activation;
+mod conv;
 pub mod harness;
 mod norm;
 mod optim;

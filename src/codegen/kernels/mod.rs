@@ -4,7 +4,7 @@
 //!
 //! | file | ops | template |
 //! |---|---|---|
-//! | [`conv`] | conv2d (implicit GEMM, register tiled; staged through workgroup memory for GPUs) | `conv2d.wgsl`, `conv2d_rows.wgsl`, `conv2d_tiled.wgsl` |
+//! | `crate::ops::conv::kernel` | conv2d (implicit GEMM, register tiled; staged through workgroup memory for GPUs) | `src/ops/conv/*.wgsl` |
 //! | [`linear`] | linear (`y = x Wᵀ + b`), lowered to a 1x1 conv on a 1x1 map | `conv2d.wgsl` |
 //! | `crate::ops::norm::kernel` | batch norm, eval mode, optional fused activation | `src/ops/norm/batch_norm.wgsl` |
 //! | `crate::ops::activation::kernel` | every activation, standalone and as the library fused kernels splice in | `src/ops/activation/*.wgsl` |
@@ -25,9 +25,6 @@
 //! * no invocation loops more than [`MAX_LOOP_ITERATIONS`] times in total (lavapipe's silent
 //!   65,535-iteration cap), or the generator returns [`KernelError::LoopTooLong`].
 
-pub mod conv;
-mod conv_rows;
-mod conv_tiled;
 pub mod elementwise;
 pub mod gemm;
 pub mod linear;
@@ -35,7 +32,9 @@ pub mod softmax;
 pub(crate) mod template;
 pub mod train;
 
-pub use conv::{Conv2dParams, ConvTiling};
+/// The conv family's layer parameters and tiling, which the tiling choices, the tuner and
+/// linear (a 1x1 conv) share.
+pub use crate::ops::conv::{Conv2dParams, ConvTiling};
 
 use crate::ir::Window;
 /// Workgroup size of the elementwise kernels: large enough that lavapipe's 8-wide SIMD and a

@@ -4,7 +4,6 @@
 //! naga-valid, no invocation looping past the lavapipe budget (long reductions are
 //! [`super::Reduction`]s), no float atomics (results are bit-for-bit deterministic).
 
-pub mod conv_grad;
 pub mod linear_grad;
 pub mod log;
 pub mod loss;

@@ -1,4 +1,5 @@
-//! conv2d kernels: an implicit GEMM with per-invocation register tiles (`shaders/conv2d.wgsl`).
+//! conv2d kernels: an implicit GEMM with per-invocation register tiles (`conv2d.wgsl`,
+//! beside this file).
 //!
 //! Semantics are PyTorch's `nn.Conv2d` forward (dilation 1, zero padding), NCHW, weights
 //! `[Cout, Cin/groups, KH, KW]`, optional bias `[Cout]`, plus an optional fused activation.
@@ -10,18 +11,17 @@
 //! z-slice per group), K = Cin/groups*KH*KW. The tile an invocation computes and the workgroup
 //! shape are a [`ConvTiling`], chosen per device.
 
-use super::conv_rows;
-use super::conv_tiled;
-use super::template::{Vars, render};
-use super::train::reduce::TARGET_INVOCATIONS;
-use super::{
+use super::{rows, tiled};
+use crate::codegen::kernels::template::{Vars, render};
+use crate::codegen::kernels::train::reduce::TARGET_INVOCATIONS;
+use crate::codegen::kernels::{
     BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS,
     MAX_WORKGROUPS_PER_DIM, WindowHw, check_loops, ensure, fit_u32, hw_name, ir_window,
     storage_vars, window_out,
 };
 use crate::ops::activation::{self, Activation};
 
-const TEMPLATE: &str = include_str!("../../../shaders/conv2d.wgsl");
+const TEMPLATE: &str = include_str!("conv2d.wgsl");
 
 /// Shape and options of one conv2d layer.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -292,12 +292,12 @@ pub struct ConvTiling {
     #[serde(default = "default_split_target")]
     pub split_target: u32,
     /// The device's subgroup size where the row kernels may share weight loads across a
-    /// subgroup (`conv_rows`), 0 where not. A fact about the device rather than a choice: the
+    /// subgroup (`ops::conv::rows`), 0 where not. A fact about the device rather than a choice: the
     /// lowering and the tuner set it from the runtime ([`ConvTiling::with_subgroup`]), and the
     /// tuning cache never stores it.
     #[serde(skip)]
     pub subgroup: u32,
-    /// Stage operand slices in workgroup memory (`conv_tiled`, the GPU kernels): a workgroup
+    /// Stage operand slices in workgroup memory (`ops::conv::tiled`, the GPU kernels): a workgroup
     /// then computes a `block_m` x `block_n` block of the GEMM together. Tune-cache entries
     /// written before this choice existed read as `false`.
     #[serde(default)]
@@ -388,7 +388,7 @@ pub fn conv2d(params: &Conv2dParams, tiling: &ConvTiling) -> Result<KernelSource
     conv2d_named("conv2d", params, tiling)
 }
 
-/// [`conv2d`] with a caller-chosen op name (used by [`super::linear`]).
+/// [`conv2d`] with a caller-chosen op name (used by the linear kernel).
 pub(crate) fn conv2d_named(
     op: &'static str,
     p: &Conv2dParams,
@@ -421,10 +421,10 @@ pub(crate) fn conv2d_named(
         format!("{op}_{}x{}_to{}", p.batch, p.in_channels, p.out_channels)
     } + p.elem.suffix();
     if tiling.shared {
-        return conv_tiled::conv2d_tiled(op, name, p, tiling);
+        return tiled::conv2d_tiled(op, name, p, tiling);
     }
-    if conv_rows::applies(p, tiling, conv_rows::RowKernel::Forward) {
-        return conv_rows::conv2d_rows(op, name, p, tiling);
+    if rows::applies(p, tiling, rows::RowKernel::Forward) {
+        return rows::conv2d_rows(op, name, p, tiling);
     }
     let cin_g = p.in_channels / p.groups;
     let cout_g = p.out_channels / p.groups;
@@ -461,7 +461,7 @@ pub(crate) fn conv2d_named(
     let (vars, bindings) = epilogue(vars, p.bias, p.activation, false)?;
     Ok(KernelSource {
         name,
-        wgsl: render("conv2d.wgsl", TEMPLATE, &vars)?,
+        wgsl: render("ops/conv/conv2d.wgsl", TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups: [grid_x as u32, grid_y as u32, p.groups],
         workgroup_size: [tiling.wg_m, tiling.wg_n, 1],

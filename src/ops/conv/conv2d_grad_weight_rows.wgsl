@@ -1,6 +1,6 @@
 //! First pass of a conv2d's weight gradient, vectorised along image rows, for CPU
-//! drivers such as lavapipe (netc: src/codegen/kernels/train/conv_grad.rs; the second pass is
-//! reduce_finish.wgsl).
+//! drivers such as lavapipe (netc: src/ops/conv/grad_kernel.rs; the second pass is
+//! shaders/train/reduce_finish.wgsl).
 //!
 //! dw[co, ci, ky, kx] = sum over (n, oy, ox) of dy[n, co, oy, ox] * x[n, g*CIN_G + ci,
 //! S oy - PAD_H + ky, S ox - PAD_W + kx] (0 outside the input; S the stride).

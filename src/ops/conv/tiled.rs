@@ -1,5 +1,5 @@
 //! conv2d, its input gradient and its weight gradient as implicit GEMMs staged through
-//! workgroup memory (`shaders/conv2d_tiled.wgsl`): the GPU kernels, chosen by a
+//! workgroup memory (`conv2d_tiled.wgsl`): the GPU kernels, chosen by a
 //! [`ConvTiling`] with `shared` set.
 //!
 //! A workgroup computes a `BM x BN` block of the GEMM (BM = `tm * wg_m`, BN = `tn * wg_n`),
@@ -12,15 +12,15 @@
 //! stride-1 convs only ([`applies_to_grad_input`]): a strided conv's input gradient keeps the
 //! phase-split kernels, which skip the taps that cannot reach a pixel.
 
-use super::conv;
-use super::template::{Vars, render};
-use super::train::reduce::{Split, split};
-use super::{
-    BindingKind, Conv2dParams, ConvTiling, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS,
-    MAX_WORKGROUPS_PER_DIM, check_loops, ensure,
+use super::kernel::{self, Conv2dParams, ConvTiling};
+use crate::codegen::kernels::template::{Vars, render};
+use crate::codegen::kernels::train::reduce::{Split, split};
+use crate::codegen::kernels::{
+    BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, MAX_WORKGROUPS_PER_DIM,
+    check_loops, ensure,
 };
 
-const TEMPLATE: &str = include_str!("../../../shaders/conv2d_tiled.wgsl");
+const TEMPLATE: &str = include_str!("conv2d_tiled.wgsl");
 
 /// Slice depths a tiling may ask for ([`ConvTiling::depth`]): 8 keeps a 128 x 128 block's two
 /// slices in 8 KiB of workgroup memory, 16 halves the barriers of smaller blocks.
@@ -122,7 +122,7 @@ fn render_view(
         .fold(extra, |v, f| v.flag(f, f == view.flag))
         .flag("ACCUMULATE", p.accumulate);
     // Storage vars come with the shape constants.
-    let vars = conv::shape_vars(flagged, p)
+    let vars = kernel::shape_vars(flagged, p)
         .u32("COUT", p.out_channels)
         .u32("GROUPS", p.groups)
         .u32("GM", view.gm as u32)
@@ -145,7 +145,7 @@ fn render_view(
         .count("LOADS_B", loads(tiling.block_n()));
     Ok(KernelSource {
         name,
-        wgsl: render("conv2d_tiled.wgsl", TEMPLATE, &vars)?,
+        wgsl: render("ops/conv/conv2d_tiled.wgsl", TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups: grid.map(|g| g as u32),
         workgroup_size: [tiling.wg_m, tiling.wg_n, 1],
@@ -162,7 +162,7 @@ fn whole(gk: u64) -> Split {
 }
 
 /// The forward conv (with bias, activation and output slice) as a tiled GEMM; `p` is
-/// validated by the caller. Bindings as [`super::conv::conv2d`].
+/// validated by the caller. Bindings as [`super::kernel::conv2d`].
 pub(crate) fn conv2d_tiled(
     op: &'static str,
     name: String,
@@ -180,7 +180,7 @@ pub(crate) fn conv2d_tiled(
     let slice = Vars::new()
         .u32("OUT_TOTAL_CHANNELS", p.out_total_channels)
         .u32("OUT_CHANNEL_OFFSET", p.out_channel_offset);
-    let (extra, bindings) = conv::epilogue(slice, p.bias, p.activation, false)?;
+    let (extra, bindings) = kernel::epilogue(slice, p.bias, p.activation, false)?;
     render_view(
         op,
         format!("{name}_tiled"),
@@ -221,7 +221,7 @@ pub(crate) fn conv2d_grad_input_tiled(
         tiling,
         &view,
         Vars::new(),
-        conv::conv_bindings(false, p.accumulate),
+        kernel::conv_bindings(false, p.accumulate),
     )
 }
 

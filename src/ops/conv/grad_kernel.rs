@@ -1,6 +1,6 @@
 //! conv2d gradients: with respect to the input (`TrainOp::Conv2dGradInput`,
-//! `shaders/train/conv2d_grad_input.wgsl`) and to the weight (`TrainOp::Conv2dGradWeight`, a
-//! [`Reduction`]: `shaders/train/conv2d_grad_weight_partial.wgsl`, then the shared finish pass).
+//! `conv2d_grad_input.wgsl`) and to the weight (`TrainOp::Conv2dGradWeight`, a
+//! [`Reduction`]: `conv2d_grad_weight_partial.wgsl`, then the shared finish pass).
 //!
 //! Both take the [`Conv2dParams`] of the *forward* conv (its bias, activation and output slice
 //! are ignored) and a [`ConvTiling`], and are register-tiled implicit GEMMs like the forward
@@ -12,28 +12,27 @@
 //!   can reach them (4 of 9 for 3x3 stride 2). One runtime loop over `Cout/groups`.
 //! * grad weight owns a tile of `dw` (input-channel taps x output channels of one group) and sums
 //!   over `(n, oy, ox)`: N*Ho*Wo terms, up to 131,072 for batch 128 on 32x32, beyond lavapipe's
-//!   loop cap, so the range is cut into contiguous chunks ([`super::reduce`] picks how many), one
-//!   partial result each, added in order by the finish pass. Where the forward row kernel
-//!   applies (stride 1, widths multiple of 4, a row tiling), the first pass is the row variant
-//!   instead (`shaders/train/conv2d_grad_weight_rows.wgsl`): the lanes share a weight tile and
-//!   split the pixels, loading aligned vec4 of x and dy (on lavapipe ~2x the generic kernel).
+//!   loop cap, so the range is cut into contiguous chunks
+//!   ([`crate::codegen::kernels::train::reduce`] picks how many), one partial result each,
+//!   added in order by the finish pass. Where the forward row kernel applies (stride 1, widths
+//!   multiple of 4, a row tiling), the first pass is the row variant instead
+//!   (`conv2d_grad_weight_rows.wgsl`): the lanes share a weight tile and split the pixels,
+//!   loading aligned vec4 of x and dy (on lavapipe ~2x the generic kernel).
 
-use super::super::conv::{Conv2dParams, ConvTiling, conv_bindings};
-use super::super::conv_rows::{self, RowKernel};
-use super::super::conv_tiled;
-use super::super::storage_vars;
-use super::super::template::{Vars, render};
-use super::super::{
+use super::kernel::{Conv2dParams, ConvTiling, conv_bindings};
+use super::rows::{self, RowKernel};
+use super::tiled;
+use crate::codegen::kernels::storage_vars;
+use crate::codegen::kernels::template::{Vars, render};
+use crate::codegen::kernels::train::reduce::{Split, finish, split};
+use crate::codegen::kernels::{
     BindingKind, ENTRY_POINT, KernelError, KernelSource, MAX_ELEMENTS, MAX_WORKGROUPS_PER_DIM,
     Reduction, check_loops, ensure, fit_u32, hw_name,
 };
-use super::reduce::{Split, finish, split};
 
-const INPUT_TEMPLATE: &str = include_str!("../../../../shaders/train/conv2d_grad_input.wgsl");
-const WEIGHT_TEMPLATE: &str =
-    include_str!("../../../../shaders/train/conv2d_grad_weight_partial.wgsl");
-const WEIGHT_ROWS_TEMPLATE: &str =
-    include_str!("../../../../shaders/train/conv2d_grad_weight_rows.wgsl");
+const INPUT_TEMPLATE: &str = include_str!("conv2d_grad_input.wgsl");
+const WEIGHT_TEMPLATE: &str = include_str!("conv2d_grad_weight_partial.wgsl");
+const WEIGHT_ROWS_TEMPLATE: &str = include_str!("conv2d_grad_weight_rows.wgsl");
 
 /// The forward parameters with the parts the gradients ignore reset, validated, plus the
 /// tiling's own checks (the same bounds as the forward conv's).
@@ -110,7 +109,7 @@ fn check_grid(op: &'static str, grid: [u64; 3]) -> Result<[u32; 3], KernelError>
 }
 
 /// Gradient of conv2d with respect to its input, `p` being the forward conv: one kernel, or
-/// for the strided row kernels one per stride phase ([`conv_rows::conv2d_grad_input_rows`]).
+/// for the strided row kernels one per stride phase ([`rows::conv2d_grad_input_rows`]).
 /// Run them in order; together they write every element of dx once.
 ///
 /// Bindings of each: `dy [N, Cout, Ho, Wo]` (read), `weight [Cout, Cin/g, KH, KW]` (read),
@@ -122,22 +121,22 @@ pub fn conv2d_grad_input(
 ) -> Result<Vec<KernelSource>, KernelError> {
     let op = "conv2d_grad_input";
     let p = checked(op, p, tiling)?;
-    if tiling.shared && conv_tiled::applies_to_grad_input(&p) {
-        return Ok(vec![conv_tiled::conv2d_grad_input_tiled(
+    if tiling.shared && tiled::applies_to_grad_input(&p) {
+        return Ok(vec![tiled::conv2d_grad_input_tiled(
             op,
             dims_name(op, &p),
             &p,
             tiling,
         )?]);
     }
-    if conv_rows::applies(&p, tiling, RowKernel::GradInput) {
-        return conv_rows::conv2d_grad_input_rows(op, dims_name(op, &p), &p, tiling);
+    if rows::applies(&p, tiling, RowKernel::GradInput) {
+        return rows::conv2d_grad_input_rows(op, dims_name(op, &p), &p, tiling);
     }
     Ok(vec![conv2d_grad_input_named(op, &p, tiling)?])
 }
 
 /// The generic (register-tiled, gather) input-gradient kernel, named after `op` (also used by
-/// [`super::linear_grad`]).
+/// linear's gradients).
 pub(crate) fn conv2d_grad_input_named(
     op: &'static str,
     p: &Conv2dParams,
@@ -201,7 +200,7 @@ pub(crate) fn conv2d_grad_input_named(
         .flag("ACCUMULATE", p.accumulate);
     Ok(KernelSource {
         name,
-        wgsl: render("train/conv2d_grad_input.wgsl", INPUT_TEMPLATE, &vars)?,
+        wgsl: render("ops/conv/conv2d_grad_input.wgsl", INPUT_TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups,
         workgroup_size: [tiling.wg_m, tiling.wg_n, 1],
@@ -218,7 +217,7 @@ pub fn conv2d_grad_weight(p: &Conv2dParams, tiling: &ConvTiling) -> Result<Reduc
     conv2d_grad_weight_named("conv2d_grad_weight", p, tiling)
 }
 
-/// [`conv2d_grad_weight`] with a caller-chosen op name (used by [`super::linear_grad`]).
+/// [`conv2d_grad_weight`] with a caller-chosen op name (used by linear's gradients).
 pub(crate) fn conv2d_grad_weight_named(
     op: &'static str,
     p: &Conv2dParams,
@@ -234,10 +233,10 @@ pub(crate) fn conv2d_grad_weight_named(
         format!("{op}_{}x{}_to{}", p.batch, p.in_channels, p.out_channels)
     };
     if tiling.shared {
-        let (partial, parts) = conv_tiled::conv2d_grad_weight_tiled(op, &name, &p, tiling)?;
+        let (partial, parts) = tiled::conv2d_grad_weight_tiled(op, &name, &p, tiling)?;
         return weight_reduction(op, &name, partial, p.weight_len(), parts, tiling);
     }
-    if conv_rows::applies(&p, tiling, RowKernel::GradWeight) {
+    if rows::applies(&p, tiling, RowKernel::GradWeight) {
         return conv2d_grad_weight_rows(op, name, &p, tiling);
     }
     let cin_g = p.in_channels / p.groups;
@@ -280,7 +279,7 @@ pub(crate) fn conv2d_grad_weight_named(
     let partial = KernelSource {
         name: format!("{name}_partial"),
         wgsl: render(
-            "train/conv2d_grad_weight_partial.wgsl",
+            "ops/conv/conv2d_grad_weight_partial.wgsl",
             WEIGHT_TEMPLATE,
             &vars,
         )?,
@@ -337,8 +336,8 @@ fn weight_reduction(
 }
 
 /// The weight gradient's first pass vectorised along image rows
-/// (`shaders/train/conv2d_grad_weight_rows.wgsl`), for the shapes and tilings where it applies
-/// ([`conv_rows::applies`] with [`RowKernel::GradWeight`]): the lanes of a workgroup share a tile
+/// (`conv2d_grad_weight_rows.wgsl`), for the shapes and tilings where it applies
+/// ([`rows::applies`] with [`RowKernel::GradWeight`]): the lanes of a workgroup share a tile
 /// of `tn` output channels x `ceil(tm / (KH * KW))` input channels (about `tm` x `tn` weights,
 /// as in the generic kernel) and split the 4-pixel quads between them, one part each.
 fn conv2d_grad_weight_rows(
@@ -353,7 +352,7 @@ fn conv2d_grad_weight_rows(
     let kk = p.kernel_h * p.kernel_w;
     let tn = tiling.tn.min(cout_g).max(1);
     let tc = tiling.tm.div_ceil(kk).min(cin_g).max(1);
-    let (qb, e0, nv) = conv_rows::window_vectors(p.pad_w, p.kernel_w, p.stride_w);
+    let (qb, e0, nv) = rows::window_vectors(p.pad_w, p.kernel_w, p.stride_w);
     let quads = u64::from(p.batch) * u64::from(ho) * u64::from(wo / 4);
     let tiles = [
         u64::from(cout_g).div_ceil(u64::from(tn)),
@@ -404,7 +403,7 @@ fn conv2d_grad_weight_rows(
     let partial = KernelSource {
         name: format!("{name}_rows_partial"),
         wgsl: render(
-            "train/conv2d_grad_weight_rows.wgsl",
+            "ops/conv/conv2d_grad_weight_rows.wgsl",
             WEIGHT_ROWS_TEMPLATE,
             &vars,
         )?,

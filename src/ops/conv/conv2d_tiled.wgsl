@@ -1,5 +1,5 @@
 //! conv2d and its gradients as an implicit GEMM staged through workgroup memory, for GPUs
-//! (netc: src/codegen/kernels/conv_tiled.rs).
+//! (netc: src/ops/conv/tiled.rs).
 //!
 //! One template, three GEMM views (exactly one of the FORWARD / GRAD_INPUT / GRAD_WEIGHT flags):
 //!

@@ -1,5 +1,5 @@
-//! First pass of conv2d's weight gradient (netc: src/codegen/kernels/train/conv_grad.rs; the
-//! second pass is reduce_finish.wgsl).
+//! First pass of conv2d's weight gradient (netc: src/ops/conv/grad_kernel.rs; the
+//! second pass is shaders/train/reduce_finish.wgsl).
 //!
 //! dw[co, ci, ky, kx] = sum over r = (n, oy, ox) of dy[n, co, oy, ox] *
 //! x[n, g*CIN_G + ci, oy*STRIDE_H - PAD_H + ky, ox*STRIDE_W - PAD_W + kx] (0 outside the input).

@@ -1,4 +1,4 @@
-//! Gradient of conv2d with respect to its input, as a gather (netc: src/codegen/kernels/train/conv_grad.rs).
+//! Gradient of conv2d with respect to its input, as a gather (netc: src/ops/conv/grad_kernel.rs).
 //!
 //! dx[n, ci, iy, ix] = sum over co of ci's group and taps (ky, kx) of dy[n, co, oy, ox] *
 //! w[co, ci, ky, kx], where oy = (iy + PAD_H - ky) / STRIDE_H when that division is exact and

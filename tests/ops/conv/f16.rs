@@ -13,10 +13,10 @@
 use crate::gpu_common::{
     Lcg, conv_reference, normalised_error, rt, tensor, upload, window, with_device_subgroup,
 };
-use netc::codegen::kernels::train::conv_grad;
-use netc::codegen::kernels::{Conv2dParams, Elem, conv};
+use netc::codegen::kernels::Elem;
 use netc::codegen::tiling::{ConvKind, TileRequest, candidates};
 use netc::ir::TrainOp;
+use netc::ops::conv::{Conv2dParams, grad_kernel, kernel};
 use netc::reference::train_ops;
 use netc::runtime::storage::{decode, encode, round_f16};
 use netc::runtime::{Dispatch, GpuBuffer};
@@ -66,7 +66,7 @@ fn check(what: &str, got: &[f32], want: &[f32], tol: f64) {
     assert!(e <= tol, "{what}: normalised error {e:e} above {tol:e}");
 }
 
-fn all_tilings(kind: ConvKind, p: &Conv2dParams) -> Vec<netc::codegen::kernels::ConvTiling> {
+fn all_tilings(kind: ConvKind, p: &Conv2dParams) -> Vec<netc::ops::conv::ConvTiling> {
     let request = TileRequest::new(kind, p);
     let mut all = candidates(&request, true);
     all.extend(candidates(&request, false));
@@ -84,7 +84,7 @@ fn f16_conv_forward_every_candidate_equals_the_reference() {
         let want = f16_values(conv_reference(&p, &x, &w, &b));
         let (xb, wb, bb) = (upload_f16(&x), upload(&w), upload(&b));
         for tiling in all_tilings(ConvKind::Forward, &p) {
-            let k = conv::conv2d(&p, &tiling).unwrap_or_else(|e| panic!("{label}: {e}"));
+            let k = kernel::conv2d(&p, &tiling).unwrap_or_else(|e| panic!("{label}: {e}"));
             assert!(
                 k.name.ends_with("_f16") || k.name.contains("_f16_"),
                 "{}",
@@ -164,7 +164,7 @@ fn f16_conv_gradients_every_candidate_equal_the_reference() {
         );
         for tiling in all_tilings(ConvKind::GradInput, &p) {
             for (accumulate, want) in [false, true].into_iter().zip(&want_dx) {
-                let ks = conv_grad::conv2d_grad_input(&p.with_accumulate(accumulate), &tiling)
+                let ks = grad_kernel::conv2d_grad_input(&p.with_accumulate(accumulate), &tiling)
                     .unwrap_or_else(|e| panic!("{label}: {e}"));
                 let dx = nan_f16(want.len());
                 let bufs: Vec<&GpuBuffer> = [&dyb, &wb]
@@ -185,7 +185,7 @@ fn f16_conv_gradients_every_candidate_equal_the_reference() {
             }
         }
         for tiling in all_tilings(ConvKind::GradWeight, &p) {
-            let r = conv_grad::conv2d_grad_weight(&p, &tiling)
+            let r = grad_kernel::conv2d_grad_weight(&p, &tiling)
                 .unwrap_or_else(|e| panic!("{label}: {e}"));
             let scratch = upload(&vec![f32::NAN; r.scratch_len as usize]);
             let dw = upload(&vec![f32::NAN; want_dw.len()]);

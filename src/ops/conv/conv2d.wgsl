@@ -1,4 +1,4 @@
-//! conv2d as an implicit GEMM with register tiling (netc: src/codegen/kernels/conv.rs).
+//! conv2d as an implicit GEMM with register tiling (netc: src/ops/conv/kernel.rs).
 //!
 //! GEMM view: rows m = output pixels (n, oy, ox), M = N*HO*WO; columns = output channels of one
 //! group, COUT_G; reduction k = (ci, ky, kx), K = CIN_G*KH*KW. The input patch matrix is never

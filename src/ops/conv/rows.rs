@@ -1,6 +1,6 @@
-//! Convs vectorised along image rows (`shaders/conv2d_rows.wgsl`): the fast path for the
+//! Convs vectorised along image rows (`conv2d_rows.wgsl`): the fast path for the
 //! forward conv and its input gradient on CPU drivers (lavapipe). The weight gradient's row
-//! variant (`train::conv_grad`) uses the same selection and window geometry.
+//! variant ([`super::grad_kernel`]) uses the same selection and window geometry.
 //!
 //! A [`ConvTiling`] selects this kernel when `tm` is a multiple of 4 (`tm / 4` output rows of
 //! one 4-wide column quad per invocation) and `wg_n == 1` (a workgroup of `wg_m` invocations
@@ -11,16 +11,18 @@
 //! gradient has taps; its phases' widths must be multiples of 4 too). Any other tiling or shape
 //! uses the generic register-tiled kernels, which accept everything.
 
-use super::conv::{self, Conv2dParams, ConvTiling};
-use super::storage_vars;
-use super::template::{Vars, render};
-use super::{ENTRY_POINT, KernelError, KernelSource, MAX_WORKGROUPS_PER_DIM, check_loops, ensure};
+use super::kernel::{self, Conv2dParams, ConvTiling};
+use crate::codegen::kernels::storage_vars;
+use crate::codegen::kernels::template::{Vars, render};
+use crate::codegen::kernels::{
+    ENTRY_POINT, KernelError, KernelSource, MAX_WORKGROUPS_PER_DIM, check_loops, ensure,
+};
 use crate::ops::activation::Activation;
 
-const TEMPLATE: &str = include_str!("../../../shaders/conv2d_rows.wgsl");
+const TEMPLATE: &str = include_str!("conv2d_rows.wgsl");
 
 /// The three row kernels: the forward conv and its input gradient (`conv2d_rows.wgsl`), and
-/// the weight gradient's first pass (`train/conv2d_grad_weight_rows.wgsl`).
+/// the weight gradient's first pass (`conv2d_grad_weight_rows.wgsl`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RowKernel {
     Forward,
@@ -280,10 +282,10 @@ fn render_rows(
         .flag("SHARED_WEIGHTS", sharers > 1)
         .flag("STRIDED_STORE", c.step > 1)
         .flag("ACCUMULATE", c.accumulate);
-    let (vars, bindings) = conv::epilogue(vars, c.bias, c.activation, c.accumulate)?;
+    let (vars, bindings) = kernel::epilogue(vars, c.bias, c.activation, c.accumulate)?;
     Ok(KernelSource {
         name,
-        wgsl: render("conv2d_rows.wgsl", TEMPLATE, &vars)?,
+        wgsl: render("ops/conv/conv2d_rows.wgsl", TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups: grid.map(|n| n as u32),
         workgroup_size: [tiling.wg_m, 1, 1],

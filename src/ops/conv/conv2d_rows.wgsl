@@ -1,5 +1,5 @@
 //! conv2d vectorised along image rows, for CPU drivers such as lavapipe (netc:
-//! src/codegen/kernels/conv_rows.rs). Computes the forward conv (stride S) or its input gradient:
+//! src/ops/conv/rows.rs). Computes the forward conv (stride S) or its input gradient:
 //! for a stride-1 conv a stride-1 conv of dy with the flipped kernel and channels swapped; for a
 //! stride-S conv one dispatch per stride phase (PY, PX), each a stride-1 conv of dy with the
 //! taps that reach that phase, written to every STEP-th pixel of dx.
