@@ -1,5 +1,6 @@
-//! Every training kernel (`netc::codegen::kernels::train::{norm_train, pointwise_grad, loss,
-//! optim}`; the pooling gradients' are in `tests/ops/pool.rs`) on the GPU against netc's CPU oracle,
+//! Every training kernel (`netc::codegen::kernels::train::{norm_train, loss, optim}`; the
+//! pooling gradients' are in `tests/ops/pool.rs`, the channel slice's in
+//! `tests/ops/elementwise.rs`) on the GPU against netc's CPU oracle,
 //! `netc::reference::train_ops::forward` (and `reference::ops` for the loss), plus a
 //! device-free naga validation sweep over many shapes.
 //!
@@ -12,13 +13,14 @@
 
 use crate::gpu_common::{Lcg, assert_close, epilogues, normalised_error, rt, tensor, upload};
 use netc::codegen::kernels::Elem;
-use netc::codegen::kernels::train::{loss, norm_train, optim, pointwise_grad, reduce};
+use netc::codegen::kernels::train::{loss, norm_train, optim, reduce};
 use netc::codegen::kernels::{
     BindingKind, KernelSource, MAX_WORKGROUPS_PER_DIM, Reduction, validate_wgsl,
 };
 use netc::ir::Op;
 use netc::ir::train_ops::TrainOp;
 use netc::ops::activation::{self, Activation};
+use netc::ops::elementwise::grad_kernel as slice;
 use netc::ops::pool::{Pool2dParams, grad_kernel as pool_grad};
 use netc::reference::{ops, train_ops};
 use netc::runtime::{Dispatch, GpuBuffer};
@@ -128,7 +130,7 @@ fn all_train_kernels() -> Vec<KernelSource> {
         out.push(norm_train::batch_norm_train(n, c, h, w, 1e-5, None, Elem::F32).expect("bn"));
         out.push(norm_train::bn_grad_input(n, c, h, w, 1e-3, None, false, Elem::F32).expect("dx"));
         out.push(pool_grad::global_avg_pool_grad(n, c, h, w, Elem::F32).expect("gap"));
-        out.push(pointwise_grad::channel_slice(n, c + 3, h * w, 2, c, Elem::F32).expect("slice"));
+        out.push(slice::channel_slice(n, c + 3, h * w, 2, c, Elem::F32).expect("slice"));
         for row in 0..3 {
             out.push(norm_train::running_update(c, 0.1, row).expect("running"));
         }
@@ -212,8 +214,8 @@ fn bad_parameters_are_errors() {
     assert!(norm_train::batch_stats(u32::MAX, u32::MAX, 2, 2).is_err());
     assert!(norm_train::running_update(3, 0.1, 3).is_err());
     assert!(norm_train::bn_grad_input(1, 1, 1, 1, f32::INFINITY, None, false, Elem::F32).is_err());
-    assert!(pointwise_grad::channel_slice(1, 8, 4, 6, 3, Elem::F32).is_err());
-    assert!(pointwise_grad::channel_slice(1, 8, 4, u32::MAX, 3, Elem::F32).is_err());
+    assert!(slice::channel_slice(1, 8, 4, 6, 3, Elem::F32).is_err());
+    assert!(slice::channel_slice(1, 8, 4, u32::MAX, 3, Elem::F32).is_err());
     assert!(activation::kernel::activation_grad(0, Activation::RELU, Elem::F32).is_err());
     assert!(pool_grad::max_pool2d_grad(&Pool2dParams::new(1, 1, (8, 8), 2, 2, 2)).is_err());
     assert!(pool_grad::avg_pool2d_grad(&Pool2dParams::new(1, 1, (u32::MAX, 8), 3, 1, 1)).is_err());
@@ -564,40 +566,6 @@ fn running_update_each_row() {
         let k = norm_train::running_update(c, 0.1, row).expect("kernel");
         let got = run1(&k, &[&upload(&running), &upload(&stats)], c as usize);
         assert_close(&format!("running_update row {row}"), &got, &want);
-    }
-}
-
-// ---- pointwise ----
-
-fn op_slice(offset: u32, channels: u32) -> TrainOp {
-    TrainOp::ChannelSlice {
-        offset: offset as usize,
-        channels: channels as usize,
-    }
-}
-
-#[test]
-fn channel_slice() {
-    let mut rng = Lcg::new(50);
-    let (n, c, h, w) = (3u32, 7u32, 4u32, 5u32);
-    let x = rng.vec((n * c * h * w) as usize);
-    let xt = nchw(n, c, h, w, &x);
-    for (offset, channels) in [(0u32, 7u32), (2, 3), (6, 1)] {
-        let want = train_ref(op_slice(offset, channels), &[&xt]);
-        let k = pointwise_grad::channel_slice(n, c, h * w, offset, channels, Elem::F32)
-            .expect("kernel");
-        let got = run1(&k, &[&upload(&x)], want.len());
-        assert_eq!(got, want, "channel_slice {offset}+{channels} is a copy");
-        // The same channels of planes of 4 x 4, copied as vec4s.
-        let x16 = rng.vec((n * c * 16) as usize);
-        let want = train_ref(op_slice(offset, channels), &[&nchw(n, c, 4, 4, &x16)]);
-        let k =
-            pointwise_grad::channel_slice(n, c, 16, offset, channels, Elem::F32).expect("kernel");
-        let got = run1(&k, &[&upload(&x16)], want.len());
-        assert_eq!(
-            got, want,
-            "channel_slice {offset}+{channels} of 4x4 planes is a copy"
-        );
     }
 }
 

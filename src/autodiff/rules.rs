@@ -132,22 +132,13 @@ pub(crate) fn local_grads(
             }
         }
         Op::Add { act: None } => {
-            push(ins[0], g);
-            push(ins[1], g);
+            let [da, db] = crate::ops::elementwise::autodiff::add(g);
+            push(ins[0], da);
+            push(ins[1], db);
         }
         Op::Concat => {
-            let mut offset = 0;
-            for &x in &ins {
-                let channels = b.t.node(x).ty.dims[0];
-                if requires.contains(&x) {
-                    let dx = b.op(
-                        Op::Train(TrainOp::ChannelSlice { offset, channels }),
-                        &[g],
-                        site.clone(),
-                    );
-                    push(x, dx);
-                }
-                offset += channels;
+            for (x, dx) in crate::ops::elementwise::autodiff::concat(b, &ins, g, requires, site) {
+                push(x, dx);
             }
         }
         // Leaves, outputs, losses and training-only ops never sit on the path from a

@@ -663,7 +663,7 @@ impl Builder<'_> {
                 let len = (self.batch * node.ty.numel()) as u64;
                 self.emit(
                     &layer,
-                    kernels::elementwise::add(len, *act, self.elem(id)),
+                    crate::ops::elementwise::kernel::add(len, *act, self.elem(id)),
                     vec![inb[0], inb[1], out],
                 )?;
                 self.value.insert(id, out);
@@ -676,7 +676,7 @@ impl Builder<'_> {
                     let c = g.node(*p).ty.dims[0];
                     let written_in_place = into_concat.get(p).is_some_and(|&(cat, _)| cat == id);
                     if !written_in_place {
-                        let k = kernels::elementwise::concat_channels(
+                        let k = crate::ops::elementwise::kernel::concat_channels(
                             n,
                             u(c),
                             u(h * w),

@@ -7,10 +7,8 @@
 //! Optimizer updates `super::optim_fusion` recognises skip all that: each becomes one
 //! in-place dispatch after those copies.
 
-use super::kernels::train::{
-    conv_grad, linear_grad, loss, loss_scale, norm_train, optim, pointwise_grad, reduce,
-};
-use super::kernels::{self, Conv2dParams, Elem, KernelError, Reduction};
+use super::kernels::train::{conv_grad, linear_grad, loss, loss_scale, norm_train, optim, reduce};
+use super::kernels::{Conv2dParams, Elem, KernelError, Reduction};
 use super::optim_fusion::UpdateKind;
 use super::plan::{
     BufferId, BufferRole, Builder, CodegenError, DeferredUpdate, MAX_PARAMS_PER_UPDATE,
@@ -338,7 +336,7 @@ impl Builder<'_> {
                 let x = dims(ins[0]);
                 self.emit(
                     layer,
-                    pointwise_grad::channel_slice(
+                    crate::ops::elementwise::grad_kernel::channel_slice(
                         n,
                         x[0],
                         x[1] * x[2],
@@ -611,7 +609,7 @@ impl Builder<'_> {
             // A plain copy is a one-input channel concat over a 1x1 plane.
             self.emit(
                 &layer,
-                kernels::elementwise::concat_channels(1, len, 1, 0, len, Elem::F32),
+                crate::ops::elementwise::kernel::concat_channels(1, len, 1, 0, len, Elem::F32),
                 vec![value, target],
             )?;
         }

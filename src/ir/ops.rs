@@ -370,34 +370,8 @@ impl Op {
                 }
                 Ok(TensorType::activation(vec![*out_features]))
             }
-            Op::Add { .. } => {
-                if xs[0] != xs[1] {
-                    return err_help(
-                        format!("add of different shapes: {} + {}", xs[0], xs[1]),
-                        "a residual connection needs a projection (e.g. a 1x1 conv with stride) when the shapes differ",
-                    );
-                }
-                float_batched(self, xs[0])?;
-                Ok(xs[0].clone())
-            }
-            Op::Concat => {
-                let (_, h, w) = image(self, xs[0])?;
-                let mut channels = 0;
-                for (i, x) in xs.iter().enumerate() {
-                    let (c, hi, wi) = image(self, x)?;
-                    if (hi, wi) != (h, w) {
-                        return err_help(
-                            format!(
-                                "concat of different spatial sizes: input 0 is {}, input {i} is {}",
-                                xs[0], x
-                            ),
-                            "concat joins channels; every input needs the same height and width",
-                        );
-                    }
-                    channels = c.saturating_add(channels);
-                }
-                Ok(TensorType::activation(vec![channels, h, w]))
-            }
+            Op::Add { .. } => crate::ops::elementwise::shape::add(self, xs[0], xs[1]),
+            Op::Concat => crate::ops::elementwise::shape::concat(self, xs),
             Op::Softmax => {
                 float_batched(self, xs[0])?;
                 if xs[0].dims.len() != 1 {
@@ -504,7 +478,7 @@ pub(crate) fn fused(act: Option<Activation>) -> String {
         .unwrap_or_default()
 }
 
-fn float_batched(op: &Op, x: &TensorType) -> Result<(), ShapeError> {
+pub(crate) fn float_batched(op: &Op, x: &TensorType) -> Result<(), ShapeError> {
     if !x.batched || x.dtype != DType::F32 {
         return err(format!(
             "{} expects a batched f32 activation, got {x}",

@@ -450,15 +450,7 @@ impl TrainOp {
                 Ok(TensorType::param(vec![xs[1].dims[0], xs[0].dims[0]]))
             }
             TrainOp::ChannelSlice { offset, channels } => {
-                let (c, h, w) = chw(xs[0], "channel_slice")?;
-                if *channels == 0 || offset + channels > c {
-                    return err(format!(
-                        "channel_slice [{offset}, {}) is outside {} channels",
-                        offset + channels,
-                        c
-                    ));
-                }
-                Ok(TensorType::activation(vec![*channels, h, w]))
+                crate::ops::elementwise::shape::channel_slice(*offset, *channels, xs[0])
             }
             TrainOp::SoftmaxCrossEntropyGrad | TrainOp::CorrectCount => {
                 if !xs[0].batched

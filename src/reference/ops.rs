@@ -34,19 +34,8 @@ pub fn forward<T: Element>(op: &Op, xs: &[&Tensor<T>]) -> Tensor<T> {
             Tensor::new(vec![n, xs[0].numel() / n.max(1)], xs[0].data.clone())
         }
         Op::Linear { out_features, .. } => linear(xs[0], xs[1], xs.get(2).copied(), *out_features),
-        Op::Add { act } => then(
-            *act,
-            Tensor::new(
-                xs[0].dims.clone(),
-                xs[0]
-                    .data
-                    .iter()
-                    .zip(&xs[1].data)
-                    .map(|(a, b)| T::from_f64(a.to_f64() + b.to_f64()))
-                    .collect(),
-            ),
-        ),
-        Op::Concat => concat(xs),
+        Op::Add { act } => crate::ops::elementwise::reference::add(xs[0], xs[1], *act),
+        Op::Concat => crate::ops::elementwise::reference::concat(xs),
         Op::Softmax => softmax(xs[0]),
         Op::SoftmaxCrossEntropy => cross_entropy(xs[0], xs[1]),
         Op::Output { .. } => xs[0].clone(),
@@ -167,19 +156,6 @@ fn linear<T: Element>(
         }
     }
     out
-}
-
-fn concat<T: Element>(xs: &[&Tensor<T>]) -> Tensor<T> {
-    let (n, _, h, w) = nchw(xs[0]);
-    let c_total: usize = xs.iter().map(|x| x.dims[1]).sum();
-    let mut data = Vec::with_capacity(n * c_total * h * w);
-    for ni in 0..n {
-        for x in xs {
-            let plane = x.dims[1] * h * w;
-            data.extend_from_slice(&x.data[ni * plane..(ni + 1) * plane]);
-        }
-    }
-    Tensor::new(vec![n, c_total, h, w], data)
 }
 
 fn softmax<T: Element>(x: &Tensor<T>) -> Tensor<T> {

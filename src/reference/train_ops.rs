@@ -104,14 +104,7 @@ fn unaccumulated<T: Element>(op: &TrainOp, xs: &[&Tensor<T>]) -> Tensor<T> {
             Tensor::new(vec![o, i_len], out)
         }
         TrainOp::ChannelSlice { offset, channels } => {
-            let (n, c, h, w) = (xs[0].dims[0], xs[0].dims[1], xs[0].dims[2], xs[0].dims[3]);
-            let plane = h * w;
-            let mut data = Vec::with_capacity(n * channels * plane);
-            for ni in 0..n {
-                let start = (ni * c + offset) * plane;
-                data.extend_from_slice(&xs[0].data[start..start + channels * plane]);
-            }
-            Tensor::new(vec![n, *channels, h, w], data)
+            crate::ops::elementwise::reference::channel_slice(xs[0], *offset, *channels)
         }
         TrainOp::SoftmaxCrossEntropyGrad => {
             let (n, k) = (xs[0].dims[0], xs[0].dims[1]);

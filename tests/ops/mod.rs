@@ -3,5 +3,6 @@
 //! `harness` holds what the families share.
 
 mod activation;
+mod elementwise;
 pub mod harness;
 mod pool;

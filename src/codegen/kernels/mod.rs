@@ -8,7 +8,8 @@
 //! | [`linear`] | linear (`y = x Wᵀ + b`), lowered to a 1x1 conv on a 1x1 map | `conv2d.wgsl` |
 //! | [`norm`] | batch norm, eval mode, optional fused activation | `batch_norm.wgsl` |
 //! | `crate::ops::activation::kernel` | every activation, standalone and as the library fused kernels splice in | `src/ops/activation/*.wgsl` |
-//! | [`elementwise`] | add (optional fused activation), channel concat copy | `add.wgsl`, `concat.wgsl` |
+//! | `crate::ops::elementwise::kernel` | add (optional fused activation), channel concat copy | `src/ops/elementwise/*.wgsl` |
+//! | [`elementwise`] | how many elements a pointwise kernel reads as one vector (shared) | — |
 //! | `crate::ops::pool::kernel` | max/avg pool 2d, global average pool | `src/ops/pool/*.wgsl` |
 //! | [`softmax`] | softmax over the last dimension | `softmax.wgsl` |
 //! | [`gemm`] | the reference GEMM conv throughput is measured against (not used by plans) | `gemm_reference.wgsl` |
