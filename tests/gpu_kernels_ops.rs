@@ -9,8 +9,9 @@ use crate::gpu_common::{
     linear_reference, pool_reference, rt, softmax_reference, upload,
 };
 use netc::codegen::kernels::Elem;
-use netc::codegen::kernels::{Conv2dParams, ConvTiling, conv, linear, norm, softmax};
+use netc::codegen::kernels::{Conv2dParams, ConvTiling, conv, norm, softmax};
 use netc::ops::activation::Activation;
+use netc::ops::linear::kernel as linear;
 use netc::ops::pool::{Pool2dParams, kernel as pool};
 use netc::runtime::Dispatch;
 

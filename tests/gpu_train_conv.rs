@@ -1,8 +1,8 @@
-//! Training kernels of conv and linear layers on the GPU against netc's CPU reference
-//! (`netc::reference::train_ops::forward`): conv2d's input and weight gradients, linear's input
-//! and weight gradients, and the bias gradient, over every conv configuration the seed models
-//! use (3x3 s1 p1, 3x3 s2 p1, 1x1 s1, 1x1 s2, 5x5 s1 p2), groups 1 and 2, batch 1 and odd sizes,
-//! 3 and 24 channels, and several tilings. Two reductions longer than 2^17 terms prove the
+//! Training kernels of conv layers on the GPU against netc's CPU reference
+//! (`netc::reference::train_ops::forward`): conv2d's input and weight gradients and the bias
+//! gradient (linear's gradients are in `tests/ops/linear.rs`), over every conv configuration
+//! the seed models use (3x3 s1 p1, 3x3 s2 p1, 1x1 s1, 1x1 s2, 5x5 s1 p2), groups 1 and 2,
+//! batch 1 and odd sizes, 3 and 24 channels, and several tilings. Two reductions longer than 2^17 terms prove the
 //! split under lavapipe's silent 65,535-iteration loop cap. Reductions run as their two
 //! dispatches in one submission. Outputs and scratch buffers start as NaN, so an element a
 //! kernel forgets to write fails the comparison.
@@ -13,15 +13,17 @@
 //! There is no skipping: without a GPU adapter the GPU tests fail and say how to get one.
 
 use crate::gpu_common::{
-    Lcg, NON_SQUARE_WINDOWS, assert_close, rt, tensor, upload, window, with_device_subgroup,
+    Lcg, NON_SQUARE_WINDOWS, assert_close, nan_buffer, rt, run_reduction, tensor, upload, window,
+    with_device_subgroup,
 };
 use netc::codegen::kernels::Elem;
-use netc::codegen::kernels::train::{conv_grad, linear_grad, reduce};
+use netc::codegen::kernels::train::{conv_grad, reduce};
 use netc::codegen::kernels::{
     BindingKind, Conv2dParams, ConvTiling, KernelError, KernelSource, MAX_WORKGROUPS_PER_DIM,
-    Reduction, validate_wgsl,
+    validate_wgsl,
 };
 use netc::ir::TrainOp;
+use netc::ops::linear::grad_kernel as linear_grad;
 use netc::reference::train_ops;
 use netc::runtime::{Dispatch, GpuBuffer};
 use netc::tensor::Tensor;
@@ -133,28 +135,6 @@ fn w_dims(p: &Conv2dParams) -> [u32; 4] {
 
 fn x_dims(p: &Conv2dParams) -> [u32; 4] {
     [p.batch, p.in_channels, p.in_h, p.in_w]
-}
-
-fn nan_buffer(len: usize) -> GpuBuffer {
-    upload(&vec![f32::NAN; len])
-}
-
-/// Runs a reduction's two passes in one submission and reads the output back.
-fn run_reduction(r: &Reduction, inputs: &[&GpuBuffer], out_len: usize) -> Vec<f32> {
-    let scratch = nan_buffer(r.scratch_len as usize);
-    let out = nan_buffer(out_len);
-    let mut partial_bufs = inputs.to_vec();
-    partial_bufs.push(&scratch);
-    let got = rt()
-        .run_and_read(
-            &[
-                Dispatch::new(&r.partial, &partial_bufs),
-                Dispatch::new(&r.finish, &[&scratch, &out]),
-            ],
-            &[&out],
-        )
-        .expect("run");
-    got.into_iter().next().expect("one buffer")
 }
 
 /// Runs the input-gradient kernels `ks` (one, or one per stride phase) into a NaN-filled dx of
@@ -447,41 +427,6 @@ fn bias_grad_reduction_longer_than_2_17() {
             &got,
             &want,
         );
-    }
-}
-
-#[test]
-fn linear_grads() {
-    for (batch, fin, fout, seed) in [
-        (1u32, 128u32, 10u32, 30u64),
-        (3, 128, 10, 31),
-        (33, 37, 19, 32),
-        (5000, 7, 3, 33),
-    ] {
-        let mut rng = Lcg::new(seed);
-        let x = rng.vec((batch * fin) as usize);
-        let w = rng.vec((fout * fin) as usize);
-        let dy = rng.vec((batch * fout) as usize);
-        let (xt, wt, dyt) = (
-            tensor(&[batch, fin], &x),
-            tensor(&[fout, fin], &w),
-            tensor(&[batch, fout], &dy),
-        );
-        let want_dx = reference(TrainOp::LinearGradInput, &[&dyt, &wt]);
-        let want_dw = reference(TrainOp::LinearGradWeight, &[&xt, &dyt]);
-        let (xb, wb, dyb) = (upload(&x), upload(&w), upload(&dy));
-
-        let k = linear_grad::linear_grad_input(batch, fin, fout, Elem::F32).expect("kernel");
-        let dxb = nan_buffer(want_dx.len());
-        let got = rt()
-            .run_and_read(&[Dispatch::new(&k, &[&dyb, &wb, &dxb])], &[&dxb])
-            .expect("run");
-        let label = format!("linear {batch}x{fin}->{fout}");
-        assert_close(&format!("{label} grad input"), &got[0], &want_dx);
-
-        let r = linear_grad::linear_grad_weight(batch, fin, fout, Elem::F32).expect("kernel");
-        let got = run_reduction(&r, &[&xb, &dyb], want_dw.len());
-        assert_close(&format!("{label} grad weight"), &got, &want_dw);
     }
 }
 

@@ -102,33 +102,12 @@ pub(crate) fn local_grads(
             push(ins[0], dx);
         }
         Op::Flatten => {
-            let dx = b.op(
-                Op::Train(TrainOp::Reshape {
-                    dims: dims(b, ins[0]),
-                }),
-                &[g],
-                site,
-            );
+            let dx = crate::ops::linear::autodiff::flatten(b, ins[0], g, site);
             push(ins[0], dx);
         }
         Op::Linear { bias, .. } => {
-            if needs(0) {
-                let dx = b.op(
-                    Op::Train(TrainOp::LinearGradInput),
-                    &[g, ins[1]],
-                    site.clone(),
-                );
-                push(ins[0], dx);
-            }
-            let dw = b.op(
-                Op::Train(TrainOp::LinearGradWeight),
-                &[ins[0], g],
-                site.clone(),
-            );
-            push(ins[1], dw);
-            if *bias {
-                let db = b.op(Op::Train(TrainOp::BiasGrad { act_grad: None }), &[g], site);
-                push(ins[2], db);
+            for (x, dx) in crate::ops::linear::autodiff::linear(b, &ins, *bias, needs(0), g, site) {
+                push(x, dx);
             }
         }
         Op::Add { act: None } => {

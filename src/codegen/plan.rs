@@ -640,7 +640,7 @@ impl Builder<'_> {
                 bufs.push(out);
                 self.emit(
                     &layer,
-                    kernels::linear::linear(
+                    crate::ops::linear::kernel::linear(
                         n,
                         u(x[0]),
                         u(*out_features),

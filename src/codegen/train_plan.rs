@@ -7,7 +7,7 @@
 //! Optimizer updates `super::optim_fusion` recognises skip all that: each becomes one
 //! in-place dispatch after those copies.
 
-use super::kernels::train::{conv_grad, linear_grad, loss, loss_scale, norm_train, optim, reduce};
+use super::kernels::train::{conv_grad, loss, loss_scale, norm_train, optim, reduce};
 use super::kernels::{Conv2dParams, Elem, KernelError, Reduction};
 use super::optim_fusion::UpdateKind;
 use super::plan::{
@@ -319,7 +319,12 @@ impl Builder<'_> {
                 let w = dims(ins[1]);
                 self.emit(
                     layer,
-                    linear_grad::linear_grad_input(n, w[1], w[0], self.elem(id)),
+                    crate::ops::linear::grad_kernel::linear_grad_input(
+                        n,
+                        w[1],
+                        w[0],
+                        self.elem(id),
+                    ),
                     vec![inb[0], inb[1], out],
                 )
             }
@@ -327,7 +332,12 @@ impl Builder<'_> {
                 let (x, dy) = (dims(ins[0]), dims(ins[1]));
                 self.emit_reduction(
                     layer,
-                    linear_grad::linear_grad_weight(n, x[0], dy[0], self.elem(ins[0])),
+                    crate::ops::linear::grad_kernel::linear_grad_weight(
+                        n,
+                        x[0],
+                        dy[0],
+                        self.elem(ins[0]),
+                    ),
                     vec![inb[0], inb[1]],
                     &[out],
                 )

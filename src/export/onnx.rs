@@ -218,11 +218,11 @@ impl<'g> Builder<'g> {
                     out
                 }
                 Op::Flatten => {
-                    self.node("Flatten", &xs, &out, vec![int("axis", 1)]);
+                    crate::ops::linear::onnx::flatten(self, &xs, &out);
                     out
                 }
                 Op::Linear { .. } => {
-                    self.node("Gemm", &xs, &out, vec![int("transB", 1)]);
+                    crate::ops::linear::onnx::linear(self, &xs, &out);
                     out
                 }
                 Op::Add { act } => {

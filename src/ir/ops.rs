@@ -346,29 +346,9 @@ impl Op {
                 crate::ops::pool::shape::forward(self, window, xs[0])
             }
             Op::GlobalAvgPool => crate::ops::pool::shape::global(self, xs[0]),
-            Op::Flatten => {
-                float_batched(self, xs[0])?;
-                Ok(TensorType::activation(vec![xs[0].numel()]))
-            }
+            Op::Flatten => crate::ops::linear::shape::flatten(self, xs[0]),
             Op::Linear { out_features, bias } => {
-                float_batched(self, xs[0])?;
-                if xs[0].dims.len() != 1 {
-                    return err_help(
-                        format!("linear expects a flat input [N,features], got {}", xs[0]),
-                        "insert `flatten` (or `global_avg_pool |> flatten`) before `linear`",
-                    );
-                }
-                let fin = xs[0].dims[0];
-                expect_param(
-                    self,
-                    "weight",
-                    xs[1],
-                    &TensorType::param(vec![*out_features, fin]),
-                )?;
-                if *bias {
-                    expect_param(self, "bias", xs[2], &TensorType::param(vec![*out_features]))?;
-                }
-                Ok(TensorType::activation(vec![*out_features]))
+                crate::ops::linear::shape::forward(self, *out_features, *bias, xs)
             }
             Op::Add { .. } => crate::ops::elementwise::shape::add(self, xs[0], xs[1]),
             Op::Concat => crate::ops::elementwise::shape::concat(self, xs),
@@ -440,18 +420,7 @@ impl Op {
                 .collect()
             }
             Op::Linear { out_features, bias } => {
-                float_batched(self, x)?;
-                if x.dims.len() != 1 {
-                    return err_help(
-                        format!("linear expects a flat input [N,features], got {x}"),
-                        "insert `flatten` (or `global_avg_pool |> flatten`) before `linear`",
-                    );
-                }
-                let mut ps = vec![(ParamRole::Weight, vec![*out_features, x.dims[0]])];
-                if *bias {
-                    ps.push((ParamRole::Bias, vec![*out_features]));
-                }
-                ps
+                crate::ops::linear::shape::params(self, *out_features, *bias, x)?
             }
             _ => Vec::new(),
         })
@@ -514,7 +483,7 @@ pub(crate) fn spatial(
     }
 }
 
-fn expect_param(
+pub(crate) fn expect_param(
     op: &Op,
     what: &str,
     got: &TensorType,

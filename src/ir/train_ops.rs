@@ -412,42 +412,10 @@ impl TrainOp {
             TrainOp::GlobalAvgPoolGrad { input_hw } => {
                 pool::shape::global_avg_pool_grad(*input_hw, xs[0])
             }
-            TrainOp::Reshape { dims } => {
-                let out = TensorType {
-                    dtype: xs[0].dtype,
-                    batched: xs[0].batched,
-                    dims: dims.clone(),
-                };
-                if out.numel() != xs[0].numel() {
-                    return err(format!(
-                        "reshape of {} to {out} changes the element count",
-                        xs[0]
-                    ));
-                }
-                Ok(out)
-            }
-            TrainOp::LinearGradInput => {
-                let (n_out, w) = (&xs[0].dims, &xs[1].dims);
-                if !xs[0].batched || n_out.len() != 1 || w.len() != 2 || w[0] != n_out[0] {
-                    return err(format!(
-                        "linear_grad_input: dy {} and weight {} do not fit",
-                        xs[0], xs[1]
-                    ));
-                }
-                Ok(TensorType::activation(vec![w[1]]))
-            }
+            TrainOp::Reshape { dims } => crate::ops::linear::shape::reshape(dims, xs[0]),
+            TrainOp::LinearGradInput => crate::ops::linear::shape::linear_grad_input(xs[0], xs[1]),
             TrainOp::LinearGradWeight => {
-                if !xs[0].batched
-                    || !xs[1].batched
-                    || xs[0].dims.len() != 1
-                    || xs[1].dims.len() != 1
-                {
-                    return err(format!(
-                        "linear_grad_weight: x {} and dy {} must be [N,features]",
-                        xs[0], xs[1]
-                    ));
-                }
-                Ok(TensorType::param(vec![xs[1].dims[0], xs[0].dims[0]]))
+                crate::ops::linear::shape::linear_grad_weight(xs[0], xs[1])
             }
             TrainOp::ChannelSlice { offset, channels } => {
                 crate::ops::elementwise::shape::channel_slice(*offset, *channels, xs[0])

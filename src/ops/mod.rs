@@ -25,8 +25,10 @@
 //! elaborator's builtins, the fusion pass, ONNX export and the init gain all read the table.
 //!
 //! Families so far: [`activation`], [`pool`] (no table: its members are three ops, each with its
-//! own window rule and kernel), [`elementwise`] (add, concat and its gradient; no table either).
+//! own window rule and kernel), [`elementwise`] (add, concat and its gradient; no table either),
+//! [`linear`] (linear and flatten).
 
 pub mod activation;
 pub mod elementwise;
+pub mod linear;
 pub mod pool;

@@ -29,11 +29,10 @@ pub fn forward<T: Element>(op: &Op, xs: &[&Tensor<T>]) -> Tensor<T> {
         Op::MaxPool2d(w) => pool::pool(xs[0], w, true),
         Op::AvgPool2d(w) => pool::pool(xs[0], w, false),
         Op::GlobalAvgPool => pool::global_avg_pool(xs[0]),
-        Op::Flatten => {
-            let n = xs[0].dims[0];
-            Tensor::new(vec![n, xs[0].numel() / n.max(1)], xs[0].data.clone())
+        Op::Flatten => crate::ops::linear::reference::flatten(xs[0]),
+        Op::Linear { out_features, .. } => {
+            crate::ops::linear::reference::linear(xs[0], xs[1], xs.get(2).copied(), *out_features)
         }
-        Op::Linear { out_features, .. } => linear(xs[0], xs[1], xs.get(2).copied(), *out_features),
         Op::Add { act } => crate::ops::elementwise::reference::add(xs[0], xs[1], *act),
         Op::Concat => crate::ops::elementwise::reference::concat(xs),
         Op::Softmax => softmax(xs[0]),
@@ -132,27 +131,6 @@ fn batch_norm_eval<T: Element>(
             for v in &mut out.data[base..base + h * w] {
                 *v = T::from_f64(v.to_f64() * scale + shift);
             }
-        }
-    }
-    out
-}
-
-fn linear<T: Element>(
-    x: &Tensor<T>,
-    w: &Tensor<T>,
-    b: Option<&Tensor<T>>,
-    out_features: usize,
-) -> Tensor<T> {
-    let n = x.dims[0];
-    let fin = x.dims[1];
-    let mut out = Tensor::zeros(vec![n, out_features]);
-    for ni in 0..n {
-        for o in 0..out_features {
-            let mut acc = b.map_or(0.0, |b| b.data[o].to_f64());
-            for i in 0..fin {
-                acc += x.data[ni * fin + i].to_f64() * w.data[o * fin + i].to_f64();
-            }
-            out.data[ni * out_features + o] = T::from_f64(acc);
         }
     }
     out

@@ -65,43 +65,10 @@ fn unaccumulated<T: Element>(op: &TrainOp, xs: &[&Tensor<T>]) -> Tensor<T> {
             pool::avg_pool_grad(xs[0], window, *input_hw)
         }
         TrainOp::GlobalAvgPoolGrad { input_hw } => pool::global_avg_pool_grad(xs[0], *input_hw),
-        TrainOp::Reshape { dims } => {
-            let full = std::iter::once(xs[0].dims[0])
-                .chain(dims.iter().copied())
-                .collect();
-            Tensor::new(full, xs[0].data.clone())
-        }
-        TrainOp::LinearGradInput => {
-            let (n, o) = (xs[0].dims[0], xs[0].dims[1]);
-            let i_len = xs[1].dims[1];
-            let mut out = vec![T::default(); n * i_len];
-            for ni in 0..n {
-                for i in 0..i_len {
-                    let acc: f64 = (0..o)
-                        .map(|oi| {
-                            xs[0].data[ni * o + oi].to_f64() * xs[1].data[oi * i_len + i].to_f64()
-                        })
-                        .sum();
-                    out[ni * i_len + i] = T::from_f64(acc);
-                }
-            }
-            Tensor::new(vec![n, i_len], out)
-        }
+        TrainOp::Reshape { dims } => crate::ops::linear::reference::reshape(xs[0], dims),
+        TrainOp::LinearGradInput => crate::ops::linear::reference::linear_grad_input(xs[0], xs[1]),
         TrainOp::LinearGradWeight => {
-            let (n, i_len) = (xs[0].dims[0], xs[0].dims[1]);
-            let o = xs[1].dims[1];
-            let mut out = vec![T::default(); o * i_len];
-            for oi in 0..o {
-                for i in 0..i_len {
-                    let acc: f64 = (0..n)
-                        .map(|ni| {
-                            xs[1].data[ni * o + oi].to_f64() * xs[0].data[ni * i_len + i].to_f64()
-                        })
-                        .sum();
-                    out[oi * i_len + i] = T::from_f64(acc);
-                }
-            }
-            Tensor::new(vec![o, i_len], out)
+            crate::ops::linear::reference::linear_grad_weight(xs[0], xs[1])
         }
         TrainOp::ChannelSlice { offset, channels } => {
             crate::ops::elementwise::reference::channel_slice(xs[0], *offset, *channels)

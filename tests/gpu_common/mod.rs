@@ -11,12 +11,12 @@
 
 use std::sync::OnceLock;
 
-use netc::codegen::kernels::{Conv2dParams, ConvTiling, WindowHw};
+use netc::codegen::kernels::{Conv2dParams, ConvTiling, Reduction, WindowHw};
 use netc::ir::{Op, Window};
 use netc::ops::activation::{self, Activation};
 use netc::ops::pool::Pool2dParams;
 use netc::reference::ops;
-use netc::runtime::{GpuBuffer, Runtime};
+use netc::runtime::{Dispatch, GpuBuffer, Runtime};
 use netc::tensor::Tensor;
 
 /// Relative tolerance of [`assert_close`].
@@ -51,6 +51,30 @@ pub fn with_device_subgroup(tilings: &[ConvTiling]) -> Vec<ConvTiling> {
 /// Uploads `data`, panicking with the runtime error on failure.
 pub fn upload(data: &[f32]) -> GpuBuffer {
     rt().upload(data).expect("upload")
+}
+
+/// A buffer of `len` NaNs, so an element no kernel writes fails the comparison.
+pub fn nan_buffer(len: usize) -> GpuBuffer {
+    upload(&vec![f32::NAN; len])
+}
+
+/// Runs a reduction's two passes in one submission, into NaN-filled scratch and output, and
+/// reads the output back.
+pub fn run_reduction(r: &Reduction, inputs: &[&GpuBuffer], out_len: usize) -> Vec<f32> {
+    let scratch = nan_buffer(r.scratch_len as usize);
+    let out = nan_buffer(out_len);
+    let mut partial_bufs = inputs.to_vec();
+    partial_bufs.push(&scratch);
+    let got = rt()
+        .run_and_read(
+            &[
+                Dispatch::new(&r.partial, &partial_bufs),
+                Dispatch::new(&r.finish, &[&scratch, &out]),
+            ],
+            &[&out],
+        )
+        .expect("run");
+    got.into_iter().next().expect("one buffer")
 }
 
 /// A tiny deterministic generator (64-bit LCG, Knuth's constants), so test data is the same on

@@ -5,4 +5,5 @@
 mod activation;
 mod elementwise;
 pub mod harness;
+mod linear;
 mod pool;

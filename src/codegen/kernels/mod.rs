@@ -5,14 +5,14 @@
 //! | file | ops | template |
 //! |---|---|---|
 //! | [`conv`] | conv2d (implicit GEMM, register tiled; staged through workgroup memory for GPUs) | `conv2d.wgsl`, `conv2d_rows.wgsl`, `conv2d_tiled.wgsl` |
-//! | [`linear`] | linear (`y = x Wᵀ + b`), lowered to a 1x1 conv on a 1x1 map | `conv2d.wgsl` |
+//! | `crate::ops::linear::kernel` | linear (`y = x Wᵀ + b`), lowered to a 1x1 conv on a 1x1 map | `conv2d.wgsl` |
 //! | [`norm`] | batch norm, eval mode, optional fused activation | `batch_norm.wgsl` |
 //! | `crate::ops::activation::kernel` | every activation, standalone and as the library fused kernels splice in | `src/ops/activation/*.wgsl` |
 //! | `crate::ops::elementwise::kernel` | add (optional fused activation), channel concat copy | `src/ops/elementwise/*.wgsl` |
 //! | [`elementwise`] | how many elements a pointwise kernel reads as one vector (shared) | — |
 //! | `crate::ops::pool::kernel` | max/avg pool 2d, global average pool | `src/ops/pool/*.wgsl` |
 //! | [`softmax`] | softmax over the last dimension | `softmax.wgsl` |
-//! | [`gemm`] | the reference GEMM conv throughput is measured against (not used by plans) | `gemm_reference.wgsl` |
+//! | `crate::ops::linear::gemm` | the reference GEMM conv throughput is measured against (not used by plans) | `src/ops/linear/gemm_reference.wgsl` |
 //!
 //! Every shape is a compile-time constant of the generated shader, so one layer = one shader;
 //! the runtime caches pipelines by source text, so identical layers share a pipeline. Output
@@ -30,8 +30,6 @@ pub mod conv;
 mod conv_rows;
 mod conv_tiled;
 pub mod elementwise;
-pub mod gemm;
-pub mod linear;
 pub mod norm;
 pub mod softmax;
 pub(crate) mod template;

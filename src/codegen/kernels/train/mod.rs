@@ -5,7 +5,6 @@
 //! float atomics (results are bit-for-bit deterministic).
 
 pub mod conv_grad;
-pub mod linear_grad;
 pub mod log;
 pub mod loss;
 pub mod loss_scale;

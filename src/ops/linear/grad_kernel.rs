@@ -1,15 +1,18 @@
 //! Linear-layer gradients, lowered to the conv gradients of a 1x1 conv on a 1x1 map (as the
-//! forward [`super::super::linear`] is lowered to a 1x1 conv): `dy [N, out]` is
+//! forward [`super::kernel::linear`] is lowered to a 1x1 conv): `dy [N, out]` is
 //! `[N, out, 1, 1]`, `W [out, in]` is `[out, in, 1, 1]`, and the generated kernels are those of
-//! [`super::conv_grad`] with the default [`ConvTiling`].
+//! `codegen::kernels::train::conv_grad` with the default [`ConvTiling`].
 //!
 //! * `dx = dy @ W` (`TrainOp::LinearGradInput`): one runtime loop over `out` per invocation.
 //! * `dw = dyᵀ @ x` (`TrainOp::LinearGradWeight`): a [`Reduction`] over the batch, split into
 //!   chunks when the batch is long or the layer narrow (often a single part).
 
-use super::super::conv::{Conv2dParams, ConvTiling};
-use super::super::{Elem, KernelError, KernelSource, Reduction};
-use super::conv_grad::{conv2d_grad_input_named, conv2d_grad_weight_named};
+use crate::codegen::kernels::train::conv_grad::{
+    conv2d_grad_input_named, conv2d_grad_weight_named,
+};
+use crate::codegen::kernels::{
+    Conv2dParams, ConvTiling, Elem, KernelError, KernelSource, Reduction,
+};
 
 fn as_conv(batch: u32, in_features: u32, out_features: u32, elem: Elem) -> Conv2dParams {
     Conv2dParams::new(batch, in_features, (1, 1), out_features, 1).with_elem(elem)

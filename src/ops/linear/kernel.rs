@@ -5,8 +5,8 @@
 //! `[B, OUT, 1, 1]` is `[B, OUT]`. Reusing the register-tiled implicit GEMM gives linear the same
 //! tuned inner loop without a second GEMM template.
 
-use super::conv::{Conv2dParams, ConvTiling, conv2d_named};
-use super::{Elem, KernelError, KernelSource};
+use crate::codegen::kernels::conv::conv2d_named;
+use crate::codegen::kernels::{Conv2dParams, ConvTiling, Elem, KernelError, KernelSource};
 use crate::ops::activation::Activation;
 
 /// Generates a linear layer. Bindings: `x`, `W`, `b` (only if `bias`), `y`.
