@@ -8,11 +8,12 @@ use crate::gpu_common::epilogues;
 use netc::codegen::kernels::Elem;
 use netc::codegen::kernels::{
     BindingKind, Conv2dParams, ConvTiling, KernelError, KernelSource, MAX_WORKGROUPS_PER_DIM, conv,
-    norm, softmax, validate_wgsl,
+    norm, validate_wgsl,
 };
 use netc::ops::activation::{self, Activation};
 use netc::ops::elementwise::kernel as elementwise;
 use netc::ops::linear::kernel as linear;
+use netc::ops::loss::kernel as softmax;
 use netc::ops::pool::{Pool2dParams, kernel as pool};
 
 /// Every kernel family over a grid of parameters, including the seed models' layers.

@@ -1,6 +1,7 @@
 //! Every non-conv kernel outside the op families on the GPU against netc's CPU reference: batch
-//! norm (each fused activation) and softmax; plus a small network recorded as one submission.
-//! The families' kernels are tested in `tests/ops/` (activations, pooling, add and concat).
+//! norm (each fused activation); plus a small network recorded as one submission. The families'
+//! kernels are tested in `tests/ops/` (activations, pooling, add and concat, linear, softmax and
+//! the loss).
 //!
 //! There is no skipping: without a GPU adapter these tests fail and say how to get one.
 
@@ -9,9 +10,10 @@ use crate::gpu_common::{
     linear_reference, pool_reference, rt, softmax_reference, upload,
 };
 use netc::codegen::kernels::Elem;
-use netc::codegen::kernels::{Conv2dParams, ConvTiling, conv, norm, softmax};
+use netc::codegen::kernels::{Conv2dParams, ConvTiling, conv, norm};
 use netc::ops::activation::Activation;
 use netc::ops::linear::kernel as linear;
+use netc::ops::loss::kernel as softmax;
 use netc::ops::pool::{Pool2dParams, kernel as pool};
 use netc::runtime::Dispatch;
 
@@ -47,26 +49,6 @@ fn batch_norm_eval_with_each_activation() {
                 &want,
             );
         }
-    }
-}
-
-#[test]
-fn softmax_rows() {
-    for &(rows, len, seed) in &[
-        (4usize, 10usize, 420u64),
-        (3, 1000, 421),
-        (1, 1, 422),
-        (70, 33, 423),
-    ] {
-        let mut rng = Lcg::new(seed);
-        let x = rng.vec_in(rows * len, -20.0, 20.0);
-        let want = softmax_reference(&x, len);
-        let k = softmax::softmax(rows as u32, len as u32, Elem::F32).expect("kernel");
-        let (xb, yb) = (upload(&x), rt().create_buffer(want.len()).expect("buffer"));
-        let got = rt()
-            .run_and_read(&[Dispatch::new(&k, &[&xb, &yb])], &[&yb])
-            .expect("run");
-        assert_close(&format!("softmax {rows}x{len}"), &got[0], &want);
     }
 }
 

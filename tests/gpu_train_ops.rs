@@ -1,8 +1,8 @@
-//! Every training kernel (`netc::codegen::kernels::train::{norm_train, loss, optim}`; the
-//! pooling gradients' are in `tests/ops/pool.rs`, the channel slice's in
-//! `tests/ops/elementwise.rs`) on the GPU against netc's CPU oracle,
-//! `netc::reference::train_ops::forward` (and `reference::ops` for the loss), plus a
-//! device-free naga validation sweep over many shapes.
+//! Every training kernel (`netc::codegen::kernels::train::{norm_train, optim}`; the pooling
+//! gradients' are in `tests/ops/pool.rs`, the channel slice's in `tests/ops/elementwise.rs`, the
+//! loss's in `tests/ops/loss.rs`) on the GPU against netc's CPU oracle,
+//! `netc::reference::train_ops::forward`, plus a device-free naga validation sweep over many
+//! shapes (every family's training kernels).
 //!
 //! The reductions run as their two dispatches in one submission. The batch statistics and
 //! dgamma are checked on 133,120 values per channel (above 2^17, where a single-invocation loop
@@ -11,9 +11,9 @@
 //!
 //! There is no skipping: without a GPU adapter these tests fail and say how to get one.
 
-use crate::gpu_common::{Lcg, assert_close, epilogues, normalised_error, rt, tensor, upload};
+use crate::gpu_common::{Lcg, assert_close, epilogues, rt, tensor, upload};
 use netc::codegen::kernels::Elem;
-use netc::codegen::kernels::train::{loss, norm_train, optim, reduce};
+use netc::codegen::kernels::train::{norm_train, optim, reduce};
 use netc::codegen::kernels::{
     BindingKind, KernelSource, MAX_WORKGROUPS_PER_DIM, Reduction, validate_wgsl,
 };
@@ -21,6 +21,7 @@ use netc::ir::Op;
 use netc::ir::train_ops::TrainOp;
 use netc::ops::activation::{self, Activation};
 use netc::ops::elementwise::grad_kernel as slice;
+use netc::ops::loss::train_kernel as loss;
 use netc::ops::pool::{Pool2dParams, grad_kernel as pool_grad};
 use netc::reference::{ops, train_ops};
 use netc::runtime::{Dispatch, GpuBuffer};
@@ -76,11 +77,6 @@ fn assert_each_close(what: &str, gpu: &[f32], want: &[f32], tol: f64) {
             err / f64::from(r).abs()
         );
     }
-}
-
-fn assert_close_tol(what: &str, gpu: &[f32], want: &[f32], tol: f64) {
-    let err = normalised_error(gpu, want);
-    assert!(err <= tol, "{what}: normalised error {err:.3e} > {tol:e}");
 }
 
 fn nchw(n: u32, c: u32, h: u32, w: u32, data: &[f32]) -> Tensor {
@@ -566,61 +562,6 @@ fn running_update_each_row() {
         let k = norm_train::running_update(c, 0.1, row).expect("kernel");
         let got = run1(&k, &[&upload(&running), &upload(&stats)], c as usize);
         assert_close(&format!("running_update row {row}"), &got, &want);
-    }
-}
-
-// ---- loss ----
-
-fn logits_and_labels(rng: &mut Lcg, n: u32, k: u32) -> (Vec<f32>, Vec<f32>) {
-    let logits = rng.vec_in((n * k) as usize, -6.0, 6.0);
-    let labels = (0..n)
-        .map(|_| (rng.unit() * k as f32).floor().min(k as f32 - 1.0))
-        .collect();
-    (logits, labels)
-}
-
-#[test]
-fn cross_entropy_loss_and_grad() {
-    for (i, (n, k)) in [(1u32, 10u32), (37, 3), (128, 10), (2048, 10), (5, 1000)]
-        .into_iter()
-        .enumerate()
-    {
-        let mut rng = Lcg::new(100 + i as u64);
-        let (logits, labels) = logits_and_labels(&mut rng, n, k);
-        let (lt, yt) = (tensor(&[n, k], &logits), tensor(&[n], &labels));
-        let (lb, yb) = (upload(&logits), upload(&labels));
-
-        let want = ops::forward(&Op::SoftmaxCrossEntropy, &[&lt, &yt]).data;
-        let got = run1(
-            &loss::softmax_cross_entropy(n, k, Elem::F32).expect("kernel"),
-            &[&lb, &yb],
-            1,
-        );
-        assert_close_tol(&format!("loss {n}x{k}"), &got, &want, 1e-4);
-
-        let want = train_ref(TrainOp::SoftmaxCrossEntropyGrad, &[&lt, &yt]);
-        let kernel = loss::softmax_cross_entropy_grad(n, k, Elem::F32, false).expect("kernel");
-        let got = run1(&kernel, &[&lb, &yb], want.len());
-        assert_close(&format!("dlogits {n}x{k}"), &got, &want);
-    }
-}
-
-#[test]
-fn correct_count_with_ties() {
-    for (i, (n, k)) in [(1u32, 10u32), (37, 3), (2048, 10)].into_iter().enumerate() {
-        let mut rng = Lcg::new(110 + i as u64);
-        // Logits from {0, 1, 2}: many rows have tied maxima.
-        let logits: Vec<f32> = (0..n * k).map(|_| (rng.unit() * 3.0).floor()).collect();
-        let labels: Vec<f32> = (0..n)
-            .map(|_| (rng.unit() * k as f32).floor().min(k as f32 - 1.0))
-            .collect();
-        let want = train_ref(
-            TrainOp::CorrectCount,
-            &[&tensor(&[n, k], &logits), &tensor(&[n], &labels)],
-        );
-        let kernel = loss::correct_count(n, k, Elem::F32).expect("kernel");
-        let got = run1(&kernel, &[&upload(&logits), &upload(&labels)], 1);
-        assert_eq!(got, want, "correct_count {n}x{k}");
     }
 }
 

@@ -693,7 +693,7 @@ impl Builder<'_> {
                 let out = self.activation(id);
                 self.emit(
                     &layer,
-                    kernels::softmax::softmax(n, u(node.ty.dims[0]), self.elem(id)),
+                    crate::ops::loss::kernel::softmax(n, u(node.ty.dims[0]), self.elem(id)),
                     vec![inb[0], out],
                 )?;
                 self.value.insert(id, out);
@@ -704,7 +704,7 @@ impl Builder<'_> {
                 let k = u(g.node(ins[0]).ty.dims[0]);
                 self.emit(
                     &layer,
-                    super::kernels::train::loss::softmax_cross_entropy(n, k, self.elem(ins[0])),
+                    crate::ops::loss::train_kernel::softmax_cross_entropy(n, k, self.elem(ins[0])),
                     vec![inb[0], inb[1], out],
                 )?;
                 self.value.insert(id, out);

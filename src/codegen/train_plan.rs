@@ -7,7 +7,7 @@
 //! Optimizer updates `super::optim_fusion` recognises skip all that: each becomes one
 //! in-place dispatch after those copies.
 
-use super::kernels::train::{conv_grad, loss, loss_scale, norm_train, optim, reduce};
+use super::kernels::train::{conv_grad, loss_scale, norm_train, optim, reduce};
 use super::kernels::{Conv2dParams, Elem, KernelError, Reduction};
 use super::optim_fusion::UpdateKind;
 use super::plan::{
@@ -369,7 +369,7 @@ impl Builder<'_> {
                 bufs.push(out);
                 self.emit(
                     layer,
-                    loss::softmax_cross_entropy_grad(n, k, elem, scaled),
+                    crate::ops::loss::train_kernel::softmax_cross_entropy_grad(n, k, elem, scaled),
                     bufs,
                 )
             }
@@ -377,7 +377,7 @@ impl Builder<'_> {
                 let k = dims(ins[0])[0];
                 self.emit(
                     layer,
-                    loss::correct_count(n, k, self.elem(ins[0])),
+                    crate::ops::loss::train_kernel::correct_count(n, k, self.elem(ins[0])),
                     vec![inb[0], inb[1], out],
                 )
             }

@@ -235,7 +235,7 @@ impl<'g> Builder<'g> {
                     out
                 }
                 Op::Softmax => {
-                    self.node("Softmax", &xs, &out, vec![int("axis", 1)]);
+                    crate::ops::loss::onnx::softmax(self, &xs, &out);
                     out
                 }
                 Op::Output { name } => {

@@ -352,25 +352,8 @@ impl Op {
             }
             Op::Add { .. } => crate::ops::elementwise::shape::add(self, xs[0], xs[1]),
             Op::Concat => crate::ops::elementwise::shape::concat(self, xs),
-            Op::Softmax => {
-                float_batched(self, xs[0])?;
-                if xs[0].dims.len() != 1 {
-                    return err(format!("softmax expects [N,K], got {}", xs[0]));
-                }
-                Ok(xs[0].clone())
-            }
-            Op::SoftmaxCrossEntropy => {
-                if !xs[0].batched || xs[0].dims.len() != 1 || xs[0].dtype != DType::F32 {
-                    return err(format!("cross-entropy expects logits [N,K], got {}", xs[0]));
-                }
-                if !xs[1].batched || !xs[1].dims.is_empty() || xs[1].dtype != DType::I32 {
-                    return err(format!(
-                        "cross-entropy expects labels [N] i32, got {}",
-                        xs[1]
-                    ));
-                }
-                Ok(TensorType::scalar())
-            }
+            Op::Softmax => crate::ops::loss::shape::softmax(self, xs[0]),
+            Op::SoftmaxCrossEntropy => crate::ops::loss::shape::cross_entropy(xs[0], xs[1]),
             Op::Output { .. } => Ok(xs[0].clone()),
             Op::Train(t) => t.infer(xs),
         }

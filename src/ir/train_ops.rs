@@ -6,7 +6,7 @@
 //! operands in order, and its shape rule, which [`TrainOp::infer`] enforces.
 
 use super::ops::{Activation, ShapeError, Window};
-use super::types::{DType, TensorType};
+use super::types::TensorType;
 use crate::ops::{activation, pool};
 use serde::Serialize;
 use std::fmt;
@@ -421,24 +421,8 @@ impl TrainOp {
                 crate::ops::elementwise::shape::channel_slice(*offset, *channels, xs[0])
             }
             TrainOp::SoftmaxCrossEntropyGrad | TrainOp::CorrectCount => {
-                if !xs[0].batched
-                    || xs[0].dims.len() != 1
-                    || xs[1].dtype != DType::I32
-                    || !xs[1].batched
-                    || !xs[1].dims.is_empty()
-                {
-                    return err(format!(
-                        "{} expects logits [N,K] and labels [N] i32, got {} and {}",
-                        self.name(),
-                        xs[0],
-                        xs[1]
-                    ));
-                }
-                Ok(if matches!(self, TrainOp::CorrectCount) {
-                    scalar
-                } else {
-                    xs[0].clone()
-                })
+                let count = matches!(self, TrainOp::CorrectCount);
+                crate::ops::loss::shape::labelled(self.name(), count, xs[0], xs[1])
             }
             TrainOp::SgdBuffer { .. } | TrainOp::AdamMoment { .. } => {
                 same(xs[0], xs[1], self.name())?;

@@ -26,9 +26,11 @@
 //!
 //! Families so far: [`activation`], [`pool`] (no table: its members are three ops, each with its
 //! own window rule and kernel), [`elementwise`] (add, concat and its gradient; no table either),
-//! [`linear`] (linear and flatten).
+//! [`linear`] (linear and flatten), [`loss`] (softmax, the cross-entropy loss, its gradient and
+//! the count of correct predictions).
 
 pub mod activation;
 pub mod elementwise;
 pub mod linear;
+pub mod loss;
 pub mod pool;

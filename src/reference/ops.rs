@@ -35,8 +35,8 @@ pub fn forward<T: Element>(op: &Op, xs: &[&Tensor<T>]) -> Tensor<T> {
         }
         Op::Add { act } => crate::ops::elementwise::reference::add(xs[0], xs[1], *act),
         Op::Concat => crate::ops::elementwise::reference::concat(xs),
-        Op::Softmax => softmax(xs[0]),
-        Op::SoftmaxCrossEntropy => cross_entropy(xs[0], xs[1]),
+        Op::Softmax => crate::ops::loss::reference::softmax(xs[0]),
+        Op::SoftmaxCrossEntropy => crate::ops::loss::reference::cross_entropy(xs[0], xs[1]),
         Op::Output { .. } => xs[0].clone(),
         Op::Train(t) => super::train_ops::forward(t, xs),
         Op::Input { .. } | Op::Param { .. } => {
@@ -136,40 +136,6 @@ fn batch_norm_eval<T: Element>(
     out
 }
 
-fn softmax<T: Element>(x: &Tensor<T>) -> Tensor<T> {
-    let k = x.dims[1];
-    let mut out = x.clone();
-    for row in out.data.chunks_mut(k) {
-        let m = row
-            .iter()
-            .fold(f64::NEG_INFINITY, |a, &b| a.max(b.to_f64()));
-        let z: f64 = row.iter().map(|&v| (v.to_f64() - m).exp()).sum();
-        for v in row.iter_mut() {
-            *v = T::from_f64((v.to_f64() - m).exp() / z);
-        }
-    }
-    out
-}
-
-/// Mean over the batch of `-log softmax(logits)[label]`; labels are stored as f32
-/// class indices on the host.
-fn cross_entropy<T: Element>(logits: &Tensor<T>, labels: &Tensor<T>) -> Tensor<T> {
-    let (n, k) = (logits.dims[0], logits.dims[1]);
-    let mut total = 0.0;
-    for (row, &label) in logits.data.chunks(k).zip(&labels.data) {
-        let m = row
-            .iter()
-            .fold(f64::NEG_INFINITY, |a, &b| a.max(b.to_f64()));
-        let lse = m + row
-            .iter()
-            .map(|&v| (v.to_f64() - m).exp())
-            .sum::<f64>()
-            .ln();
-        total += lse - row[label.to_f64() as usize].to_f64();
-    }
-    Tensor::new(vec![], vec![T::from_f64(total / n.max(1) as f64)])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,13 +151,5 @@ mod tests {
         };
         let y = conv2d(&x, &w, None, 1, &win, 1);
         assert_eq!(y.data, vec![4.0, 6.0, 4.0, 6.0, 9.0, 6.0, 4.0, 6.0, 4.0]);
-    }
-
-    #[test]
-    fn cross_entropy_of_uniform_logits_is_log_k() {
-        let logits = Tensor::zeros(vec![2, 10]);
-        let labels = Tensor::new(vec![2], vec![3.0, 7.0]);
-        let l = cross_entropy(&logits, &labels);
-        assert!((l.data[0] - 10f32.ln()).abs() < 1e-6);
     }
 }

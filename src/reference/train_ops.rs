@@ -74,42 +74,9 @@ fn unaccumulated<T: Element>(op: &TrainOp, xs: &[&Tensor<T>]) -> Tensor<T> {
             crate::ops::elementwise::reference::channel_slice(xs[0], *offset, *channels)
         }
         TrainOp::SoftmaxCrossEntropyGrad => {
-            let (n, k) = (xs[0].dims[0], xs[0].dims[1]);
-            let mut out = Vec::with_capacity(n * k);
-            for (row, &label) in xs[0].data.chunks(k).zip(&xs[1].data) {
-                let m = row
-                    .iter()
-                    .fold(f64::NEG_INFINITY, |a, &b| a.max(b.to_f64()));
-                let z: f64 = row.iter().map(|&v| (v.to_f64() - m).exp()).sum();
-                for (j, &v) in row.iter().enumerate() {
-                    let p = (v.to_f64() - m).exp() / z
-                        - if j == label.to_f64() as usize {
-                            1.0
-                        } else {
-                            0.0
-                        };
-                    out.push(T::from_f64(p / n as f64));
-                }
-            }
-            Tensor::new(vec![n, k], out)
+            crate::ops::loss::reference::cross_entropy_grad(xs[0], xs[1])
         }
-        TrainOp::CorrectCount => {
-            let k = xs[0].dims[1];
-            let correct = xs[0]
-                .data
-                .chunks(k)
-                .zip(&xs[1].data)
-                .filter(|(row, label)| {
-                    // First maximum, like torch.argmax.
-                    let best = row
-                        .iter()
-                        .enumerate()
-                        .fold(0, |b, (i, &v)| if v > row[b] { i } else { b });
-                    best == label.to_f64() as usize
-                })
-                .count();
-            Tensor::new(vec![], vec![T::from_f64(correct as f64)])
-        }
+        TrainOp::CorrectCount => crate::ops::loss::reference::correct_count(xs[0], xs[1]),
         TrainOp::SgdBuffer {
             momentum,
             weight_decay,

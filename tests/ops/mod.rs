@@ -6,4 +6,5 @@ mod activation;
 mod elementwise;
 pub mod harness;
 mod linear;
+mod loss;
 mod pool;

@@ -11,7 +11,7 @@
 //! | `crate::ops::elementwise::kernel` | add (optional fused activation), channel concat copy | `src/ops/elementwise/*.wgsl` |
 //! | [`elementwise`] | how many elements a pointwise kernel reads as one vector (shared) | — |
 //! | `crate::ops::pool::kernel` | max/avg pool 2d, global average pool | `src/ops/pool/*.wgsl` |
-//! | [`softmax`] | softmax over the last dimension | `softmax.wgsl` |
+//! | `crate::ops::loss::kernel` | softmax over the last dimension | `src/ops/loss/softmax.wgsl` |
 //! | `crate::ops::linear::gemm` | the reference GEMM conv throughput is measured against (not used by plans) | `src/ops/linear/gemm_reference.wgsl` |
 //!
 //! Every shape is a compile-time constant of the generated shader, so one layer = one shader;
@@ -31,7 +31,6 @@ mod conv_rows;
 mod conv_tiled;
 pub mod elementwise;
 pub mod norm;
-pub mod softmax;
 pub(crate) mod template;
 pub mod train;
 

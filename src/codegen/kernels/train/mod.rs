@@ -6,7 +6,6 @@
 
 pub mod conv_grad;
 pub mod log;
-pub mod loss;
 pub mod loss_scale;
 pub mod norm_train;
 pub mod optim;
