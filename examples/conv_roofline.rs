@@ -5,18 +5,18 @@
 //!     [--tiling TMxTN/WGMxWGN[/SPLIT]] [--tuned] [--no-tune] [--only fwd|dx|dw]
 //! ```
 //!
-//! Times the reference GEMM (1024^3, `shaders/gemm_reference.wgsl`, the fastest plain WGSL
-//! GEMM on lavapipe) before and after the conv kernels, then netc's conv forward, input
+//! Times the reference GEMM (1024^3, `src/ops/linear/gemm_reference.wgsl`, the fastest plain
+//! WGSL GEMM on lavapipe) before and after the conv kernels, then netc's conv forward, input
 //! gradient and weight gradient on the seed models' shapes, and prints GFLOP/s and the ratio
 //! to the GEMM. Absolute figures vary ~8x between lavapipe machines, so only the ratio is
 //! comparable across sessions. By default each kernel uses the fixed default tiling;
 //! `--tiling` forces one tiling for all (SPLIT: the weight gradient's split target, 8192 by
 //! default), `--tuned` uses the autotuner's cached (or freshly measured) choice per kernel.
 
-use netc::codegen::kernels::gemm::gemm_reference;
 use netc::codegen::kernels::{Conv2dParams, ConvTiling};
 use netc::codegen::tiling::{ConvKind, TileRequest, default_tiling};
 use netc::codegen::tune::{ConvCase, TuneCache, Tuner};
+use netc::ops::linear::gemm::gemm_reference;
 use netc::runtime::timing::time_dispatches;
 use netc::runtime::{Dispatch, Runtime};
 

@@ -8,10 +8,13 @@ use crate::gpu_common::epilogues;
 use netc::codegen::kernels::Elem;
 use netc::codegen::kernels::{
     BindingKind, Conv2dParams, ConvTiling, KernelError, KernelSource, MAX_WORKGROUPS_PER_DIM,
-    elementwise, linear, softmax, validate_wgsl,
+    validate_wgsl,
 };
 use netc::ops::activation::{self, Activation};
 use netc::ops::conv::kernel as conv;
+use netc::ops::elementwise::kernel as elementwise;
+use netc::ops::linear::kernel as linear;
+use netc::ops::loss::kernel as softmax;
 use netc::ops::norm::kernel as norm;
 use netc::ops::pool::{Pool2dParams, kernel as pool};
 

@@ -1,134 +1,22 @@
-//! Every non-conv kernel outside the op families on the GPU against netc's CPU reference: add
-//! and concat (each fused activation) and softmax; plus a small network recorded as one
-//! submission. The families' kernels are tested in `tests/ops/` (activations, pooling, batch
-//! norm).
+//! A small network's kernels recorded as one submission on the GPU, against netc's CPU
+//! reference: dispatches in one submission see each other's results. Each kernel on its own
+//! is tested with its family in `tests/ops/`.
 //!
 //! There is no skipping: without a GPU adapter these tests fail and say how to get one.
 
 use crate::gpu_common::{
-    Lcg, add_reference, assert_close, batch_norm_reference, conv_reference, epilogues,
-    global_avg_pool_reference, linear_reference, pool_reference, rt, softmax_reference, tensor,
-    upload,
+    Lcg, assert_close, batch_norm_reference, conv_reference, global_avg_pool_reference,
+    linear_reference, pool_reference, rt, softmax_reference, upload,
 };
 use netc::codegen::kernels::Elem;
-use netc::codegen::kernels::{Conv2dParams, ConvTiling, elementwise, linear, softmax};
-use netc::ir::Op;
+use netc::codegen::kernels::{Conv2dParams, ConvTiling};
 use netc::ops::activation::Activation;
 use netc::ops::conv::kernel as conv;
+use netc::ops::linear::kernel as linear;
+use netc::ops::loss::kernel as softmax;
 use netc::ops::norm::kernel as norm;
 use netc::ops::pool::{Pool2dParams, kernel as pool};
-use netc::reference::ops;
 use netc::runtime::Dispatch;
-
-#[test]
-fn add_with_each_activation() {
-    // 1001 elements: one per invocation; 1004: four per invocation, as one vec4.
-    for len in [1001, 1004] {
-        for (i, act) in epilogues().into_iter().enumerate() {
-            let mut rng = Lcg::new(400 + i as u64);
-            let (a, b) = (rng.vec_in(len, -4.0, 4.0), rng.vec_in(len, -4.0, 4.0));
-            let want = add_reference(&a, &b, act);
-            let k = elementwise::add(len as u64, act, Elem::F32).expect("kernel");
-            let (ab, bb, yb) = (
-                upload(&a),
-                upload(&b),
-                rt().create_buffer(len).expect("buffer"),
-            );
-            let got = rt()
-                .run_and_read(&[Dispatch::new(&k, &[&ab, &bb, &yb])], &[&yb])
-                .expect("run");
-            assert_close(&format!("add {len} {act:?}"), &got[0], &want);
-        }
-    }
-}
-
-#[test]
-fn concat_two_inputs_in_one_pass() {
-    let (n, hw) = (2u32, 25u32);
-    let mut rng = Lcg::new(410);
-    let a = rng.vec((n * 3 * hw) as usize);
-    let b = rng.vec((n * 24 * hw) as usize);
-    let want = ops::forward(
-        &Op::Concat,
-        &[&tensor(&[n, 3, 5, 5], &a), &tensor(&[n, 24, 5, 5], &b)],
-    )
-    .data;
-    let ka = elementwise::concat_channels(n, 3, hw, 0, 27, Elem::F32).expect("kernel");
-    let kb = elementwise::concat_channels(n, 24, hw, 3, 27, Elem::F32).expect("kernel");
-    let (ab, bb, yb) = (
-        upload(&a),
-        upload(&b),
-        rt().create_buffer(want.len()).expect("buffer"),
-    );
-    let got = rt()
-        .run_and_read(
-            &[
-                Dispatch::new(&ka, &[&ab, &yb]),
-                Dispatch::new(&kb, &[&bb, &yb]),
-            ],
-            &[&yb],
-        )
-        .expect("run");
-    assert_eq!(got[0], want, "concat is a copy and must be exact");
-}
-
-#[test]
-fn concat_copy_leaves_other_channels_alone() {
-    // One slice copied into the middle of a pre-filled buffer: expected buffer built by hand.
-    // Planes of 7 are copied one element per invocation, planes of 8 as vec4s.
-    for hw in [7usize, 8] {
-        concat_copy_into_the_middle(hw);
-    }
-}
-
-fn concat_copy_into_the_middle(hw: usize) {
-    let (n, c, offset, total) = (3usize, 5usize, 4usize, 12usize);
-    let mut rng = Lcg::new(411);
-    let src = rng.vec(n * c * hw);
-    let sentinel = -42.0f32;
-    let mut want = vec![sentinel; n * total * hw];
-    for ni in 0..n {
-        for ci in 0..c {
-            let s = (ni * c + ci) * hw;
-            let d = (ni * total + offset + ci) * hw;
-            want[d..d + hw].copy_from_slice(&src[s..s + hw]);
-        }
-    }
-    let k = elementwise::concat_channels(
-        n as u32,
-        c as u32,
-        hw as u32,
-        offset as u32,
-        total as u32,
-        Elem::F32,
-    )
-    .expect("kernel");
-    let (sb, db) = (upload(&src), upload(&vec![sentinel; n * total * hw]));
-    let got = rt()
-        .run_and_read(&[Dispatch::new(&k, &[&sb, &db])], &[&db])
-        .expect("run");
-    assert_eq!(got[0], want, "planes of {hw}");
-}
-
-#[test]
-fn softmax_rows() {
-    for &(rows, len, seed) in &[
-        (4usize, 10usize, 420u64),
-        (3, 1000, 421),
-        (1, 1, 422),
-        (70, 33, 423),
-    ] {
-        let mut rng = Lcg::new(seed);
-        let x = rng.vec_in(rows * len, -20.0, 20.0);
-        let want = softmax_reference(&x, len);
-        let k = softmax::softmax(rows as u32, len as u32, Elem::F32).expect("kernel");
-        let (xb, yb) = (upload(&x), rt().create_buffer(want.len()).expect("buffer"));
-        let got = rt()
-            .run_and_read(&[Dispatch::new(&k, &[&xb, &yb])], &[&yb])
-            .expect("run");
-        assert_close(&format!("softmax {rows}x{len}"), &got[0], &want);
-    }
-}
 
 /// A miniature GoogleNet-style stem recorded as one submission: conv(+bias) → BN+relu →
 /// max pool 3 s2 p1 → global avg pool → linear → softmax. Checks that dispatches in one pass

@@ -107,11 +107,7 @@ pub fn build(forward: &Graph, optimizer: &Optimizer) -> Result<TrainingGraph, Au
     // Reverse mode.
     let requires = requires_grad(&b.t, &forward_nodes);
     let mut pending: HashMap<NodeId, Vec<NodeId>> = HashMap::new();
-    let seed = b.op(
-        Op::Train(TrainOp::SoftmaxCrossEntropyGrad),
-        &[logits, labels],
-        at("loss"),
-    );
+    let seed = crate::ops::loss::autodiff::cross_entropy(&mut b, logits, labels, at("loss"));
     pending.insert(logits, vec![seed]);
     let mut grads = Vec::new();
     for &id in forward_nodes.iter().rev() {

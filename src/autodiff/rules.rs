@@ -18,7 +18,6 @@ pub(crate) fn local_grads(
     let needs = |i: usize| ins.get(i).is_some_and(|x| requires.contains(x));
     let mut out = Vec::new();
     let mut push = |operand: NodeId, grad: NodeId| out.push((operand, grad));
-    let dims = |b: &Builder, i: NodeId| b.t.node(i).ty.dims.clone();
     match &node.op {
         Op::Conv2d {
             window,
@@ -64,52 +63,22 @@ pub(crate) fn local_grads(
             push(ins[0], dx);
         }
         Op::Flatten => {
-            let dx = b.op(
-                Op::Train(TrainOp::Reshape {
-                    dims: dims(b, ins[0]),
-                }),
-                &[g],
-                site,
-            );
+            let dx = crate::ops::linear::autodiff::flatten(b, ins[0], g, site);
             push(ins[0], dx);
         }
         Op::Linear { bias, .. } => {
-            if needs(0) {
-                let dx = b.op(
-                    Op::Train(TrainOp::LinearGradInput),
-                    &[g, ins[1]],
-                    site.clone(),
-                );
-                push(ins[0], dx);
-            }
-            let dw = b.op(
-                Op::Train(TrainOp::LinearGradWeight),
-                &[ins[0], g],
-                site.clone(),
-            );
-            push(ins[1], dw);
-            if *bias {
-                let db = b.op(Op::Train(TrainOp::BiasGrad { act_grad: None }), &[g], site);
-                push(ins[2], db);
+            for (x, dx) in crate::ops::linear::autodiff::linear(b, &ins, *bias, needs(0), g, site) {
+                push(x, dx);
             }
         }
         Op::Add { act: None } => {
-            push(ins[0], g);
-            push(ins[1], g);
+            let [da, db] = crate::ops::elementwise::autodiff::add(g);
+            push(ins[0], da);
+            push(ins[1], db);
         }
         Op::Concat => {
-            let mut offset = 0;
-            for &x in &ins {
-                let channels = b.t.node(x).ty.dims[0];
-                if requires.contains(&x) {
-                    let dx = b.op(
-                        Op::Train(TrainOp::ChannelSlice { offset, channels }),
-                        &[g],
-                        site.clone(),
-                    );
-                    push(x, dx);
-                }
-                offset += channels;
+            for (x, dx) in crate::ops::elementwise::autodiff::concat(b, &ins, g, requires, site) {
+                push(x, dx);
             }
         }
         // Leaves, outputs, losses and training-only ops never sit on the path from a

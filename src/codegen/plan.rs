@@ -641,7 +641,7 @@ impl Builder<'_> {
                 bufs.push(out);
                 self.emit(
                     &layer,
-                    kernels::linear::linear(
+                    crate::ops::linear::kernel::linear(
                         n,
                         u(x[0]),
                         u(*out_features),
@@ -664,7 +664,7 @@ impl Builder<'_> {
                 let len = (self.batch * node.ty.numel()) as u64;
                 self.emit(
                     &layer,
-                    kernels::elementwise::add(len, *act, self.elem(id)),
+                    crate::ops::elementwise::kernel::add(len, *act, self.elem(id)),
                     vec![inb[0], inb[1], out],
                 )?;
                 self.value.insert(id, out);
@@ -677,7 +677,7 @@ impl Builder<'_> {
                     let c = g.node(*p).ty.dims[0];
                     let written_in_place = into_concat.get(p).is_some_and(|&(cat, _)| cat == id);
                     if !written_in_place {
-                        let k = kernels::elementwise::concat_channels(
+                        let k = crate::ops::elementwise::kernel::concat_channels(
                             n,
                             u(c),
                             u(h * w),
@@ -694,7 +694,7 @@ impl Builder<'_> {
                 let out = self.activation(id);
                 self.emit(
                     &layer,
-                    kernels::softmax::softmax(n, u(node.ty.dims[0]), self.elem(id)),
+                    crate::ops::loss::kernel::softmax(n, u(node.ty.dims[0]), self.elem(id)),
                     vec![inb[0], out],
                 )?;
                 self.value.insert(id, out);
@@ -705,7 +705,7 @@ impl Builder<'_> {
                 let k = u(g.node(ins[0]).ty.dims[0]);
                 self.emit(
                     &layer,
-                    super::kernels::train::loss::softmax_cross_entropy(n, k, self.elem(ins[0])),
+                    crate::ops::loss::train_kernel::softmax_cross_entropy(n, k, self.elem(ins[0])),
                     vec![inb[0], inb[1], out],
                 )?;
                 self.value.insert(id, out);

@@ -7,8 +7,8 @@
 //! Optimizer updates `super::optim_fusion` recognises skip all that: each becomes one
 //! in-place dispatch after those copies.
 
-use super::kernels::train::{linear_grad, loss, pointwise_grad, reduce};
-use super::kernels::{self, Conv2dParams, Elem, KernelError, Reduction};
+use super::kernels::train::reduce;
+use super::kernels::{Conv2dParams, Elem, KernelError, Reduction};
 use super::optim_fusion::UpdateKind;
 use super::plan::{
     BufferId, BufferRole, Builder, CodegenError, DeferredUpdate, MAX_PARAMS_PER_UPDATE,
@@ -328,7 +328,12 @@ impl Builder<'_> {
                 let w = dims(ins[1]);
                 self.emit(
                     layer,
-                    linear_grad::linear_grad_input(n, w[1], w[0], self.elem(id)),
+                    crate::ops::linear::grad_kernel::linear_grad_input(
+                        n,
+                        w[1],
+                        w[0],
+                        self.elem(id),
+                    ),
                     vec![inb[0], inb[1], out],
                 )
             }
@@ -336,7 +341,12 @@ impl Builder<'_> {
                 let (x, dy) = (dims(ins[0]), dims(ins[1]));
                 self.emit_reduction(
                     layer,
-                    linear_grad::linear_grad_weight(n, x[0], dy[0], self.elem(ins[0])),
+                    crate::ops::linear::grad_kernel::linear_grad_weight(
+                        n,
+                        x[0],
+                        dy[0],
+                        self.elem(ins[0]),
+                    ),
                     vec![inb[0], inb[1]],
                     &[out],
                 )
@@ -345,7 +355,7 @@ impl Builder<'_> {
                 let x = dims(ins[0]);
                 self.emit(
                     layer,
-                    pointwise_grad::channel_slice(
+                    crate::ops::elementwise::grad_kernel::channel_slice(
                         n,
                         x[0],
                         x[1] * x[2],
@@ -368,7 +378,7 @@ impl Builder<'_> {
                 bufs.push(out);
                 self.emit(
                     layer,
-                    loss::softmax_cross_entropy_grad(n, k, elem, scaled),
+                    crate::ops::loss::train_kernel::softmax_cross_entropy_grad(n, k, elem, scaled),
                     bufs,
                 )
             }
@@ -376,7 +386,7 @@ impl Builder<'_> {
                 let k = dims(ins[0])[0];
                 self.emit(
                     layer,
-                    loss::correct_count(n, k, self.elem(ins[0])),
+                    crate::ops::loss::train_kernel::correct_count(n, k, self.elem(ins[0])),
                     vec![inb[0], inb[1], out],
                 )
             }
@@ -618,7 +628,7 @@ impl Builder<'_> {
             // A plain copy is a one-input channel concat over a 1x1 plane.
             self.emit(
                 &layer,
-                kernels::elementwise::concat_channels(1, len, 1, 0, len, Elem::F32),
+                crate::ops::elementwise::kernel::concat_channels(1, len, 1, 0, len, Elem::F32),
                 vec![value, target],
             )?;
         }

@@ -215,24 +215,24 @@ impl<'g> Builder<'g> {
                     out
                 }
                 Op::Flatten => {
-                    self.node("Flatten", &xs, &out, vec![int("axis", 1)]);
+                    crate::ops::linear::onnx::flatten(self, &xs, &out);
                     out
                 }
                 Op::Linear { .. } => {
-                    self.node("Gemm", &xs, &out, vec![int("transB", 1)]);
+                    crate::ops::linear::onnx::linear(self, &xs, &out);
                     out
                 }
                 Op::Add { act } => {
                     let sum = format!("{out}.sum");
-                    self.node("Add", &xs, &sum, vec![]);
+                    crate::ops::elementwise::onnx::add(self, &xs, &sum);
                     self.activation_or_rename(*act, &sum, out)
                 }
                 Op::Concat => {
-                    self.node("Concat", &xs, &out, vec![int("axis", 1)]);
+                    crate::ops::elementwise::onnx::concat(self, &xs, &out);
                     out
                 }
                 Op::Softmax => {
-                    self.node("Softmax", &xs, &out, vec![int("axis", 1)]);
+                    crate::ops::loss::onnx::softmax(self, &xs, &out);
                     out
                 }
                 Op::Output { name } => {
@@ -374,6 +374,14 @@ pub trait OnnxNodes {
         window: &Window,
         ints: &[(&str, i64)],
     );
+    /// A node `op_type(inputs) -> output` with these integer attributes.
+    fn add_int_node(
+        &mut self,
+        op_type: &str,
+        inputs: &[String],
+        output: &str,
+        ints: &[(&str, i64)],
+    );
 }
 
 impl OnnxNodes for Builder<'_> {
@@ -396,6 +404,17 @@ impl OnnxNodes for Builder<'_> {
     ) {
         let mut attributes = window_attrs(window);
         attributes.extend(ints.iter().map(|&(n, i)| int(n, i)));
+        self.node(op_type, inputs, output, attributes);
+    }
+
+    fn add_int_node(
+        &mut self,
+        op_type: &str,
+        inputs: &[String],
+        output: &str,
+        ints: &[(&str, i64)],
+    ) {
+        let attributes = ints.iter().map(|&(n, i)| int(n, i)).collect();
         self.node(op_type, inputs, output, attributes);
     }
 }

@@ -317,77 +317,14 @@ impl Op {
                 crate::ops::pool::shape::forward(self, window, xs[0])
             }
             Op::GlobalAvgPool => crate::ops::pool::shape::global(self, xs[0]),
-            Op::Flatten => {
-                float_batched(self, xs[0])?;
-                Ok(TensorType::activation(vec![xs[0].numel()]))
-            }
+            Op::Flatten => crate::ops::linear::shape::flatten(self, xs[0]),
             Op::Linear { out_features, bias } => {
-                float_batched(self, xs[0])?;
-                if xs[0].dims.len() != 1 {
-                    return err_help(
-                        format!("linear expects a flat input [N,features], got {}", xs[0]),
-                        "insert `flatten` (or `global_avg_pool |> flatten`) before `linear`",
-                    );
-                }
-                let fin = xs[0].dims[0];
-                expect_param(
-                    self,
-                    "weight",
-                    xs[1],
-                    &TensorType::param(vec![*out_features, fin]),
-                )?;
-                if *bias {
-                    expect_param(self, "bias", xs[2], &TensorType::param(vec![*out_features]))?;
-                }
-                Ok(TensorType::activation(vec![*out_features]))
+                crate::ops::linear::shape::forward(self, *out_features, *bias, xs)
             }
-            Op::Add { .. } => {
-                if xs[0] != xs[1] {
-                    return err_help(
-                        format!("add of different shapes: {} + {}", xs[0], xs[1]),
-                        "a residual connection needs a projection (e.g. a 1x1 conv with stride) when the shapes differ",
-                    );
-                }
-                float_batched(self, xs[0])?;
-                Ok(xs[0].clone())
-            }
-            Op::Concat => {
-                let (_, h, w) = image(self, xs[0])?;
-                let mut channels = 0;
-                for (i, x) in xs.iter().enumerate() {
-                    let (c, hi, wi) = image(self, x)?;
-                    if (hi, wi) != (h, w) {
-                        return err_help(
-                            format!(
-                                "concat of different spatial sizes: input 0 is {}, input {i} is {}",
-                                xs[0], x
-                            ),
-                            "concat joins channels; every input needs the same height and width",
-                        );
-                    }
-                    channels = c.saturating_add(channels);
-                }
-                Ok(TensorType::activation(vec![channels, h, w]))
-            }
-            Op::Softmax => {
-                float_batched(self, xs[0])?;
-                if xs[0].dims.len() != 1 {
-                    return err(format!("softmax expects [N,K], got {}", xs[0]));
-                }
-                Ok(xs[0].clone())
-            }
-            Op::SoftmaxCrossEntropy => {
-                if !xs[0].batched || xs[0].dims.len() != 1 || xs[0].dtype != DType::F32 {
-                    return err(format!("cross-entropy expects logits [N,K], got {}", xs[0]));
-                }
-                if !xs[1].batched || !xs[1].dims.is_empty() || xs[1].dtype != DType::I32 {
-                    return err(format!(
-                        "cross-entropy expects labels [N] i32, got {}",
-                        xs[1]
-                    ));
-                }
-                Ok(TensorType::scalar())
-            }
+            Op::Add { .. } => crate::ops::elementwise::shape::add(self, xs[0], xs[1]),
+            Op::Concat => crate::ops::elementwise::shape::concat(self, xs),
+            Op::Softmax => crate::ops::loss::shape::softmax(self, xs[0]),
+            Op::SoftmaxCrossEntropy => crate::ops::loss::shape::cross_entropy(xs[0], xs[1]),
             Op::Output { .. } => Ok(xs[0].clone()),
             Op::Train(t) => t.infer(xs),
         }
@@ -406,18 +343,7 @@ impl Op {
             } => crate::ops::conv::shape::params(self, *out_channels, window, *groups, *bias, x)?,
             Op::BatchNorm { .. } => crate::ops::norm::shape::params(self, x)?,
             Op::Linear { out_features, bias } => {
-                float_batched(self, x)?;
-                if x.dims.len() != 1 {
-                    return err_help(
-                        format!("linear expects a flat input [N,features], got {x}"),
-                        "insert `flatten` (or `global_avg_pool |> flatten`) before `linear`",
-                    );
-                }
-                let mut ps = vec![(ParamRole::Weight, vec![*out_features, x.dims[0]])];
-                if *bias {
-                    ps.push((ParamRole::Bias, vec![*out_features]));
-                }
-                ps
+                crate::ops::linear::shape::params(self, *out_features, *bias, x)?
             }
             _ => Vec::new(),
         })
@@ -444,7 +370,7 @@ pub(crate) fn fused(act: Option<Activation>) -> String {
         .unwrap_or_default()
 }
 
-fn float_batched(op: &Op, x: &TensorType) -> Result<(), ShapeError> {
+pub(crate) fn float_batched(op: &Op, x: &TensorType) -> Result<(), ShapeError> {
     if !x.batched || x.dtype != DType::F32 {
         return err(format!(
             "{} expects a batched f32 activation, got {x}",

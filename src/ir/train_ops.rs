@@ -6,7 +6,7 @@
 //! operands in order, and its shape rule, which [`TrainOp::infer`] enforces.
 
 use super::ops::{Activation, ShapeError, Window};
-use super::types::{DType, TensorType};
+use super::types::TensorType;
 use crate::ops::{activation, optim, pool};
 use serde::Serialize;
 use std::fmt;
@@ -282,7 +282,6 @@ impl TrainOp {
 
     /// The shape rule without the accumulation operand.
     fn infer_unaccumulated(&self, xs: &[&TensorType]) -> Result<TensorType, ShapeError> {
-        let scalar = TensorType::scalar();
         match self {
             TrainOp::BatchStats => crate::ops::norm::shape::batch_stats(xs[0]),
             TrainOp::BatchNormTrain { .. } => crate::ops::norm::shape::batch_norm_train(xs),
@@ -323,73 +322,17 @@ impl TrainOp {
             TrainOp::GlobalAvgPoolGrad { input_hw } => {
                 pool::shape::global_avg_pool_grad(*input_hw, xs[0])
             }
-            TrainOp::Reshape { dims } => {
-                let out = TensorType {
-                    dtype: xs[0].dtype,
-                    batched: xs[0].batched,
-                    dims: dims.clone(),
-                };
-                if out.numel() != xs[0].numel() {
-                    return err(format!(
-                        "reshape of {} to {out} changes the element count",
-                        xs[0]
-                    ));
-                }
-                Ok(out)
-            }
-            TrainOp::LinearGradInput => {
-                let (n_out, w) = (&xs[0].dims, &xs[1].dims);
-                if !xs[0].batched || n_out.len() != 1 || w.len() != 2 || w[0] != n_out[0] {
-                    return err(format!(
-                        "linear_grad_input: dy {} and weight {} do not fit",
-                        xs[0], xs[1]
-                    ));
-                }
-                Ok(TensorType::activation(vec![w[1]]))
-            }
+            TrainOp::Reshape { dims } => crate::ops::linear::shape::reshape(dims, xs[0]),
+            TrainOp::LinearGradInput => crate::ops::linear::shape::linear_grad_input(xs[0], xs[1]),
             TrainOp::LinearGradWeight => {
-                if !xs[0].batched
-                    || !xs[1].batched
-                    || xs[0].dims.len() != 1
-                    || xs[1].dims.len() != 1
-                {
-                    return err(format!(
-                        "linear_grad_weight: x {} and dy {} must be [N,features]",
-                        xs[0], xs[1]
-                    ));
-                }
-                Ok(TensorType::param(vec![xs[1].dims[0], xs[0].dims[0]]))
+                crate::ops::linear::shape::linear_grad_weight(xs[0], xs[1])
             }
             TrainOp::ChannelSlice { offset, channels } => {
-                let (c, h, w) = chw(xs[0], "channel_slice")?;
-                if *channels == 0 || offset + channels > c {
-                    return err(format!(
-                        "channel_slice [{offset}, {}) is outside {} channels",
-                        offset + channels,
-                        c
-                    ));
-                }
-                Ok(TensorType::activation(vec![*channels, h, w]))
+                crate::ops::elementwise::shape::channel_slice(*offset, *channels, xs[0])
             }
             TrainOp::SoftmaxCrossEntropyGrad | TrainOp::CorrectCount => {
-                if !xs[0].batched
-                    || xs[0].dims.len() != 1
-                    || xs[1].dtype != DType::I32
-                    || !xs[1].batched
-                    || !xs[1].dims.is_empty()
-                {
-                    return err(format!(
-                        "{} expects logits [N,K] and labels [N] i32, got {} and {}",
-                        self.name(),
-                        xs[0],
-                        xs[1]
-                    ));
-                }
-                Ok(if matches!(self, TrainOp::CorrectCount) {
-                    scalar
-                } else {
-                    xs[0].clone()
-                })
+                let count = matches!(self, TrainOp::CorrectCount);
+                crate::ops::loss::shape::labelled(self.name(), count, xs[0], xs[1])
             }
             TrainOp::SgdBuffer { .. } | TrainOp::AdamMoment { .. } => {
                 optim::shape::state(self.name(), xs)

@@ -27,11 +27,16 @@
 //! Families so far: [`activation`], [`pool`] (no table: its members are three ops, each with its
 //! own window rule and kernel), [`conv`] (no table: one op and its two gradients, with three
 //! kernel variants a tiling chooses between), [`norm`] (batch norm and its training ops; no
-//! table either), [`optim`] (training ops only: instead of a backward rule, `updates.rs` adds
+//! table either), [`elementwise`] (add, concat and its gradient), [`linear`] (linear and
+//! flatten), [`loss`] (softmax, the cross-entropy loss, its gradient and the count of correct
+//! predictions), [`optim`] (training ops only: instead of a backward rule, `updates.rs` adds
 //! them to the training graph; the loss scaler's kernels are in `loss_scale.rs`).
 
 pub mod activation;
 pub mod conv;
+pub mod elementwise;
+pub mod linear;
+pub mod loss;
 pub mod norm;
 pub mod optim;
 pub mod pool;

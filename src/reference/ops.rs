@@ -30,26 +30,14 @@ pub fn forward<T: Element>(op: &Op, xs: &[&Tensor<T>]) -> Tensor<T> {
         Op::MaxPool2d(w) => pool::pool(xs[0], w, true),
         Op::AvgPool2d(w) => pool::pool(xs[0], w, false),
         Op::GlobalAvgPool => pool::global_avg_pool(xs[0]),
-        Op::Flatten => {
-            let n = xs[0].dims[0];
-            Tensor::new(vec![n, xs[0].numel() / n.max(1)], xs[0].data.clone())
+        Op::Flatten => crate::ops::linear::reference::flatten(xs[0]),
+        Op::Linear { out_features, .. } => {
+            crate::ops::linear::reference::linear(xs[0], xs[1], xs.get(2).copied(), *out_features)
         }
-        Op::Linear { out_features, .. } => linear(xs[0], xs[1], xs.get(2).copied(), *out_features),
-        Op::Add { act } => then(
-            *act,
-            Tensor::new(
-                xs[0].dims.clone(),
-                xs[0]
-                    .data
-                    .iter()
-                    .zip(&xs[1].data)
-                    .map(|(a, b)| T::from_f64(a.to_f64() + b.to_f64()))
-                    .collect(),
-            ),
-        ),
-        Op::Concat => concat(xs),
-        Op::Softmax => softmax(xs[0]),
-        Op::SoftmaxCrossEntropy => cross_entropy(xs[0], xs[1]),
+        Op::Add { act } => crate::ops::elementwise::reference::add(xs[0], xs[1], *act),
+        Op::Concat => crate::ops::elementwise::reference::concat(xs),
+        Op::Softmax => crate::ops::loss::reference::softmax(xs[0]),
+        Op::SoftmaxCrossEntropy => crate::ops::loss::reference::cross_entropy(xs[0], xs[1]),
         Op::Output { .. } => xs[0].clone(),
         Op::Train(t) => super::train_ops::forward(t, xs),
         Op::Input { .. } | Op::Param { .. } => {
@@ -74,85 +62,4 @@ fn map<T: Element>(x: &Tensor<T>, f: impl Fn(T) -> T) -> Tensor<T> {
 
 pub(crate) fn nchw<T: Element>(t: &Tensor<T>) -> (usize, usize, usize, usize) {
     (t.dims[0], t.dims[1], t.dims[2], t.dims[3])
-}
-
-fn linear<T: Element>(
-    x: &Tensor<T>,
-    w: &Tensor<T>,
-    b: Option<&Tensor<T>>,
-    out_features: usize,
-) -> Tensor<T> {
-    let n = x.dims[0];
-    let fin = x.dims[1];
-    let mut out = Tensor::zeros(vec![n, out_features]);
-    for ni in 0..n {
-        for o in 0..out_features {
-            let mut acc = b.map_or(0.0, |b| b.data[o].to_f64());
-            for i in 0..fin {
-                acc += x.data[ni * fin + i].to_f64() * w.data[o * fin + i].to_f64();
-            }
-            out.data[ni * out_features + o] = T::from_f64(acc);
-        }
-    }
-    out
-}
-
-fn concat<T: Element>(xs: &[&Tensor<T>]) -> Tensor<T> {
-    let (n, _, h, w) = nchw(xs[0]);
-    let c_total: usize = xs.iter().map(|x| x.dims[1]).sum();
-    let mut data = Vec::with_capacity(n * c_total * h * w);
-    for ni in 0..n {
-        for x in xs {
-            let plane = x.dims[1] * h * w;
-            data.extend_from_slice(&x.data[ni * plane..(ni + 1) * plane]);
-        }
-    }
-    Tensor::new(vec![n, c_total, h, w], data)
-}
-
-fn softmax<T: Element>(x: &Tensor<T>) -> Tensor<T> {
-    let k = x.dims[1];
-    let mut out = x.clone();
-    for row in out.data.chunks_mut(k) {
-        let m = row
-            .iter()
-            .fold(f64::NEG_INFINITY, |a, &b| a.max(b.to_f64()));
-        let z: f64 = row.iter().map(|&v| (v.to_f64() - m).exp()).sum();
-        for v in row.iter_mut() {
-            *v = T::from_f64((v.to_f64() - m).exp() / z);
-        }
-    }
-    out
-}
-
-/// Mean over the batch of `-log softmax(logits)[label]`; labels are stored as f32
-/// class indices on the host.
-fn cross_entropy<T: Element>(logits: &Tensor<T>, labels: &Tensor<T>) -> Tensor<T> {
-    let (n, k) = (logits.dims[0], logits.dims[1]);
-    let mut total = 0.0;
-    for (row, &label) in logits.data.chunks(k).zip(&labels.data) {
-        let m = row
-            .iter()
-            .fold(f64::NEG_INFINITY, |a, &b| a.max(b.to_f64()));
-        let lse = m + row
-            .iter()
-            .map(|&v| (v.to_f64() - m).exp())
-            .sum::<f64>()
-            .ln();
-        total += lse - row[label.to_f64() as usize].to_f64();
-    }
-    Tensor::new(vec![], vec![T::from_f64(total / n.max(1) as f64)])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cross_entropy_of_uniform_logits_is_log_k() {
-        let logits = Tensor::zeros(vec![2, 10]);
-        let labels = Tensor::new(vec![2], vec![3.0, 7.0]);
-        let l = cross_entropy(&logits, &labels);
-        assert!((l.data[0] - 10f32.ln()).abs() < 1e-6);
-    }
 }

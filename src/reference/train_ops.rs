@@ -60,91 +60,18 @@ fn unaccumulated<T: Element>(op: &TrainOp, xs: &[&Tensor<T>]) -> Tensor<T> {
             pool::avg_pool_grad(xs[0], window, *input_hw)
         }
         TrainOp::GlobalAvgPoolGrad { input_hw } => pool::global_avg_pool_grad(xs[0], *input_hw),
-        TrainOp::Reshape { dims } => {
-            let full = std::iter::once(xs[0].dims[0])
-                .chain(dims.iter().copied())
-                .collect();
-            Tensor::new(full, xs[0].data.clone())
-        }
-        TrainOp::LinearGradInput => {
-            let (n, o) = (xs[0].dims[0], xs[0].dims[1]);
-            let i_len = xs[1].dims[1];
-            let mut out = vec![T::default(); n * i_len];
-            for ni in 0..n {
-                for i in 0..i_len {
-                    let acc: f64 = (0..o)
-                        .map(|oi| {
-                            xs[0].data[ni * o + oi].to_f64() * xs[1].data[oi * i_len + i].to_f64()
-                        })
-                        .sum();
-                    out[ni * i_len + i] = T::from_f64(acc);
-                }
-            }
-            Tensor::new(vec![n, i_len], out)
-        }
+        TrainOp::Reshape { dims } => crate::ops::linear::reference::reshape(xs[0], dims),
+        TrainOp::LinearGradInput => crate::ops::linear::reference::linear_grad_input(xs[0], xs[1]),
         TrainOp::LinearGradWeight => {
-            let (n, i_len) = (xs[0].dims[0], xs[0].dims[1]);
-            let o = xs[1].dims[1];
-            let mut out = vec![T::default(); o * i_len];
-            for oi in 0..o {
-                for i in 0..i_len {
-                    let acc: f64 = (0..n)
-                        .map(|ni| {
-                            xs[1].data[ni * o + oi].to_f64() * xs[0].data[ni * i_len + i].to_f64()
-                        })
-                        .sum();
-                    out[oi * i_len + i] = T::from_f64(acc);
-                }
-            }
-            Tensor::new(vec![o, i_len], out)
+            crate::ops::linear::reference::linear_grad_weight(xs[0], xs[1])
         }
         TrainOp::ChannelSlice { offset, channels } => {
-            let (n, c, h, w) = (xs[0].dims[0], xs[0].dims[1], xs[0].dims[2], xs[0].dims[3]);
-            let plane = h * w;
-            let mut data = Vec::with_capacity(n * channels * plane);
-            for ni in 0..n {
-                let start = (ni * c + offset) * plane;
-                data.extend_from_slice(&xs[0].data[start..start + channels * plane]);
-            }
-            Tensor::new(vec![n, *channels, h, w], data)
+            crate::ops::elementwise::reference::channel_slice(xs[0], *offset, *channels)
         }
         TrainOp::SoftmaxCrossEntropyGrad => {
-            let (n, k) = (xs[0].dims[0], xs[0].dims[1]);
-            let mut out = Vec::with_capacity(n * k);
-            for (row, &label) in xs[0].data.chunks(k).zip(&xs[1].data) {
-                let m = row
-                    .iter()
-                    .fold(f64::NEG_INFINITY, |a, &b| a.max(b.to_f64()));
-                let z: f64 = row.iter().map(|&v| (v.to_f64() - m).exp()).sum();
-                for (j, &v) in row.iter().enumerate() {
-                    let p = (v.to_f64() - m).exp() / z
-                        - if j == label.to_f64() as usize {
-                            1.0
-                        } else {
-                            0.0
-                        };
-                    out.push(T::from_f64(p / n as f64));
-                }
-            }
-            Tensor::new(vec![n, k], out)
+            crate::ops::loss::reference::cross_entropy_grad(xs[0], xs[1])
         }
-        TrainOp::CorrectCount => {
-            let k = xs[0].dims[1];
-            let correct = xs[0]
-                .data
-                .chunks(k)
-                .zip(&xs[1].data)
-                .filter(|(row, label)| {
-                    // First maximum, like torch.argmax.
-                    let best = row
-                        .iter()
-                        .enumerate()
-                        .fold(0, |b, (i, &v)| if v > row[b] { i } else { b });
-                    best == label.to_f64() as usize
-                })
-                .count();
-            Tensor::new(vec![], vec![T::from_f64(correct as f64)])
-        }
+        TrainOp::CorrectCount => crate::ops::loss::reference::correct_count(xs[0], xs[1]),
         TrainOp::SgdBuffer {
             momentum,
             weight_decay,

@@ -4,7 +4,10 @@
 
 mod activation;
 mod conv;
+mod elementwise;
 pub mod harness;
+mod linear;
+mod loss;
 mod norm;
 mod optim;
 mod pool;

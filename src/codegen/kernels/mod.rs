@@ -5,13 +5,14 @@
 //! | file | ops | template |
 //! |---|---|---|
 //! | `crate::ops::conv::kernel` | conv2d (implicit GEMM, register tiled; staged through workgroup memory for GPUs) | `src/ops/conv/*.wgsl` |
-//! | [`linear`] | linear (`y = x Wᵀ + b`), lowered to a 1x1 conv on a 1x1 map | `conv2d.wgsl` |
+//! | `crate::ops::linear::kernel` | linear (`y = x Wᵀ + b`), lowered to a 1x1 conv on a 1x1 map | `src/ops/conv/conv2d.wgsl` |
 //! | `crate::ops::norm::kernel` | batch norm, eval mode, optional fused activation | `src/ops/norm/batch_norm.wgsl` |
 //! | `crate::ops::activation::kernel` | every activation, standalone and as the library fused kernels splice in | `src/ops/activation/*.wgsl` |
-//! | [`elementwise`] | add (optional fused activation), channel concat copy | `add.wgsl`, `concat.wgsl` |
+//! | `crate::ops::elementwise::kernel` | add (optional fused activation), channel concat copy | `src/ops/elementwise/*.wgsl` |
+//! | [`elementwise`] | how many elements a pointwise kernel reads as one vector (shared) | — |
 //! | `crate::ops::pool::kernel` | max/avg pool 2d, global average pool | `src/ops/pool/*.wgsl` |
-//! | [`softmax`] | softmax over the last dimension | `softmax.wgsl` |
-//! | [`gemm`] | the reference GEMM conv throughput is measured against (not used by plans) | `gemm_reference.wgsl` |
+//! | `crate::ops::loss::kernel` | softmax over the last dimension | `src/ops/loss/softmax.wgsl` |
+//! | `crate::ops::linear::gemm` | the reference GEMM conv throughput is measured against (not used by plans) | `src/ops/linear/gemm_reference.wgsl` |
 //!
 //! Every shape is a compile-time constant of the generated shader, so one layer = one shader;
 //! the runtime caches pipelines by source text, so identical layers share a pipeline. Output
@@ -26,9 +27,6 @@
 //!   65,535-iteration cap), or the generator returns [`KernelError::LoopTooLong`].
 
 pub mod elementwise;
-pub mod gemm;
-pub mod linear;
-pub mod softmax;
 pub(crate) mod template;
 pub mod train;
 

@@ -136,7 +136,7 @@ pub fn conv2d_grad_input(
 }
 
 /// The generic (register-tiled, gather) input-gradient kernel, named after `op` (also used by
-/// linear's gradients).
+/// `crate::ops::linear::grad_kernel`).
 pub(crate) fn conv2d_grad_input_named(
     op: &'static str,
     p: &Conv2dParams,
@@ -217,7 +217,7 @@ pub fn conv2d_grad_weight(p: &Conv2dParams, tiling: &ConvTiling) -> Result<Reduc
     conv2d_grad_weight_named("conv2d_grad_weight", p, tiling)
 }
 
-/// [`conv2d_grad_weight`] with a caller-chosen op name (used by linear's gradients).
+/// [`conv2d_grad_weight`] with a caller-chosen op name (used by `crate::ops::linear::grad_kernel`).
 pub(crate) fn conv2d_grad_weight_named(
     op: &'static str,
     p: &Conv2dParams,

@@ -388,7 +388,7 @@ pub fn conv2d(params: &Conv2dParams, tiling: &ConvTiling) -> Result<KernelSource
     conv2d_named("conv2d", params, tiling)
 }
 
-/// [`conv2d`] with a caller-chosen op name (used by the linear kernel).
+/// [`conv2d`] with a caller-chosen op name (used by `crate::ops::linear::kernel`).
 pub(crate) fn conv2d_named(
     op: &'static str,
     p: &Conv2dParams,

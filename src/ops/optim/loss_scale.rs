@@ -1,14 +1,14 @@
 //! Dynamic loss scaling for mixed-precision steps, with PyTorch GradScaler's semantics.
 //!
-//! In a step whose activations and gradients are stored as f16, the loss gradient is
-//! multiplied by a scale (`loss::softmax_cross_entropy_grad` with `scaled`), so that small
-//! gradients survive f16 storage; every parameter gradient then carries that factor. Before
-//! any parameter is updated, [`grads_finite`] raises a flag when some gradient element is an
-//! inf or a NaN; the fused optimizer updates (`optim::sgd_update`, `optim::adam_update` with
-//! `scaled`) divide each gradient by the scale and change nothing when the flag is up; and
+//! In a step whose activations and gradients are stored as f16, the loss gradient is multiplied by
+//! a scale (`ops::loss::train_kernel::softmax_cross_entropy_grad` with `scaled`), so that small
+//! gradients survive f16 storage; every parameter gradient then carries that factor. Before any
+//! parameter is updated, [`grads_finite`] raises a flag when some gradient element is an inf or a
+//! NaN; the fused optimizer updates (`optim::sgd_update`, `optim::adam_update` with `scaled`)
+//! divide each gradient by the scale and change nothing when the flag is up; and
 //! [`loss_scale_update`], the step's last dispatch, halves the scale after a skipped step or
-//! doubles it after [`GradScaler::growth_interval`] clean steps in a row. All of it stays on
-//! the device: no read-back, and the step is still one submission.
+//! doubles it after [`GradScaler::growth_interval`] clean steps in a row. All of it stays on the
+//! device: no read-back, and the step is still one submission.
 
 use super::kernel::per_param_vars;
 use crate::codegen::kernels::template::{Vars, render};

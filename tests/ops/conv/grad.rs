@@ -17,12 +17,13 @@ use crate::gpu_common::{
     Lcg, NON_SQUARE_WINDOWS, assert_close, nan_buffer, rt, run_reduction, tensor,
     train_reference as reference, upload, window, with_device_subgroup,
 };
-use netc::codegen::kernels::train::{linear_grad, reduce};
+use netc::codegen::kernels::train::reduce;
 use netc::codegen::kernels::{
     BindingKind, Elem, KernelError, KernelSource, MAX_WORKGROUPS_PER_DIM, validate_wgsl,
 };
 use netc::ir::TrainOp;
 use netc::ops::conv::{Conv2dParams, ConvTiling, grad_kernel};
+use netc::ops::linear::grad_kernel as linear_grad;
 use netc::runtime::{Dispatch, GpuBuffer};
 use netc::tensor::Tensor;
 

@@ -4,8 +4,6 @@
 //! naga-valid, no invocation looping past the lavapipe budget (long reductions are
 //! [`super::Reduction`]s), no float atomics (results are bit-for-bit deterministic).
 
-pub mod linear_grad;
 pub mod log;
-pub mod loss;
 pub mod pointwise_grad;
 pub mod reduce;

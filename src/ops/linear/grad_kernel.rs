@@ -1,5 +1,5 @@
 //! Linear-layer gradients, lowered to the conv gradients of a 1x1 conv on a 1x1 map (as the
-//! forward [`super::super::linear`] is lowered to a 1x1 conv): `dy [N, out]` is
+//! forward [`super::kernel::linear`] is lowered to a 1x1 conv): `dy [N, out]` is
 //! `[N, out, 1, 1]`, `W [out, in]` is `[out, in, 1, 1]`, and the generated kernels are those of
 //! [`crate::ops::conv::grad_kernel`] with the default [`ConvTiling`].
 //!
@@ -7,7 +7,7 @@
 //! * `dw = dyᵀ @ x` (`TrainOp::LinearGradWeight`): a [`Reduction`] over the batch, split into
 //!   chunks when the batch is long or the layer narrow (often a single part).
 
-use super::super::{Elem, KernelError, KernelSource, Reduction};
+use crate::codegen::kernels::{Elem, KernelError, KernelSource, Reduction};
 use crate::ops::conv::grad_kernel::{conv2d_grad_input_named, conv2d_grad_weight_named};
 use crate::ops::conv::{Conv2dParams, ConvTiling};
 

@@ -1,14 +1,13 @@
-//! Softmax over the last dimension (`shaders/softmax.wgsl`): `x: [rows, len]`, numerically
-//! stable (max-subtracted), like `torch.softmax(x, dim=-1)`.
+//! Softmax over the last dimension (`softmax.wgsl`, beside this file): `x: [rows, len]`,
+//! numerically stable (max-subtracted), like `torch.softmax(x, dim=-1)`.
 
-use super::reduction_wg;
-use super::template::{Vars, render};
-use super::{
+use crate::codegen::kernels::template::{Vars, render};
+use crate::codegen::kernels::{
     BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS, check_loops, ensure,
-    fit_u32, grid_1d, storage_vars,
+    fit_u32, grid_1d, reduction_wg, storage_vars,
 };
 
-const TEMPLATE: &str = include_str!("../../../shaders/softmax.wgsl");
+const TEMPLATE: &str = include_str!("softmax.wgsl");
 
 /// Softmax of each of `rows` rows of length `len`. Bindings: `x`, `y`.
 pub fn softmax(rows: u32, len: u32, elem: Elem) -> Result<KernelSource, KernelError> {
@@ -32,7 +31,7 @@ pub fn softmax(rows: u32, len: u32, elem: Elem) -> Result<KernelSource, KernelEr
     let vars = storage_vars(vars, elem, 1);
     Ok(KernelSource {
         name: format!("softmax_{rows}x{len}{}", elem.suffix()),
-        wgsl: render("softmax.wgsl", TEMPLATE, &vars)?,
+        wgsl: render("ops/loss/softmax.wgsl", TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups,
         workgroup_size: [wg, 1, 1],

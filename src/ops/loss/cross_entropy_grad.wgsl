@@ -1,5 +1,5 @@
 //! Gradient of the mean softmax cross-entropy with respect to the logits (netc:
-//! src/codegen/kernels/train/loss.rs): dlogits = (softmax(z) - onehot(label)) / ROWS.
+//! src/ops/loss/train_kernel.rs): dlogits = (softmax(z) - onehot(label)) / ROWS.
 //! One row per invocation: the max, the sum of exponentials, then the K writes.
 //! Labels are f32 class ids.
 

@@ -1,4 +1,4 @@
-//! Channel slice (netc: src/codegen/kernels/train/pointwise_grad.rs), concat's gradient:
+//! Channel slice (netc: src/ops/elementwise/grad_kernel.rs), concat's gradient:
 //! y [N, CHANNELS, HW] = channels [OFFSET, OFFSET + CHANNELS) of x [N, C_TOTAL, HW].
 //! Each invocation copies WIDTH consecutive elements of a plane (HW is a multiple of WIDTH) as
 //! one V.

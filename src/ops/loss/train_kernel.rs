@@ -1,6 +1,7 @@
 //! The loss and its companions over logits `[n, k]` and labels `[n]` (f32 class ids):
 //! mean softmax cross-entropy, its gradient with respect to the logits, and the number of
-//! correct predictions (`shaders/train/{cross_entropy,cross_entropy_grad,correct_count}.wgsl`).
+//! correct predictions (`cross_entropy.wgsl`, `cross_entropy_grad.wgsl`, `correct_count.wgsl`,
+//! beside this file).
 //!
 //! The two batch sums (loss, count) run in a single workgroup: each invocation walks a strided
 //! share of the rows (at most `n / 256` of them, so a batch of 2,048 costs 8 rows per
@@ -8,18 +9,16 @@
 //! atomics: the results are deterministic. Every exponential goes through the activation
 //! library's `exp_accurate` (2 ulp), not the driver's `exp` (Vulkan allows 3 + 2|a| ulp).
 
-use super::super::ELEMENTWISE_WG;
-use super::super::reduction_wg;
-use super::super::template::{Vars, render};
-use super::super::{
-    BindingKind, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS, check_loops, ensure,
-    fit_u32, grid_1d, storage_vars,
+use crate::codegen::kernels::template::{Vars, render};
+use crate::codegen::kernels::{
+    BindingKind, ELEMENTWISE_WG, ENTRY_POINT, Elem, KernelError, KernelSource, MAX_ELEMENTS,
+    check_loops, ensure, fit_u32, grid_1d, reduction_wg, storage_vars,
 };
 use crate::ops::activation;
 
-const LOSS: &str = include_str!("../../../../shaders/train/cross_entropy.wgsl");
-const GRAD: &str = include_str!("../../../../shaders/train/cross_entropy_grad.wgsl");
-const COUNT: &str = include_str!("../../../../shaders/train/correct_count.wgsl");
+const LOSS: &str = include_str!("cross_entropy.wgsl");
+const GRAD: &str = include_str!("cross_entropy_grad.wgsl");
+const COUNT: &str = include_str!("correct_count.wgsl");
 
 fn check_shape(op: &'static str, n: u32, k: u32) -> Result<(), KernelError> {
     ensure(op, n > 0 && k > 0, || "empty logits".into())?;
@@ -71,7 +70,7 @@ pub fn softmax_cross_entropy(n: u32, k: u32, elem: Elem) -> Result<KernelSource,
     // Per row: a max sweep and a sum-of-exp sweep.
     batch_sum(
         "softmax_cross_entropy",
-        ("train/cross_entropy.wgsl", LOSS),
+        ("ops/loss/cross_entropy.wgsl", LOSS),
         n,
         k,
         2 * u64::from(k),
@@ -115,7 +114,7 @@ pub fn softmax_cross_entropy_grad(
             if scaled { "_scaled" } else { "" },
             elem.suffix()
         ),
-        wgsl: render("train/cross_entropy_grad.wgsl", GRAD, &vars)?,
+        wgsl: render("ops/loss/cross_entropy_grad.wgsl", GRAD, &vars)?,
         entry: ENTRY_POINT,
         workgroups,
         workgroup_size: [ELEMENTWISE_WG, 1, 1],
@@ -129,7 +128,7 @@ pub fn softmax_cross_entropy_grad(
 pub fn correct_count(n: u32, k: u32, elem: Elem) -> Result<KernelSource, KernelError> {
     batch_sum(
         "correct_count",
-        ("train/correct_count.wgsl", COUNT),
+        ("ops/loss/correct_count.wgsl", COUNT),
         n,
         k,
         u64::from(k),

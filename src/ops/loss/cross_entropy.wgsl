@@ -1,4 +1,4 @@
-//! Mean softmax cross-entropy over a batch (netc: src/codegen/kernels/train/loss.rs), like
+//! Mean softmax cross-entropy over a batch (netc: src/ops/loss/train_kernel.rs), like
 //! F.cross_entropy: loss = mean over rows of log(sum_j exp(z_j - max)) + max - z_label.
 //! One workgroup: each invocation walks rows lid, lid + WG, ... (the max, then the sum of
 //! exponentials), then a shared-memory tree adds the per-invocation sums in a fixed order.

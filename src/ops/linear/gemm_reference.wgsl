@@ -1,4 +1,4 @@
-//! Reference GEMM for throughput comparisons (netc: src/codegen/kernels/gemm.rs): C = A B with
+//! Reference GEMM for throughput comparisons (netc: src/ops/linear/gemm.rs): C = A B with
 //! A given transposed (AT [K, M]), B [K, N], C [M, N], all row-major f32.
 //!
 //! This is the fastest plain WGSL GEMM measured on lavapipe (shared/notes/lavapipe.md): no

@@ -1,4 +1,4 @@
-//! Channel-concat copy (netc: src/codegen/kernels/elementwise.rs): copies src [BATCH, SRC_CHANNELS, HW]
+//! Channel-concat copy (netc: src/ops/elementwise/kernel.rs): copies src [BATCH, SRC_CHANNELS, HW]
 //! into channels [DST_OFFSET, DST_OFFSET + SRC_CHANNELS) of dst [BATCH, DST_CHANNELS, HW].
 //! Used only when a producer cannot write into the concat buffer directly. Each invocation
 //! copies WIDTH consecutive elements of a plane (HW is a multiple of WIDTH) as one V.

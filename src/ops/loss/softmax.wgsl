@@ -1,4 +1,4 @@
-//! Softmax over the last dimension of a [ROWS, LEN] tensor (netc: src/codegen/kernels/softmax.rs).
+//! Softmax over the last dimension of a [ROWS, LEN] tensor (netc: src/ops/loss/kernel.rs).
 //!
 //! One workgroup per row: a max reduction, a sum of exp(x - max) reduction (subtracting the max
 //! keeps exp from overflowing, as PyTorch does), then the normalised write. Each invocation

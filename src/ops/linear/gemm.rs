@@ -1,12 +1,14 @@
-//! The reference GEMM (`shaders/gemm_reference.wgsl`): the fastest plain WGSL matrix multiply
+//! The reference GEMM (`gemm_reference.wgsl`, beside this file): the fastest plain WGSL matrix multiply
 //! measured on lavapipe, used only as a yardstick. Conv throughput is reported as a ratio to
 //! it, measured in the same process, because lavapipe's absolute speed varies ~8x between
 //! machines of the same kind (shared/notes/lavapipe.md).
 
-use super::template::{Vars, render};
-use super::{BindingKind, ENTRY_POINT, KernelError, KernelSource, check_loops, ensure};
+use crate::codegen::kernels::template::{Vars, render};
+use crate::codegen::kernels::{
+    BindingKind, ENTRY_POINT, KernelError, KernelSource, check_loops, ensure,
+};
 
-const TEMPLATE: &str = include_str!("../../../shaders/gemm_reference.wgsl");
+const TEMPLATE: &str = include_str!("gemm_reference.wgsl");
 
 /// `C [m, n] = Aᵀ [k, m]ᵀ B [k, n]`, each invocation computing `tm` rows x `4 * tnv` columns,
 /// in `wg_m x wg_n` workgroups. Bindings: `AT` (read), `B` (read), `C` (written).
@@ -41,7 +43,7 @@ pub fn gemm_reference(
         .u32("WG_N", wg_n);
     Ok(KernelSource {
         name: format!("gemm_reference_{m}x{n}x{k}_{tm}x{}", 4 * tnv),
-        wgsl: render("gemm_reference.wgsl", TEMPLATE, &vars)?,
+        wgsl: render("ops/linear/gemm_reference.wgsl", TEMPLATE, &vars)?,
         entry: ENTRY_POINT,
         workgroups: [m / (tm * wg_m), n / (4 * tnv * wg_n), 1],
         workgroup_size: [wg_m, wg_n, 1],

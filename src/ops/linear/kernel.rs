@@ -5,7 +5,7 @@
 //! `[B, OUT, 1, 1]` is `[B, OUT]`. Reusing the register-tiled implicit GEMM gives linear the same
 //! tuned inner loop without a second GEMM template.
 
-use super::{Elem, KernelError, KernelSource};
+use crate::codegen::kernels::{Elem, KernelError, KernelSource};
 use crate::ops::activation::Activation;
 use crate::ops::conv::kernel::{Conv2dParams, ConvTiling, conv2d_named};
 

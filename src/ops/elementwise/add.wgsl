@@ -1,4 +1,4 @@
-//! Elementwise add with an optional fused activation, y = act(a + b) (netc: src/codegen/kernels/elementwise.rs).
+//! Elementwise add with an optional fused activation, y = act(a + b) (netc: src/ops/elementwise/kernel.rs).
 //! ResNet's residual join is add followed by relu, hence the fusion. Each invocation adds WIDTH
 //! consecutive elements, read and written as one V (vec4<f32> or f32).
 

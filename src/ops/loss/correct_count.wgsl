@@ -1,4 +1,4 @@
-//! Number of correct predictions in a batch (netc: src/codegen/kernels/train/loss.rs): rows
+//! Number of correct predictions in a batch (netc: src/ops/loss/train_kernel.rs): rows
 //! whose first maximum (torch.argmax's tie rule: a later logit must be strictly greater) is the
 //! label, written as an f32. One workgroup: each invocation counts rows lid, lid + WG, ..., then
 //! a shared-memory tree adds the counts. Labels are f32 class ids.
