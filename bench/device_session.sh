@@ -33,8 +33,8 @@ case "${1:-}" in
     cargo run --release --example coop_matrix_probe 2>&1 | tee "$OUT/coop_probe.txt"
     ;;
   tests)
-    cargo test --release --test integration -- gpu_mixed_precision:: gpu_conv_f16:: \
-      gpu_training:: gpu_optimizer_fusion:: 2>&1 | tee "$OUT/gpu_tests.txt" | grep -E "^test |result"
+    cargo test --release --test integration -- gpu_mixed_precision:: ops::conv::f16:: \
+      gpu_training:: ops::optim::fused:: 2>&1 | tee "$OUT/gpu_tests.txt" | grep -E "^test |result"
     ;;
   compare)
     bench/compare --mode train --batch 128 --steps 20 --markdown \
