@@ -157,6 +157,16 @@ pub fn forward(op: Op, xs: &[&Tensor]) -> Vec<f32> {
     ops::forward(&op, xs).data
 }
 
+/// A fresh device buffer of `len` f32 values.
+pub fn buffer(len: usize) -> GpuBuffer {
+    rt().create_buffer(len).expect("buffer")
+}
+
+/// `data` as an `[n, c, h, w]` tensor.
+pub fn nchw(n: u32, c: u32, h: u32, w: u32, data: &[f32]) -> Tensor {
+    tensor(&[n, c, h, w], data)
+}
+
 /// Runs one training op through the CPU reference (`netc::reference::train_ops::forward`) and
 /// returns its data.
 pub fn train_reference(op: TrainOp, xs: &[&Tensor]) -> Vec<f32> {

@@ -10,22 +10,16 @@
 //! There is no skipping: without a GPU adapter these tests fail and say how to get one.
 
 use super::harness::run_kernel;
-use crate::gpu_common::{Lcg, add_reference, assert_close, epilogues, rt, tensor, upload};
+use crate::gpu_common::{
+    Lcg, add_reference, assert_close, epilogues, nchw, rt, tensor, train_reference as train_ref,
+    upload,
+};
 use netc::codegen::kernels::Elem;
 use netc::ir::Op;
 use netc::ir::train_ops::TrainOp;
 use netc::ops::elementwise::{grad_kernel, kernel};
-use netc::reference::{ops, train_ops};
+use netc::reference::ops;
 use netc::runtime::Dispatch;
-use netc::tensor::Tensor;
-
-fn train_ref(op: TrainOp, xs: &[&Tensor]) -> Vec<f32> {
-    train_ops::forward(&op, xs).data
-}
-
-fn nchw(n: u32, c: u32, h: u32, w: u32, data: &[f32]) -> Tensor {
-    tensor(&[n, c, h, w], data)
-}
 
 // ---- forward ----
 

@@ -12,19 +12,14 @@
 //! these tests fail and say how to get one.
 
 use crate::gpu_common::{
-    Lcg, assert_close, linear_reference, nan_buffer, rt, run_reduction, tensor, upload,
+    Lcg, assert_close, linear_reference, nan_buffer, rt, run_reduction, tensor,
+    train_reference as train_ref, upload,
 };
 use netc::codegen::kernels::{ConvTiling, Elem};
 use netc::ir::TrainOp;
 use netc::ops::activation::Activation;
 use netc::ops::linear::{grad_kernel, kernel};
-use netc::reference::train_ops;
 use netc::runtime::Dispatch;
-use netc::tensor::Tensor;
-
-fn train_ref(op: TrainOp, xs: &[&Tensor]) -> Vec<f32> {
-    train_ops::forward(&op, xs).data
-}
 
 // ---- forward ----
 

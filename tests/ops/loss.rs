@@ -12,19 +12,15 @@
 
 use super::harness::run_kernel;
 use crate::gpu_common::{
-    Lcg, assert_close, normalised_error, rt, softmax_reference, tensor, upload,
+    Lcg, assert_close, normalised_error, rt, softmax_reference, tensor,
+    train_reference as train_ref, upload,
 };
 use netc::codegen::kernels::Elem;
 use netc::ir::Op;
 use netc::ir::train_ops::TrainOp;
 use netc::ops::loss::{kernel, train_kernel};
-use netc::reference::{ops, train_ops};
+use netc::reference::ops;
 use netc::runtime::Dispatch;
-use netc::tensor::Tensor;
-
-fn train_ref(op: TrainOp, xs: &[&Tensor]) -> Vec<f32> {
-    train_ops::forward(&op, xs).data
-}
 
 fn assert_close_tol(what: &str, gpu: &[f32], want: &[f32], tol: f64) {
     let err = normalised_error(gpu, want);

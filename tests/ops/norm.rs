@@ -13,7 +13,10 @@
 //! There is no skipping: without a GPU adapter these tests fail and say how to get one.
 
 use super::harness::{grad_check as check, run_kernel};
-use crate::gpu_common::{Lcg, assert_close, batch_norm_reference, epilogues, rt, tensor, upload};
+use crate::gpu_common::{
+    Lcg, assert_close, batch_norm_reference, buffer, epilogues, nchw, rt, tensor,
+    train_reference as train_ref, upload,
+};
 use netc::codegen::kernels::train::reduce;
 use netc::codegen::kernels::{Elem, Reduction};
 use netc::ir::Op;
@@ -23,18 +26,6 @@ use netc::ops::norm::{kernel, train_kernel};
 use netc::reference::{ops, train_ops};
 use netc::runtime::{Dispatch, GpuBuffer};
 use netc::tensor::Tensor;
-
-fn train_ref(op: TrainOp, xs: &[&Tensor]) -> Vec<f32> {
-    train_ops::forward(&op, xs).data
-}
-
-fn buffer(len: usize) -> GpuBuffer {
-    rt().create_buffer(len).expect("buffer")
-}
-
-fn nchw(n: u32, c: u32, h: u32, w: u32, data: &[f32]) -> Tensor {
-    tensor(&[n, c, h, w], data)
-}
 
 /// Runs a reduction's two dispatches in one submission and reads the output.
 fn run_reduction(r: &Reduction, inputs: &[&GpuBuffer], out_len: usize) -> Vec<f32> {

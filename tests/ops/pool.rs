@@ -14,27 +14,13 @@
 
 use super::harness::{grad_check as check, run_kernel};
 use crate::gpu_common::{
-    Lcg, NON_SQUARE_WINDOWS, assert_close, global_avg_pool_reference, pool_reference, rt, tensor,
-    upload, window,
+    Lcg, NON_SQUARE_WINDOWS, assert_close, buffer, global_avg_pool_reference, nchw, pool_reference,
+    rt, tensor, train_reference as train_ref, upload, window,
 };
 use netc::codegen::kernels::Elem;
 use netc::ir::train_ops::TrainOp;
 use netc::ops::pool::{Pool2dParams, grad_kernel, kernel};
-use netc::reference::train_ops;
-use netc::runtime::{Dispatch, GpuBuffer};
-use netc::tensor::Tensor;
-
-fn train_ref(op: TrainOp, xs: &[&Tensor]) -> Vec<f32> {
-    train_ops::forward(&op, xs).data
-}
-
-fn buffer(len: usize) -> GpuBuffer {
-    rt().create_buffer(len).expect("buffer")
-}
-
-fn nchw(n: u32, c: u32, h: u32, w: u32, data: &[f32]) -> Tensor {
-    tensor(&[n, c, h, w], data)
-}
+use netc::runtime::Dispatch;
 
 // ---- forward ----
 
