@@ -75,6 +75,10 @@ pub struct MemoryMap {
     /// Where each physical buffer lives: `Some` for a view of an arena, `None` for a
     /// buffer of its own.
     pub placement: Vec<Option<Placement>>,
+    /// The placement's work: arenas considered plus arena members looked at (placing a value
+    /// in an arena reads every member there). A count, not a time, so tests can hold it to
+    /// near-linear growth in the number of values on any machine.
+    pub search_work: u64,
 }
 
 impl MemoryMap {
@@ -209,13 +213,15 @@ fn conflicts(plan: &Plan) -> Vec<Vec<usize>> {
 /// Place the buffers of `order`, in that order, into arenas: each goes into the arena
 /// (among those holding nothing it [`conflicts`] with) where it grows the arena least,
 /// at the best-fitting offset there ([`Arena::best_offset`]); ties go to the first
-/// arena. Returns the arenas and each buffer's placement.
+/// arena. Returns the arenas, each buffer's placement and the work it took
+/// ([`MemoryMap::search_work`]).
 fn pack(
     order: &[usize],
     lens: &[usize],
     live: &[Option<(usize, usize)>],
     conflicts: &[Vec<usize>],
-) -> (Vec<Arena>, Vec<Option<Placement>>) {
+) -> (Vec<Arena>, Vec<Option<Placement>>, u64) {
+    let mut work = 0u64;
     let steps = order
         .iter()
         .filter_map(|&i| live[i].map(|r| r.1 + 1))
@@ -236,6 +242,7 @@ fn pack(
             if taken.contains(&k) {
                 continue;
             }
+            work += 1;
             // Skip, without looking at its members, an arena that cannot hold the value
             // below ARENA_LEN, or cannot beat the best arena so far (ties go to the first).
             let peak = a.peak(range);
@@ -245,6 +252,7 @@ fn pack(
             {
                 continue;
             }
+            work += a.members.len() as u64;
             let offset = a.best_offset(len, range);
             if offset + len > ARENA_LEN.max(len) {
                 continue;
@@ -268,7 +276,7 @@ fn pack(
         arenas[arena].insert(offset, len, range, i);
         placed[i] = Some(Placement { arena, offset });
     }
-    (arenas, placed)
+    (arenas, placed, work)
 }
 
 /// The memory-planning step: `unplanned` as lowered, placed per `planning`. Debug and test
@@ -305,7 +313,7 @@ pub fn place_buffers(mut plan: Plan) -> Plan {
     // Largest first: big values claim space early, small ones fill the gaps they leave.
     // Ties break by birth, then index: deterministic.
     order.sort_by_key(|&i| (std::cmp::Reverse(lens[i]), live[i].map(|r| r.0), i));
-    let (arenas, placed) = pack(&order, &lens, &live, &conflicts(&plan));
+    let (arenas, placed, search_work) = pack(&order, &lens, &live, &conflicts(&plan));
 
     // Every used buffer keeps its description; unused intermediates get no storage.
     let mut buffers: Vec<BufferDesc> = Vec::new();
@@ -340,6 +348,7 @@ pub fn place_buffers(mut plan: Plan) -> Plan {
         live,
         arenas: arenas.iter().map(|a| a.len).collect(),
         placement,
+        search_work,
     });
     plan
 }
