@@ -65,6 +65,12 @@ pub fn run_reduction(r: &Reduction, inputs: &[&GpuBuffer], out_len: usize) -> Ve
     let out = nan_buffer(out_len);
     let mut partial_bufs = inputs.to_vec();
     partial_bufs.push(&scratch);
+    assert_eq!(
+        partial_bufs.len(),
+        r.partial.bindings.len(),
+        "{}",
+        r.partial.name
+    );
     let got = rt()
         .run_and_read(
             &[

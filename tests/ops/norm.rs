@@ -14,7 +14,7 @@
 
 use super::harness::{grad_check as check, run_kernel};
 use crate::gpu_common::{
-    Lcg, assert_close, batch_norm_reference, buffer, epilogues, nchw, rt, tensor,
+    Lcg, assert_close, batch_norm_reference, buffer, epilogues, nchw, rt, run_reduction, tensor,
     train_reference as train_ref, upload,
 };
 use netc::codegen::kernels::train::reduce;
@@ -26,24 +26,6 @@ use netc::ops::norm::{kernel, train_kernel};
 use netc::reference::{ops, train_ops};
 use netc::runtime::{Dispatch, GpuBuffer};
 use netc::tensor::Tensor;
-
-/// Runs a reduction's two dispatches in one submission and reads the output.
-fn run_reduction(r: &Reduction, inputs: &[&GpuBuffer], out_len: usize) -> Vec<f32> {
-    let scratch = buffer(r.scratch_len as usize);
-    let out = buffer(out_len);
-    let mut first = inputs.to_vec();
-    first.push(&scratch);
-    assert_eq!(first.len(), r.partial.bindings.len(), "{}", r.partial.name);
-    rt().run_and_read(
-        &[
-            Dispatch::new(&r.partial, &first),
-            Dispatch::new(&r.finish, &[&scratch, &out]),
-        ],
-        &[&out],
-    )
-    .expect("run")
-    .remove(0)
-}
 
 /// Every element within `tol` relative to itself (plus a tiny absolute floor).
 fn assert_each_close(what: &str, gpu: &[f32], want: &[f32], tol: f64) {
